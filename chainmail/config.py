@@ -1,0 +1,84 @@
+"""One settings object, read from `CHAINMAIL_*` environment variables and an optional TOML file."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+CONFIG_ENV = "CHAINMAIL_CONFIG"
+
+
+class Settings(BaseSettings):
+    """Everything a chainmail process needs to know; environment beats the TOML file beats defaults."""
+
+    model_config = SettingsConfigDict(env_prefix="CHAINMAIL_", extra="ignore")
+
+    database_url: str = "sqlite:///var/chainmail.sqlite"
+    var_dir: Path = Path("var")
+    api_prefix: str = "/api"
+    idx_prefix: str = "/idx"
+    api_access_token: str | None = None
+    api_access_control: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    workers: int = Field(default=2, ge=1, le=64)
+    email_domain: str = Field(default_factory=lambda: socket.gethostname().lower())
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    projection_batch_size: int = Field(default=1000, ge=1, le=100_000)
+    projection_poll_interval: float = Field(default=0.2, gt=0)
+
+    @field_validator("api_prefix", "idx_prefix")
+    @classmethod
+    def _normalise_prefix(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if value and not value.startswith("/"):
+            value = "/" + value
+        return value
+
+    @field_validator("api_access_token")
+    @classmethod
+    def _blank_token_is_none(cls, value: str | None) -> str | None:
+        return value or None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        toml_file = os.environ.get(CONFIG_ENV)
+        if toml_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(toml_file)))
+        return tuple(sources)
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.database_url.startswith(("postgresql:", "postgresql+psycopg:", "postgres:"))
+
+    @property
+    def root_token_file(self) -> Path:
+        return self.var_dir / "root-token"
+
+
+def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:
+    """Read settings; a `--config` file is exported so that gunicorn workers read the same one."""
+    if config_file is not None:
+        path = Path(config_file)
+        if not path.is_file():
+            raise SystemExit(f"config file not found: {path}")
+        os.environ[CONFIG_ENV] = str(path.resolve())
+    return Settings(**overrides)

@@ -1,0 +1,1 @@
+"""The domain: aggregates, events and rules. Pure: no SQL, no HTTP, no clock or randomness not passed in."""

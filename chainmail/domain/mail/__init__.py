@@ -1,0 +1,1 @@
+"""The mail context: WildDuck's users, addresses and mailboxes (messages join in the mail store)."""

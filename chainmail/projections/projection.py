@@ -1,0 +1,62 @@
+"""The Projection base: one handler per event class, SQL only, no rules."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from types import SimpleNamespace
+from typing import Any, ClassVar, TypeVar
+
+from eventsourcing.utils import get_topic
+from sqlalchemy import Connection, Table
+
+from chainmail.domain.application import ContextApplication
+
+Handler = Callable[[Any, Connection, Any], None]
+F = TypeVar("F", bound=Handler)
+
+
+def handles(*event_classes: type) -> Callable[[F], F]:
+    """Mark a projection method as the handler of these event classes."""
+
+    def mark(method: F) -> F:
+        method.__handles__ = event_classes  # type: ignore[attr-defined]
+        return method
+
+    return mark
+
+
+class Projection:
+    """Folds the events of the applications it follows into its tables.
+
+    `tables` are the live tables; an instance may be bound to copies of them (`replay`), so handlers
+    always write through `self.t.<table name>`.
+    """
+
+    name: ClassVar[str]
+    follows: ClassVar[tuple[type[ContextApplication], ...]]
+    tables: ClassVar[tuple[Table, ...]]
+    # Synchronous projections are caught up in-process after every API write (read your writes);
+    # the others only by `chainmail project` workers.
+    synchronous: ClassVar[bool] = True
+    _handlers: ClassVar[dict[type, Handler]]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._handlers = {}
+        for klass in reversed(cls.__mro__):
+            for attr in vars(klass).values():
+                for event_class in getattr(attr, "__handles__", ()):
+                    cls._handlers[event_class] = attr
+
+    def __init__(self, bound: Mapping[str, Table] | None = None) -> None:
+        live = {table.name: table for table in self.tables}
+        self.t = SimpleNamespace(**{**live, **(bound or {})})
+
+    @classmethod
+    def topics(cls) -> list[str]:
+        return sorted(get_topic(event_class) for event_class in cls._handlers)
+
+    def apply(self, tx: Connection, event: Any) -> None:
+        handler = self._handlers.get(type(event))
+        if handler is not None:
+            handler(self, tx, event)

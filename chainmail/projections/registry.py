@@ -1,0 +1,10 @@
+"""Every read model chainmail keeps; `chainmail project` and `chainmail replay` know them from here."""
+
+from __future__ import annotations
+
+from chainmail.projections.addresses import AddressesProjection
+from chainmail.projections.mailboxes import MailboxesProjection
+from chainmail.projections.projection import Projection
+from chainmail.projections.users import UsersProjection
+
+PROJECTIONS: tuple[type[Projection], ...] = (UsersProjection, AddressesProjection, MailboxesProjection)

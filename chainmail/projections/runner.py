@@ -1,0 +1,195 @@
+"""Running projections: catch-up (live, exactly once), read-your-writes, and replay into fresh tables."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+import structlog
+from eventsourcing.persistence import Notification
+from sqlalchemy import Connection, Engine, Index, MetaData, Table, text
+
+from chainmail.domain.application import ContextApplication
+from chainmail.projections.projection import Projection
+from chainmail.projections.tracking import lock_position, move_position
+from chainmail.store.database import writer
+from chainmail.store.schema import metadata as live_metadata
+
+log = structlog.get_logger(__name__)
+
+Progress = Callable[[int, int], None]  # (position reached, last position)
+
+
+@dataclass(frozen=True)
+class ReplayResult:
+    projection: str
+    tables: dict[str, str]  # live name -> name of the rebuilt table
+    positions: dict[str, int]  # application name -> last notification applied
+    events: int
+    swapped: bool
+
+
+class ProjectionRunner:
+    def __init__(
+        self,
+        engine: Engine,
+        apps: Mapping[str, ContextApplication],
+        projections: Sequence[type[Projection]],
+        *,
+        batch_size: int = 1000,
+    ) -> None:
+        self.engine, self.apps, self.batch_size = engine, apps, batch_size
+        self.projections = {p.name: p(None) for p in projections}
+
+    # -- live ---------------------------------------------------------------------------------
+
+    def catch_up(self, projection: Projection, app: ContextApplication, until: int | None = None) -> int:
+        """Apply every event of `app` the projection has not seen, one locked batch at a time.
+
+        With `until`, stop as soon as the position is at or beyond it. Returns the number of events read.
+        """
+        done = 0
+        topics = projection.topics()
+        while True:
+            with writer(self.engine).begin() as tx:
+                position = lock_position(tx, projection.name, app.name)
+                if until is not None and position >= until:
+                    return done
+                notes = app.recorder.select_notifications(
+                    start=position, limit=self.batch_size, topics=topics, inclusive_of_start=False
+                )
+                if not notes:
+                    return done
+                self._apply(projection, app, tx, notes)
+                move_position(tx, projection.name, app.name, position, notes[-1].id)
+            done += len(notes)
+
+    def catch_up_all(self) -> int:
+        """One pass over every projection and application it follows; the number of events read."""
+        return sum(
+            self.catch_up(projection, self.apps[app_class.name])
+            for projection in self.projections.values()
+            for app_class in projection.follows
+        )
+
+    def after_save(self, app: ContextApplication, notification_id: int) -> None:
+        """Read your writes: the synchronous projections include `notification_id` when this returns."""
+        for projection in self.projections.values():
+            if projection.synchronous and any(a.name == app.name for a in projection.follows):
+                self.catch_up(projection, app, until=notification_id)
+
+    def run_forever(self, poll_interval: float, stop: Callable[[], bool] = lambda: False) -> None:
+        while not stop():
+            if self.catch_up_all() == 0:
+                time.sleep(poll_interval)
+
+    # -- replay -------------------------------------------------------------------------------
+
+    def replay(self, name: str, *, until: int | None = None, progress: Progress | None = None) -> ReplayResult:
+        """Rebuild one read model from the first event into fresh tables.
+
+        Without `until` the rebuilt tables replace the live ones (and take over their tracking position);
+        with `until` they are left beside them as `<table>__at_<until>`, the state as of that event.
+        """
+        cls = type(self.projections[name])
+        suffix = f"__at_{until}" if until is not None else "__replay"
+        shadow_metadata = MetaData(naming_convention=live_metadata.naming_convention)
+        shadows = {t.name: _bare_copy(t, t.name + suffix, shadow_metadata) for t in cls.tables}
+        with writer(self.engine).begin() as tx:
+            for shadow in shadows.values():
+                shadow.drop(tx, checkfirst=True)
+                shadow.create(tx)
+        projection = cls(shadows)
+        apps = [self.apps[a.name] for a in cls.follows]
+        positions = {app.name: 0 for app in apps}
+        total = sum(self._last_position(app, until) for app in apps)
+        events = 0
+        for app in apps:
+            for notes in self._batches(app, projection, 0, until):
+                with writer(self.engine).begin() as tx:
+                    self._apply(projection, app, tx, notes)
+                positions[app.name] = notes[-1].id
+                events += len(notes)
+                if progress:
+                    progress(sum(positions.values()), total)
+
+        if until is not None:
+            with writer(self.engine).begin() as tx:
+                for live in cls.tables:
+                    for index in live.indexes:
+                        _index_copy(index, shadows[live.name], suffix).create(tx)
+            return ReplayResult(name, {k: v.name for k, v in shadows.items()}, positions, events, False)
+
+        with writer(self.engine).begin() as tx:
+            for app in apps:
+                # Hold the live position so no catch-up runs while the tables change hands.
+                lock_position(tx, cls.name, app.name)
+                for notes in self._batches(app, projection, positions[app.name], None):
+                    self._apply(projection, app, tx, notes)
+                    positions[app.name] = notes[-1].id
+                    events += len(notes)
+            for live in cls.tables:
+                _swap(tx, live, shadows[live.name])
+            for app in apps:
+                current = lock_position(tx, cls.name, app.name)
+                move_position(tx, cls.name, app.name, current, positions[app.name])
+        log.info("replayed", projection=name, events=events, positions=positions)
+        return ReplayResult(name, {k: k for k in shadows}, positions, events, True)
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _apply(
+        self, projection: Projection, app: ContextApplication, tx: Connection, notes: Sequence[Notification]
+    ) -> None:
+        for note in notes:
+            projection.apply(tx, app.mapper.to_domain_event(note))
+
+    def _batches(
+        self, app: ContextApplication, projection: Projection, start: int, until: int | None
+    ) -> Iterable[Sequence[Notification]]:
+        topics = projection.topics()
+        position = start
+        while True:
+            notes = app.recorder.select_notifications(
+                start=position, limit=self.batch_size, stop=until, topics=topics, inclusive_of_start=False
+            )
+            if not notes:
+                return
+            yield notes
+            position = notes[-1].id
+
+    def _last_position(self, app: ContextApplication, until: int | None) -> int:
+        last = app.recorder.max_notification_id() or 0
+        return min(last, until) if until is not None else last
+
+
+def _bare_copy(table: Table, name: str, metadata: MetaData) -> Table:
+    """A copy of `table` under another name with no secondary indexes (they are built after the fill)."""
+    copy = table.to_metadata(metadata, name=name)
+    copy.primary_key.name = _pk_name(name)
+    for index in list(copy.indexes):
+        copy.indexes.discard(index)
+    return copy
+
+
+def _pk_name(table_name: str) -> str:
+    return f"pk_{table_name}"  # the schema's naming convention
+
+
+def _index_copy(index: Index, table: Table, suffix: str) -> Index:
+    assert isinstance(index.name, str)
+    return Index(index.name + suffix, *[table.c[c.name] for c in index.columns], unique=index.unique)
+
+
+def _swap(tx: Connection, live: Table, shadow: Table) -> None:
+    """Put `shadow` in the place of `live`: drop, rename, rebuild the live indexes."""
+    live.drop(tx, checkfirst=True)
+    quote = tx.dialect.identifier_preparer.quote
+    tx.execute(text(f"ALTER TABLE {quote(shadow.name)} RENAME TO {quote(live.name)}"))
+    if tx.dialect.name == "postgresql":
+        # Constraint names are schema-wide on PostgreSQL: give the primary key its live name back.
+        pk, live_pk = _pk_name(shadow.name), _pk_name(live.name)
+        tx.execute(text(f"ALTER TABLE {quote(live.name)} RENAME CONSTRAINT {quote(pk)} TO {quote(live_pk)}"))
+    for index in live.indexes:
+        index.create(tx)

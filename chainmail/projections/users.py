@@ -1,0 +1,155 @@
+"""The `users` read model: one row per live WildDuck account, its tags, and the queries on them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Connection,
+    DateTime,
+    Index,
+    String,
+    Table,
+    Text,
+    delete,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+)
+
+from chainmail.domain.ids import object_id_of
+from chainmail.domain.mail.application import Mail
+from chainmail.domain.mail.names import uview
+from chainmail.domain.mail.users import User
+from chainmail.projections.paging import Boundary, Page, keyset_page
+from chainmail.projections.projection import Projection, handles
+from chainmail.store.schema import metadata
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", String(24), primary_key=True),
+    Column("username", String(128), nullable=False),
+    Column("unameview", String(128), nullable=False),
+    Column("name", String(256), nullable=True),
+    Column("address", String(320), nullable=False),
+    Column("password_hash", Text, nullable=False),
+    Column("tags", JSON, nullable=False),
+    Column("targets", Text, nullable=False),  # forwarding targets, one per line, for `forward` filters
+    Column("profile", JSON, nullable=False),
+    Column("storage_used", BigInteger, nullable=False),
+    Column("activated", Boolean, nullable=False),
+    Column("disabled", Boolean, nullable=False),
+    Column("suspended", Boolean, nullable=False),
+    Column("created", DateTime(timezone=True), nullable=False),
+    Index(None, "unameview", unique=True),
+    Index(None, "address"),
+)
+
+user_tags = Table(
+    "user_tags",
+    metadata,
+    Column("user_id", String(24), primary_key=True),
+    Column("tag", String(128), primary_key=True),
+    Index(None, "tag"),
+)
+
+
+class UsersProjection(Projection):
+    name = "users"
+    follows = (Mail,)
+    tables = (users, user_tags)
+
+    @handles(User.Created)
+    def created(self, tx: Connection, e: User.Created) -> None:
+        targets = [t["value"] for t in e.profile.get("targets", [])]
+        tx.execute(
+            insert(self.t.users).values(
+                id=e.user_id,
+                username=e.username,
+                unameview=e.unameview,
+                name=e.name or None,
+                address=e.address,
+                password_hash=e.password_hash,
+                tags=e.tags,
+                targets="\n".join(targets),
+                profile=e.profile,
+                storage_used=0,
+                activated=True,
+                disabled=False,
+                suspended=False,
+                created=e.created_at,
+            )
+        )
+        tags = sorted({tag.lower() for tag in e.tags})
+        if tags:
+            tx.execute(insert(self.t.user_tags), [{"user_id": e.user_id, "tag": tag} for tag in tags])
+
+    @handles(User.Deleted)
+    def deleted(self, tx: Connection, e: User.Deleted) -> None:
+        user_id = object_id_of(e.originator_id)
+        tx.execute(delete(self.t.users).where(self.t.users.c.id == user_id))
+        tx.execute(delete(self.t.user_tags).where(self.t.user_tags.c.user_id == user_id))
+
+
+# -- queries ----------------------------------------------------------------------------------
+
+
+def get_user(conn: Connection, user_id: str) -> dict[str, Any] | None:
+    row = conn.execute(select(users).where(users.c.id == user_id)).first()
+    return dict(row._mapping) if row else None
+
+
+def resolve_username(conn: Connection, unameview: str) -> str | None:
+    return conn.execute(select(users.c.id).where(users.c.unameview == unameview)).scalar_one_or_none()
+
+
+@dataclass(frozen=True)
+class UserFilter:
+    query: str | None = None
+    forward: str | None = None
+    tags: tuple[str, ...] = ()  # at least one of these
+    required_tags: tuple[str, ...] = ()  # all of these
+    only_user: str | None = None  # listing as a user token: own account only
+
+
+def _like(value: str) -> str:
+    escaped = value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _where(f: UserFilter) -> list[Any]:
+    clauses: list[Any] = []
+    if f.query:
+        clauses.append(
+            or_(
+                users.c.address.like(_like(f.query), escape="\\"),
+                users.c.unameview.like(_like(uview(f.query)), escape="\\"),
+            )
+        )
+    if f.forward:
+        clauses.append(users.c.targets.like(_like(f.forward), escape="\\"))
+    if f.tags:
+        clauses.append(
+            exists().where(user_tags.c.user_id == users.c.id, user_tags.c.tag.in_([t.lower() for t in f.tags]))
+        )
+    for tag in f.required_tags:
+        clauses.append(exists().where(user_tags.c.user_id == users.c.id, user_tags.c.tag == tag.lower()))
+    if f.only_user is not None:
+        clauses.append(users.c.id == f.only_user)
+    return clauses
+
+
+def count_users(conn: Connection, f: UserFilter) -> int:
+    return int(conn.execute(select(func.count()).select_from(users).where(*_where(f))).scalar_one())
+
+
+def list_users(conn: Connection, f: UserFilter, *, limit: int, after: Boundary | None, before: Boundary | None) -> Page:
+    return keyset_page(conn, select(users).where(*_where(f)), users.c.id, limit=limit, after=after, before=before)

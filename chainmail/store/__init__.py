@@ -1,0 +1,1 @@
+"""Storage plumbing shared by both sides: the event store's configuration, the SQL engine, blobs."""

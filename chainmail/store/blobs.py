@@ -1,0 +1,45 @@
+"""Content-addressed storage for large bytes: events carry the sha256 and size, this table the bytes."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from sqlalchemy import BigInteger, Column, Connection, LargeBinary, String, Table, insert, select
+
+from chainmail.store.schema import metadata
+
+blobs = Table(
+    "blobs",
+    metadata,
+    Column("sha256", String(64), primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("data", LargeBinary, nullable=False),
+)
+
+
+@dataclass(frozen=True)
+class BlobRef:
+    sha256: str
+    size: int
+
+
+def put_blob(tx: Connection, data: bytes) -> BlobRef:
+    """Store `data` once, however often it is put; the same bytes always get the same reference."""
+    ref = BlobRef(hashlib.sha256(data).hexdigest(), len(data))
+    exists = tx.execute(select(blobs.c.sha256).where(blobs.c.sha256 == ref.sha256)).first()
+    if exists is None:
+        stmt = insert(blobs).values(sha256=ref.sha256, size=ref.size, data=data)
+        dialect = tx.dialect.name
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            stmt = pg_insert(blobs).values(sha256=ref.sha256, size=ref.size, data=data).on_conflict_do_nothing()
+        elif dialect == "sqlite":
+            stmt = stmt.prefix_with("OR IGNORE")
+        tx.execute(stmt)
+    return ref
+
+
+def get_blob(tx: Connection, sha256: str) -> bytes | None:
+    return tx.execute(select(blobs.c.data).where(blobs.c.sha256 == sha256)).scalar_one_or_none()

@@ -1,0 +1,63 @@
+"""The SQLAlchemy engine for read models and blobs, on the same database as the event store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def sqlalchemy_url(database_url: str) -> str:
+    """`postgresql://` means psycopg 3; SQLite URLs are used as given."""
+    url = make_url(database_url)
+    if url.drivername in ("postgresql", "postgres"):
+        url = url.set(drivername="postgresql+psycopg")
+    return url.render_as_string(hide_password=False)
+
+
+def sqlite_path(database_url: str) -> Path | None:
+    url = make_url(database_url)
+    if not url.drivername.startswith("sqlite"):
+        return None
+    return Path(url.database or "")
+
+
+def make_engine(database_url: str, **kwargs: Any) -> Engine:
+    path = sqlite_path(database_url)
+    if path is None:
+        return create_engine(sqlalchemy_url(database_url), pool_pre_ping=True, **kwargs)
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(
+        sqlalchemy_url(database_url),
+        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
+        **kwargs,
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not pysqlite, say when a transaction begins, so writers can BEGIN IMMEDIATE.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        # Writers take the write lock up front: a deferred transaction that reads and then writes can
+        # fail with "database is locked" instead of waiting its turn. Readers never block anyone.
+        write = connection.get_execution_options().get("write", False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+    return engine
+
+
+def writer(engine: Engine) -> Engine:
+    """The engine to open write transactions with (BEGIN IMMEDIATE on SQLite; plain on PostgreSQL)."""
+    return engine.execution_options(write=True)

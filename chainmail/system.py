@@ -1,0 +1,41 @@
+"""The composition root: settings in, the event store applications, read-model engine and projections out."""
+
+from __future__ import annotations
+
+from chainmail.config import Settings
+from chainmail.domain.application import Clock, ContextApplication, IdSource, system_clock
+from chainmail.domain.mail.application import Mail
+from chainmail.projections.registry import PROJECTIONS
+from chainmail.projections.runner import ProjectionRunner
+from chainmail.store.database import make_engine
+from chainmail.store.events import event_store_env
+
+
+class System:
+    """Everything one chainmail process talks to, built once per process (per gunicorn worker)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Clock = system_clock,
+        ids: IdSource | None = None,
+        create_tables: bool = False,
+    ) -> None:
+        self.settings = settings
+        self.engine = make_engine(settings.database_url)
+        env = event_store_env(settings.database_url, create_tables=create_tables)
+        ids = ids or IdSource()
+        self.mail = Mail(env=env, clock=clock, ids=ids, on_saved=self._saved, email_domain=settings.email_domain)
+        self.apps: dict[str, ContextApplication] = {app.name: app for app in (self.mail,)}
+        self.projections = ProjectionRunner(
+            self.engine, self.apps, PROJECTIONS, batch_size=settings.projection_batch_size
+        )
+
+    def _saved(self, app: ContextApplication, notification_id: int) -> None:
+        self.projections.after_save(app, notification_id)
+
+    def close(self) -> None:
+        for app in self.apps.values():
+            app.close()
+        self.engine.dispose()
