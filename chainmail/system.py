@@ -10,6 +10,9 @@ from chainmail.projections.runner import ProjectionRunner
 from chainmail.store.database import make_engine
 from chainmail.store.events import event_store_env
 
+# Every bounded context with an event store of its own.
+CONTEXTS: tuple[type[ContextApplication], ...] = (Mail,)
+
 
 class System:
     """Everything one chainmail process talks to, built once per process (per gunicorn worker)."""

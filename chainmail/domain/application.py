@@ -4,6 +4,7 @@ clock and id source, and a hook that lets the read side catch up after each save
 from __future__ import annotations
 
 import secrets
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -26,12 +27,24 @@ def system_clock() -> datetime:
 
 @dataclass
 class IdSource:
-    """Randomness for ids, salts and tokens; tests pass a seeded `randbytes`."""
+    """Randomness for ids, salts and tokens; tests pass a seeded `randbytes`.
+
+    ObjectIds are made as MongoDB makes them: seconds, 5 bytes fixed per process, a 3-byte counter,
+    so ids from one process sort in the order they were made.
+    """
 
     randbytes: Callable[[int], bytes] = field(default=secrets.token_bytes)
 
+    def __post_init__(self) -> None:
+        self._process = self.randbytes(5)
+        self._counter = int.from_bytes(self.randbytes(3), "big")
+        self._lock = threading.Lock()
+
     def object_id(self, moment: datetime) -> ObjectId:
-        return object_id_from(moment, self.randbytes(8))
+        with self._lock:
+            self._counter = (self._counter + 1) & 0xFFFFFF
+            counter = self._counter
+        return object_id_from(moment, self._process + counter.to_bytes(3, "big"))
 
     def token_hex(self, nbytes: int) -> str:
         return self.randbytes(nbytes).hex()

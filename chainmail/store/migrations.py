@@ -35,3 +35,14 @@ def current_revision(engine: Engine) -> str | None:
 
 def schema_is_current(engine: Engine) -> bool:
     return current_revision(engine) == head_revision()
+
+
+def missing_event_tables(engine: Engine) -> list[str]:
+    """Event-store tables `chainmail migrate` creates that this database lacks."""
+    from sqlalchemy import inspect
+
+    from chainmail.system import CONTEXTS
+
+    expected = [f"{app.name.lower()}_events" for app in CONTEXTS]
+    present = set(inspect(engine).get_table_names())
+    return [name for name in expected if name not in present]

@@ -1,0 +1,146 @@
+"""The `chainmail` command: serve, migrate, project, replay."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import signal
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from chainmail.config import Settings, load_settings
+from chainmail.logs import configure_logging
+from chainmail.store.migrations import head_revision, missing_event_tables, schema_is_current, upgrade
+from chainmail.system import System
+
+OPS = Path(__file__).resolve().parents[1] / "ops"
+console = Console(stderr=True)
+
+
+def _system(settings: Settings, *, create_tables: bool = False) -> System:
+    return System(settings, create_tables=create_tables)
+
+
+def migrate(settings: Settings) -> None:
+    """Bring the read-model schema to head and create the event store's tables."""
+    upgrade(settings.database_url)
+    _system(settings, create_tables=True).close()
+    console.print(f"schema at revision {head_revision()} on {_redacted(settings.database_url)}")
+
+
+def _redacted(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def root_token(settings: Settings) -> str | None:
+    """The configured root token; with access control on and none configured, one kept under var/."""
+    if settings.api_access_token or not settings.api_access_control:
+        return settings.api_access_token
+    path = settings.root_token_file
+    if path.is_file():
+        return path.read_text().strip()
+    token = secrets.token_hex(20)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(token + "\n")
+    console.print(f"[bold]Generated the root access token for /api (kept in {path}):[/bold]\n{token}")
+    return token
+
+
+def serve(settings: Settings, *, migrate_first: bool) -> None:
+    from chainmail.store.database import make_engine
+
+    engine = make_engine(settings.database_url)
+    try:
+        current = schema_is_current(engine) and not missing_event_tables(engine)
+    finally:
+        engine.dispose()
+    if not current:
+        if not migrate_first:
+            raise SystemExit(
+                "The database schema is not up to date. Run `chainmail migrate` first "
+                "(or start with `chainmail serve --migrate`)."
+            )
+        migrate(settings)
+    token = root_token(settings)
+    if token:
+        os.environ["CHAINMAIL_API_ACCESS_TOKEN"] = token
+    console.print(
+        f"chainmail serving on http://{settings.host}:{settings.port} "
+        f"(api at '{settings.api_prefix or '/'}', indexer at '{settings.idx_prefix or '/'}', "
+        f"{settings.workers} workers)"
+    )
+    argv = [sys.executable, "-m", "gunicorn", "-c", str(OPS / "gunicorn.conf.py"), "chainmail.http.wsgi:application"]
+    os.execv(sys.executable, argv)
+
+
+def project(settings: Settings) -> None:
+    """Keep every read model caught up until stopped."""
+    system = _system(settings)
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    console.print(f"projecting {', '.join(system.projections.projections)}")
+    try:
+        system.projections.run_forever(settings.projection_poll_interval, stop=lambda: stopping)
+    finally:
+        system.close()
+
+
+def replay(settings: Settings, name: str, until: int | None) -> None:
+    system = _system(settings)
+    if name not in system.projections.projections:
+        raise SystemExit(f"unknown read model {name!r}; known: {', '.join(system.projections.projections)}")
+    columns = (TextColumn("replaying {task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task(name, total=None)
+
+        def advance(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        result = system.projections.replay(name, until=until, progress=advance)
+    system.close()
+    where = ", ".join(f"{live} -> {built}" for live, built in result.tables.items())
+    console.print(f"{name}: {result.events} events applied; {'swapped in' if result.swapped else 'built'} ({where})")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="chainmail", description=__doc__)
+    parser.add_argument("--config", help="a TOML file of settings (environment variables still win)")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve_cmd = commands.add_parser("serve", help="run the HTTP API under gunicorn")
+    serve_cmd.add_argument("--migrate", action="store_true", help="migrate the schema first if it is behind")
+    commands.add_parser("migrate", help="create or upgrade the database schema")
+    commands.add_parser("project", help="keep all read models caught up with the event store")
+    replay_cmd = commands.add_parser("replay", help="rebuild one read model from the first event")
+    replay_cmd.add_argument("name", help="the read model, e.g. users")
+    replay_cmd.add_argument(
+        "--until", type=int, help="stop at this notification id and keep the tables beside the live ones"
+    )
+    args = parser.parse_args(argv)
+    settings = load_settings(args.config)
+    configure_logging(settings.log_level)
+    if args.command == "serve":
+        serve(settings, migrate_first=args.migrate)
+    elif args.command == "migrate":
+        migrate(settings)
+    elif args.command == "project":
+        project(settings)
+    elif args.command == "replay":
+        replay(settings, args.name, args.until)
+
+
+if __name__ == "__main__":
+    main()

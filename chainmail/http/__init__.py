@@ -1,0 +1,1 @@
+"""The Falcon edge: app factory, middleware, and resources for /api (WildDuck) and /idx (indexer)."""

@@ -1,0 +1,1 @@
+"""The WildDuck-compatible API, mounted at the API prefix (`/api` by default)."""
