@@ -231,7 +231,7 @@ def user_view(row: dict[str, Any], filters_used: int = 0) -> dict[str, Any]:
         "success": True,
         "id": row["id"],
         "username": row["username"],
-        "name": row["name"],
+        "name": row["name"] or "",
         "address": row["address"],
         "language": p.get("language"),
         "retention": p.get("retention") or False,
@@ -275,7 +275,7 @@ def listing_item(row: dict[str, Any], *, meta: bool, internal: bool) -> dict[str
     item: dict[str, Any] = {
         "id": row["id"],
         "username": row["username"],
-        "name": row["name"],
+        "name": row["name"] or "",
         "address": row["address"],
         "tags": list(row["tags"] or []),
         "targets": [t["value"] for t in p.get("targets", []) if t.get("value")],
