@@ -8,6 +8,7 @@ from chainmail.config import load_settings
 from chainmail.projections import registry, tracking  # noqa: F401  (imports every read-model table)
 from chainmail.store import blobs  # noqa: F401
 from chainmail.store.database import make_engine
+from chainmail.store.migrations import is_ours
 from chainmail.store.schema import metadata
 
 config = context.config
@@ -17,14 +18,14 @@ target_metadata = metadata
 def run_migrations_online() -> None:
     connection = config.attributes.get("connection")
     if connection is not None:
-        context.configure(connection=connection, target_metadata=target_metadata)
+        context.configure(connection=connection, target_metadata=target_metadata, include_name=is_ours)
         with context.begin_transaction():
             context.run_migrations()
         return
     url = config.get_main_option("sqlalchemy.url") or load_settings().database_url
     engine = make_engine(url)
     with engine.connect() as conn:
-        context.configure(connection=conn, target_metadata=target_metadata)
+        context.configure(connection=conn, target_metadata=target_metadata, include_name=is_ours)
         with context.begin_transaction():
             context.run_migrations()
     engine.dispose()

@@ -19,7 +19,7 @@ def event_store_env(database_url: str, *, create_tables: bool) -> dict[str, str]
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         return {
             **common,
-            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "PERSISTENCE_MODULE": "chainmail.store.sqlite_events",
             "SQLITE_DBNAME": str(path),
             "SQLITE_LOCK_TIMEOUT": "30",
         }

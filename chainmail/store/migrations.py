@@ -46,3 +46,10 @@ def missing_event_tables(engine: Engine) -> list[str]:
     expected = [f"{app.name.lower()}_events" for app in CONTEXTS]
     present = set(inspect(engine).get_table_names())
     return [name for name in expected if name not in present]
+
+
+def is_ours(name: str | None, type_: str, parent_names: object) -> bool:
+    """Alembic's filter: the event store's tables are eventsourcing's to manage, never alembic's."""
+    from chainmail.store.schema import metadata
+
+    return type_ != "table" or name in metadata.tables

@@ -52,7 +52,9 @@ def test_required_fields_and_nested_paths(client: falcon.testing.TestClient) -> 
     assert_wildduck_error(result, 400, "InputValidationError")
     assert details["username"] == '"username" is required'
     assert details["password"] == '"password" is required'
-    assert details["mailboxes,sent"] == '"mailboxes.sent" with value "a//b" matches the inverted pattern: /\\/{2,}|\\/$/'
+    assert (
+        details["mailboxes,sent"] == '"mailboxes.sent" with value "a//b" matches the inverted pattern: /\\/{2,}|\\/$/'
+    )
     assert details["disabledScopes,2"].startswith('"disabledScopes[2]" must be one of')
 
 
@@ -123,7 +125,9 @@ def test_form_encoded_bodies_are_parameters_too(client: falcon.testing.TestClien
 
 
 def test_path_beats_query_beats_body(client: falcon.testing.TestClient) -> None:
-    created = client.simulate_post("/api/users", params={"username": "fromquery"}, json={"username": "x", "password": ""})
+    created = client.simulate_post(
+        "/api/users", params={"username": "fromquery"}, json={"username": "x", "password": ""}
+    )
 
     assert created.status_code == 200
     assert client.simulate_get(f"/api/users/{created.json['id']}").json["username"] == "fromquery"
