@@ -14,7 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from chainmail.config import Settings, load_settings
 from chainmail.logs import configure_logging
-from chainmail.store.migrations import head_revision, missing_event_tables, schema_is_current, upgrade
+from chainmail.store.migrations import head_revisions, missing_event_tables, schema_is_current, upgrade
 from chainmail.system import System
 
 OPS = Path(__file__).resolve().parents[1] / "ops"
@@ -29,7 +29,7 @@ def migrate(settings: Settings) -> None:
     """Bring the read-model schema to head and create the event store's tables."""
     upgrade(settings.database_url)
     _system(settings, create_tables=True).close()
-    console.print(f"schema at revision {head_revision()} on {_redacted(settings.database_url)}")
+    console.print(f"schema at {', '.join(sorted(head_revisions()))} on {_redacted(settings.database_url)}")
 
 
 def _redacted(url: str) -> str:

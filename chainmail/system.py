@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from chainmail.config import Settings
 from chainmail.domain.application import Clock, ContextApplication, IdSource, system_clock
 from chainmail.domain.mail.application import Mail
@@ -9,6 +11,8 @@ from chainmail.projections.registry import PROJECTIONS
 from chainmail.projections.runner import ProjectionRunner
 from chainmail.store.database import make_engine
 from chainmail.store.events import event_store_env
+
+C = TypeVar("C", bound=ContextApplication)
 
 # Every bounded context with an event store of its own.
 CONTEXTS: tuple[type[ContextApplication], ...] = (Mail,)
@@ -29,11 +33,20 @@ class System:
         self.engine = make_engine(settings.database_url)
         env = event_store_env(settings.database_url, create_tables=create_tables)
         ids = ids or IdSource()
-        self.mail = Mail(env=env, clock=clock, ids=ids, on_saved=self._saved, email_domain=settings.email_domain)
-        self.apps: dict[str, ContextApplication] = {app.name: app for app in (self.mail,)}
+        self.apps: dict[str, ContextApplication] = {
+            context.name: context.from_settings(settings, env=env, clock=clock, ids=ids, on_saved=self._saved)
+            for context in CONTEXTS
+        }
+        self.mail = self.context(Mail)
         self.projections = ProjectionRunner(
             self.engine, self.apps, PROJECTIONS, batch_size=settings.projection_batch_size
         )
+
+    def context(self, context: type[C]) -> C:
+        """The running application of one bounded context."""
+        app = self.apps[context.name]
+        assert isinstance(app, context)
+        return app
 
     def _saved(self, app: ContextApplication, notification_id: int) -> None:
         self.projections.after_save(app, notification_id)

@@ -72,6 +72,11 @@ class ContextApplication(Application[UUID]):
         super().__init__(env=env)
         self.clock, self.ids, self.on_saved = clock, ids or IdSource(), on_saved
 
+    @classmethod
+    def from_settings(cls, settings: Any, **kwargs: Any) -> ContextApplication:
+        """Build this context for a process; contexts that need settings override this."""
+        return cls(**kwargs)
+
     def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
         recordings = super().save(*objs, **kwargs)
         if recordings and self.on_saved is not None:

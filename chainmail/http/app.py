@@ -10,12 +10,17 @@ from chainmail.http.auth import AccessTokenMiddleware, TokenResolver
 from chainmail.http.errors import ErrorShaper
 from chainmail.http.middleware import RequestIdMiddleware
 from chainmail.http.params import ParamsMiddleware
-from chainmail.http.wildduck.health import HealthResource
-from chainmail.http.wildduck.users import ResolveUserResource, UserResource, UsersResource
+from chainmail.http.router import Router
+from chainmail.http.wildduck import health, users
 from chainmail.http.wire import json_handler
 from chainmail.system import System
 
 MAX_BODY_BYTES = 96 * 1024 * 1024  # a 64 MiB message as base64 in JSON, with room for the other fields
+
+
+# Each route group has `add_routes(router, system)`; a new group is one line here.
+API_ROUTES: list[Callable[[Router, System], None]] = [health.add_routes, users.add_routes]
+IDX_ROUTES: list[Callable[[Router, System], None]] = []
 
 
 def create_app(
@@ -48,18 +53,9 @@ def create_app(
     shaper.install(app)
 
     api = Router(app, settings.api_prefix)
-    api.add("/health", HealthResource(system))
-    api.add("/users", UsersResource(system))
-    api.add("/users/resolve/{username}", ResolveUserResource(system))
-    api.add("/users/{user}", UserResource(system))
+    for add_routes in API_ROUTES:
+        add_routes(api, system)
+    idx = Router(app, settings.idx_prefix)
+    for add_routes in IDX_ROUTES:
+        add_routes(idx, system)
     return app
-
-
-class Router:
-    """Adds routes under a prefix; an empty prefix mounts them at the root."""
-
-    def __init__(self, app: falcon.App, prefix: str) -> None:
-        self.app, self.prefix = app, prefix
-
-    def add(self, path: str, resource: object, **kwargs: Callable[..., object]) -> None:
-        self.app.add_route(self.prefix + path, resource, **kwargs)

@@ -14,12 +14,14 @@ import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
+import structlog
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from pydantic_core import PydanticCustomError
 
 from chainmail.http.errors import WildDuckError
 
 M = TypeVar("M", bound=BaseModel)
+log = structlog.get_logger(__name__)
 
 TRUTHY = {"y", "true", "yes", "on", "1"}
 FALSY = {"n", "false", "no", "off", "0"}
@@ -117,6 +119,18 @@ JoiBool = Annotated[bool | None, BeforeValidator(_joi_bool)]
 JoiDate = Annotated[datetime | None, BeforeValidator(_joi_date)]
 Number = Annotated[int | float, BeforeValidator(_joi_number)]
 OptionalText = Annotated[str | None, BeforeValidator(empty_to_none)]
+
+
+def text(max_length: int) -> Any:
+    """An optional string of at most `max_length` characters; an empty string counts as absent."""
+    return Annotated[Annotated[str, Field(max_length=max_length)] | None, BeforeValidator(empty_to_none)]
+
+
+def plain_text(max_length: int) -> Any:
+    """An optional string of at most `max_length` characters, kept as given (empty included)."""
+    return Annotated[str, Field(max_length=max_length)] | None
+
+
 Cursor = Annotated[str | None, BeforeValidator(_cursor)]
 IpAddress = Annotated[str | None, BeforeValidator(_ip)]
 
@@ -140,7 +154,7 @@ class WildDuckInput(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False, populate_by_name=True)
 
-    sess: Annotated[str | None, Field(max_length=255)] = None
+    sess: text(255) = None
     ip: IpAddress = None
 
 
@@ -224,3 +238,7 @@ def parse(model: type[M], params: dict[str, Any]) -> M:
         return model.model_validate(params)
     except ValidationError as error:
         raise validation_error(error) from None
+    except (TypeError, ValueError) as error:
+        # A validator that tripped over an unexpected shape: still the caller's bad input, never a 500.
+        log.warning("validator failed", model=model.__name__, error=str(error))
+        raise WildDuckError(400, "InputValidationError", "Invalid input", details={}) from None

@@ -21,20 +21,21 @@ def alembic_config(database_url: str) -> Config:
 
 
 def upgrade(database_url: str) -> None:
-    command.upgrade(alembic_config(database_url), "head")
+    command.upgrade(alembic_config(database_url), "heads")
 
 
-def head_revision() -> str | None:
-    return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+def head_revisions() -> set[str]:
+    # Bounded contexts may add revisions on branches of their own; every head must be applied.
+    return set(ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads())
 
 
-def current_revision(engine: Engine) -> str | None:
+def current_revisions(engine: Engine) -> set[str]:
     with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+        return set(MigrationContext.configure(conn).get_current_heads())
 
 
 def schema_is_current(engine: Engine) -> bool:
-    return current_revision(engine) == head_revision()
+    return current_revisions(engine) == head_revisions()
 
 
 def missing_event_tables(engine: Engine) -> list[str]:

@@ -52,6 +52,10 @@ class Mail(ContextApplication):
         super().__init__(*args, **kwargs)
         self.email_domain = email_domain.lower()
 
+    @classmethod
+    def from_settings(cls, settings: Any, **kwargs: Any) -> Mail:
+        return cls(email_domain=settings.email_domain, **kwargs)
+
     # -- users ------------------------------------------------------------------------------
 
     def create_user(self, new: NewUser) -> ObjectId:

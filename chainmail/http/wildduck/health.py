@@ -7,6 +7,7 @@ import structlog
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from chainmail.http.router import Router
 from chainmail.system import System
 
 log = structlog.get_logger(__name__)
@@ -27,3 +28,7 @@ class HealthResource:
             resp.media = {"success": False, "message": "DB is down"}
             return
         resp.media = {"success": True}
+
+
+def add_routes(api: Router, system: System) -> None:
+    api.add("/health", HealthResource(system))

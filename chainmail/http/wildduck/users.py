@@ -13,16 +13,18 @@ from chainmail.domain.mail.names import username_view
 from chainmail.http.auth import listing_scope, require
 from chainmail.http.errors import WildDuckError
 from chainmail.http.pagination import page_fields, page_request
+from chainmail.http.router import Router
 from chainmail.http.validation import (
     JoiBool,
     JoiDate,
     Number,
     ObjectIdParam,
-    OptionalText,
     WildDuckInput,
     WildDuckListing,
     joi,
     parse,
+    plain_text,
+    text,
 )
 from chainmail.http.wildduck.fields import (
     Email,
@@ -83,9 +85,9 @@ class CreateUser(WildDuckInput):
     allowUnsafe: JoiBool = True
     address: Email | None = None
     emptyAddress: JoiBool = False
-    language: Annotated[OptionalText, Field(max_length=20)] = None
+    language: text(20) = None
     retention: NonNegative = 0
-    name: Annotated[str | None, Field(max_length=256)] = None
+    name: plain_text(256) = None
     targets: list[Target] | None = None
     mtaRelay: Annotated[str | None, BeforeValidator(_smtp_url)] = None
     spamLevel: Annotated[Number, Field(ge=0, le=100)] = 50
@@ -136,10 +138,10 @@ class DeleteUser(WildDuckInput):
 
 
 class ListUsers(WildDuckListing):
-    query: Annotated[OptionalText, Field(max_length=255)] = None
-    forward: Annotated[OptionalText, Field(max_length=255)] = None
-    tags: Annotated[OptionalText, Field(max_length=1024)] = None
-    requiredTags: Annotated[OptionalText, Field(max_length=1024)] = None
+    query: text(255) = None
+    forward: text(255) = None
+    tags: text(1024) = None
+    requiredTags: text(1024) = None
     metaData: JoiBool = None
     internalData: JoiBool = None
 
@@ -374,3 +376,9 @@ class ResolveUserResource:
         if user_id is None:
             raise WildDuckError(404, "UserNotFound", "This user does not exist")
         resp.media = {"success": True, "id": user_id}
+
+
+def add_routes(api: Router, system: System) -> None:
+    api.add("/users", UsersResource(system))
+    api.add("/users/resolve/{username}", ResolveUserResource(system))
+    api.add("/users/{user}", UserResource(system))
