@@ -10,12 +10,22 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import eventsourcing.persistence
 import falcon
+import sqlalchemy.exc
 import structlog
 
 from chainmail.domain.errors import DomainError
 
 log = structlog.get_logger(__name__)
+
+# Lock and pool time-outs: the write did not happen, and saying so with 503 lets clients retry.
+BUSY_ERRORS: tuple[type[Exception], ...] = (
+    eventsourcing.persistence.ConnectionUnavailableError,
+    eventsourcing.persistence.OperationalError,
+    sqlalchemy.exc.OperationalError,
+    sqlalchemy.exc.TimeoutError,
+)
 
 DOMAIN_STATUS = {"invalid": 400, "forbidden": 403, "not_found": 404, "exists": 400}
 INDEXER_DOMAIN_STATUS = {"invalid": 400, "forbidden": 403, "not_found": 404, "exists": 409}
@@ -63,6 +73,8 @@ class ErrorShaper:
         app.add_error_handler(RestifyError, self.restify)
         app.add_error_handler(IndexerError, self.indexer)
         app.add_error_handler(DomainError, self.domain)
+        for busy in BUSY_ERRORS:
+            app.add_error_handler(busy, self.busy)
 
     def is_indexer(self, req: falcon.Request) -> bool:
         prefix = self.idx_prefix
@@ -120,6 +132,15 @@ class ErrorShaper:
             self._send(resp, status, self._indexer_body(code, message))
             return
         self._send(resp, status, {"code": code, "message": message})
+
+    def busy(self, req: falcon.Request, resp: falcon.Response, ex: Exception, params: Any) -> None:
+        """The database could not take the request in time: the client should retry, nothing was lost."""
+        log.warning("database busy", path=req.path, method=req.method, error=str(ex))
+        resp.set_header("Retry-After", "1")
+        if self.is_indexer(req):
+            self._send(resp, 503, self._indexer_body("SERVICE_UNAVAILABLE", "Database is busy, try again"))
+            return
+        self._send(resp, 503, {"error": "Database is busy, try again", "code": "ServiceUnavailable"})
 
     def unexpected(self, req: falcon.Request, resp: falcon.Response, ex: Exception, params: Any) -> None:
         log.exception("unhandled error", path=req.path, method=req.method)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import structlog
@@ -14,6 +14,7 @@ from chainmail.domain.application import ContextApplication
 from chainmail.projections.projection import Projection
 from chainmail.projections.tracking import lock_position, move_position
 from chainmail.store.database import writer
+from chainmail.store.events import max_notification_id, select_notifications
 from chainmail.store.schema import metadata as live_metadata
 
 log = structlog.get_logger(__name__)
@@ -56,9 +57,7 @@ class ProjectionRunner:
                 position = lock_position(tx, projection.name, app.name)
                 if until is not None and position >= until:
                     return done
-                notes = app.recorder.select_notifications(
-                    start=position, limit=self.batch_size, topics=topics, inclusive_of_start=False
-                )
+                notes = select_notifications(tx, app.name, after=position, limit=self.batch_size, topics=topics)
                 if not notes:
                     return done
                 self._apply(projection, app, tx, notes)
@@ -106,8 +105,11 @@ class ProjectionRunner:
         total = sum(self._last_position(app, until) for app in apps)
         events = 0
         for app in apps:
-            for notes in self._batches(app, projection, 0, until):
+            while True:
                 with writer(self.engine).begin() as tx:
+                    notes = self._select(tx, app, projection, positions[app.name], until)
+                    if not notes:
+                        break
                     self._apply(projection, app, tx, notes)
                 positions[app.name] = notes[-1].id
                 events += len(notes)
@@ -125,7 +127,7 @@ class ProjectionRunner:
             for app in apps:
                 # Hold the live position so no catch-up runs while the tables change hands.
                 lock_position(tx, cls.name, app.name)
-                for notes in self._batches(app, projection, positions[app.name], None):
+                while notes := self._select(tx, app, projection, positions[app.name], None):
                     self._apply(projection, app, tx, notes)
                     positions[app.name] = notes[-1].id
                     events += len(notes)
@@ -145,22 +147,16 @@ class ProjectionRunner:
         for note in notes:
             projection.apply(tx, app.mapper.to_domain_event(note))
 
-    def _batches(
-        self, app: ContextApplication, projection: Projection, start: int, until: int | None
-    ) -> Iterable[Sequence[Notification]]:
-        topics = projection.topics()
-        position = start
-        while True:
-            notes = app.recorder.select_notifications(
-                start=position, limit=self.batch_size, stop=until, topics=topics, inclusive_of_start=False
-            )
-            if not notes:
-                return
-            yield notes
-            position = notes[-1].id
+    def _select(
+        self, tx: Connection, app: ContextApplication, projection: Projection, after: int, until: int | None
+    ) -> Sequence[Notification]:
+        return select_notifications(
+            tx, app.name, after=after, limit=self.batch_size, topics=projection.topics(), stop=until
+        )
 
     def _last_position(self, app: ContextApplication, until: int | None) -> int:
-        last = app.recorder.max_notification_id() or 0
+        with self.engine.connect() as conn:
+            last = max_notification_id(conn, app.name)
         return min(last, until) if until is not None else last
 
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from uuid import UUID
 
+from eventsourcing.persistence import Notification
+from sqlalchemy import Connection, bindparam, text
 from sqlalchemy.engine import make_url
 
 from chainmail.store.database import sqlite_path
@@ -40,3 +44,50 @@ def event_store_env(database_url: str, *, create_tables: bool) -> dict[str, str]
         "POSTGRES_LOCK_TIMEOUT": "30",
     }
     return env
+
+
+def select_notifications(
+    conn: Connection,
+    application: str,
+    *,
+    after: int,
+    limit: int,
+    topics: Sequence[str] = (),
+    stop: int | None = None,
+) -> list[Notification]:
+    """An application's notifications after `after`, read on the caller's connection and transaction.
+
+    Projections read here instead of through the recorder's own pool so that the rows they read and
+    the rows they write share one transaction: on SQLite the write lock a catch-up holds can then never
+    wait on a connection that is itself waiting for that lock.
+    """
+    sqlite = conn.dialect.name == "sqlite"
+    position = "rowid" if sqlite else "notification_id"
+    table = conn.dialect.identifier_preparer.quote(f"{application.lower()}_events")
+    clauses = [f"{position} > :after"]
+    params: dict[str, object] = {"after": after, "limit": limit}
+    if stop is not None:
+        clauses.append(f"{position} <= :stop")
+        params["stop"] = stop
+    statement = f"SELECT {position} AS id, originator_id, originator_version, topic, state FROM {table} "
+    query = text(statement + "WHERE " + " AND ".join(clauses) + (" AND topic IN :topics" if topics else ""))
+    query = text(f"{query.text} ORDER BY {position} LIMIT :limit")
+    if topics:
+        query = query.bindparams(bindparam("topics", expanding=True))
+        params["topics"] = list(topics)
+    return [
+        Notification(
+            id=int(row.id),
+            originator_id=row.originator_id if isinstance(row.originator_id, UUID) else UUID(str(row.originator_id)),
+            originator_version=int(row.originator_version),
+            topic=row.topic,
+            state=bytes(row.state),
+        )
+        for row in conn.execute(query, params)
+    ]
+
+
+def max_notification_id(conn: Connection, application: str) -> int:
+    position = "rowid" if conn.dialect.name == "sqlite" else "notification_id"
+    table = conn.dialect.identifier_preparer.quote(f"{application.lower()}_events")
+    return int(conn.execute(text(f"SELECT MAX({position}) FROM {table}")).scalar() or 0)
