@@ -12,6 +12,7 @@ from chainmail.http.middleware import RequestIdMiddleware
 from chainmail.http.params import ParamsMiddleware
 from chainmail.http.router import Router
 from chainmail.http.wildduck import health, users
+from chainmail.http.wildduck import mailstore as wildduck_mailstore
 from chainmail.http.wire import json_handler
 from chainmail.system import System
 
@@ -20,6 +21,7 @@ MAX_BODY_BYTES = 96 * 1024 * 1024  # a 64 MiB message as base64 in JSON, with ro
 
 # Each route group has `add_routes(router, system)`; a new group is one line here.
 API_ROUTES: list[Callable[[Router, System], None]] = [health.add_routes, users.add_routes]
+API_ROUTES.append(wildduck_mailstore.add_routes)
 IDX_ROUTES: list[Callable[[Router, System], None]] = []
 
 

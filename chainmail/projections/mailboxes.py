@@ -14,10 +14,13 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    delete,
     insert,
     select,
+    update,
 )
 
+from chainmail.domain.ids import object_id_of
 from chainmail.domain.mail.application import Mail
 from chainmail.domain.mail.mailboxes import Mailbox
 from chainmail.projections.projection import Projection, handles
@@ -35,6 +38,7 @@ mailboxes = Table(
     Column("modify_index", BigInteger, nullable=False),
     Column("subscribed", Boolean, nullable=False),
     Column("hidden", Boolean, nullable=False),
+    Column("encrypt_messages", Boolean, nullable=False, server_default="0"),
     Column("retention", BigInteger, nullable=False),
     Column("created", DateTime(timezone=True), nullable=False),
     Index(None, "user_id"),
@@ -59,12 +63,62 @@ class MailboxesProjection(Projection):
                 modify_index=0,
                 subscribed=True,
                 hidden=False,
+                encrypt_messages=False,
                 retention=e.retention,
                 created=e.created_at,
             )
         )
 
+    def _set(self, tx: Connection, e: Any, **values: Any) -> None:
+        t = self.t.mailboxes
+        tx.execute(update(t).where(t.c.id == object_id_of(e.originator_id)).values(**values))
+
+    @handles(Mailbox.Renamed)
+    def renamed(self, tx: Connection, e: Any) -> None:
+        self._set(tx, e, path=e.path, modify_index=self.t.mailboxes.c.modify_index + 1)
+
+    @handles(Mailbox.Updated)
+    def updated(self, tx: Connection, e: Any) -> None:
+        values = {k: v for k, v in e.changes.items() if k in ("subscribed", "hidden", "encrypt_messages", "retention")}
+        self._set(tx, e, modify_index=self.t.mailboxes.c.modify_index + 1, **values)
+
+    @handles(Mailbox.Deleted)
+    def deleted(self, tx: Connection, e: Any) -> None:
+        tx.execute(delete(self.t.mailboxes).where(self.t.mailboxes.c.id == object_id_of(e.originator_id)))
+
+    @handles(Mailbox.MessagesAppended)
+    def appended(self, tx: Connection, e: Any) -> None:
+        if e.messages:
+            self._set(tx, e, uid_next=e.messages[-1]["uid"] + 1, modify_index=e.modseq)
+
+    @handles(Mailbox.MessagesFlagged, Mailbox.MessagesMetaChanged, Mailbox.MessagesRemoved)
+    def modified(self, tx: Connection, e: Any) -> None:
+        self._set(tx, e, modify_index=e.modseq)
+
 
 def user_mailboxes(conn: Connection, user_id: str) -> list[dict[str, Any]]:
     query = select(mailboxes).where(mailboxes.c.user_id == user_id).order_by(mailboxes.c.path)
     return [dict(row._mapping) for row in conn.execute(query)]
+
+
+def get_mailbox(conn: Connection, user_id: str, mailbox_id: str) -> dict[str, Any] | None:
+    query = select(mailboxes).where(mailboxes.c.user_id == user_id, mailboxes.c.id == mailbox_id)
+    row = conn.execute(query).first()
+    return dict(row._mapping) if row else None
+
+
+def mailbox_by_path(conn: Connection, user_id: str, path: str) -> dict[str, Any] | None:
+    row = conn.execute(select(mailboxes).where(mailboxes.c.user_id == user_id, mailboxes.c.path == path)).first()
+    return dict(row._mapping) if row else None
+
+
+def special_mailbox(conn: Connection, user_id: str, special_use: str) -> dict[str, Any] | None:
+    query = select(mailboxes).where(mailboxes.c.user_id == user_id, mailboxes.c.special_use == special_use)
+    row = conn.execute(query.order_by(mailboxes.c.created)).first()
+    return dict(row._mapping) if row else None
+
+
+def count_mailboxes(conn: Connection, user_id: str) -> int:
+    from sqlalchemy import func
+
+    return int(conn.execute(select(func.count()).where(mailboxes.c.user_id == user_id)).scalar_one())

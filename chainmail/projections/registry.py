@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from chainmail.projections.addresses import AddressesProjection
 from chainmail.projections.mailboxes import MailboxesProjection
+from chainmail.projections.messages import MessagesProjection
 from chainmail.projections.projection import Projection
 from chainmail.projections.users import UsersProjection
 
-PROJECTIONS: tuple[type[Projection], ...] = (UsersProjection, AddressesProjection, MailboxesProjection)
+PROJECTIONS: tuple[type[Projection], ...] = (
+    UsersProjection,
+    AddressesProjection,
+    MailboxesProjection,
+    MessagesProjection,
+)

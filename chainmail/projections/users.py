@@ -22,10 +22,12 @@ from sqlalchemy import (
     insert,
     or_,
     select,
+    update,
 )
 
 from chainmail.domain.ids import object_id_of
 from chainmail.domain.mail.application import Mail
+from chainmail.domain.mail.mailboxes import Mailbox
 from chainmail.domain.mail.names import uview
 from chainmail.domain.mail.users import User
 from chainmail.projections.paging import Boundary, Page, keyset_page
@@ -98,6 +100,22 @@ class UsersProjection(Projection):
         tx.execute(delete(self.t.users).where(self.t.users.c.id == user_id))
         tx.execute(delete(self.t.user_tags).where(self.t.user_tags.c.user_id == user_id))
 
+
+    # -- mail store: storageUsed follows the messages appended and removed ---------------------
+
+    @handles(Mailbox.MessagesAppended)
+    def messages_appended(self, tx: Connection, e: Any) -> None:
+        self._add_storage(tx, e.user_id, sum(int(m["size"]) for m in e.messages))
+
+    @handles(Mailbox.MessagesRemoved)
+    def messages_removed(self, tx: Connection, e: Any) -> None:
+        if e.reason != "moved":
+            self._add_storage(tx, e.user_id, -sum(int(r["size"]) for r in e.removed))
+
+    def _add_storage(self, tx: Connection, user_id: str, delta: int) -> None:
+        if delta:
+            t = self.t.users
+            tx.execute(update(t).where(t.c.id == user_id).values(storage_used=t.c.storage_used + delta))
 
 # -- queries ----------------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from chainmail.domain.errors import AlreadyExists, Invalid
 from chainmail.domain.ids import ObjectId
 from chainmail.domain.mail.addresses import Address
 from chainmail.domain.mail.mailboxes import Mailbox, default_mailbox_paths, default_retention
+from chainmail.domain.mail.mailstore import MailStoreCommands
 from chainmail.domain.mail.names import normalize_address, username_view, uview
 from chainmail.domain.mail.passwords import SALT_SIZE, hash_algorithm, hash_password
 from chainmail.domain.mail.users import User
@@ -45,7 +46,7 @@ class UserDeletion:
     task: str
 
 
-class Mail(ContextApplication):
+class Mail(MailStoreCommands, ContextApplication):
     name: ClassVar[str] = "Mail"
 
     def __init__(self, *args: Any, email_domain: str = "localhost", **kwargs: Any) -> None:

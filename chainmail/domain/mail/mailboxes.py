@@ -6,6 +6,7 @@ import json
 from datetime import datetime
 from functools import cache
 from importlib import resources
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
@@ -36,6 +37,64 @@ class Mailbox(Aggregate):
         self.mailbox_id, self.user_id, self.path, self.special_use = mailbox_id, user_id, path, special_use
         self.uid_validity, self.uid_next, self.modify_index = uid_validity, 1, 0
         self.retention = retention
+        self.subscribed, self.hidden, self.encrypt_messages, self.deleted = True, False, False, False
+
+    # -- folder changes ---------------------------------------------------------------------
+
+    @event("Renamed")
+    def rename(self, path: str) -> None:
+        self.path = path
+        self.modify_index += 1
+
+    @event("Updated")
+    def update(self, changes: dict[str, Any]) -> None:
+        """`changes` holds any of subscribed, hidden, retention, encrypt_messages."""
+        for key in ("subscribed", "hidden", "encrypt_messages", "retention"):
+            if key in changes:
+                setattr(self, key, changes[key])
+        self.modify_index += 1
+
+    @event("Deleted")
+    def delete(self, user_id: str) -> None:
+        self.deleted = True
+
+    # -- messages: the mailbox hands out UIDs and modification sequence numbers --------------
+
+    def append(self, user_id: str, messages: list[dict[str, Any]]) -> list[int]:
+        """Give each message the next UID; `messages` are the stored facts (see `chainmail.mail.facts`)."""
+        first = self.uid_next
+        numbered = [{**message, "uid": first + offset} for offset, message in enumerate(messages)]
+        self._appended(user_id=user_id, modseq=self.modify_index + 1, messages=numbered)
+        return [m["uid"] for m in numbered]
+
+    @event("MessagesAppended")
+    def _appended(self, user_id: str, modseq: int, messages: list[dict[str, Any]]) -> None:
+        self.uid_next = messages[-1]["uid"] + 1 if messages else self.uid_next
+        self.modify_index = modseq
+
+    def flag(self, user_id: str, changes: list[dict[str, Any]]) -> None:
+        """`changes`: `{uid, message, flags}` with the complete new flag list of each message."""
+        self._flagged(user_id=user_id, modseq=self.modify_index + 1, changes=changes)
+
+    @event("MessagesFlagged")
+    def _flagged(self, user_id: str, modseq: int, changes: list[dict[str, Any]]) -> None:
+        self.modify_index = modseq
+
+    def change_meta(self, user_id: str, changes: list[dict[str, Any]]) -> None:
+        """`changes`: `{uid, message, ...}` with `meta_data` and/or `expires` set."""
+        self._meta_changed(user_id=user_id, modseq=self.modify_index + 1, changes=changes)
+
+    @event("MessagesMetaChanged")
+    def _meta_changed(self, user_id: str, modseq: int, changes: list[dict[str, Any]]) -> None:
+        self.modify_index = modseq
+
+    def remove(self, user_id: str, removed: list[dict[str, Any]], reason: str) -> None:
+        """`removed`: `{uid, message, size}`; reason `deleted` (archived), `moved` or `purged`."""
+        self._removed(user_id=user_id, modseq=self.modify_index + 1, removed=removed, reason=reason)
+
+    @event("MessagesRemoved")
+    def _removed(self, user_id: str, modseq: int, removed: list[dict[str, Any]], reason: str) -> None:
+        self.modify_index = modseq
 
 
 @cache

@@ -33,6 +33,12 @@ class User(Aggregate):
         self.user_id, self.username, self.unameview = user_id, username, unameview
         self.address = address
         self.address_ids: list[str] = [address_id] if address_id else []
+        self.name, self.tags, self.profile = name, list(tags), dict(profile)
+        self.password_hash = password_hash
+        self.temp_password: dict[str, Any] | None = None  # {"hash", "valid_after", "created"}
+        self.auth_version = 1
+        self.disabled = self.suspended = False
+        self.deleted_address_ids: list[str] = []
         self.deleted_at: datetime | None = None
         self.delete_after: datetime | None = None
         self.deletion_task: str | None = None
@@ -44,8 +50,55 @@ class User(Aggregate):
     @event("Deleted")
     def delete(self, deleted_at: datetime, delete_after: datetime, task: str, address_ids: list[str]) -> None:
         self.deleted_at, self.delete_after, self.deletion_task = deleted_at, delete_after, task
+        self.deleted_address_ids = list(address_ids)
         self.address_ids = []
 
     @event("DeletionRescheduled")
     def reschedule_deletion(self, delete_after: datetime) -> None:
         self.delete_after = delete_after
+
+    # -- accounts: profile, credentials, sessions ------------------------------------------------
+
+    @property
+    def enabled2fa(self) -> list[str]:
+        return list(self.profile.get("enabled2fa") or [])
+
+    @property
+    def disabled_scopes(self) -> list[str]:
+        return list(self.profile.get("disabledScopes") or [])
+
+    @event("Updated")
+    def update(self, changes: dict[str, Any], auth_version: int, updated_at: datetime) -> None:
+        """Profile fields changed (WildDuck names); `name`, `tags`, `disabled`, `suspended` are top-level."""
+        for key, value in changes.items():
+            if key == "name":
+                self.name = value
+            elif key == "tags":
+                self.tags = list(value)
+            elif key == "disabled":
+                self.disabled = bool(value)
+            elif key == "suspended":
+                self.suspended = bool(value)
+            else:
+                self.profile[key] = value
+        self.auth_version = auth_version
+
+    @event("PasswordChanged")
+    def change_password(self, password_hash: str, auth_version: int, changed_at: datetime) -> None:
+        """A new master password (empty: none); the temporary password is gone, older sessions end."""
+        self.password_hash, self.auth_version, self.temp_password = password_hash, auth_version, None
+        self.profile["requirePasswordChange"] = False
+
+    @event("PasswordReset")
+    def reset_password(self, temp_hash: str, valid_after: datetime, created_at: datetime) -> None:
+        self.temp_password = {"hash": temp_hash, "valid_after": valid_after, "created": created_at}
+
+    @event("LoggedOut")
+    def log_out(self, reason: str, logged_out_at: datetime) -> None:
+        pass
+
+    @event("Restored")
+    def restore(self, address_ids: list[str], main_address: str, address_id: str | None, restored_at: datetime) -> None:
+        self.address_ids, self.deleted_address_ids = list(address_ids), []
+        self.address = main_address
+        self.deleted_at = self.delete_after = self.deletion_task = None

@@ -26,6 +26,7 @@ from chainmail.http.validation import (
     plain_text,
     text,
 )
+from chainmail.http.wildduck import accounts
 from chainmail.http.wildduck.fields import (
     Email,
     MailboxPath,
@@ -349,6 +350,9 @@ class UserResource:
         if row is None:
             raise WildDuckError(404, "UserNotFound", "This user does not exist")
         resp.media = grant.filter(user_view(row))
+
+    def on_put(self, req: falcon.Request, resp: falcon.Response, user: str) -> None:
+        accounts.update_user(self.system, req, resp)
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, user: str) -> None:
         params = parse(DeleteUser, req.context.params)

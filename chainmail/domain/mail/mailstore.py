@@ -1,0 +1,198 @@
+"""The mail store's commands on the Mail context: folders, and messages appended to, flagged in, moved
+between and removed from them. UIDs come from the Mailbox aggregate; two writers that race for the same
+mailbox conflict on its version and the loser reruns (`retrying`), so no UID is ever handed out twice."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, ClassVar, TypeVar
+
+from eventsourcing.application import AggregateNotFoundError
+
+from chainmail.domain.claims import Claim
+from chainmail.domain.errors import AlreadyExists, Invalid, NotFound
+from chainmail.domain.ids import ObjectId
+from chainmail.domain.mail.mailboxes import Mailbox
+
+T = TypeVar("T")
+MAILBOX_SNAPSHOT_INTERVAL = 100
+
+
+def no_such_mailbox(message: str = "This mailbox does not exist") -> NotFound:
+    return NotFound("NoSuchMailbox", message)
+
+
+class MailStoreCommands:
+    """Mixed into `Mail`; uses its repository, save, clock, ids and retrying."""
+
+    # A big mailbox has many events; snapshots keep loading it cheap.
+    snapshotting_intervals: ClassVar[dict[type, int]] = {Mailbox: MAILBOX_SNAPSHOT_INTERVAL}
+
+    repository: Any
+    clock: Callable[[], datetime]
+    ids: Any
+    save: Callable[..., Any]
+    retrying: Callable[[Callable[[], T]], T]
+
+    # -- folders ----------------------------------------------------------------------------
+
+    def create_mailbox(
+        self,
+        user_id: str,
+        path: str,
+        *,
+        hidden: bool = False,
+        retention: int = 0,
+        encrypt_messages: bool = False,
+    ) -> ObjectId:
+        def command() -> ObjectId:
+            now = self.clock()
+            mailbox_id = self.ids.object_id(now)
+            claim = self._path_claim(user_id, path, mailbox_id)
+            mailbox = Mailbox(
+                mailbox_id=mailbox_id,
+                user_id=user_id,
+                path=path,
+                special_use=None,
+                uid_validity=int(now.timestamp()),
+                retention=retention,
+                created_at=now,
+            )
+            if hidden or encrypt_messages:
+                mailbox.update({"hidden": hidden, "encrypt_messages": encrypt_messages})
+            self.save(claim, mailbox)
+            return mailbox_id
+
+        return self.retrying(command)
+
+    def update_mailbox(self, user_id: str, mailbox_id: str, path: str | None, changes: dict[str, Any]) -> None:
+        def command() -> None:
+            mailbox = self._mailbox(user_id, mailbox_id, "Mailbox update failed with code NoSuchMailbox")
+            pending: list[Any] = [mailbox]
+            if path is not None and path != mailbox.path:
+                if mailbox.path == "INBOX" or mailbox.hidden:
+                    raise Invalid("DisallowedMailboxMethod", "Mailbox update failed with code DisallowedMailboxMethod")
+                claim = self._path_claim(
+                    user_id, path, mailbox_id, "Mailbox rename failed with code MailboxAlreadyExists"
+                )
+                pending += [claim, *self._released(user_id, mailbox.path, mailbox_id)]
+                mailbox.rename(path)
+            if changes:
+                mailbox.update(changes)
+            self.save(*pending)
+
+        self.retrying(command)
+
+    def delete_mailbox(self, user_id: str, mailbox_id: str, contents: list[dict[str, Any]]) -> None:
+        """Delete a folder; `contents` are its messages (`{uid, message, size}`), removed with it."""
+
+        def command() -> None:
+            mailbox = self._mailbox(user_id, mailbox_id, "Mailbox deletion failed with code NoSuchMailbox")
+            if mailbox.path == "INBOX" or mailbox.special_use or mailbox.hidden:
+                raise Invalid("DisallowedMailboxMethod", "Mailbox deletion failed with code DisallowedMailboxMethod")
+            if contents:
+                mailbox.remove(user_id, contents, "purged")
+            mailbox.delete(user_id=user_id)
+            self.save(mailbox, *self._released(user_id, mailbox.path, mailbox_id))
+
+        self.retrying(command)
+
+    # -- messages ---------------------------------------------------------------------------
+
+    def append_messages(self, user_id: str, mailbox_id: str, messages: list[dict[str, Any]]) -> list[int]:
+        """Store messages (their facts) in a folder; returns their UIDs."""
+
+        def command() -> list[int]:
+            mailbox = self._mailbox(user_id, mailbox_id)
+            uids = mailbox.append(user_id, messages)
+            self.save(mailbox)
+            return uids
+
+        return self.retrying(command)
+
+    def flag_messages(self, user_id: str, mailbox_id: str, changes: list[dict[str, Any]]) -> None:
+        def command() -> None:
+            mailbox = self._mailbox(user_id, mailbox_id)
+            mailbox.flag(user_id, changes)
+            self.save(mailbox)
+
+        if changes:
+            self.retrying(command)
+
+    def change_message_meta(self, user_id: str, mailbox_id: str, changes: list[dict[str, Any]]) -> None:
+        def command() -> None:
+            mailbox = self._mailbox(user_id, mailbox_id)
+            mailbox.change_meta(user_id, changes)
+            self.save(mailbox)
+
+        if changes:
+            self.retrying(command)
+
+    def remove_messages(self, user_id: str, mailbox_id: str, removed: list[dict[str, Any]], reason: str) -> None:
+        def command() -> None:
+            mailbox = self._mailbox(user_id, mailbox_id)
+            mailbox.remove(user_id, removed, reason)
+            self.save(mailbox)
+
+        if removed:
+            self.retrying(command)
+
+    def move_messages(
+        self, user_id: str, source_id: str, target_id: str, messages: list[dict[str, Any]]
+    ) -> list[tuple[int, int]]:
+        """Move messages (their facts, with their current `uid`); they get new UIDs in the target."""
+
+        def command() -> list[tuple[int, int]]:
+            source = self._mailbox(user_id, source_id)
+            target = self._mailbox(user_id, target_id)
+            if source_id == target_id:
+                return [(m["uid"], m["uid"]) for m in messages]
+            source.remove(
+                user_id, [{"uid": m["uid"], "message": m["message"], "size": m["size"]} for m in messages], "moved"
+            )
+            new_uids = target.append(user_id, [{k: v for k, v in m.items() if k != "uid"} for m in messages])
+            self.save(source, target)
+            return [(m["uid"], uid) for m, uid in zip(messages, new_uids, strict=True)]
+
+        if not messages:
+            return []
+        return self.retrying(command)
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def _mailbox(self, user_id: str, mailbox_id: str, missing: str = "This mailbox does not exist") -> Mailbox:
+        try:
+            mailbox: Mailbox = self.repository.get(Mailbox.create_id(mailbox_id))
+        except (AggregateNotFoundError, ValueError):
+            raise no_such_mailbox(missing) from None
+        if mailbox.deleted or mailbox.user_id != user_id:
+            raise no_such_mailbox(missing)
+        return mailbox
+
+    def _path_claim(
+        self,
+        user_id: str,
+        path: str,
+        holder: str,
+        taken: str = "Mailbox creation failed with code MailboxAlreadyExists",
+    ) -> Claim:
+        key = f"{user_id}/{path}"
+        try:
+            claim: Claim = self.repository.get(Claim.create_id("mailbox", key))
+        except AggregateNotFoundError:
+            return Claim(namespace="mailbox", key=key, holder=holder)
+        if claim.is_held:
+            raise AlreadyExists("MailboxExistsError", taken)
+        claim.reclaim(holder=holder)
+        return claim
+
+    def _released(self, user_id: str, path: str, holder: str) -> list[Claim]:
+        try:
+            claim: Claim = self.repository.get(Claim.create_id("mailbox", f"{user_id}/{path}"))
+        except AggregateNotFoundError:
+            return []
+        if claim.holder != holder:
+            return []
+        claim.release()
+        return [claim]

@@ -1,0 +1,265 @@
+"""WildDuck's account maintenance routes: update, logout, password reset, quota recalculation."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import falcon
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+
+from chainmail.domain.mail.accounts import AuthMeta, PasswordChange, UserChanges
+from chainmail.domain.mail.names import normalize_address
+from chainmail.http.auth import Principal, require
+from chainmail.http.errors import WildDuckError
+from chainmail.http.router import Router
+from chainmail.http.validation import (
+    JoiBool,
+    JoiDate,
+    Number,
+    ObjectIdParam,
+    WildDuckInput,
+    joi,
+    parse,
+    plain_text,
+    text,
+)
+from chainmail.http.wildduck.fields import MetaData, PgpKey, Target, is_target_url
+from chainmail.projections import users as users_model
+from chainmail.system import System
+
+NonNegative = Annotated[Number, Field(ge=0)]
+Tag = Annotated[str, BeforeValidator(lambda v: v.strip() if isinstance(v, str) else v), Field(max_length=128)]
+Scope = Literal["imap", "pop3", "smtp"]
+
+
+def _password(value: Any) -> Any:
+    if value is False:
+        return ""
+    if not isinstance(value, str):
+        raise joi("must be a string")
+    if len(value) > 256:
+        raise joi("length must be less than or equal to 256 characters long")
+    return value
+
+
+def _existing_password(value: Any) -> Any:
+    if not isinstance(value, str):
+        raise joi("must be a string")
+    if value == "":
+        raise joi("is not allowed to be empty")
+    if len(value) > 256:
+        raise joi("length must be less than or equal to 256 characters long")
+    return value
+
+
+def _smtp_url(value: Any) -> Any:
+    if value is None or value == "":
+        return None
+    if isinstance(value, str) and is_target_url(value) and value.lower().startswith(("smtp:", "smtps:")):
+        return value
+    raise joi("must be a valid uri with a scheme matching the smtps? pattern")
+
+
+class FeatureFlags(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    indexing: JoiBool = False
+
+
+class UpdateUser(WildDuckInput):
+    user: ObjectIdParam
+    existingPassword: Annotated[str | None, BeforeValidator(_existing_password)] = None
+    password: Annotated[str | None, BeforeValidator(_password)] = None
+    hashedPassword: JoiBool = False
+    allowUnsafe: JoiBool = True
+    language: text(20) = None
+    name: plain_text(256) = None
+    targets: list[Target] | None = None
+    mtaRelay: Annotated[str | None, BeforeValidator(_smtp_url)] = None
+    spamLevel: Annotated[Number, Field(ge=0, le=100)] | None = None
+    uploadSentMessages: JoiBool = None
+    fromWhitelist: list[Tag] | None = None
+    metaData: MetaData | None = None
+    internalData: MetaData | None = None
+    pubKey: PgpKey = None
+    encryptMessages: JoiBool = None
+    encryptForwarded: JoiBool = None
+    retention: NonNegative | None = None
+    quota: NonNegative | None = None
+    recipients: NonNegative | None = None
+    forwards: NonNegative | None = None
+    filters: NonNegative | None = None
+    imapMaxUpload: NonNegative | None = None
+    imapMaxDownload: NonNegative | None = None
+    pop3MaxDownload: NonNegative | None = None
+    pop3MaxMessages: NonNegative | None = None
+    imapMaxConnections: NonNegative | None = None
+    receivedMax: NonNegative | None = None
+    disable2fa: JoiBool = None
+    tags: list[Tag] | None = None
+    disabledScopes: list[Scope] | None = None
+    disabled: JoiBool = None
+    featureFlags: FeatureFlags | None = None
+    suspended: JoiBool = None
+
+    @field_validator("disabledScopes")
+    @classmethod
+    def _unique_scopes(cls, scopes: list[str] | None) -> list[str] | None:
+        for index, scope in enumerate(scopes or []):
+            if scope in scopes[:index]:  # type: ignore[index]
+                raise joi(f"contains a duplicate value at position {index}")
+        return scopes
+
+
+# Fields that are stored as given when present in the request.
+_PLAIN = (
+    "language",
+    "mtaRelay",
+    "spamLevel",
+    "metaData",
+    "internalData",
+    "retention",
+    "quota",
+    "recipients",
+    "forwards",
+    "filters",
+    "imapMaxUpload",
+    "imapMaxDownload",
+    "pop3MaxDownload",
+    "pop3MaxMessages",
+    "imapMaxConnections",
+    "receivedMax",
+)
+_FLAGS = ("uploadSentMessages", "encryptMessages", "encryptForwarded", "disabled", "suspended")
+
+
+def unique_tags(tags: list[str]) -> list[str]:
+    """Trimmed, case-insensitively unique, sorted case-insensitively (as WildDuck stores them)."""
+    seen: dict[str, str] = {}
+    for tag in tags:
+        if tag and tag.lower() not in seen:
+            seen[tag.lower()] = tag
+    return sorted(seen.values(), key=str.lower)
+
+
+def user_changes(body: UpdateUser, given: dict[str, Any]) -> UserChanges:
+    """The request's changes; a key counts as given when it was sent, even empty (WildDuck's `in`)."""
+    fields: dict[str, Any] = {}
+    for key in _PLAIN:
+        value = getattr(body, key)
+        if value is not None:
+            fields[key] = value
+    for key in _FLAGS:
+        value = getattr(body, key)
+        if value is not None:
+            fields[key] = value
+    if "name" in given:
+        fields["name"] = body.name or ""
+    if "pubKey" in given:
+        fields["pubKey"] = body.pubKey or ""
+    if body.targets is not None:
+        fields["targets"] = list(body.targets)
+    if body.tags is not None:
+        fields["tags"] = unique_tags(body.tags)
+    if body.fromWhitelist is not None:
+        fields["fromWhitelist"] = list(dict.fromkeys(normalize_address(a) for a in body.fromWhitelist if a))
+    if body.disabledScopes is not None:
+        fields["disabledScopes"] = sorted(set(body.disabledScopes))
+    if body.featureFlags is not None:
+        fields["featureFlags"] = {"indexing": body.featureFlags.indexing is True}
+    password = None
+    if "password" in given and body.password is not None:
+        password = PasswordChange(body.password, hashed=body.hashedPassword is True)
+    return UserChanges(
+        fields=fields,
+        password=password,
+        existing_password=body.existingPassword,
+        disable2fa=body.disable2fa is True,
+    )
+
+
+def update_user(system: System, req: falcon.Request, resp: falcon.Response) -> None:
+    """`PUT /users/:user`; a password change ends the account's other sessions but not this one."""
+    body = parse(UpdateUser, req.context.params)
+    principal: Principal = req.context.principal
+    require(principal, "update", "users", owner=body.user)
+    changes = user_changes(body, req.context.params)
+    session = principal.token if principal.user == body.user else None
+    system.mail.update_user(body.user, changes, session_token=session, meta=AuthMeta(sess=body.sess, ip=body.ip))
+    resp.media = {"success": True}
+
+
+class LogoutBody(WildDuckInput):
+    user: ObjectIdParam
+    reason: text(128) = None
+
+
+class ResetBody(WildDuckInput):
+    user: ObjectIdParam
+    validAfter: Annotated[JoiDate, BeforeValidator(lambda v: None if v in (False, "false") else v)] = None
+
+
+class UserPath(WildDuckInput):
+    user: ObjectIdParam
+
+
+class NoParams(WildDuckInput):
+    pass
+
+
+class LogoutResource:
+    def __init__(self, system: System) -> None:
+        self.system = system
+
+    def on_put(self, req: falcon.Request, resp: falcon.Response, user: str) -> None:
+        body = parse(LogoutBody, req.context.params)
+        require(req.context.principal, "update", "users", owner=body.user)
+        self.system.mail.log_out_user(body.user, body.reason or "Logout requested from API")
+        resp.media = {"success": True}
+
+
+class PasswordResetResource:
+    def __init__(self, system: System) -> None:
+        self.system = system
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, user: str) -> None:
+        body = parse(ResetBody, req.context.params)
+        require(req.context.principal, "update", "users", owner=body.user)
+        password, valid_after = self.system.mail.reset_password(
+            body.user, body.validAfter, AuthMeta(sess=body.sess, ip=body.ip)
+        )
+        resp.media = {"success": True, "password": password, "validAfter": valid_after}
+
+
+class UserQuotaResetResource:
+    def __init__(self, system: System) -> None:
+        self.system = system
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, user: str) -> None:
+        body = parse(UserPath, req.context.params)
+        require(req.context.principal, "update", "users", owner=body.user)
+        with self.system.engine.connect() as conn:
+            row = users_model.get_user(conn, body.user)
+        if row is None:
+            raise WildDuckError(404, "UserNotFound", "This user does not exist")
+        # `storage_used` is folded from message events as they happen, so it is already the
+        # recomputed figure: a recalculation never finds drift to correct.
+        used = max(int(row["storage_used"] or 0), 0)
+        resp.media = {"success": True, "storageUsed": used, "previousStorageUsed": used}
+
+
+class QuotaResetResource:
+    def __init__(self, system: System) -> None:
+        self.system = system
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        parse(NoParams, req.context.params)
+        require(req.context.principal, "update", "users")
+        resp.media = {"success": True, "task": self.system.mail.ids.object_id(self.system.mail.clock())}
+
+
+def add_routes(api: Router, system: System) -> None:
+    api.add("/users/{user}/logout", LogoutResource(system))
+    api.add("/users/{user}/password/reset", PasswordResetResource(system))
+    api.add("/users/{user}/quota/reset", UserQuotaResetResource(system))
+    api.add("/quota/reset", QuotaResetResource(system))

@@ -1,0 +1,14 @@
+"""The mail store's route groups (mailboxes, messages, ...), registered with the API as one."""
+
+from __future__ import annotations
+
+from chainmail.http.router import Router
+from chainmail.http.wildduck import mailboxes, messages
+from chainmail.system import System
+
+GROUPS = (mailboxes.add_routes, messages.add_routes)
+
+
+def add_routes(api: Router, system: System) -> None:
+    for add in GROUPS:
+        add(api, system)

@@ -1,0 +1,1 @@
+"""Mail transport edges: MIME parsing and building, and the delivery path into mailboxes."""

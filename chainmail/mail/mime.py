@@ -1,0 +1,473 @@
+"""Reading RFC 822 messages the way WildDuck's indexer does, and composing them the way nodemailer does.
+
+Parsing never raises on malformed input: broken MIME, unknown charsets, 8-bit headers and bad encoded words
+all come out as best-effort text. Only an empty message is refused by the caller.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import html as html_lib
+import math
+import mimetypes
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email import policy
+from email.header import decode_header, make_header
+from email.message import EmailMessage, Message
+from email.parser import BytesParser
+from email.utils import format_datetime, getaddresses, make_msgid, parsedate_to_datetime
+from typing import Any
+
+INLINE_TEXT = ("text/plain", "text/html", "text/rfc822-headers", "message/delivery-status")
+MAX_INLINE_TEXT = 300 * 1024
+MAX_HEADER_VALUE = 2048
+
+
+@dataclass
+class Attachment:
+    id: str
+    filename: str
+    content_type: str
+    disposition: str | bool
+    transfer_encoding: str
+    related: bool
+    size: int
+    size_kb: int
+    hash: str
+    file_content_hash: str
+    cid: str | None
+    content: bytes = field(repr=False)
+    listed: bool = True  # large inline text parts are stored apart but not listed as attachments
+
+    def entry(self) -> dict[str, Any]:
+        """The attachment as WildDuck lists it."""
+        return {
+            "id": self.id,
+            "hash": self.hash,
+            "filename": self.filename,
+            "contentType": self.content_type,
+            "disposition": self.disposition,
+            "transferEncoding": self.transfer_encoding,
+            "related": self.related,
+            "size": self.size,
+            "sizeKb": self.size_kb,
+            "fileContentHash": self.file_content_hash,
+            "cid": self.cid,
+        }
+
+
+@dataclass
+class ParsedMessage:
+    headers: list[tuple[str, str]]
+    subject: str
+    from_: list[dict[str, str]]
+    sender: list[dict[str, str]]
+    reply_to: list[dict[str, str]]
+    to: list[dict[str, str]]
+    cc: list[dict[str, str]]
+    bcc: list[dict[str, str]]
+    message_id: str
+    date: datetime | None
+    references: list[str]
+    in_reply_to: str
+    content_type: dict[str, Any]
+    text: str
+    html: list[str]
+    attachments: list[Attachment]
+    list_info: dict[str, str] | None
+
+    @property
+    def intro(self) -> str:
+        source = self.text or html_to_text("".join(self.html))
+        return create_intro(source)
+
+    def header(self, name: str) -> str | None:
+        name = name.lower()
+        for key, value in self.headers:
+            if key == name:
+                return value
+        return None
+
+
+def decode_words(value: Any) -> str:
+    """A header value with its encoded words decoded; undecodable bytes become replacement characters."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        value = str(value)
+    try:
+        decoded = str(make_header(decode_header(value)))
+    except (LookupError, UnicodeError, ValueError, binascii.Error, AssertionError):
+        decoded = value
+    # 8-bit headers arrive as surrogate escapes from the parser: read them as UTF-8 when they are.
+    if any("\udc80" <= ch <= "\udcff" for ch in decoded):
+        raw = decoded.encode("utf-8", "surrogateescape")
+        try:
+            decoded = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            decoded = raw.decode("latin-1")
+    return re.sub(r"[\r\n]+\s*", " ", decoded).strip()
+
+
+def _addresses(values: list[str]) -> list[dict[str, str]]:
+    result = []
+    try:
+        pairs = getaddresses([decode_words(v) for v in values])
+    except (ValueError, IndexError, TypeError):
+        pairs = []
+    for name, address in pairs:
+        if not address and not name:
+            continue
+        result.append({"name": name.strip(), "address": address.strip()})
+    return result
+
+
+def _message_ids(value: str) -> list[str]:
+    return re.findall(r"<[^<>\s]+>", value or "")
+
+
+def _charset_decode(data: bytes, charset: str | None) -> str:
+    name = (charset or "utf-8").strip().strip('"').lower() or "utf-8"
+    try:
+        return data.decode(name, errors="replace")
+    except LookupError:
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            return data.decode("windows-1252", errors="replace")
+
+
+def _part_payload(part: Message) -> bytes:
+    try:
+        payload = part.get_payload(decode=True)
+    except (ValueError, binascii.Error, AssertionError, LookupError):
+        payload = None
+    if isinstance(payload, bytes):
+        return payload
+    raw = part.get_payload()
+    if isinstance(raw, str):
+        return raw.encode("utf-8", "surrogateescape")
+    return b""
+
+
+def _encoded_body(part: Message) -> str:
+    raw = part.get_payload(decode=False)
+    if not isinstance(raw, str):
+        return ""
+    return raw.rstrip("\r\n")
+
+
+def _param(part: Message, name: str, header: str) -> str | None:
+    try:
+        value = part.get_param(name, header=header)
+    except (ValueError, IndexError, TypeError):
+        return None
+    if value is None:
+        return None
+    if isinstance(value, tuple):  # RFC 2231 (charset, language, value)
+        try:
+            from email.utils import collapse_rfc2231_value
+
+            return collapse_rfc2231_value(value)
+        except (LookupError, UnicodeError):
+            return value[2]
+    return decode_words(value)
+
+
+def _content_type(part: Message, default: str) -> str:
+    value = part.get("Content-Type")
+    if value is None:
+        return default
+    main = str(value).split(";")[0].strip().lower()
+    return main if re.fullmatch(r"[a-z0-9!#$&^_.+-]+/[a-z0-9!#$&^_.+-]+", main) else default
+
+
+def _disposition(part: Message) -> str | bool:
+    value = part.get("Content-Disposition")
+    if value is None:
+        return False
+    return str(value).split(";")[0].strip().lower() or False
+
+
+def html_to_text(html: str) -> str:
+    text = re.sub(r"(?is)<(script|style)\b.*?</\1>", " ", html)
+    text = re.sub(r"(?i)<br\s*/?>|</p>|</div>|</li>|</tr>", "\n", text)
+    text = re.sub(r"<[^>]+>", " ", text)
+    return html_lib.unescape(text)
+
+
+def text_to_html(text: str) -> str:
+    paragraphs = [html_lib.escape(p).replace("\n", "<br/>") for p in re.split(r"\n\s*\n", text.strip())]
+    return "".join(f"<p>{p}</p>" for p in paragraphs if p)
+
+
+def create_intro(text: str) -> str:
+    intro = text[:2048]
+    intro = re.sub(r"\[[^\]]*\]", " ", intro)
+    intro = re.sub(r"(?m)^>.*$", "", intro)
+    intro = re.sub(r"(?m)^\s*(.)\1+\s*$", "", intro)
+    intro = re.sub(r"\s+", " ", intro).strip()
+    if len(intro) > 128:
+        intro = intro[:128]
+        last = intro.rfind(" ")
+        if last > 0:
+            intro = intro[:last]
+        intro += "…"
+    return intro
+
+
+def parse_message(raw: bytes) -> ParsedMessage:
+    message = BytesParser(policy=policy.compat32).parsebytes(raw)
+    headers: list[tuple[str, str]] = []
+    for key, value in message.items():
+        headers.append((str(key).strip().lower(), decode_words(value)[:MAX_HEADER_VALUE]))
+
+    def all_of(name: str) -> list[str]:
+        return [str(v) for v in message.get_all(name, [])]
+
+    date = None
+    date_header = message.get("Date")
+    if date_header:
+        try:
+            date = parsedate_to_datetime(str(date_header))
+            date = date if date.tzinfo else date.replace(tzinfo=UTC)
+            date = date.astimezone(UTC)
+        except (TypeError, ValueError, IndexError, OverflowError):
+            date = None
+
+    texts: list[str] = []
+    htmls: list[str] = []
+    attachments: list[Attachment] = []
+    cid_map: dict[str, str] = {}
+
+    def walk(part: Message, root: bool, alternative: bool, related: bool) -> None:
+        content_type = _content_type(part, "text/plain" if root else "application/octet-stream")
+        alternative = alternative or content_type == "multipart/alternative"
+        related = related or content_type == "multipart/related"
+        if part.is_multipart():
+            children = part.get_payload()
+            for child in children if isinstance(children, list) else []:
+                if isinstance(child, Message):
+                    walk(child, False, alternative, related)
+            return
+        disposition = _disposition(part)
+        encoding = str(part.get("Content-Transfer-Encoding", "7bit")).strip().lower() or "7bit"
+        body = _part_payload(part)
+        inline_text = content_type in INLINE_TEXT and disposition in (False, "inline")
+        if inline_text and body:
+            content = _charset_decode(body, _param(part, "charset", "content-type"))
+            if _param(part, "format", "content-type") == "flowed":
+                content = re.sub(r" \r?\n", " ", content)
+            if content_type == "text/html":
+                htmls.append(content.strip())
+                if not alternative:
+                    texts.append(html_to_text(content).strip())
+            else:
+                texts.append(content.strip())
+                if not alternative:
+                    htmls.append(text_to_html(content))
+        if body and (not inline_text or len(body) > MAX_INLINE_TEXT):
+            number = len(attachments) + 1
+            attachment_id = f"ATT{number:05d}"
+            filename = _param(part, "filename", "content-disposition") or _param(part, "name", "content-type")
+            if not filename:
+                extension = (mimetypes.guess_extension(content_type) or ".bin").lstrip(".")
+                filename = f"attachment-{number}.{extension}"
+            content_id = re.sub(r"[<>]", "", decode_words(part.get("Content-ID", ""))).strip()
+            if content_id:
+                cid_map[content_id] = attachment_id
+            encoded = _encoded_body(part)
+            encoded_bytes = encoded.encode("utf-8", "surrogateescape")
+            attachments.append(
+                Attachment(
+                    id=attachment_id,
+                    filename=filename,
+                    content_type=content_type,
+                    disposition=disposition,
+                    transfer_encoding=encoding,
+                    related=related,
+                    size=len(encoded_bytes),
+                    size_kb=math.ceil(len(body) / 1024),
+                    hash=hashlib.sha256(encoded_bytes).hexdigest(),
+                    file_content_hash=base64.b64encode(hashlib.sha256(body).digest()).decode(),
+                    cid=f"<{content_id}>" if content_id else None,
+                    content=body,
+                    listed=not inline_text,
+                )
+            )
+
+    walk(message, True, False, False)
+
+    def cid_links(value: str) -> str:
+        return re.sub(
+            r"\bcid:([^\s\"']+)",
+            lambda m: f"attachment:{cid_map[m.group(1)]}" if m.group(1) in cid_map else m.group(0),
+            value,
+        )
+
+    content_type_value = _content_type(message, "text/plain")
+    params: dict[str, str] = {}
+    try:
+        for key, value in message.get_params(header="content-type")[1:] if message.get("Content-Type") else []:
+            if isinstance(value, str) and key.lower() != "boundary":
+                params[key.lower()] = value.strip('"')
+    except (ValueError, IndexError, TypeError):
+        params = {}
+    content_type: dict[str, Any] = {"value": content_type_value}
+    if params:
+        content_type["params"] = params
+
+    list_info = None
+    if message.get("List-ID") or message.get("List-Unsubscribe"):
+        list_info = {
+            "id": decode_words(message.get("List-ID", "")),
+            "unsubscribe": decode_words(message.get("List-Unsubscribe", "")),
+        }
+
+    references = _message_ids(" ".join(decode_words(v) for v in all_of("References")))
+    return ParsedMessage(
+        headers=headers,
+        subject=decode_words(message.get("Subject", "")),
+        from_=_addresses(all_of("From")),
+        sender=_addresses(all_of("Sender")),
+        reply_to=_addresses(all_of("Reply-To")),
+        to=_addresses(all_of("To")),
+        cc=_addresses(all_of("Cc")),
+        bcc=_addresses(all_of("Bcc")),
+        message_id=decode_words(message.get("Message-ID", "")),
+        date=date,
+        references=references,
+        in_reply_to=decode_words(message.get("In-Reply-To", "")),
+        content_type=content_type,
+        text="\n".join(cid_links(t) for t in texts if t.strip()).strip(),
+        html=[cid_links(h) for h in htmls if h.strip()],
+        attachments=attachments,
+        list_info=list_info,
+    )
+
+
+# -- building ------------------------------------------------------------------------------------
+
+
+@dataclass
+class NewAttachment:
+    content: bytes
+    filename: str | None = None
+    content_type: str | None = None
+    cid: str | None = None
+    disposition: str | None = None
+
+
+@dataclass
+class Composition:
+    """The structured upload fields of WildDuck's message upload."""
+
+    from_: dict[str, str] | None = None
+    reply_to: dict[str, str] | None = None
+    to: list[dict[str, str]] = field(default_factory=list)
+    cc: list[dict[str, str]] = field(default_factory=list)
+    bcc: list[dict[str, str]] = field(default_factory=list)
+    subject: str | None = None
+    text: str | None = None
+    html: str | None = None
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    attachments: list[NewAttachment] = field(default_factory=list)
+    date: datetime | None = None
+    message_id: str | None = None
+
+
+def _format_address(value: dict[str, str]) -> str:
+    from email.headerregistry import Address
+
+    name, address = value.get("name") or "", value.get("address") or ""
+    try:
+        return str(Address(display_name=name, addr_spec=address))
+    except (ValueError, IndexError):
+        return f"{name} <{address}>" if name else address
+
+
+DATA_URL = re.compile(r"""(<img\b[^>]*?\bsrc\s*=\s*)(["'])data:([a-z0-9.+-]+/[a-z0-9.+-]+);base64,([^"']*)\2""", re.I)
+
+
+def extract_data_urls(html: str, domain: str) -> tuple[str, list[NewAttachment]]:
+    """Inline `data:` images become related attachments referenced by `cid:` (as WildDuck does)."""
+    found: list[NewAttachment] = []
+
+    def replace(match: re.Match[str]) -> str:
+        try:
+            content = base64.b64decode(match.group(4), validate=False)
+        except (binascii.Error, ValueError):
+            return match.group(0)
+        cid = f"{hashlib.sha1(content).hexdigest()}@{domain}"
+        ext = (mimetypes.guess_extension(match.group(3).lower()) or ".bin").lstrip(".")
+        found.append(NewAttachment(content, f"image-{len(found) + 1}.{ext}", match.group(3).lower(), cid, "inline"))
+        return f"{match.group(1)}{match.group(2)}cid:{cid}{match.group(2)}"
+
+    return DATA_URL.sub(replace, html), found
+
+
+def build_message(c: Composition, *, domain: str) -> bytes:
+    """A MIME message from structured fields: multipart/mixed > related > alternative, base64 attachments."""
+    message = EmailMessage(policy=policy.SMTP)
+    if c.from_:
+        message["From"] = _format_address(c.from_)
+    if c.reply_to:
+        message["Reply-To"] = _format_address(c.reply_to)
+    for name, values in (("To", c.to), ("Cc", c.cc), ("Bcc", c.bcc)):
+        if values:
+            message[name] = ", ".join(_format_address(v) for v in values)
+    if c.subject is not None:
+        message["Subject"] = c.subject
+    message["Message-ID"] = c.message_id or make_msgid(domain=domain)
+    message["Date"] = format_datetime((c.date or datetime.now(UTC)).astimezone(UTC))
+    for key, value in c.headers:
+        if key.lower() in ("from", "to", "cc", "bcc", "subject", "message-id", "date", "reply-to"):
+            del message[key]
+        message[key] = value
+    message["MIME-Version"] = "1.0"
+
+    html = c.html
+    inline: list[NewAttachment] = []
+    if html:
+        html, inline = extract_data_urls(html, domain)
+    related = inline + [a for a in c.attachments if a.cid and a.disposition != "attachment"]
+    mixed = [a for a in c.attachments if a not in related]
+
+    if c.text is not None or not html:
+        message.set_content(c.text or "", charset="utf-8", cte="quoted-printable")
+        if html:
+            message.add_alternative(html, subtype="html", charset="utf-8", cte="quoted-printable")
+    else:
+        message.set_content(html, subtype="html", charset="utf-8", cte="quoted-printable")
+    html_part: Any = None
+    if html:
+        html_part = message if not message.is_multipart() else message.get_payload()[-1]
+    for attachment in related:
+        if html_part is None:
+            mixed.append(attachment)
+            continue
+        maintype, subtype = (attachment.content_type or "application/octet-stream").split("/", 1)
+        html_part.add_related(
+            attachment.content,
+            maintype=maintype,
+            subtype=subtype,
+            cid=f"<{attachment.cid}>",
+            filename=attachment.filename,
+            disposition="inline",
+        )
+    for attachment in mixed:
+        content_type = attachment.content_type or (
+            mimetypes.guess_type(attachment.filename or "")[0] or "application/octet-stream"
+        )
+        maintype, subtype = content_type.split("/", 1) if "/" in content_type else ("application", "octet-stream")
+        kwargs: dict[str, Any] = {"maintype": maintype, "subtype": subtype, "filename": attachment.filename}
+        if attachment.cid:
+            kwargs["cid"] = f"<{attachment.cid}>"
+        if attachment.disposition:
+            kwargs["disposition"] = attachment.disposition
+        message.add_attachment(attachment.content, **kwargs)
+    return message.as_bytes(policy=policy.SMTP)

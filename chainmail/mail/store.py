@@ -1,0 +1,342 @@
+"""The mail store's application service: what every way into a mailbox (API upload, move, restore,
+delivery) shares. It reads the read models it needs to decide (the user, its quota, the folder's
+messages, the thread), keeps bytes in the blob table, and records the facts through the Mail commands."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from chainmail.domain.errors import AlreadyExists, DomainError, Forbidden, Invalid, NotFound
+from chainmail.domain.mail.limits import DEFAULTS
+from chainmail.domain.mail.names import uview
+from chainmail.mail.mime import ParsedMessage, parse_message
+from chainmail.projections import mailboxes as mailboxes_model
+from chainmail.projections import messages as messages_model
+from chainmail.projections import users as users_model
+from chainmail.store.blobs import get_blob, put_blob
+from chainmail.store.database import writer
+from chainmail.system import System
+
+MAX_MAILBOXES = 1500
+MAX_SEARCH_TEXT = 64 * 1024
+MAX_HEADERS_KEPT = 64
+SYSTEM_FLAGS = ("\\Seen", "\\Flagged", "\\Deleted", "\\Draft")
+
+
+class OverQuota(DomainError):
+    kind = "invalid"
+
+
+def user_not_found() -> NotFound:
+    return NotFound("UserNotFound", "This user does not exist")
+
+
+def message_not_found() -> NotFound:
+    return NotFound("MessageNotFound", "Message was not found")
+
+
+@dataclass(frozen=True)
+class Stored:
+    uid: int
+    mailbox: str
+    size: int
+    message: str
+
+
+def _has_custom_meta(meta: str | None) -> bool:
+    return bool(meta) and meta not in ("{}", "null")
+
+
+class MailStore:
+    def __init__(self, system: System) -> None:
+        self.system, self.mail, self.engine = system, system.mail, system.engine
+
+    # -- lookups ----------------------------------------------------------------------------
+
+    def user(self, user_id: str) -> dict[str, Any]:
+        with self.engine.connect() as conn:
+            row = users_model.get_user(conn, user_id)
+        if row is None:
+            raise user_not_found()
+        return row
+
+    def mailbox(self, user_id: str, mailbox_id: str, missing: str = "This mailbox does not exist") -> dict[str, Any]:
+        with self.engine.connect() as conn:
+            row = mailboxes_model.get_mailbox(conn, user_id, mailbox_id)
+        if row is None:
+            raise NotFound("NoSuchMailbox", missing)
+        return row
+
+    def message(self, user_id: str, mailbox_id: str, uid: int) -> dict[str, Any]:
+        with self.engine.connect() as conn:
+            row = messages_model.get_message(conn, mailbox_id, uid)
+        if row is None or row["user_id"] != user_id:
+            raise message_not_found()
+        return row
+
+    def blob(self, sha256: str) -> bytes:
+        with self.engine.connect() as conn:
+            data = get_blob(conn, sha256)
+        if data is None:
+            raise NotFound("FileNotFound", "Stored content was not found")
+        return data
+
+    # -- folders ----------------------------------------------------------------------------
+
+    def create_mailbox(self, user_id: str, path: str, *, hidden: bool, retention: int, encrypt_messages: bool) -> str:
+        self.user(user_id)
+        with self.engine.connect() as conn:
+            if mailboxes_model.mailbox_by_path(conn, user_id, path) is not None:
+                raise AlreadyExists("MailboxExistsError", "Mailbox creation failed with code MailboxAlreadyExists")
+            if mailboxes_model.count_mailboxes(conn, user_id) > MAX_MAILBOXES:
+                raise Invalid(
+                    "DisallowedMailboxMethod",
+                    "Mailbox creation failed with code ReachedMailboxCountLimit. Max mailboxes count reached.",
+                )
+        return self.mail.create_mailbox(
+            user_id, path, hidden=hidden, retention=retention, encrypt_messages=encrypt_messages
+        )
+
+    def update_mailbox(self, user_id: str, mailbox_id: str, path: str | None, changes: dict[str, Any]) -> None:
+        current = self.mailbox(user_id, mailbox_id, "Mailbox update failed with code NoSuchMailbox")
+        if path is not None and path != current["path"]:
+            with self.engine.connect() as conn:
+                if mailboxes_model.mailbox_by_path(conn, user_id, path) is not None:
+                    raise AlreadyExists("MailboxExistsError", "Mailbox rename failed with code MailboxAlreadyExists")
+        self.mail.update_mailbox(user_id, mailbox_id, path, changes)
+
+    def delete_mailbox(self, user_id: str, mailbox_id: str) -> None:
+        self.mailbox(user_id, mailbox_id, "Mailbox deletion failed with code NoSuchMailbox")
+        with self.engine.connect() as conn:
+            rows = messages_model.messages_by_uids(conn, mailbox_id, None)
+        contents = [{"uid": r["uid"], "message": r["id"], "size": r["size"]} for r in rows]
+        self.mail.delete_mailbox(user_id, mailbox_id, contents)
+
+    # -- storing ----------------------------------------------------------------------------
+
+    def check_quota(self, user: dict[str, Any], size: int) -> None:
+        quota = int(user["profile"].get("quota") or DEFAULTS["const:max:storage"])
+        if int(user["storage_used"] or 0) + size > quota:
+            raise OverQuota("OverQuotaError", "User is over quota")
+
+    def store(
+        self,
+        user_id: str,
+        mailbox_id: str,
+        raw: bytes,
+        *,
+        flags: list[str],
+        idate: datetime,
+        meta_data: str | None = None,
+        envelope: dict[str, Any] | None = None,
+    ) -> Stored:
+        if not raw.strip():
+            raise Invalid("EmptyMessage", "Message is empty")
+        user = self.user(user_id)
+        if user.get("disabled") or user.get("suspended"):
+            raise Forbidden("UserDisabled", "User account is disabled")
+        mailbox = self.mailbox(user_id, mailbox_id)
+        self.check_quota(user, len(raw))
+        parsed = parse_message(raw)
+        with writer(self.engine).begin() as tx:
+            blob = put_blob(tx, raw)
+            stored_attachments = {a.id: put_blob(tx, a.content).sha256 for a in parsed.attachments}
+        with self.engine.connect() as conn:
+            thread = messages_model.thread_of(
+                conn,
+                user_id,
+                list(
+                    dict.fromkeys([*parsed.references, parsed.in_reply_to] if parsed.in_reply_to else parsed.references)
+                ),
+            )
+        now = self.mail.clock()
+        message_id = self.mail.ids.object_id(now)
+        facts = self.facts(
+            message_id,
+            parsed,
+            blob_sha256=blob.sha256,
+            size=blob.size,
+            flags=flags,
+            idate=idate,
+            thread=thread or self.mail.ids.object_id(now),
+            attachment_blobs=stored_attachments,
+            meta_data=meta_data,
+            envelope=envelope or {"from": (parsed.from_ or [{"address": ""}])[0]["address"], "rcpt": []},
+            special_use=mailbox["special_use"],
+        )
+        (uid,) = self.mail.append_messages(user_id, mailbox_id, [facts])
+        return Stored(uid, mailbox_id, blob.size, message_id)
+
+    def facts(
+        self,
+        message_id: str,
+        parsed: ParsedMessage,
+        *,
+        blob_sha256: str,
+        size: int,
+        flags: list[str],
+        idate: datetime,
+        thread: str,
+        attachment_blobs: dict[str, str],
+        meta_data: str | None,
+        envelope: dict[str, Any],
+        special_use: str | None,
+    ) -> dict[str, Any]:
+        sender = parsed.from_ or parsed.sender or [{"name": "", "address": envelope.get("from") or ""}]
+        headers: dict[str, str] = {}
+        for key, value in parsed.headers:
+            if key not in headers and len(headers) < MAX_HEADERS_KEPT:
+                headers[key] = value
+        attachments = []
+        for a in parsed.attachments:
+            if a.listed:
+                attachments.append({**a.entry(), "blob": attachment_blobs[a.id]})
+        summary = {
+            "from": sender[0],
+            "replyTo": parsed.reply_to,
+            "to": parsed.to,
+            "cc": parsed.cc,
+            "bcc": parsed.bcc,
+            "messageId": parsed.message_id,
+            "intro": parsed.intro,
+            "attachmentsList": attachments,
+            "stored": {a.id: attachment_blobs[a.id] for a in parsed.attachments},
+            "references": parsed.references,
+            "contentType": parsed.content_type,
+            "encrypted": parsed.content_type["value"] == "multipart/encrypted",
+            "headers": headers,
+            "list": parsed.list_info,
+            "envelope": envelope,
+        }
+        everyone = " ".join(f"{a['name']} {a['address']}" for a in parsed.to + parsed.cc + parsed.bcc)
+        return {
+            "message": message_id,
+            "thread": thread,
+            "idate": idate.isoformat(),
+            "hdate": parsed.date.isoformat() if parsed.date else None,
+            "size": size,
+            "flags": sorted(set(flags)),
+            "blob": blob_sha256,
+            "msgid": parsed.message_id,
+            "subject": parsed.subject,
+            "from_text": f"{sender[0]['name']} {sender[0]['address']}".lower(),
+            "to_text": everyone.lower(),
+            "body": parsed.text[:MAX_SEARCH_TEXT].lower(),
+            "attachments": bool(attachments),
+            "summary": summary,
+            "meta_data": meta_data if _has_custom_meta(meta_data) else None,
+            "expires": None,
+            "register": self._register_entries(parsed, special_use, flags),
+        }
+
+    def _register_entries(
+        self, parsed: ParsedMessage, special_use: str | None, flags: list[str]
+    ) -> list[dict[str, str]]:
+        if special_use in ("\\Junk", "\\Drafts") or "\\Draft" in flags:
+            return []
+        people = parsed.to + parsed.cc + parsed.bcc if special_use == "\\Sent" else parsed.from_
+        entries = []
+        for person in people:
+            address = person.get("address") or ""
+            if "@" not in address or "no-reply" in address.lower() or "noreply" in address.lower():
+                continue
+            entries.append({"address": address, "addrview": uview(address)[:320], "name": person.get("name") or ""})
+        return entries
+
+    # -- changing ---------------------------------------------------------------------------
+
+    def update_messages(
+        self,
+        user_id: str,
+        mailbox_id: str,
+        rows: list[dict[str, Any]],
+        *,
+        flags: dict[str, bool],
+        meta_data: str | None = None,
+        expires: Any = None,
+        move_to: str | None = None,
+    ) -> dict[str, Any]:
+        """Set flags, metadata and expiry, then move if asked; `rows` are the matched messages."""
+        if not rows:
+            raise message_not_found()
+        changes = []
+        for row in rows:
+            current = list(row["flags"])
+            wanted = set(current)
+            for column, flag in (
+                ("seen", "\\Seen"),
+                ("flagged", "\\Flagged"),
+                ("deleted", "\\Deleted"),
+                ("draft", "\\Draft"),
+            ):
+                if column in flags:
+                    (wanted.add if flags[column] else wanted.discard)(flag)
+            if wanted != set(current):
+                row["flags"] = sorted(wanted)
+                changes.append({"uid": row["uid"], "message": row["id"], "flags": row["flags"]})
+        self.mail.flag_messages(user_id, mailbox_id, changes)
+        meta_changes = []
+        if meta_data is not None or expires is not None:
+            for row in rows:
+                change: dict[str, Any] = {"uid": row["uid"], "message": row["id"]}
+                if meta_data is not None:
+                    change["meta_data"] = row["meta_data"] = meta_data if _has_custom_meta(meta_data) else None
+                if expires is not None:
+                    moment = expires.isoformat() if isinstance(expires, datetime) else None
+                    change["expires"] = moment
+                    row["expires"] = expires if isinstance(expires, datetime) else None
+                meta_changes.append(change)
+        self.mail.change_message_meta(user_id, mailbox_id, meta_changes)
+        if move_to is None:
+            return {"success": True, "updated": len(rows)}
+        self.mailbox(user_id, move_to)
+        moved = self.mail.move_messages(user_id, mailbox_id, move_to, [messages_model.facts_of(r) for r in rows])
+        return {"success": True, "mailbox": move_to, "id": [list(pair) for pair in moved]}
+
+    def delete_messages(
+        self, user_id: str, mailbox_id: str, rows: list[dict[str, Any]], *, archive: bool = True
+    ) -> int:
+        now = self.mail.clock()
+        removed = [
+            {"uid": r["uid"], "message": r["id"], "size": r["size"], "archive": self.mail.ids.object_id(now)}
+            for r in rows
+        ]
+        self.mail.remove_messages(user_id, mailbox_id, removed, "deleted" if archive else "purged")
+        return len(removed)
+
+    def restore(self, user_id: str, archived: dict[str, Any], mailbox_id: str | None) -> Stored:
+        """Put an archived message back: into `mailbox_id`, else its old folder, else INBOX."""
+        target = None
+        with self.engine.connect() as conn:
+            for candidate in (mailbox_id, archived["mailbox_id"]):
+                if candidate:
+                    target = mailboxes_model.get_mailbox(conn, user_id, candidate)
+                    if target is not None or candidate == mailbox_id:
+                        break
+            if target is None and mailbox_id is None:
+                target = mailboxes_model.mailbox_by_path(conn, user_id, "INBOX")
+        if target is None:
+            raise NotFound("NoSuchMailbox", "This mailbox does not exist")
+        user = self.user(user_id)
+        self.check_quota(user, int(archived["size"]))
+        facts = messages_model.facts_of(archived)
+        facts.pop("uid")
+        facts["message"] = self.mail.ids.object_id(self.mail.clock())
+        facts["restored_from"] = archived["id"]
+        (uid,) = self.mail.append_messages(user_id, target["id"], [facts])
+        return Stored(uid, target["id"], int(archived["size"]), facts["message"])
+
+    def recount_storage(self, user_id: str) -> tuple[int, int]:
+        user = self.user(user_id)
+        with self.engine.connect() as conn:
+            used = messages_model.storage_used(conn, user_id)
+        return used, int(user["storage_used"] or 0)
+
+
+def meta_json(value: Any) -> str | None:
+    if value is None:
+        return None
+    return value if isinstance(value, str) else json.dumps(value)

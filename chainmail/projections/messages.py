@@ -1,0 +1,372 @@
+"""The `messages` read model (every stored message, by mailbox and UID), the archive of deleted messages,
+and the address register fed from message headers; with the queries the API pages and searches with."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    ColumnElement,
+    Connection,
+    DateTime,
+    Index,
+    String,
+    Table,
+    Text,
+    and_,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
+
+from chainmail.domain.ids import object_id_of
+from chainmail.domain.mail.application import Mail
+from chainmail.domain.mail.mailboxes import Mailbox
+from chainmail.projections.paging import Boundary, Page, keyset_page
+from chainmail.projections.projection import Projection, handles
+from chainmail.store.schema import metadata
+
+
+def _message_columns() -> list[Column[Any]]:
+    return [
+        Column("user_id", String(24), nullable=False),
+        Column("mailbox_id", String(24), nullable=False),
+        Column("uid", BigInteger, nullable=False),
+        Column("modseq", BigInteger, nullable=False),
+        Column("thread", String(24), nullable=False),
+        Column("idate", DateTime(timezone=True), nullable=False),
+        Column("hdate", DateTime(timezone=True), nullable=True),
+        Column("size", BigInteger, nullable=False),
+        Column("flags", JSON, nullable=False),
+        Column("seen", Boolean, nullable=False),
+        Column("flagged", Boolean, nullable=False),
+        Column("deleted", Boolean, nullable=False),
+        Column("draft", Boolean, nullable=False),
+        Column("answered", Boolean, nullable=False),
+        Column("forwarded", Boolean, nullable=False),
+        Column("blob", String(64), nullable=False),
+        Column("msgid", Text, nullable=False),
+        Column("subject", Text, nullable=False),
+        Column("from_text", Text, nullable=False),
+        Column("to_text", Text, nullable=False),
+        Column("body", Text, nullable=False),
+        Column("has_attachments", Boolean, nullable=False),
+        Column("summary", JSON, nullable=False),
+        Column("meta_data", Text, nullable=True),
+        Column("expires", DateTime(timezone=True), nullable=True),
+    ]
+
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", String(24), primary_key=True),
+    *_message_columns(),
+    Index(None, "mailbox_id", "uid"),
+    Index(None, "mailbox_id", "idate"),
+    Index(None, "user_id", "thread"),
+    Index(None, "user_id", "msgid"),
+)
+
+archived_messages = Table(
+    "archived_messages",
+    metadata,
+    Column("id", String(24), primary_key=True),  # the archive entry
+    Column("message", String(24), nullable=False),
+    Column("archived", DateTime(timezone=True), nullable=False),
+    *_message_columns(),
+    Index(None, "user_id", "archived"),
+)
+
+address_register = Table(
+    "address_register",
+    metadata,
+    Column("user_id", String(24), primary_key=True),
+    Column("addrview", String(320), primary_key=True),
+    Column("address", String(320), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("updated", DateTime(timezone=True), nullable=False),
+)
+
+FLAG_COLUMNS = {
+    "seen": "\\Seen",
+    "flagged": "\\Flagged",
+    "deleted": "\\Deleted",
+    "draft": "\\Draft",
+}
+
+
+def utc(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+def flag_columns(flags: Sequence[str]) -> dict[str, bool]:
+    have = set(flags)
+    return {
+        **{column: flag in have for column, flag in FLAG_COLUMNS.items()},
+        "answered": "\\Answered" in have and "$Forwarded" not in have,
+        "forwarded": "$Forwarded" in have,
+    }
+
+
+def message_row(user_id: str, mailbox_id: str, modseq: int, m: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": m["message"],
+        "user_id": user_id,
+        "mailbox_id": mailbox_id,
+        "uid": m["uid"],
+        "modseq": modseq,
+        "thread": m["thread"],
+        "idate": utc(m["idate"]),
+        "hdate": utc(m.get("hdate")),
+        "size": m["size"],
+        "flags": list(m["flags"]),
+        **flag_columns(m["flags"]),
+        "blob": m["blob"],
+        "msgid": m.get("msgid") or "",
+        "subject": m.get("subject") or "",
+        "from_text": m.get("from_text") or "",
+        "to_text": m.get("to_text") or "",
+        "body": m.get("body") or "",
+        "has_attachments": bool(m.get("attachments")),
+        "summary": m.get("summary") or {},
+        "meta_data": m.get("meta_data"),
+        "expires": utc(m.get("expires")),
+    }
+
+
+def facts_of(row: dict[str, Any]) -> dict[str, Any]:
+    """The facts of a stored message, as an append carries them (to move or restore it)."""
+    iso = lambda v: utc(v).isoformat() if v is not None else None  # noqa: E731
+    return {
+        "message": row["id"] if "message" not in row else row["message"],
+        "uid": row["uid"],
+        "thread": row["thread"],
+        "idate": iso(row["idate"]),
+        "hdate": iso(row["hdate"]),
+        "size": row["size"],
+        "flags": list(row["flags"]),
+        "blob": row["blob"],
+        "msgid": row["msgid"],
+        "subject": row["subject"],
+        "from_text": row["from_text"],
+        "to_text": row["to_text"],
+        "body": row["body"],
+        "attachments": row["has_attachments"],
+        "summary": row["summary"],
+        "meta_data": row["meta_data"],
+        "expires": iso(row["expires"]),
+    }
+
+
+class MessagesProjection(Projection):
+    name = "messages"
+    follows = (Mail,)
+    tables = (messages, archived_messages, address_register)
+
+    @handles(Mailbox.MessagesAppended)
+    def appended(self, tx: Connection, e: Any) -> None:
+        mailbox_id = object_id_of(e.originator_id)
+        rows = [message_row(e.user_id, mailbox_id, e.modseq, m) for m in e.messages]
+        if rows:
+            tx.execute(insert(self.t.messages), rows)
+        for m in e.messages:
+            if m.get("restored_from"):
+                tx.execute(delete(self.t.archived_messages).where(self.t.archived_messages.c.id == m["restored_from"]))
+            for entry in m.get("register") or []:
+                self._register(tx, e.user_id, entry, utc(m["idate"]))
+
+    def _register(self, tx: Connection, user_id: str, entry: dict[str, str], when: datetime | None) -> None:
+        table = self.t.address_register
+        key = and_(table.c.user_id == user_id, table.c.addrview == entry["addrview"])
+        existing = tx.execute(select(table.c.name).where(key)).first()
+        if existing is None:
+            tx.execute(
+                insert(table).values(
+                    user_id=user_id,
+                    addrview=entry["addrview"],
+                    address=entry["address"],
+                    name=entry.get("name") or "",
+                    updated=when,
+                )
+            )
+        elif entry.get("name"):
+            tx.execute(update(table).where(key).values(name=entry["name"], updated=when))
+
+    @handles(Mailbox.MessagesFlagged)
+    def flagged(self, tx: Connection, e: Any) -> None:
+        mailbox_id = object_id_of(e.originator_id)
+        for change in e.changes:
+            tx.execute(
+                update(self.t.messages)
+                .where(self.t.messages.c.mailbox_id == mailbox_id, self.t.messages.c.uid == change["uid"])
+                .values(flags=list(change["flags"]), modseq=e.modseq, **flag_columns(change["flags"]))
+            )
+
+    @handles(Mailbox.MessagesMetaChanged)
+    def meta_changed(self, tx: Connection, e: Any) -> None:
+        mailbox_id = object_id_of(e.originator_id)
+        for change in e.changes:
+            values: dict[str, Any] = {"modseq": e.modseq}
+            if "meta_data" in change:
+                values["meta_data"] = change["meta_data"]
+            if "expires" in change:
+                values["expires"] = utc(change["expires"])
+            tx.execute(
+                update(self.t.messages)
+                .where(self.t.messages.c.mailbox_id == mailbox_id, self.t.messages.c.uid == change["uid"])
+                .values(**values)
+            )
+
+    @handles(Mailbox.MessagesRemoved)
+    def removed(self, tx: Connection, e: Any) -> None:
+        mailbox_id = object_id_of(e.originator_id)
+        t = self.t.messages
+        uids = [r["uid"] for r in e.removed]
+        for start in range(0, len(uids), 500):
+            chunk = uids[start : start + 500]
+            where = (t.c.mailbox_id == mailbox_id, t.c.uid.in_(chunk))
+            if e.reason == "deleted":
+                archive_ids = {r["uid"]: r.get("archive") for r in e.removed}
+                for row in tx.execute(select(t).where(*where)).mappings():
+                    archived = {k: v for k, v in dict(row).items() if k != "id"}
+                    tx.execute(
+                        insert(self.t.archived_messages).values(
+                            id=archive_ids.get(row["uid"]) or row["id"],
+                            message=row["id"],
+                            archived=e.timestamp,
+                            **archived,
+                        )
+                    )
+            tx.execute(delete(t).where(*where))
+
+    @handles(Mailbox.Deleted)
+    def mailbox_deleted(self, tx: Connection, e: Any) -> None:
+        tx.execute(delete(self.t.messages).where(self.t.messages.c.mailbox_id == object_id_of(e.originator_id)))
+
+
+# -- queries ----------------------------------------------------------------------------------
+
+
+def get_message(conn: Connection, mailbox_id: str, uid: int) -> dict[str, Any] | None:
+    row = conn.execute(select(messages).where(messages.c.mailbox_id == mailbox_id, messages.c.uid == uid)).first()
+    return dict(row._mapping) if row else None
+
+
+def messages_by_uids(
+    conn: Connection, mailbox_id: str, uids: Sequence[int] | None, *, star_from: int | None = None
+) -> list[dict[str, Any]]:
+    """Messages of a folder by UID list, or from `star_from` to the last (`n:*`), in UID order."""
+    query = select(messages).where(messages.c.mailbox_id == mailbox_id)
+    if star_from is not None:
+        query = query.where(messages.c.uid >= star_from)
+    elif uids is not None:
+        query = query.where(messages.c.uid.in_(list(uids)))
+    return [dict(r._mapping) for r in conn.execute(query.order_by(messages.c.uid))]
+
+
+def mailbox_counters(conn: Connection, mailbox_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+    """total, unseen and size per mailbox."""
+    query = (
+        select(
+            messages.c.mailbox_id,
+            func.count().label("total"),
+            func.coalesce(func.sum(messages.c.size), 0).label("size"),
+        )
+        .where(messages.c.mailbox_id.in_(list(mailbox_ids)))
+        .group_by(messages.c.mailbox_id)
+    )
+    result = {m: {"total": 0, "unseen": 0, "size": 0} for m in mailbox_ids}
+    for row in conn.execute(query):
+        result[row.mailbox_id].update(total=int(row.total), size=int(row.size))
+    unseen = (
+        select(messages.c.mailbox_id, func.count().label("unseen"))
+        .where(messages.c.mailbox_id.in_(list(mailbox_ids)), messages.c.seen.is_(False))
+        .group_by(messages.c.mailbox_id)
+    )
+    for row in conn.execute(unseen):
+        result[row.mailbox_id]["unseen"] = int(row.unseen)
+    return result
+
+
+def storage_used(conn: Connection, user_id: str) -> int:
+    total = conn.execute(select(func.coalesce(func.sum(messages.c.size), 0)).where(messages.c.user_id == user_id))
+    return int(total.scalar_one())
+
+
+def list_messages(
+    conn: Connection,
+    where: Sequence[ColumnElement[bool]],
+    *,
+    limit: int,
+    after: Boundary | None,
+    before: Boundary | None,
+    ascending: bool,
+    by_idate: bool = True,
+) -> tuple[int, Page]:
+    total = int(conn.execute(select(func.count()).select_from(messages).where(*where)).scalar_one())
+    page = keyset_page(
+        conn,
+        select(messages).where(*where),
+        messages.c.id,
+        limit=limit,
+        sort_column=messages.c.idate if by_idate else None,
+        ascending=ascending,
+        after=after,
+        before=before,
+    )
+    return total, page
+
+
+def thread_counts(conn: Connection, user_id: str, threads: Sequence[str]) -> dict[str, int]:
+    query = (
+        select(messages.c.thread, func.count().label("n"))
+        .where(messages.c.user_id == user_id, messages.c.thread.in_(list(threads)))
+        .group_by(messages.c.thread)
+    )
+    return {row.thread: int(row.n) for row in conn.execute(query)}
+
+
+def thread_of(conn: Connection, user_id: str, message_ids: Sequence[str]) -> str | None:
+    if not message_ids:
+        return None
+    query = select(messages.c.thread).where(messages.c.user_id == user_id, messages.c.msgid.in_(list(message_ids)))
+    return conn.execute(query.limit(1)).scalar_one_or_none()
+
+
+def register_lookup(conn: Connection, user_id: str, query: str, limit: int = 100) -> list[dict[str, Any]]:
+    t = address_register
+    pattern = "%" + query.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    rows = conn.execute(
+        select(t)
+        .where(
+            t.c.user_id == user_id,
+            (t.c.addrview.like(pattern, escape="\\")) | (func.lower(t.c.name).like(pattern, escape="\\")),
+        )
+        .order_by(t.c.updated.desc(), t.c.addrview)
+        .limit(limit)
+    )
+    return [dict(r._mapping) for r in rows]
+
+
+def list_archived(
+    conn: Connection, user_id: str, *, limit: int, after: Boundary | None, before: Boundary | None, ascending: bool
+) -> tuple[int, Page]:
+    t = archived_messages
+    where = [t.c.user_id == user_id]
+    total = int(conn.execute(select(func.count()).select_from(t).where(*where)).scalar_one())
+    page = keyset_page(
+        conn, select(t).where(*where), t.c.id, limit=limit, ascending=ascending, after=after, before=before
+    )
+    return total, page
