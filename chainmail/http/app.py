@@ -11,7 +11,8 @@ from chainmail.http.errors import ErrorShaper
 from chainmail.http.middleware import RequestIdMiddleware
 from chainmail.http.params import ParamsMiddleware
 from chainmail.http.router import Router
-from chainmail.http.wildduck import health, users
+from chainmail.http.wildduck import accounts, health, users
+from chainmail.http.wildduck import auth as wildduck_auth
 from chainmail.http.wildduck import mailstore as wildduck_mailstore
 from chainmail.http.wire import json_handler
 from chainmail.system import System
@@ -22,6 +23,7 @@ MAX_BODY_BYTES = 96 * 1024 * 1024  # a 64 MiB message as base64 in JSON, with ro
 # Each route group has `add_routes(router, system)`; a new group is one line here.
 API_ROUTES: list[Callable[[Router, System], None]] = [health.add_routes, users.add_routes]
 API_ROUTES.append(wildduck_mailstore.add_routes)
+API_ROUTES += [wildduck_auth.add_routes, accounts.add_routes]
 IDX_ROUTES: list[Callable[[Router, System], None]] = []
 
 
@@ -41,7 +43,9 @@ def create_app(
             AccessTokenMiddleware(
                 root_token=root_token if root_token is not None else settings.api_access_token,
                 access_control=settings.api_access_control,
-                resolve_user_token=user_tokens,
+                resolve_user_token=user_tokens
+                if user_tokens is not None
+                else wildduck_auth.user_token_resolver(system),
                 applies_to=is_api,
             ),
             ParamsMiddleware(MAX_BODY_BYTES),

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from chainmail.projections.access_tokens import AccessTokensProjection
 from chainmail.projections.addresses import AddressesProjection
+from chainmail.projections.authlog import AuthlogProjection
 from chainmail.projections.mailboxes import MailboxesProjection
 from chainmail.projections.messages import MessagesProjection
 from chainmail.projections.projection import Projection
@@ -13,4 +15,6 @@ PROJECTIONS: tuple[type[Projection], ...] = (
     AddressesProjection,
     MailboxesProjection,
     MessagesProjection,
+    AuthlogProjection,
+    AccessTokensProjection,
 )

@@ -101,6 +101,55 @@ class UsersProjection(Projection):
         tx.execute(delete(self.t.user_tags).where(self.t.user_tags.c.user_id == user_id))
 
 
+    # -- accounts: profile and credential changes -----------------------------------------------
+
+    @handles(User.Updated)
+    def updated(self, tx: Connection, e: User.Updated) -> None:
+        user_id = object_id_of(e.originator_id)
+        t = self.t.users
+        row = tx.execute(select(t.c.profile).where(t.c.id == user_id)).first()
+        if row is None:
+            return
+        profile = {**(row.profile or {}), "authVersion": e.auth_version}
+        values: dict[str, Any] = {}
+        for key, value in e.changes.items():
+            if key == "name":
+                values["name"] = value or None
+            elif key in ("disabled", "suspended"):
+                values[key] = bool(value)
+            elif key == "tags":
+                values["tags"] = value
+                tx.execute(delete(self.t.user_tags).where(self.t.user_tags.c.user_id == user_id))
+                tags = sorted({tag.lower() for tag in value})
+                if tags:
+                    tx.execute(insert(self.t.user_tags), [{"user_id": user_id, "tag": tag} for tag in tags])
+            else:
+                profile[key] = value
+                if key == "targets":
+                    values["targets"] = "\n".join(t["value"] for t in value)
+        tx.execute(update(t).where(t.c.id == user_id).values(profile=profile, **values))
+
+    @handles(User.PasswordChanged)
+    def password_changed(self, tx: Connection, e: User.PasswordChanged) -> None:
+        user_id = object_id_of(e.originator_id)
+        t = self.t.users
+        row = tx.execute(select(t.c.profile).where(t.c.id == user_id)).first()
+        if row is None:
+            return
+        profile = {**(row.profile or {}), "authVersion": e.auth_version, "requirePasswordChange": False}
+        profile.pop("tempPassword", None)
+        tx.execute(update(t).where(t.c.id == user_id).values(password_hash=e.password_hash, profile=profile))
+
+    @handles(User.PasswordReset)
+    def password_reset(self, tx: Connection, e: User.PasswordReset) -> None:
+        user_id = object_id_of(e.originator_id)
+        t = self.t.users
+        row = tx.execute(select(t.c.profile).where(t.c.id == user_id)).first()
+        if row is None:
+            return
+        temp = {"created": e.created_at.isoformat(), "validAfter": e.valid_after.isoformat()}
+        tx.execute(update(t).where(t.c.id == user_id).values(profile={**(row.profile or {}), "tempPassword": temp}))
+
     # -- mail store: storageUsed follows the messages appended and removed ---------------------
 
     @handles(Mailbox.MessagesAppended)

@@ -13,6 +13,7 @@ from chainmail.domain.application import ContextApplication
 from chainmail.domain.claims import Claim
 from chainmail.domain.errors import AlreadyExists, Invalid
 from chainmail.domain.ids import ObjectId
+from chainmail.domain.mail.accounts import AccountCommands
 from chainmail.domain.mail.addresses import Address
 from chainmail.domain.mail.mailboxes import Mailbox, default_mailbox_paths, default_retention
 from chainmail.domain.mail.mailstore import MailStoreCommands
@@ -46,7 +47,7 @@ class UserDeletion:
     task: str
 
 
-class Mail(MailStoreCommands, ContextApplication):
+class Mail(MailStoreCommands, AccountCommands, ContextApplication):
     name: ClassVar[str] = "Mail"
 
     def __init__(self, *args: Any, email_domain: str = "localhost", **kwargs: Any) -> None:

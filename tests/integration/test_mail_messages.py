@@ -1,0 +1,309 @@
+"""Message routes as a WildDuck client sees them: upload in every form, listing, reading, flags, moves,
+deletion and quota, on both stores."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from email import message_from_bytes
+
+import falcon.testing
+
+from tests.integration.mail_support import create_user, mailbox_ids, upload
+
+RAW = (
+    b"From: =?utf-8?q?J=C3=BCri?= <juri@example.org>\r\n"
+    b"To: Me <me@example.com>, other@example.com\r\n"
+    b"Subject: =?iso-8859-1?q?caf=E9?= time\r\n"
+    b"Message-ID: <raw-1@example.org>\r\n"
+    b"Date: Tue, 24 Nov 2026 10:00:00 +0000\r\n"
+    b"List-ID: <list.example.org>\r\n"
+    b"Content-Type: text/plain; charset=utf-8\r\n"
+    b"\r\n"
+    b"Hello from the raw body\r\n"
+)
+
+
+def messages_url(user: str, mailbox: str) -> str:
+    return f"/api/users/{user}/mailboxes/{mailbox}/messages"
+
+
+def test_a_raw_rfc822_upload_is_listed_and_read_back(client: falcon.testing.TestClient) -> None:
+    user = create_user(client, "rawuser")
+    inbox = mailbox_ids(client, user)["INBOX"]
+
+    stored = client.simulate_post(messages_url(user, inbox), body=RAW, headers={"Content-Type": "message/rfc822"})
+
+    assert stored.status_code == 200, stored.text
+    assert stored.json["message"] == {"id": 1, "mailbox": inbox, "size": len(RAW)}
+    listed = client.simulate_get(messages_url(user, inbox)).json
+    assert listed["total"] == 1 and listed["page"] == 1 and listed["nextCursor"] is False
+    assert listed["specialUse"] is None
+    item = listed["results"][0]
+    assert item["id"] == 1 and item["subject"] == "café time" and item["seen"] is True  # unseen defaults to false
+    assert item["from"] == {"name": "Jüri", "address": "juri@example.org"}
+    assert item["to"] == [{"name": "Me", "address": "me@example.com"}, {"name": "", "address": "other@example.com"}]
+    assert item["messageId"] == "<raw-1@example.org>" and item["date"] == "2026-11-24T10:00:00.000Z"
+    assert item["intro"] == "Hello from the raw body" and item["attachmentsList"] == []
+    full = client.simulate_get(f"{messages_url(user, inbox)}/1").json
+    assert full["text"] == "Hello from the raw body" and full["list"]["id"] == "<list.example.org>"
+    assert full["metaData"] == {} and full["user"] == user and "cc" not in full
+    source = client.simulate_get(f"{messages_url(user, inbox)}/1/message.eml")
+    assert source.headers["content-type"] == "message/rfc822" and source.content == RAW
+
+
+def test_a_base64_raw_upload_and_broken_base64(client: falcon.testing.TestClient) -> None:
+    user = create_user(client, "b64user")
+    inbox = mailbox_ids(client, user)["INBOX"]
+
+    good = client.simulate_post(messages_url(user, inbox), json={"raw": base64.b64encode(RAW).decode()})
+    broken = client.simulate_post(messages_url(user, inbox), json={"raw": "%%%not base64"})
+    empty = client.simulate_post(messages_url(user, inbox), json={"raw": ""})
+
+    assert good.status_code == 200 and good.json["message"]["size"] == len(RAW)
+    assert broken.status_code == 400 and broken.json["code"] == "InputValidationError"
+    assert empty.status_code == 400
+
+
+def test_structured_upload_builds_mime_with_attachments(client: falcon.testing.TestClient) -> None:
+    user = create_user(client, "builder", name="Builder Person")
+    inbox = mailbox_ids(client, user)["INBOX"]
+    pdf = bytes(range(256)) * 40
+
+    stored = upload(
+        client,
+        user,
+        inbox,
+        subject="With files",
+        html='<p>Hi <img src="data:image/png;base64,iVBORw0KGgo="></p>',
+        attachments=[
+            {"filename": "doc.pdf", "contentType": "application/pdf", "content": base64.b64encode(pdf).decode()}
+        ],
+        metaData={"custom": 1},
+        flagged=True,
+    )
+
+    full = client.simulate_get(f"{messages_url(user, inbox)}/{stored['id']}").json
+    assert full["subject"] == "With files" and full["flagged"] is True and full["metaData"] == {"custom": 1}
+    assert full["html"] == ['<p>Hi <img src="attachment:ATT00001"></p>']
+    names = [(a["id"], a["filename"], a["related"]) for a in full["attachments"]]
+    assert names == [("ATT00001", "image-1.png", True), ("ATT00002", "doc.pdf", False)]
+    doc = full["attachments"][1]
+    assert doc["fileContentHash"] == base64.b64encode(hashlib.sha256(pdf).digest()).decode()
+    assert doc["sizeKb"] == 10 and doc["transferEncoding"] == "base64" and doc["disposition"] == "attachment"
+    downloaded = client.simulate_get(f"{messages_url(user, inbox)}/{stored['id']}/attachments/att00002")
+    assert downloaded.status_code == 200 and downloaded.content == pdf
+    assert downloaded.headers["content-type"] == "application/pdf"
+    missing = client.simulate_get(f"{messages_url(user, inbox)}/{stored['id']}/attachments/ATT00009")
+    assert missing.status_code == 404 and missing.json["code"] == "AttachmentNotFound"
+    listed = client.simulate_get(messages_url(user, inbox), params={"metaData": "true"}).json["results"][0]
+    assert listed["attachments"] is True and listed["metaData"] == {"custom": 1}
+    assert listed["from"] == {"name": "Sender Person", "address": "sender@example.org"}
+
+
+def test_upload_from_defaults_to_the_account(client: falcon.testing.TestClient) -> None:
+    user = create_user(client, "defaulted", name="Default Name")
+    inbox = mailbox_ids(client, user)["INBOX"]
+
+    result = client.simulate_post(messages_url(user, inbox), json={"subject": "x", "text": "y"})
+
+    item = client.simulate_get(f"{messages_url(user, inbox)}/{result.json['message']['id']}").json
+    assert item["from"] == {"name": "Default Name", "address": "defaulted@example.com"}
+
+
+def test_malformed_mime_and_odd_bytes_still_parse(client: falcon.testing.TestClient) -> None:
+    user = create_user(client, "oddities")
+    inbox = mailbox_ids(client, user)["INBOX"]
+    odd = (
+        b"Subject: =?unknown-charset?B?!!!?= and 8bit \xff\xfe\r\n"
+        b"From: broken <<<@@\r\n"
+        b"Content-Type: multipart/mixed; boundary=nowhere\r\n"
+        b"Content-Transfer-Encoding: base64\r\n"
+        b"X-Long: " + b"a" * 20000 + b"\r\n"
+        b"\r\n"
+        b"\xc3\x28 not utf-8 \x80\x81 and no boundary at all\r\n"
+    )
+
+    stored = client.simulate_post(messages_url(user, inbox), body=odd, headers={"Content-Type": "message/rfc822"})
+
+    assert stored.status_code == 200, stored.text
+    full = client.simulate_get(f"{messages_url(user, inbox)}/1")
+    assert full.status_code == 200 and isinstance(full.json["subject"], str)
+    empty = client.simulate_post(messages_url(user, inbox), body=b"", headers={"Content-Type": "message/rfc822"})
+    assert empty.status_code == 400
+
+
+def test_bad_input_is_a_clear_400(client: falcon.testing.TestClient) -> None:
+    user = create_user(client, "badinput")
+    inbox = mailbox_ids(client, user)["INBOX"]
+    url = messages_url(user, inbox)
+
+    assert client.simulate_post(url, json={"subject": "x", "nope": 1}).json["error"] == '"nope" is not allowed'
+    assert client.simulate_post(url, json={"to": "not-a-list"}).status_code == 400
+    assert client.simulate_post(url, json={"attachments": [{"content": "@@@"}]}).status_code == 400
+    assert client.simulate_get(f"{url}/0").status_code == 400
+    assert client.simulate_get(f"{url}/abc").status_code == 400
+    assert client.simulate_get(f"{url}/5").json["code"] == "MessageNotFound"
+    assert client.simulate_put(url, json={"message": "1-3", "seen": True}).status_code == 400
+    assert client.simulate_get(url, params={"order": "sideways"}).status_code == 400
+    assert client.simulate_post(messages_url(user, "0" * 24), json={"text": "x"}).json["code"] == "NoSuchMailbox"
+    assert client.simulate_post(messages_url("0" * 24, inbox), json={"text": "x"}).json["code"] == "UserNotFound"
+
+
+def test_listing_pages_by_internal_date_both_ways(client: falcon.testing.TestClient) -> None:
+    user = create_user(client, "pager")
+    inbox = mailbox_ids(client, user)["INBOX"]
+    for day in range(1, 6):
+        upload(client, user, inbox, subject=f"day {day}", date=f"2026-01-0{day}T00:00:00Z")
+
+    first = client.simulate_get(messages_url(user, inbox), params={"limit": 2}).json
+    second = client.simulate_get(messages_url(user, inbox), params={"limit": 2, "next": first["nextCursor"]}).json
+    back = client.simulate_get(
+        messages_url(user, inbox), params={"limit": 2, "previous": second["previousCursor"]}
+    ).json
+    ascending = client.simulate_get(messages_url(user, inbox), params={"order": "asc", "limit": 5}).json
+
+    assert [m["subject"] for m in first["results"]] == ["day 5", "day 4"] and first["total"] == 5
+    assert [m["subject"] for m in second["results"]] == ["day 3", "day 2"] and second["page"] == 2
+    assert [m["subject"] for m in back["results"]] == ["day 5", "day 4"] and back["page"] == 1
+    assert [m["subject"] for m in ascending["results"]] == [f"day {d}" for d in range(1, 6)]
+    assert first["results"][0]["idate"] == "2026-01-05T00:00:00.000Z"
+
+
+def test_unseen_filter_headers_and_thread_counters(client: falcon.testing.TestClient) -> None:
+    user = create_user(client, "filterer")
+    inbox = mailbox_ids(client, user)["INBOX"]
+    upload(client, user, inbox, subject="first", headers=[{"key": "Message-ID", "value": "<t1@example.org>"}])
+    upload(
+        client,
+        user,
+        inbox,
+        subject="Re: first",
+        seen=True,
+        headers=[{"key": "In-Reply-To", "value": "<t1@example.org>"}],
+    )
+
+    unseen = client.simulate_get(messages_url(user, inbox), params={"unseen": "true"}).json
+    seen = client.simulate_get(messages_url(user, inbox), params={"unseen": "false"}).json
+    counted = client.simulate_get(
+        messages_url(user, inbox), params={"threadCounters": "true", "includeHeaders": "Subject,x-missing"}
+    ).json
+
+    assert [m["subject"] for m in unseen["results"]] == ["first"] and unseen["total"] == 1
+    assert [m["subject"] for m in seen["results"]] == ["Re: first"]
+    assert [m["threadMessageCount"] for m in counted["results"]] == [2, 2]
+    assert counted["results"][0]["thread"] == counted["results"][1]["thread"]
+    assert counted["results"][0]["headers"] == {"subject": "Re: first"}
+
+
+def test_flags_are_set_one_by_one_and_by_range(client: falcon.testing.TestClient) -> None:
+    user = create_user(client, "flagger")
+    inbox = mailbox_ids(client, user)["INBOX"]
+    for n in range(4):
+        upload(client, user, inbox, subject=f"m{n}")
+
+    one = client.simulate_put(f"{messages_url(user, inbox)}/2", json={"flagged": True, "seen": "yes"})
+    many = client.simulate_put(messages_url(user, inbox), json={"message": "3:*", "seen": True, "deleted": True})
+    listed = client.simulate_put(messages_url(user, inbox), json={"message": "1,4", "draft": True})
+    none = client.simulate_put(messages_url(user, inbox), json={"message": "40:50", "seen": True})
+
+    assert one.json == {"success": True, "updated": 1}
+    assert many.json == {"success": True, "updated": 2}
+    assert listed.json["updated"] == 2
+    assert none.status_code == 404 and none.json["code"] == "MessageNotFound"
+    states = {m["id"]: m for m in client.simulate_get(messages_url(user, inbox)).json["results"]}
+    assert states[2]["flagged"] and states[2]["seen"] and not states[1]["seen"]
+    assert states[3]["deleted"] and states[4]["seen"] and states[4]["draft"] and states[1]["draft"]
+
+
+def test_mark_as_seen_on_read(client: falcon.testing.TestClient) -> None:
+    user = create_user(client, "reader")
+    inbox = mailbox_ids(client, user)["INBOX"]
+    upload(client, user, inbox)
+
+    first = client.simulate_get(f"{messages_url(user, inbox)}/1", params={"markAsSeen": "true"}).json
+
+    assert first["seen"] is True
+    counters = client.simulate_get(f"/api/users/{user}/mailboxes/{inbox}").json
+    assert counters["unseen"] == 0
+
+
+def test_moving_a_message_gives_it_a_new_uid_in_the_target_mailbox(client: falcon.testing.TestClient) -> None:
+    user = create_user(client, "mover")
+    ids = mailbox_ids(client, user)
+    inbox, trash = ids["INBOX"], ids["Trash"]
+    upload(client, user, trash, subject="already there")
+    for n in range(3):
+        upload(client, user, inbox, subject=f"m{n}")
+
+    moved = client.simulate_put(messages_url(user, inbox), json={"message": "1,3", "moveTo": trash})
+
+    assert moved.json == {"success": True, "mailbox": trash, "id": [[1, 2], [3, 3]]}
+    in_trash = client.simulate_get(messages_url(user, trash), params={"order": "asc"}).json["results"]
+    assert [(m["id"], m["subject"]) for m in in_trash] == [(1, "already there"), (2, "m0"), (3, "m2")]
+    assert [m["id"] for m in client.simulate_get(messages_url(user, inbox)).json["results"]] == [2]
+    assert client.simulate_get(f"{messages_url(user, trash)}/2/message.eml").status_code == 200
+    unknown = client.simulate_put(messages_url(user, inbox), json={"message": "2", "moveTo": "0" * 24})
+    assert unknown.status_code == 404 and unknown.json["code"] == "NoSuchMailbox"
+
+
+def test_deleting_messages_frees_quota(client: falcon.testing.TestClient) -> None:
+    user = create_user(client, "deleter2")
+    inbox = mailbox_ids(client, user)["INBOX"]
+    sizes = [upload(client, user, inbox, subject=f"m{n}")["size"] for n in range(3)]
+    assert client.simulate_get(f"/api/users/{user}").json["limits"]["quota"]["used"] == sum(sizes)
+
+    one = client.simulate_delete(f"{messages_url(user, inbox)}/1")
+    again = client.simulate_delete(f"{messages_url(user, inbox)}/1")
+    rest = client.simulate_delete(messages_url(user, inbox))
+
+    assert one.json == {"success": True}
+    assert again.status_code == 404 and again.json["code"] == "MessageNotFound"
+    assert rest.json == {"success": True, "deleted": 2, "errors": 0}
+    assert client.simulate_get(f"/api/users/{user}").json["limits"]["quota"]["used"] == 0
+    assert client.simulate_get(messages_url(user, inbox)).json["total"] == 0
+
+
+def test_an_upload_over_quota_is_refused(client: falcon.testing.TestClient) -> None:
+    user = create_user(client, "tight", quota=1500)
+    inbox = mailbox_ids(client, user)["INBOX"]
+    upload(client, user, inbox, text="x" * 500)
+
+    over = client.simulate_post(messages_url(user, inbox), json={"text": "y" * 2000})
+
+    assert over.status_code == 400 and over.json == {"error": "User is over quota", "code": "OverQuotaError"}
+
+
+def test_a_25_mb_message_round_trips_byte_identical(client: falcon.testing.TestClient) -> None:
+    user = create_user(client, "bigmail")
+    inbox = mailbox_ids(client, user)["INBOX"]
+    payload = hashlib.sha256(b"seed").digest() * (18 * 1024 * 1024 // 32)
+    raw_message = upload_raw_big(payload)
+    assert len(raw_message) > 24 * 1024 * 1024
+
+    stored = client.simulate_post(
+        messages_url(user, inbox), body=raw_message, headers={"Content-Type": "message/rfc822"}
+    )
+
+    assert stored.status_code == 200, stored.text[:300]
+    listed = client.simulate_get(messages_url(user, inbox)).json["results"][0]
+    assert listed["size"] == len(raw_message) and listed["attachments"] is True
+    source = client.simulate_get(f"{messages_url(user, inbox)}/1/message.eml")
+    assert source.content == raw_message
+    attachment = client.simulate_get(f"{messages_url(user, inbox)}/1/attachments/ATT00001")
+    assert attachment.content == payload
+
+
+def upload_raw_big(payload: bytes) -> bytes:
+    from email.message import EmailMessage
+    from email.policy import SMTP
+
+    message = EmailMessage(policy=SMTP)
+    message["From"] = "big@example.org"
+    message["To"] = "bigmail@example.com"
+    message["Subject"] = "big one"
+    message.set_content("see attachment")
+    message.add_attachment(payload, maintype="application", subtype="octet-stream", filename="big.bin")
+    raw = message.as_bytes()
+    assert message_from_bytes(raw).is_multipart()
+    return raw
