@@ -15,6 +15,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from chainmail.identity.settings import IdentitySettings
+
 CONFIG_ENV = "CHAINMAIL_CONFIG"
 
 
@@ -36,6 +38,7 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     projection_batch_size: int = Field(default=1000, ge=1, le=100_000)
     projection_poll_interval: float = Field(default=0.2, gt=0)
+    identity: IdentitySettings = Field(default_factory=IdentitySettings)
 
     @field_validator("api_prefix", "idx_prefix")
     @classmethod

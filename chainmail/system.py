@@ -6,6 +6,7 @@ from typing import TypeVar
 
 from chainmail.config import Settings
 from chainmail.domain.application import Clock, ContextApplication, IdSource, system_clock
+from chainmail.domain.identity.application import Identity
 from chainmail.domain.mail.application import Mail
 from chainmail.projections.registry import PROJECTIONS
 from chainmail.projections.runner import ProjectionRunner
@@ -15,7 +16,7 @@ from chainmail.store.events import event_store_env
 C = TypeVar("C", bound=ContextApplication)
 
 # Every bounded context with an event store of its own.
-CONTEXTS: tuple[type[ContextApplication], ...] = (Mail,)
+CONTEXTS: tuple[type[ContextApplication], ...] = (Mail, Identity)
 
 
 class System:

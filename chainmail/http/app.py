@@ -8,6 +8,9 @@ import falcon
 
 from chainmail.http.auth import AccessTokenMiddleware, TokenResolver
 from chainmail.http.errors import ErrorShaper
+from chainmail.http.idx import internal as idx_internal
+from chainmail.http.idx import users as idx_users
+from chainmail.http.idx import wallets as idx_wallets
 from chainmail.http.middleware import RequestIdMiddleware
 from chainmail.http.params import ParamsMiddleware
 from chainmail.http.router import Router
@@ -25,6 +28,7 @@ API_ROUTES: list[Callable[[Router, System], None]] = [health.add_routes, users.a
 API_ROUTES.append(wildduck_mailstore.add_routes)
 API_ROUTES += [wildduck_auth.add_routes, accounts.add_routes]
 IDX_ROUTES: list[Callable[[Router, System], None]] = []
+IDX_ROUTES += [idx_users.add_routes, idx_wallets.add_routes, idx_internal.add_routes]
 
 
 def create_app(

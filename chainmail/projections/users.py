@@ -158,8 +158,8 @@ class UsersProjection(Projection):
 
     @handles(Mailbox.MessagesRemoved)
     def messages_removed(self, tx: Connection, e: Any) -> None:
-        if e.reason != "moved":
-            self._add_storage(tx, e.user_id, -sum(int(r["size"]) for r in e.removed))
+        # A move is a removal here and an append there: the two cancel out.
+        self._add_storage(tx, e.user_id, -sum(int(r["size"]) for r in e.removed))
 
     def _add_storage(self, tx: Connection, user_id: str, delta: int) -> None:
         if delta:

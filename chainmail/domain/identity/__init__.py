@@ -1,0 +1,1 @@
+"""The identity context: wallets as users — signatures, nonces, logins, referrals and OAuth grants."""

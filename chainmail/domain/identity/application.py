@@ -1,0 +1,223 @@
+"""The identity context's command side: nonces, the signed-message check, wallet logins and referrals."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, ClassVar
+
+from eventsourcing.application import AggregateNotFoundError
+
+from chainmail.domain.application import ContextApplication
+from chainmail.domain.identity.directory import EmptyDirectory, WalletDirectory
+from chainmail.domain.identity.names import validate_username
+from chainmail.domain.identity.nonces import Nonce
+from chainmail.domain.identity.oauth import OAuthCommands
+from chainmail.domain.identity.signatures import (
+    InvalidMessage,
+    Wallet,
+    parse_sign_in_message,
+    parse_wallet,
+    sign_in_message,
+    verify_signature,
+)
+from chainmail.domain.identity.wallets import Login, WalletAccount
+
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+class SignInRefused(Exception):
+    """A signature, message or signer did not prove control of the wallet (HTTP 401)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+@dataclass(frozen=True)
+class IssuedNonce:
+    username: str
+    nonce: str
+    issued_at: datetime
+
+
+@dataclass(frozen=True)
+class WalletLogin:
+    """Who signed in: the account name asked for (address or name) and the wallet that proved it."""
+
+    username: str
+    wallet: Wallet
+    name: str | None
+
+
+class Identity(OAuthCommands, ContextApplication):
+    name: ClassVar[str] = "Identity"
+
+    def __init__(
+        self,
+        *args: Any,
+        message_ttl: timedelta = timedelta(days=7),
+        directory: WalletDirectory | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.message_ttl = message_ttl
+        self.directory: WalletDirectory = directory or EmptyDirectory()
+        self.oauth_settings = None
+
+    @classmethod
+    def from_settings(cls, settings: Any, **kwargs: Any) -> Identity:
+        from chainmail.identity.settings import identity_settings
+
+        ids = identity_settings(settings)
+        app = cls(message_ttl=timedelta(seconds=ids.message_ttl), **kwargs)
+        app.oauth_settings = ids
+        return app
+
+    # -- nonces -----------------------------------------------------------------------------
+
+    def current_nonce(self, username: str) -> IssuedNonce | None:
+        try:
+            nonce: Nonce = self.repository.get(Nonce.create_id(username))
+        except AggregateNotFoundError:
+            return None
+        return IssuedNonce(username, nonce.nonce, nonce.issued_at)
+
+    def replace_nonce(self, username: str) -> IssuedNonce:
+        """A new nonce for `username`; messages signed over the old one stop working."""
+        return self.retrying(lambda: self._replace_nonce(username))
+
+    def _replace_nonce(self, username: str) -> IssuedNonce:
+        now, value = self.clock(), self.ids.token_hex(16)
+        try:
+            nonce: Nonce = self.repository.get(Nonce.create_id(username))
+        except AggregateNotFoundError:
+            nonce = Nonce(username=username, nonce=value, issued_at=now)
+        else:
+            nonce.replace(nonce=value, issued_at=now)
+        self.save(nonce)
+        return IssuedNonce(username, nonce.nonce, nonce.issued_at)
+
+    def nonce_for_signing(self, username: str) -> IssuedNonce:
+        """The nonce a new sign-in message carries: the current one while it lives, else a fresh one."""
+        current = self.current_nonce(username)
+        if current is not None and self.clock() - current.issued_at < self.message_ttl:
+            return current
+        return self.replace_nonce(username)
+
+    def sign_in_message(
+        self, wallet: Wallet, *, domain: str, uri: str, chain_id: int | None
+    ) -> tuple[str, IssuedNonce]:
+        nonce = self.nonce_for_signing(wallet.address)
+        text = sign_in_message(
+            wallet, domain=domain, uri=uri, nonce=nonce.nonce, issued_at=nonce.issued_at, chain_id=chain_id
+        )
+        return text, nonce
+
+    # -- the signed-message check -----------------------------------------------------------
+
+    def check_signed_message(self, signer: Wallet, message: str, signature: str) -> None:
+        """`signer` signed `message`, a sign-in message for `signer` over its current, live nonce."""
+        try:
+            parsed = parse_sign_in_message(message)
+        except InvalidMessage as error:
+            raise SignInRefused("INVALID_MESSAGE", f"Invalid sign-in message: {error}") from None
+        if parsed.wallet != signer:
+            raise SignInRefused("ADDRESS_MISMATCH", "The message was written for another wallet")
+        if not verify_signature(signer, message, signature):
+            raise SignInRefused("INVALID_SIGNATURE", "Invalid signature")
+        self.check_nonce(signer, parsed.nonce, parsed.issued_at)
+
+    def check_nonce(self, signer: Wallet, nonce: str | None, issued_at: datetime | None) -> None:
+        current = self.current_nonce(signer.address)
+        if current is None:
+            raise SignInRefused("NONCE_REQUIRED", "No sign-in nonce was issued to this wallet")
+        if nonce != current.nonce:
+            raise SignInRefused("STALE_NONCE", "The message's nonce is not current")
+        now = self.clock()
+        if issued_at is None or issued_at > now + CLOCK_SKEW:
+            raise SignInRefused("INVALID_MESSAGE", "The message's issue time is missing or in the future")
+        if now - current.issued_at >= self.message_ttl:
+            raise SignInRefused("EXPIRED_MESSAGE", "The signed message has expired; request a new one")
+
+    def authorize_signer(self, wallet: Wallet, signer: Wallet, *, allow_delegate: bool) -> None:
+        """`signer` may act for `wallet`: it is the wallet, or (when allowed) its active delegate."""
+        if signer == wallet:
+            return
+        if allow_delegate and self.directory.delegate_of(wallet.address) == signer.address:
+            return
+        raise SignInRefused("WRONG_SIGNER", "The signer may not act for this wallet")
+
+    # -- wallet logins ----------------------------------------------------------------------
+
+    def verify_wallet_login(
+        self,
+        username: str,
+        message: str,
+        signature: str,
+        signer: str | None,
+        *,
+        via: str,
+        referrer: str | None = None,
+    ) -> WalletLogin:
+        """A signed login for `username` (an address, or a name its signer owns or was delegated),
+        recorded as this wallet's login; SignInRefused otherwise."""
+        local = username.split("@", 1)[0] if isinstance(username, str) else username
+        parsed_name = validate_username(local)
+        if parsed_name is None:
+            raise SignInRefused("INVALID_USERNAME", "Invalid username")
+        signer_text = signer or parsed_name.wallet_address
+        signer_wallet = parse_wallet(signer_text) if signer_text else None
+        if signer_wallet is None:
+            raise SignInRefused("INVALID_SIGNER", "Invalid signer address")
+        if parsed_name.wallet_address is not None:
+            account = parse_wallet(parsed_name.wallet_address)
+            assert account is not None
+        else:
+            assert parsed_name.name is not None
+            owner = self.directory.owner_of(parsed_name.name)
+            account = parse_wallet(owner) if owner else None
+            if account is None:
+                raise SignInRefused("NAME_NOT_OWNED", "The name is not owned by the signer")
+        self.authorize_signer(account, signer_wallet, allow_delegate=True)
+        self.check_signed_message(signer_wallet, message, signature)
+        self.record_login(signer_wallet, username=parsed_name.normalized, via=via, referrer=referrer)
+        return WalletLogin(parsed_name.normalized, account, parsed_name.name)
+
+    def record_login(self, wallet: Wallet, *, username: str, via: str, referrer: str | None = None) -> None:
+        self.retrying(lambda: self._record_login(wallet, username, via, referrer))
+
+    def _record_login(self, wallet: Wallet, username: str, via: str, referrer: str | None) -> None:
+        now = self.clock()
+        account = self._wallet_account(wallet, now)
+        account.authenticated(now)
+        if referrer:
+            account.consume_referral(referrer, now)
+        self.save(
+            account, Login(wallet=wallet.address, chain_type=wallet.chain_type, username=username, via=via, at=now)
+        )
+
+    def consume_referral(self, wallet: Wallet, code: str) -> bool:
+        """The referral code that brought `wallet`, recorded once; False when one already was."""
+
+        def command() -> bool:
+            now = self.clock()
+            account = self._wallet_account(wallet, now)
+            consumed = account.consume_referral(code, now)
+            self.save(account)
+            return consumed
+
+        return self.retrying(command)
+
+    def first_authentication(self, wallet: Wallet) -> datetime | None:
+        try:
+            account: WalletAccount = self.repository.get(WalletAccount.create_id(wallet.address))
+        except AggregateNotFoundError:
+            return None
+        return account.first_authenticated_at
+
+    def _wallet_account(self, wallet: Wallet, now: datetime) -> WalletAccount:
+        try:
+            return self.repository.get(WalletAccount.create_id(wallet.address))
+        except AggregateNotFoundError:
+            return WalletAccount(wallet=wallet.address, chain_type=wallet.chain_type, seen_at=now)

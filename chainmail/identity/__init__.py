@@ -1,0 +1,1 @@
+"""Adapters of the identity context: settings, name resolution, entitlements, signing keys, rate limits."""
