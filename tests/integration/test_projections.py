@@ -52,7 +52,8 @@ def test_concurrent_catch_ups_apply_every_event_exactly_once(database_url: str) 
     def run() -> None:
         engine = make_engine(database_url)
         app = writer_only(database_url)
-        runner = ProjectionRunner(engine, {app.name: app}, PROJECTIONS, batch_size=7)
+        mail_projections = [p for p in PROJECTIONS if {a.name for a in p.follows} == {"Mail"}]
+        runner = ProjectionRunner(engine, {app.name: app}, mail_projections, batch_size=7)
         try:
             runner.catch_up_all()
         except BaseException as error:  # pragma: no cover - reported below
