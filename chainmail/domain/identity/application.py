@@ -148,6 +148,12 @@ class Identity(OAuthCommands, ContextApplication):
             return
         raise SignInRefused("WRONG_SIGNER", "The signer may not act for this wallet")
 
+    def is_indexer_signed(self, message: str, signature: str) -> bool:
+        """Was this (e.g. a submission's `indexer: {message, signature}`) signed by the indexer's own wallet?"""
+        configured = getattr(self.oauth_settings, "indexer_wallet_address", None)
+        wallet = parse_wallet(configured) if configured else None
+        return wallet is not None and verify_signature(wallet, message, signature)
+
     # -- wallet logins ----------------------------------------------------------------------
 
     def verify_wallet_login(

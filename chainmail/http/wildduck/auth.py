@@ -29,6 +29,7 @@ from chainmail.http.validation import (
     joi,
     parse,
 )
+from chainmail.http.wildduck import wallet_login
 from chainmail.http.wildduck.fields import USERNAME, is_email
 from chainmail.projections import access_tokens as tokens_model
 from chainmail.projections import authlog as authlog_model
@@ -158,6 +159,10 @@ class AuthenticateResource:
         self.system = system
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        if wallet_login.is_wallet_login(req.context.params):  # a wallet's signature instead of a password
+            who, with_token, grant = wallet_login.wallet_login(self.system, req.context.principal, req.context.params)
+            resp.media = grant.filter(authenticate_response(self.system, who, with_token=with_token))
+            return
         body = parse(AuthenticateBody, req.context.params)
         grant = require(req.context.principal, "create", "authentication")
         who = login(self.system, body)
