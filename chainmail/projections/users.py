@@ -100,7 +100,6 @@ class UsersProjection(Projection):
         tx.execute(delete(self.t.users).where(self.t.users.c.id == user_id))
         tx.execute(delete(self.t.user_tags).where(self.t.user_tags.c.user_id == user_id))
 
-
     # -- accounts: profile and credential changes -----------------------------------------------
 
     @handles(User.Updated)
@@ -140,6 +139,11 @@ class UsersProjection(Projection):
         profile.pop("tempPassword", None)
         tx.execute(update(t).where(t.c.id == user_id).values(password_hash=e.password_hash, profile=profile))
 
+    @handles(User.MainAddressChanged)
+    def main_address_changed(self, tx: Connection, e: User.MainAddressChanged) -> None:
+        t = self.t.users
+        tx.execute(update(t).where(t.c.id == object_id_of(e.originator_id)).values(address=e.address))
+
     @handles(User.PasswordReset)
     def password_reset(self, tx: Connection, e: User.PasswordReset) -> None:
         user_id = object_id_of(e.originator_id)
@@ -165,6 +169,7 @@ class UsersProjection(Projection):
         if delta:
             t = self.t.users
             tx.execute(update(t).where(t.c.id == user_id).values(storage_used=t.c.storage_used + delta))
+
 
 # -- queries ----------------------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from chainmail.domain.mail.access_tokens import (
     AccessToken,
     token_hash,
 )
+from chainmail.domain.mail.address_book import AddressCommands
 from chainmail.domain.mail.authlog import AUTHLOG_TIME, AuthEvent, merge_key
 from chainmail.domain.mail.credentials import random_password, verify_password
 from chainmail.domain.mail.names import normalize_address, username_view, uview
@@ -93,7 +94,7 @@ def user_not_found() -> NotFound:
     return NotFound("UserNotFound", "This user does not exist")
 
 
-class AccountCommands(_Base):
+class AccountCommands(AddressCommands):
     """Sign-in and account maintenance; every attempt and change is an event."""
 
     # -- finding accounts -------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
@@ -28,8 +29,28 @@ class Address(Aggregate):
         created_at: datetime,
     ) -> None:
         self.address_id, self.user_id, self.address, self.addrview = address_id, user_id, address, addrview
+        self.name, self.main, self.tags = name, main, list(tags)
+        self.profile: dict[str, Any] = {}  # metaData, internalData; forwarded: targets, forwards, autoreply
+        self.forwarded = False
         self.deleted = False
 
     @event("Deleted")
     def delete(self) -> None:
         self.deleted = True
+
+    # -- accounts: changes after creation ------------------------------------------------------
+
+    @event("Updated")
+    def update(self, changes: dict[str, Any], updated_at: datetime) -> None:
+        """Changed fields by WildDuck name; `address` comes with its `addrview`."""
+        for key, value in changes.items():
+            if key in ("address", "addrview", "name", "forwarded"):
+                setattr(self, key, value)
+            elif key == "tags":
+                self.tags = list(value)
+            else:
+                self.profile[key] = value
+
+    @event("MainChanged")
+    def set_main(self, main: bool) -> None:
+        self.main = main

@@ -39,6 +39,7 @@ class User(Aggregate):
         self.auth_version = 1
         self.disabled = self.suspended = False
         self.deleted_address_ids: list[str] = []
+        self.main_address_id = address_id
         self.deleted_at: datetime | None = None
         self.delete_after: datetime | None = None
         self.deletion_task: str | None = None
@@ -102,3 +103,17 @@ class User(Aggregate):
         self.address_ids, self.deleted_address_ids = list(address_ids), []
         self.address = main_address
         self.deleted_at = self.delete_after = self.deletion_task = None
+
+    @event("AddressAdded")
+    def add_address(self, address_id: str, address: str, main: bool) -> None:
+        self.address_ids.append(address_id)
+        if main:
+            self.address, self.main_address_id = address, address_id
+
+    @event("AddressRemoved")
+    def remove_address(self, address_id: str) -> None:
+        self.address_ids = [a for a in self.address_ids if a != address_id]
+
+    @event("MainAddressChanged")
+    def change_main_address(self, address_id: str, address: str) -> None:
+        self.address, self.main_address_id = address, address_id
