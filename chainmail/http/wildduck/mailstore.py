@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from chainmail.http.router import Router
-from chainmail.http.wildduck import mailboxes, messages, search
+from chainmail.http.wildduck import archive, mailboxes, messages, search
 from chainmail.system import System
 
-GROUPS = (mailboxes.add_routes, messages.add_routes, search.add_routes)
+GROUPS = (mailboxes.add_routes, messages.add_routes, search.add_routes, archive.add_routes)
 
 
 def add_routes(api: Router, system: System) -> None:
