@@ -1,0 +1,131 @@
+"""The pure pieces: identifiers, names, passwords, query strings, cursors, settings."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from chainmail.config import load_settings
+from chainmail.domain.application import IdSource
+from chainmail.domain.ids import aggregate_id, is_object_id, natural_id, object_id_of, object_id_time
+from chainmail.domain.mail.names import normalize_address, username_view, uview
+from chainmail.domain.mail.passwords import hash_algorithm, hash_password, verify_pbkdf2
+from chainmail.http.pagination import decode_cursor, encode_cursor, page_request
+from chainmail.http.params import parse_query
+from chainmail.projections.paging import Boundary
+
+object_ids = st.text(alphabet="0123456789abcdef", min_size=24, max_size=24)
+
+
+@given(object_ids, st.sampled_from(["user", "mailbox", "address"]))
+def test_aggregate_ids_give_back_their_object_id(oid: str, kind: str) -> None:
+    assert object_id_of(aggregate_id(kind, oid)) == oid
+    assert aggregate_id(kind, oid) != aggregate_id("other" + kind, oid)
+
+
+def test_object_ids_sort_in_the_order_one_process_made_them() -> None:
+    ids = IdSource()
+    moment = datetime(2026, 11, 25, tzinfo=UTC)
+    made = [ids.object_id(moment) for _ in range(1000)]
+
+    assert all(is_object_id(oid) for oid in made)
+    assert made == sorted(made) or made[-1] < made[0]  # the 3-byte counter may wrap once
+    assert len(set(made)) == 1000
+    assert object_id_time(made[0]) == int(moment.timestamp())
+
+
+def test_seeded_id_sources_are_deterministic() -> None:
+    def seeded() -> IdSource:
+        import random
+
+        rng = random.Random(7)
+        return IdSource(randbytes=rng.randbytes)
+
+    moment = datetime(2026, 1, 1, tzinfo=UTC)
+    assert [seeded().object_id(moment) for _ in range(2)] == [seeded().object_id(moment)] * 2
+
+
+def test_natural_ids_are_stable() -> None:
+    assert natural_id("username", "alice") == natural_id("username", "alice")
+    assert natural_id("username", "alice") != natural_id("address", "alice")
+
+
+def test_names_compare_as_wildduck_compares_them() -> None:
+    assert uview("John.Doe@Example.com") == "johndoe@example.com"
+    assert username_view("john.doe") == "johndoe"
+    assert username_view("John.Doe+news@Example.com") == "johndoe@example.com"
+    punycode = "jõgeva.öö".encode("idna").decode().upper()
+    assert normalize_address(f"User+Tag@{punycode}", remove_label=True) == "user@jõgeva.öö"
+
+
+def test_passwords_hash_in_the_phc_pbkdf2_format_and_verify() -> None:
+    stored = hash_password("correct horse", b"0123456789abcdef")
+
+    assert stored.startswith("$pbkdf2-sha256$i=100000$")
+    assert verify_pbkdf2("correct horse", stored)
+    assert not verify_pbkdf2("wrong", stored)
+    assert not verify_pbkdf2("x", "$pbkdf2-sha256$broken")
+
+
+@pytest.mark.parametrize(
+    ("stored", "algorithm"),
+    [
+        ("$2b$10$abcdefghijklmnopqrstuu3Ol4Dr5tHxW7VxvpLqOTsh2uD6V1bG2", "bcrypt"),
+        ("$argon2id$v=19$m=65536,t=3,p=4$c2FsdA$aGFzaA", "argon2"),
+        ("$1$salt$hash", "md5"),
+        ("$6$salt$hash", "unixcrypt"),
+        ("abJnggxhB/yWI", "des"),
+        ("plaintext-password", None),
+    ],
+)
+def test_pre_hashed_password_formats(stored: str, algorithm: str | None) -> None:
+    assert hash_algorithm(stored) == algorithm
+
+
+def test_query_strings_nest_with_dots_and_brackets() -> None:
+    parsed = parse_query("or.query=a&or[from]=b&tags[]=x&tags[]=y&n=1&n=2&flag")
+
+    assert parsed == {"or": {"query": "a", "from": "b"}, "tags": ["x", "y"], "n": ["1", "2"], "flag": ""}
+
+
+@given(object_ids, st.integers(min_value=1, max_value=10_000))
+def test_cursors_round_trip_with_their_page(oid: str, page: int) -> None:
+    cursor = encode_cursor(Boundary(oid), page)
+
+    assert set(cursor) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+    assert decode_cursor(cursor) == (Boundary(oid), page)
+    assert page_request(None, cursor) == (None, Boundary(oid), page)
+    assert page_request(cursor, "ignored") == (Boundary(oid), None, page)
+
+
+def test_cursors_sorted_by_date_carry_the_date() -> None:
+    when = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+    cursor = encode_cursor(Boundary("a" * 24, when), 3, sorted_by_id=False)
+
+    assert decode_cursor(cursor, sorted_by_id=False) == (Boundary("a" * 24, when), 3)
+    assert decode_cursor(cursor) is None  # not an id cursor: ignored, first page
+
+
+def test_settings_come_from_toml_and_environment_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "chainmail.toml"
+    config.write_text('port = 9000\napi_prefix = "mail/"\nworkers = 3\n')
+    monkeypatch.setenv("CHAINMAIL_WORKERS", "5")
+    monkeypatch.delenv("CHAINMAIL_CONFIG", raising=False)
+
+    settings = load_settings(config)
+
+    assert (settings.port, settings.api_prefix, settings.workers) == (9000, "/mail", 5)
+    assert os.environ["CHAINMAIL_CONFIG"] == str(config.resolve())
+    monkeypatch.delenv("CHAINMAIL_CONFIG")
+
+
+def test_an_empty_prefix_mounts_at_the_root(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CHAINMAIL_API_PREFIX", "")
+    assert load_settings().api_prefix == ""
+    with pytest.raises(SystemExit):
+        load_settings("/no/such/file.toml")
