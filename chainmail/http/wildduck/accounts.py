@@ -182,8 +182,9 @@ def update_user(system: System, req: falcon.Request, resp: falcon.Response) -> N
     """`PUT /users/:user`; a password change ends the account's other sessions but not this one."""
     body = parse(UpdateUser, req.context.params)
     principal: Principal = req.context.principal
-    require(principal, "update", "users", owner=body.user)
-    changes = user_changes(body, req.context.params)
+    grant = require(principal, "update", "users", owner=body.user)
+    given = grant.filter(req.context.params)  # a role may not change attributes it may not see
+    changes = user_changes(parse(UpdateUser, given), given)
     session = principal.token if principal.user == body.user else None
     system.mail.update_user(body.user, changes, session_token=session, meta=AuthMeta(sess=body.sess, ip=body.ip))
     resp.media = {"success": True}

@@ -149,7 +149,8 @@ class UserAddressesResource:
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, user: str) -> None:
         body = parse(CreateUserAddress, req.context.params)
-        require(req.context.principal, "create", "addresses", owner=body.user)
+        grant = require(req.context.principal, "create", "addresses", owner=body.user)
+        body = parse(CreateUserAddress, grant.filter(req.context.params))
         address_id = self.system.mail.add_user_address(
             body.user,
             NewAddress(
@@ -198,7 +199,8 @@ class UserAddressResource:
         params = dict(req.context.params)
         params["id"] = params.pop("address", None)
         body = parse(UpdateUserAddress, {**params, **_new_address(req)})
-        require(req.context.principal, "update", "addresses", owner=body.user)
+        grant = require(req.context.principal, "update", "addresses", owner=body.user)
+        body = parse(UpdateUserAddress, grant.filter({**params, **_new_address(req)}))
         changes: dict[str, Any] = {}
         if body.name is not None:
             changes["name"] = body.name
