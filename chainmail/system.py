@@ -6,6 +6,7 @@ from typing import TypeVar
 
 from chainmail.config import Settings
 from chainmail.domain.application import Clock, ContextApplication, IdSource, system_clock
+from chainmail.domain.chain.application import Chain
 from chainmail.domain.identity.application import Identity
 from chainmail.domain.mail.application import Mail
 from chainmail.projections.registry import PROJECTIONS
@@ -16,7 +17,7 @@ from chainmail.store.events import event_store_env
 C = TypeVar("C", bound=ContextApplication)
 
 # Every bounded context with an event store of its own.
-CONTEXTS: tuple[type[ContextApplication], ...] = (Mail, Identity)
+CONTEXTS: tuple[type[ContextApplication], ...] = (Mail, Chain, Identity)
 
 
 class System:
@@ -49,8 +50,8 @@ class System:
         assert isinstance(app, context)
         return app
 
-    def _saved(self, app: ContextApplication, notification_id: int) -> None:
-        self.projections.after_save(app, notification_id)
+    def _saved(self, app: ContextApplication, notification_id: int, topics: frozenset[str]) -> None:
+        self.projections.after_save(app, notification_id, topics)
 
     def close(self) -> None:
         for app in self.apps.values():

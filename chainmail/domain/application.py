@@ -51,7 +51,8 @@ class IdSource:
 
 
 T = TypeVar("T")
-Saved = Callable[[Application[UUID], int], None]
+# Told after each save: the application, the last notification id, the topics of the saved events.
+Saved = Callable[[Application[UUID], int, frozenset[str]], None]
 
 
 class ContextApplication(Application[UUID]):
@@ -80,7 +81,8 @@ class ContextApplication(Application[UUID]):
     def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
         recordings = super().save(*objs, **kwargs)
         if recordings and self.on_saved is not None:
-            self.on_saved(self, max(r.notification.id for r in recordings))
+            last = max(r.notification.id for r in recordings)
+            self.on_saved(self, last, frozenset(r.notification.topic for r in recordings))
         return recordings
 
     def retrying(self, command: Callable[[], T]) -> T:

@@ -39,6 +39,7 @@ class Projection:
     # the others only by `chainmail project` workers.
     synchronous: ClassVar[bool] = True
     _handlers: ClassVar[dict[type, Handler]]
+    _topics: ClassVar[frozenset[str]]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -53,8 +54,12 @@ class Projection:
         self.t = SimpleNamespace(**{**live, **(bound or {})})
 
     @classmethod
-    def topics(cls) -> list[str]:
-        return sorted(get_topic(event_class) for event_class in cls._handlers)
+    def topics(cls) -> frozenset[str]:
+        topics = cls.__dict__.get("_topics")
+        if topics is None:
+            topics = frozenset(get_topic(event_class) for event_class in cls._handlers)
+            cls._topics = topics
+        return topics
 
     def apply(self, tx: Connection, event: Any) -> None:
         handler = self._handlers.get(type(event))

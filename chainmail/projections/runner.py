@@ -12,7 +12,7 @@ from sqlalchemy import Connection, Engine, Index, MetaData, Table, text
 
 from chainmail.domain.application import ContextApplication
 from chainmail.projections.projection import Projection
-from chainmail.projections.tracking import lock_position, move_position
+from chainmail.projections.tracking import lock_position, move_position, read_position
 from chainmail.store.database import writer
 from chainmail.store.events import max_notification_id, select_notifications
 from chainmail.store.schema import metadata as live_metadata
@@ -72,11 +72,18 @@ class ProjectionRunner:
             for app_class in projection.follows
         )
 
-    def after_save(self, app: ContextApplication, notification_id: int) -> None:
-        """Read your writes: the synchronous projections include `notification_id` when this returns."""
+    def after_save(self, app: ContextApplication, notification_id: int, topics: frozenset[str]) -> None:
+        """Read your writes: when this returns, every synchronous projection that handles one of the saved
+        events includes them. Projections the save does not concern are left to their next catch-up."""
         for projection in self.projections.values():
-            if projection.synchronous and any(a.name == app.name for a in projection.follows):
-                self.catch_up(projection, app, until=notification_id)
+            if not projection.synchronous or all(a.name != app.name for a in projection.follows):
+                continue
+            if topics.isdisjoint(projection.topics()):
+                continue
+            with self.engine.connect() as conn:
+                if read_position(conn, projection.name, app.name) >= notification_id:
+                    continue  # another request or process got there first: no lock needed
+            self.catch_up(projection, app, until=notification_id)
 
     def run_forever(self, poll_interval: float, stop: Callable[[], bool] = lambda: False) -> None:
         while not stop():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection
 from pathlib import Path
 from uuid import UUID
 
@@ -54,7 +54,7 @@ def select_notifications(
     *,
     after: int,
     limit: int,
-    topics: Sequence[str] = (),
+    topics: Collection[str] = (),
     stop: int | None = None,
 ) -> list[Notification]:
     """An application's notifications after `after`, read on the caller's connection and transaction.
@@ -76,7 +76,7 @@ def select_notifications(
     query = text(f"{query.text} ORDER BY {position} LIMIT :limit")
     if topics:
         query = query.bindparams(bindparam("topics", expanding=True))
-        params["topics"] = list(topics)
+        params["topics"] = sorted(topics)
     return [
         Notification(
             id=int(row.id),
