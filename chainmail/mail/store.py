@@ -12,9 +12,11 @@ from typing import Any
 from chainmail.domain.errors import AlreadyExists, DomainError, Forbidden, Invalid, NotFound
 from chainmail.domain.mail.limits import DEFAULTS
 from chainmail.domain.mail.names import uview
+from chainmail.mail.filters import Outcome, decide
 from chainmail.mail.mime import ParsedMessage, parse_message
 from chainmail.projections import mailboxes as mailboxes_model
 from chainmail.projections import messages as messages_model
+from chainmail.projections import userdata as userdata_model
 from chainmail.projections import users as users_model
 from chainmail.store.blobs import get_blob, put_blob
 from chainmail.store.database import writer
@@ -44,6 +46,12 @@ class Stored:
     mailbox: str
     size: int
     message: str
+
+
+@dataclass(frozen=True)
+class Delivery:
+    stored: Stored | None  # None when a filter deleted the message
+    outcome: Outcome
 
 
 def _has_custom_meta(meta: str | None) -> bool:
@@ -328,6 +336,30 @@ class MailStore:
         facts["restored_from"] = archived["id"]
         (uid,) = self.mail.append_messages(user_id, target["id"], [facts])
         return Stored(uid, target["id"], int(archived["size"]), facts["message"])
+
+    def deliver(self, user_id: str, raw: bytes, *, envelope: dict[str, Any] | None = None) -> Delivery:
+        """Incoming mail for a user (the SMTP/LMTP edge calls this): the user's filters decide the folder,
+        the flags, deletion and forward targets; then the message is stored."""
+        self.user(user_id)
+        with self.engine.connect() as conn:
+            inbox = mailboxes_model.mailbox_by_path(conn, user_id, "INBOX")
+            junk = mailboxes_model.special_mailbox(conn, user_id, "\\Junk")
+            rules = userdata_model.user_filters(conn, user_id)
+        if inbox is None:
+            raise NotFound("NoSuchMailbox", "This mailbox does not exist")
+        outcome = decide(rules, parse_message(raw), len(raw))
+        if outcome.delete:
+            return Delivery(None, outcome)
+        target = inbox["id"]
+        if outcome.spam and junk is not None:
+            target = junk["id"]
+        elif outcome.mailbox:
+            with self.engine.connect() as conn:
+                if mailboxes_model.get_mailbox(conn, user_id, outcome.mailbox) is not None:
+                    target = outcome.mailbox
+        flags = (["\\Seen"] if outcome.seen else []) + (["\\Flagged"] if outcome.flagged else [])
+        stored = self.store(user_id, target, raw, flags=flags, idate=self.mail.clock(), envelope=envelope)
+        return Delivery(stored, outcome)
 
     def recount_storage(self, user_id: str) -> tuple[int, int]:
         user = self.user(user_id)

@@ -7,6 +7,7 @@ from chainmail.projections.addresses import AddressesProjection
 from chainmail.projections.authlog import AuthlogProjection
 from chainmail.projections.mailboxes import MailboxesProjection
 from chainmail.projections.messages import MessagesProjection
+from chainmail.projections.userdata import UserDataProjection
 from chainmail.projections.projection import Projection
 from chainmail.projections.users import UsersProjection
 
@@ -15,6 +16,7 @@ PROJECTIONS: tuple[type[Projection], ...] = (
     AddressesProjection,
     MailboxesProjection,
     MessagesProjection,
+    UserDataProjection,
     AuthlogProjection,
     AccessTokensProjection,
 )

@@ -14,6 +14,7 @@ from chainmail.domain.claims import Claim
 from chainmail.domain.errors import AlreadyExists, Invalid, NotFound
 from chainmail.domain.ids import ObjectId
 from chainmail.domain.mail.mailboxes import Mailbox
+from chainmail.domain.mail.userdata import Autoreply, Filter, StoredFile
 
 T = TypeVar("T")
 MAILBOX_SNAPSHOT_INTERVAL = 100
@@ -196,3 +197,96 @@ class MailStoreCommands:
             return []
         claim.release()
         return [claim]
+
+    # -- stored files, filters, autoreply ----------------------------------------------------
+
+    def store_file(self, user_id: str, **facts: Any) -> ObjectId:
+        now = self.clock()
+        file_id = self.ids.object_id(now)
+        self.save(StoredFile(file_id=file_id, user_id=user_id, created_at=now, **facts))
+        return file_id
+
+    def delete_file(self, user_id: str, file_id: str) -> None:
+        stored = self._owned(StoredFile, file_id, user_id, "FileNotFound", "This file does not exist")
+        stored.delete(user_id=user_id)
+        self.save(stored)
+
+    def create_filter(
+        self,
+        user_id: str,
+        name: str,
+        query: dict[str, Any],
+        action: dict[str, Any],
+        disabled: bool,
+        meta_data: str | None,
+    ) -> ObjectId:
+        now = self.clock()
+        filter_id = self.ids.object_id(now)
+        self.save(
+            Filter(
+                filter_id=filter_id,
+                user_id=user_id,
+                name=name,
+                query=query,
+                action=action,
+                disabled=disabled,
+                meta_data=meta_data,
+                created_at=now,
+            )
+        )
+        return filter_id
+
+    def update_filter(self, user_id: str, filter_id: str, changes: dict[str, Any]) -> None:
+        def command() -> None:
+            found = self._owned(Filter, filter_id, user_id, "FilterNotFound", "Filter was not found")
+            found.update(user_id=user_id, changes=changes)
+            self.save(found)
+
+        self.retrying(command)
+
+    def delete_filter(self, user_id: str, filter_id: str) -> None:
+        def command() -> None:
+            found = self._owned(Filter, filter_id, user_id, "FilterNotFound", "Filter was not found")
+            found.delete(user_id=user_id)
+            self.save(found)
+
+        self.retrying(command)
+
+    def set_autoreply(self, user_id: str, settings: dict[str, Any]) -> str:
+        def command() -> str:
+            try:
+                autoreply: Autoreply = self.repository.get(Autoreply.create_id(user_id))
+            except AggregateNotFoundError:
+                autoreply = Autoreply(user_id=user_id)
+            # WildDuck reports `created` to the second.
+            autoreply.set(user_id=user_id, settings=settings, created_at=self.clock().replace(microsecond=0))
+            self.save(autoreply)
+            return autoreply_object_id(user_id)
+
+        return self.retrying(command)
+
+    def clear_autoreply(self, user_id: str) -> None:
+        def command() -> None:
+            try:
+                autoreply: Autoreply = self.repository.get(Autoreply.create_id(user_id))
+            except AggregateNotFoundError:
+                return
+            if autoreply.settings is not None:
+                autoreply.clear(user_id=user_id)
+                self.save(autoreply)
+
+        self.retrying(command)
+
+    def _owned(self, kind: Any, oid: str, user_id: str, code: str, message: str) -> Any:
+        try:
+            found = self.repository.get(kind.create_id(oid))
+        except (AggregateNotFoundError, ValueError):
+            raise NotFound(code, message) from None
+        if found.deleted or found.user_id != user_id:
+            raise NotFound(code, message)
+        return found
+
+
+def autoreply_object_id(user_id: str) -> str:
+    """The autoreply's WildDuck id: one per user, derived from the user's id."""
+    return Autoreply.create_id(user_id).hex[:24]

@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 from chainmail.http.router import Router
-from chainmail.http.wildduck import archive, mailboxes, messages, search
+from chainmail.http.wildduck import archive, autoreply, filters, mailboxes, messages, search, storage
 from chainmail.system import System
 
-GROUPS = (mailboxes.add_routes, messages.add_routes, search.add_routes, archive.add_routes)
+GROUPS = (
+    mailboxes.add_routes,
+    messages.add_routes,
+    search.add_routes,
+    archive.add_routes,
+    storage.add_routes,
+    filters.add_routes,
+    autoreply.add_routes,
+)
 
 
 def add_routes(api: Router, system: System) -> None:
