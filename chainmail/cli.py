@@ -124,6 +124,8 @@ def main(argv: list[str] | None = None) -> None:
     serve_cmd.add_argument("--migrate", action="store_true", help="migrate the schema first if it is behind")
     commands.add_parser("migrate", help="create or upgrade the database schema")
     commands.add_parser("project", help="keep all read models caught up with the event store")
+    index_cmd = commands.add_parser("index", help="index the configured EVM chains (Mailer, 3DNS) until stopped")
+    index_cmd.add_argument("--chain", type=int, action="append", help="only this chain id (repeatable)")
     replay_cmd = commands.add_parser("replay", help="rebuild one read model from the first event")
     replay_cmd.add_argument("name", help="the read model, e.g. users")
     replay_cmd.add_argument(
@@ -138,6 +140,10 @@ def main(argv: list[str] | None = None) -> None:
         migrate(settings)
     elif args.command == "project":
         project(settings)
+    elif args.command == "index":
+        from chainmail.indexer.worker import run_index
+
+        run_index(settings, args.chain, console)
     elif args.command == "replay":
         replay(settings, args.name, args.until)
 

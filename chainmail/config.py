@@ -7,7 +7,7 @@ import socket
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -18,6 +18,25 @@ from pydantic_settings import (
 from chainmail.identity.settings import IdentitySettings
 
 CONFIG_ENV = "CHAINMAIL_CONFIG"
+
+
+class ChainSettings(BaseModel):
+    """One EVM chain for `chainmail index` (TOML `[chains.<chain id>]`); contract defaults come from
+    `chainmail.domain.chain.chains` for the known chains."""
+
+    rpc_url: str | None = None
+    enabled: bool = True
+    name: str | None = None
+    max_rps: float = Field(default=10.0, gt=0)
+    polling_interval: float = Field(default=2.0, gt=0)
+    confirmations: int = Field(default=12, ge=0)
+    use_finalized_tag: bool = False
+    max_block_range: int = Field(default=2000, ge=1)
+    concurrency: int = Field(default=4, ge=1, le=64)
+    mailer: str | None = None
+    mailer_start_block: int | None = Field(default=None, ge=0)
+    threedns: str | None = None
+    threedns_start_block: int | None = Field(default=None, ge=0)
 
 
 class Settings(BaseSettings):
@@ -38,6 +57,8 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     projection_batch_size: int = Field(default=1000, ge=1, le=100_000)
     projection_poll_interval: float = Field(default=0.2, gt=0)
+    enable_testnets: bool = False
+    chains: dict[int, ChainSettings] = Field(default_factory=dict)
     identity: IdentitySettings = Field(default_factory=IdentitySettings)
 
     @field_validator("api_prefix", "idx_prefix")

@@ -8,6 +8,7 @@ import falcon
 
 from chainmail.http.auth import AccessTokenMiddleware, TokenResolver
 from chainmail.http.errors import ErrorShaper
+from chainmail.http.idx import chains as idx_chains
 from chainmail.http.idx import internal as idx_internal
 from chainmail.http.idx import users as idx_users
 from chainmail.http.idx import wallets as idx_wallets
@@ -29,6 +30,7 @@ API_ROUTES.append(wildduck_mailstore.add_routes)
 API_ROUTES += [wildduck_auth.add_routes, accounts.add_routes, addresses.add_routes]
 IDX_ROUTES: list[Callable[[Router, System], None]] = []
 IDX_ROUTES += [idx_users.add_routes, idx_wallets.add_routes, idx_internal.add_routes]
+IDX_ROUTES.append(idx_chains.add_routes)
 
 
 def create_app(

@@ -1,0 +1,1 @@
+"""The chain context: logs of watched contracts on EVM chains, observed block by block, and reorgs."""

@@ -1,0 +1,240 @@
+"""The contract events chainmail indexes: one ABI entry per event, for the Mailer (current and older
+ABIs) and the 3DNS token; topic hashes computed from the signatures, logs decoded into plain values."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from eth_abi import decode as abi_decode
+from eth_utils import keccak
+
+MAILER = "mailer"
+THREEDNS = "threedns"
+CURRENT = "current"
+
+_PARAM = re.compile(r"^\s*(?P<type>[a-z0-9\[\]]+)(?P<indexed>\s+indexed)?\s+(?P<name>\w+)\s*$")
+_SIGNATURE = re.compile(r"^(?P<name>\w+)\((?P<params>.*)\)$")
+
+
+class UndecodableLog(ValueError):
+    """A log whose topics or data do not fit the ABI entry its topic0 names."""
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    type: str
+    indexed: bool
+
+    @property
+    def hashed(self) -> bool:
+        """Indexed dynamic values arrive only as their keccak256 hash."""
+        return self.indexed and (self.type in ("string", "bytes") or self.type.endswith("]"))
+
+
+@dataclass(frozen=True)
+class EventAbi:
+    contract: str  # MAILER or THREEDNS
+    name: str
+    params: tuple[Param, ...]
+    version: str = CURRENT
+
+    @classmethod
+    def parse(cls, contract: str, signature: str, version: str = CURRENT) -> EventAbi:
+        """`Name(type [indexed] name, ...)` as written in the contract source."""
+        match = _SIGNATURE.match(signature.strip())
+        if not match:
+            raise ValueError(f"not an event signature: {signature!r}")
+        params = []
+        for part in filter(None, (p.strip() for p in match["params"].split(","))):
+            param = _PARAM.match(part)
+            if not param:
+                raise ValueError(f"bad parameter {part!r} in {signature!r}")
+            params.append(Param(param["name"], param["type"], bool(param["indexed"])))
+        return cls(contract, match["name"], tuple(params), version)
+
+    @property
+    def canonical(self) -> str:
+        return f"{self.name}({','.join(p.type for p in self.params)})"
+
+    @property
+    def topic0(self) -> str:
+        return "0x" + keccak(text=self.canonical).hex()
+
+    def decode(self, topics: Sequence[str], data: str) -> dict[str, Any]:
+        """The log's arguments: addresses lower-case, integers as int, bytes as 0x hex, hashed values
+        (indexed strings) as 0x hex of their hash."""
+        indexed = [p for p in self.params if p.indexed]
+        if len(topics) != 1 + len(indexed):
+            raise UndecodableLog(f"{self.name}: {len(topics) - 1} indexed topics, the ABI has {len(indexed)}")
+        args: dict[str, Any] = {}
+        for param, topic in zip(indexed, topics[1:], strict=True):
+            word = bytes.fromhex(topic.removeprefix("0x"))
+            args[param.name] = "0x" + word.hex() if param.hashed else _plain(param.type, _decode1(param.type, word))
+        body = [p for p in self.params if not p.indexed]
+        try:
+            values = abi_decode([p.type for p in body], bytes.fromhex(data.removeprefix("0x")))
+        except Exception as error:  # eth_abi raises several unrelated types for short or bad data
+            raise UndecodableLog(f"{self.name}: {error}") from error
+        for param, value in zip(body, values, strict=True):
+            args[param.name] = _plain(param.type, value)
+        return {p.name: args[p.name] for p in self.params}
+
+
+def _decode1(type_: str, word: bytes) -> Any:
+    try:
+        return abi_decode([type_], word)[0]
+    except Exception as error:
+        raise UndecodableLog(f"topic does not hold a {type_}: {error}") from error
+
+
+def _plain(type_: str, value: Any) -> Any:
+    if type_ == "address":
+        return str(value).lower()
+    if isinstance(value, bytes):
+        if type_ == "string":  # pragma: no cover - eth_abi gives str for strings
+            return value.decode("utf-8", "replace")
+        return "0x" + value.hex()
+    if isinstance(value, (list, tuple)):
+        return [_plain(type_.rsplit("[", 1)[0], v) for v in value]
+    return value
+
+
+def _mailer(signature: str, version: str = CURRENT) -> EventAbi:
+    return EventAbi.parse(MAILER, signature, version)
+
+
+# The Mailer's current ABI (contracts/Mailer.sol since 2025-11-26).
+MAILER_EVENTS: tuple[EventAbi, ...] = (
+    _mailer(
+        "MailSent(address indexed from, address payer, address indexed to, string subject, string body,"
+        " bool revenueShareToReceiver, bool resolveSenderToName, bool feePaid)"
+    ),
+    _mailer(
+        "PreparedMailSent(address indexed from, address payer, address indexed to, string indexed mailId,"
+        " bool revenueShareToReceiver, bool resolveSenderToName, bool feePaid)"
+    ),
+    _mailer(
+        "MailSentToEmail(address indexed from, address payer, string toEmail, string subject, string body,"
+        " bool feePaid)"
+    ),
+    _mailer(
+        "PreparedMailSentToEmail(address indexed from, address payer, string toEmail, string indexed mailId,"
+        " bool feePaid)"
+    ),
+    _mailer(
+        "WebhookMailSent(address indexed from, address payer, address indexed to, string indexed webhookId,"
+        " bool revenueShareToReceiver, bool resolveSenderToName, bool feePaid)"
+    ),
+    _mailer("DelegationSet(address indexed delegator, address indexed delegate)"),
+    _mailer("DelegationFeeUpdated(uint256 oldFee, uint256 newFee)"),
+    _mailer("FeeUpdated(uint256 oldFee, uint256 newFee)"),
+    _mailer("SharesRecorded(address indexed recipient, uint256 recipientAmount, uint256 ownerAmount)"),
+    _mailer("RecipientClaimed(address indexed recipient, uint256 amount)"),
+    _mailer("OwnerClaimed(uint256 amount)"),
+    _mailer("ExpiredSharesClaimed(address indexed recipient, uint256 amount)"),
+    _mailer("ContractPaused()"),
+    _mailer("ContractUnpaused()"),
+    _mailer("EmergencyUnpaused()"),
+    _mailer("FeePauseToggled(bool feePaused)"),
+    _mailer("FundsDistributed(address indexed recipient, uint256 amount)"),
+    _mailer("CustomFeePercentageSet(address indexed account, uint256 percentage)"),
+    _mailer("PermissionGranted(address indexed contractAddress, address indexed wallet)"),
+    _mailer("PermissionRevoked(address indexed contractAddress, address indexed wallet)"),
+)
+
+# Older ABIs the same proxies emitted before upgrades: feePaid without payer (2025-11-15, bb7697f), and
+# neither (2025-10-07 to 11-13). Decoded under the same names; the missing fields get their implied value.
+FEE_PAID_NO_PAYER = "2025-11-15"
+NO_FEE_PAID = "2025-10-07"
+LEGACY_MAILER_EVENTS: tuple[EventAbi, ...] = (
+    _mailer(
+        "MailSent(address indexed from, address indexed to, string subject, string body,"
+        " bool revenueShareToReceiver, bool resolveSenderToName, bool feePaid)",
+        FEE_PAID_NO_PAYER,
+    ),
+    _mailer(
+        "PreparedMailSent(address indexed from, address indexed to, string indexed mailId,"
+        " bool revenueShareToReceiver, bool resolveSenderToName, bool feePaid)",
+        FEE_PAID_NO_PAYER,
+    ),
+    _mailer(
+        "MailSentToEmail(address indexed from, string toEmail, string subject, string body, bool feePaid)",
+        FEE_PAID_NO_PAYER,
+    ),
+    _mailer(
+        "PreparedMailSentToEmail(address indexed from, string toEmail, string indexed mailId, bool feePaid)",
+        FEE_PAID_NO_PAYER,
+    ),
+    _mailer(
+        "WebhookMailSent(address indexed from, address indexed to, string indexed webhookId,"
+        " bool revenueShareToReceiver, bool resolveSenderToName, bool feePaid)",
+        FEE_PAID_NO_PAYER,
+    ),
+    _mailer(
+        "MailSent(address indexed from, address indexed to, string subject, string body,"
+        " bool revenueShareToReceiver, bool resolveSenderToName)",
+        NO_FEE_PAID,
+    ),
+    _mailer(
+        "PreparedMailSent(address indexed from, address indexed to, string indexed mailId,"
+        " bool revenueShareToReceiver, bool resolveSenderToName)",
+        NO_FEE_PAID,
+    ),
+    _mailer("MailSentToEmail(address indexed from, string toEmail, string subject, string body)", NO_FEE_PAID),
+    _mailer("PreparedMailSentToEmail(address indexed from, string toEmail, string indexed mailId)", NO_FEE_PAID),
+    _mailer(
+        "WebhookMailSent(address indexed from, address indexed to, string indexed webhookId,"
+        " bool revenueShareToReceiver, bool resolveSenderToName)",
+        NO_FEE_PAID,
+    ),
+)
+
+# The 3DNS registry token on Optimism (ThreeDNSToken, an ERC-1155 whose token id is the name's node).
+THREEDNS_EVENTS: tuple[EventAbi, ...] = tuple(
+    EventAbi.parse(THREEDNS, signature)
+    for signature in (
+        "RegistrationCreated(bytes32 indexed node, bytes32 indexed tld, bytes fqdn, address registrant,"
+        " uint32 controlBitmap, uint64 expiry)",
+        "RegistrationExtended(bytes32 indexed node, uint64 indexed duration, uint64 indexed newExpiry)",
+        "RegistrationTransferred(bytes32 indexed node, address indexed newOwner, address indexed operator)",
+        "TransferSingle(address indexed operator, address indexed from, address indexed to, uint256 id, uint256 value)",
+    )
+)
+
+ALL_EVENTS: tuple[EventAbi, ...] = MAILER_EVENTS + LEGACY_MAILER_EVENTS + THREEDNS_EVENTS
+
+
+class AbiBook:
+    """Finds the ABI entry of a log by its contract kind and topic0."""
+
+    def __init__(self, events: Iterable[EventAbi] = ALL_EVENTS) -> None:
+        self.by_topic: dict[tuple[str, str], EventAbi] = {}
+        for entry in events:
+            key = (entry.contract, entry.topic0)
+            if key in self.by_topic:
+                raise ValueError(f"two ABI entries share topic0 {entry.topic0} ({entry.canonical})")
+            self.by_topic[key] = entry
+
+    def topics(self, contract: str) -> list[str]:
+        return sorted(topic for kind, topic in self.by_topic if kind == contract)
+
+    def entry(self, contract: str, topic0: str) -> EventAbi | None:
+        return self.by_topic.get((contract, topic0.lower()))
+
+
+def normalized_args(entry: EventAbi, args: Mapping[str, Any]) -> dict[str, Any]:
+    """Arguments in the current ABI's terms: older Mailer events get `payer = from` (the sender paid)
+    and `feePaid = true` (fees were not optional then: an unpaid send reverted)."""
+    out = dict(args)
+    if entry.contract == MAILER and entry.version != CURRENT and "from" in out:
+        out.setdefault("payer", out["from"])
+        out.setdefault("feePaid", True)
+    for key, value in out.items():
+        # uint256 values do not fit JSON numbers everywhere: keep them as decimal strings.
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 2**53:
+            out[key] = str(value)
+    return out

@@ -1,0 +1,64 @@
+"""One observed contract log: its place on the chain and its decoded arguments."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import Aggregate, event
+
+from chainmail.domain.ids import natural_id
+
+
+@dataclass(frozen=True)
+class LogRecord:
+    """What projections need to know about a log; plain JSON values only."""
+
+    chain_id: int
+    contract: str  # the contract's kind: "mailer", "threedns"
+    address: str  # lower-case contract address
+    event: str  # event name, e.g. "MailSent"
+    abi_version: str
+    block_number: int
+    block_hash: str
+    block_time: int  # seconds since the epoch
+    tx_hash: str
+    tx_index: int
+    log_index: int
+    args: dict[str, Any]
+    tx_from: str | None = None  # known for the logs whose meaning depends on it
+    recovered: dict[str, str | None] = field(default_factory=dict)  # indexed-string argument -> its text
+
+    @property
+    def key(self) -> str:
+        """Idempotency key: a log is the same log exactly when chain, block hash and log index are."""
+        return f"{self.chain_id}:{self.block_hash}:{self.log_index}"
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> LogRecord:
+        return cls(**data)
+
+
+def log_id(chain_id: int, block_hash: str, log_index: int) -> UUID:
+    return natural_id("evm-log", f"{chain_id}:{block_hash.lower()}:{log_index}")
+
+
+class ChainLog(Aggregate):
+    """A log seen in a block. A reorg may drop its block; if the block comes back, so does the log."""
+
+    @staticmethod
+    def create_id(record: dict[str, Any]) -> UUID:
+        return log_id(record["chain_id"], record["block_hash"], record["log_index"])
+
+    @event("Observed")
+    def __init__(self, record: dict[str, Any]) -> None:
+        self.record = record
+
+    @event("Reinstated")
+    def reinstate(self, record: dict[str, Any]) -> None:
+        """The log's block was reverted and is canonical again (a reorg back to it)."""
+        self.record = record

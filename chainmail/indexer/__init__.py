@@ -1,0 +1,1 @@
+"""`chainmail index`: JSON-RPC ingestion of contract logs into the chain context, one worker per chain."""

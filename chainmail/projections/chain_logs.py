@@ -1,0 +1,131 @@
+"""The base of every chain read model, and the event log read model (one row per canonical log).
+
+A chain projection names its handlers by contract kind and event name (`@on_log(MAILER, "MailSent")`);
+when blocks are reverted, rows of those blocks are deleted, and projections that keep a current state
+derived from several logs rebuild that state for the keys the reverted rows touched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar, TypeVar
+
+from sqlalchemy import JSON, BigInteger, Column, Connection, Index, Integer, String, Table, delete, insert
+
+from chainmail.domain.chain.application import Chain
+from chainmail.domain.chain.cursor import ChainCursor
+from chainmail.domain.chain.logs import ChainLog, LogRecord
+from chainmail.projections.projection import Projection, handles
+from chainmail.store.schema import metadata
+
+LogHandler = Callable[[Any, Connection, LogRecord], None]
+H = TypeVar("H", bound=LogHandler)
+
+
+def on_log(contract: str, *events: str) -> Callable[[H], H]:
+    """Mark a chain projection method as the handler of these events of one contract kind."""
+
+    def mark(method: H) -> H:
+        method.__on_log__ = [(contract, name) for name in events]  # type: ignore[attr-defined]
+        return method
+
+    return mark
+
+
+def log_columns() -> list[Column[Any]]:
+    """Where a row came from: every chain read-model row carries these, keyed by the log."""
+    return [
+        Column("chain_id", BigInteger, primary_key=True, autoincrement=False),
+        Column("block_number", BigInteger, primary_key=True, autoincrement=False),
+        Column("log_index", Integer, primary_key=True, autoincrement=False),
+        Column("block_hash", String(66), nullable=False),
+        Column("block_time", BigInteger, nullable=False),
+        Column("tx_hash", String(66), nullable=False),
+    ]
+
+
+def log_values(r: LogRecord) -> dict[str, Any]:
+    return {
+        "chain_id": r.chain_id,
+        "block_number": r.block_number,
+        "log_index": r.log_index,
+        "block_hash": r.block_hash,
+        "block_time": r.block_time,
+        "tx_hash": r.tx_hash,
+    }
+
+
+def event_data(r: LogRecord) -> dict[str, Any]:
+    """The arguments, with each recovered indexed string in place of its hash (kept as `<name>Hash`)."""
+    data = dict(r.args)
+    for name, text in r.recovered.items():
+        data[name + "Hash"] = r.args[name]
+        data[name] = text
+    return data
+
+
+class ChainProjection(Projection):
+    follows = (Chain,)
+    _log_handlers: ClassVar[dict[tuple[str, str], LogHandler]]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._log_handlers = {}
+        for klass in reversed(cls.__mro__):
+            for attr in vars(klass).values():
+                for key in getattr(attr, "__on_log__", ()):
+                    cls._log_handlers[key] = attr
+
+    @handles(ChainLog.Observed, ChainLog.Reinstated)
+    def _observed(self, tx: Connection, e: Any) -> None:
+        record = LogRecord.from_json(e.record)
+        handler = self._log_handlers.get((record.contract, record.event))
+        if handler is not None:
+            handler(self, tx, record)
+
+    @handles(ChainCursor.BlocksReverted)
+    def _reverted(self, tx: Connection, e: ChainCursor.BlocksReverted) -> None:
+        self.revert(tx, e.chain_id, e.from_block)
+
+    def revert(self, tx: Connection, chain_id: int, from_block: int) -> None:
+        """Undo the blocks from `from_block` on: by default, delete the rows they produced."""
+        for table in vars(self.t).values():
+            if "block_number" in table.c and "chain_id" in table.c:
+                tx.execute(delete(table).where(table.c.chain_id == chain_id, table.c.block_number >= from_block))
+
+
+evm_event_log = Table(
+    "evm_event_log",
+    metadata,
+    *log_columns(),
+    Column("address", String(42), nullable=False),
+    Column("contract", String(32), nullable=False),
+    Column("event_name", String(64), nullable=False),
+    Column("abi_version", String(16), nullable=False),
+    Column("tx_from", String(42), nullable=True),
+    Column("event_data", JSON, nullable=False),
+    Index(None, "event_name"),
+    Index(None, "tx_hash"),
+)
+
+
+class EventLogProjection(ChainProjection):
+    """Every decoded log of the canonical chains, as indexed (Ponder's `eventLogs`)."""
+
+    name = "evm_event_log"
+    tables = (evm_event_log,)
+
+    @handles(ChainLog.Observed, ChainLog.Reinstated)
+    def _observed(self, tx: Connection, e: Any) -> None:
+        r = LogRecord.from_json(e.record)
+        tx.execute(
+            insert(self.t.evm_event_log).values(
+                **log_values(r),
+                address=r.address,
+                contract=r.contract,
+                event_name=r.event,
+                abi_version=r.abi_version,
+                tx_from=r.tx_from,
+                event_data=event_data(r),
+            )
+        )
