@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from chainmail.config import Settings, load_settings
+from chainmail.identity import cli as oauth_cli
 from chainmail.logs import configure_logging
 from chainmail.store.migrations import head_revisions, missing_event_tables, schema_is_current, upgrade
 from chainmail.system import System
@@ -131,6 +132,7 @@ def main(argv: list[str] | None = None) -> None:
     replay_cmd.add_argument(
         "--until", type=int, help="stop at this notification id and keep the tables beside the live ones"
     )
+    oauth_cli.add_parser(commands)
     args = parser.parse_args(argv)
     settings = load_settings(args.config)
     configure_logging(settings.log_level)
@@ -146,6 +148,12 @@ def main(argv: list[str] | None = None) -> None:
         run_index(settings, args.chain, console)
     elif args.command == "replay":
         replay(settings, args.name, args.until)
+    elif args.command == "oauth-client":
+        system = _system(settings)
+        try:
+            oauth_cli.run(system, args)
+        finally:
+            system.close()
 
 
 if __name__ == "__main__":
