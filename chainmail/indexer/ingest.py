@@ -25,8 +25,8 @@ from chainmail.projections.blocks import record_head
 
 log = structlog.get_logger(__name__)
 
-MAX_RANGE = 100_000  # blocks per eth_getLogs, however well things go
-TARGET_LOGS = 5_000  # logs per page above which ranges stop growing
+TARGET_LOGS = 5_000  # logs per page above which ranges stop growing back
+FORGET_REFUSAL_AFTER = 100  # pages after which a refused range size may be tried again
 
 
 class ChainMismatch(RuntimeError):
@@ -77,6 +77,8 @@ class ChainIndexer:
         self.kinds = {d.address: d.kind for d in spec.deployments}
         self.topics = sorted({t for kind in set(self.kinds.values()) for t in self.book.topics(kind)})
         self.range = spec.max_block_range
+        self._refused_at: int | None = None
+        self._since_refusal = 0
         self.on_progress = on_progress
         self.cursor: ChainCursor | None = None
         self.logs_written = 0
@@ -170,18 +172,26 @@ class ChainIndexer:
         return Page(from_block, to_block, to_header["hash"], self._records(raw, {}))
 
     def _logs(self, from_block: int, to_block: int) -> list[dict[str, Any]]:
-        """eth_getLogs over the range, halving it (and the ranges to come) while the node says it is too much."""
+        """eth_getLogs over the range, halving it (and the ranges to come) while the node says it is too much;
+        ranges grow back up to `max_block_range` while pages stay small, but not to a size refused lately."""
+        size = to_block - from_block + 1
         try:
             raw = self.rpc.logs(from_block, to_block, list(self.kinds), self.topics)
         except RangeTooLarge:
-            size = to_block - from_block + 1
             if size == 1:
                 raise
             self.range = max(1, min(self.range, size // 2))
+            self._refused_at, self._since_refusal = min(self._refused_at or size, size), 0
             middle = from_block + size // 2 - 1
             return self._logs(from_block, middle) + self._logs(middle + 1, to_block)
-        if len(raw) < TARGET_LOGS and to_block - from_block + 1 >= self.range:
-            self.range = min(MAX_RANGE, self.range * 2)
+        self._since_refusal += 1
+        if self._refused_at is not None and self._since_refusal > FORGET_REFUSAL_AFTER:
+            self._refused_at = None  # the busy stretch of chain may be over: probe bigger ranges again
+        if len(raw) < TARGET_LOGS and size >= self.range:
+            grown = min(self.spec.max_block_range, self.range * 2)
+            if self._refused_at is not None:
+                grown = max(self.range, min(grown, self._refused_at - 1))
+            self.range = grown
         return raw
 
     # -- near the head: every header checked, reorgs found and reverted -----------------------------

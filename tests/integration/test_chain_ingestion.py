@@ -1,0 +1,197 @@
+# ruff: noqa: E501
+"""Ingestion mechanics: ABI topic hashes, the committed contract artifact, chains from settings, adaptive
+eth_getLogs ranges behind a provider that refuses big answers, and one writer per chain."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from eth_utils import keccak
+from eventsourcing.persistence import IntegrityError
+
+from chainmail.config import ChainSettings
+from chainmail.domain.chain.abi import ALL_EVENTS, LEGACY_MAILER_EVENTS, MAILER_EVENTS, THREEDNS_EVENTS
+from chainmail.domain.chain.chains import chain_specs, redact_url
+from chainmail.indexer.lock import ChainLock
+from chainmail.indexer.rpc import JsonRpc
+from chainmail.projections.chain_mails import mails_of
+from chainmail.system import System
+from tests.chain.anvil import ARTIFACTS, ROOT, Anvil
+from tests.chain.harness import indexer, spec_for
+
+# topic0 of every event as listed in the spec (indexer.md §5.2, §5.3): recomputed here with keccak256.
+SPEC_TOPICS = {
+    "MailSent(address,address,address,string,string,bool,bool,bool)": "0x7d55ffbbee5c0f34fd8e42959561215e34bfbcc5cc55af514698c2a5b7901f64",
+    "PreparedMailSent(address,address,address,string,bool,bool,bool)": "0x4cbe5e8dcf57ec36001e16b99921f77ffcc75871af1de9710fb0ca8e35baa8b7",
+    "MailSentToEmail(address,address,string,string,string,bool)": "0x22467e0bf49eee57c9e60e4f9272a123cf4793bba4ce5ce7815e37e71c2858b4",
+    "PreparedMailSentToEmail(address,address,string,string,bool)": "0xa85962ce5235c0945c232313bd0058ce3584d4349cd4a6e79e8c517654875d34",
+    "WebhookMailSent(address,address,address,string,bool,bool,bool)": "0xc925841064c7c2bb5778eed73395dfd21e5ba8b598a6887190856fb7421d6e08",
+    "DelegationSet(address,address)": "0x39e3ace752997a751bda5ecf126da84d0d23d5e61f3f56f26a6b22990d7beed8",
+    "DelegationFeeUpdated(uint256,uint256)": "0x83b05743f1284b2faed08b3f927951e6663e5277e09a40c939f0dfe5075af778",
+    "FeeUpdated(uint256,uint256)": "0x528d9479e9f9889a87a3c30c7f7ba537e5e59c4c85a37733b16e57c62df61302",
+    "SharesRecorded(address,uint256,uint256)": "0xad83ccf4aebaf9db0cc5658b24e378a4a865a51b863e0289e3ee0e4947d97b1c",
+    "RecipientClaimed(address,uint256)": "0x6673747791df7fe01578fcaebe4082d6d7680f052dbdd7d2cf345f88121be421",
+    "OwnerClaimed(uint256)": "0x81521279371b94892737e5e06851c322303c72e5493db1453314ea08f55cb937",
+    "ExpiredSharesClaimed(address,uint256)": "0xb4572b7f0782a4b7672a2341d00e4f1a0af99d81a3f8e959f25ff679eb314481",
+    "ContractPaused()": "0xab35696f06e428ebc5ceba8cd17f8fed287baf43440206d1943af1ee53e6d267",
+    "ContractUnpaused()": "0x0e5e3b3fb504c22cf5c42fa07d521225937514c654007e1f12646f89768d6f94",
+    "EmergencyUnpaused()": "0x15de7ad89d29fd1c6d2e6b1e878453569b4080edf34e0105faaa3bd52f018530",
+    "FeePauseToggled(bool)": "0x0bb6987e633a7af841f8c4d74c699a4aa006b854376001dd6c0412f2ec13f5c1",
+    "FundsDistributed(address,uint256)": "0x26536799ace2c3dbe12e638ec3ade6b4173dcf1289be0a58d51a5003015649bd",
+    "CustomFeePercentageSet(address,uint256)": "0xb6ddac613582447a8fcbbe869621560344bdbe26d6fea183b1e155cd223d864d",
+    "PermissionGranted(address,address)": "0x0ceda602a8e00ef76afe24614343eb6c034877c816b6184d641d2d8b713a0fc6",
+    "PermissionRevoked(address,address)": "0x5f708ef9fc37d19d88246c264788c8cdf640c9ff500bd168e941ea1421c4f6c4",
+    "MailSent(address,address,string,string,bool,bool,bool)": "0xda076e9b7224dce0ba5ac55d2b00f78c3f1c15703b3ef0889e9c29b132101d05",
+    "PreparedMailSent(address,address,string,bool,bool,bool)": "0x180721b7b6f223ae4b7dba66723b1b9a15679d0f109ec546a60d4bdd8db442c9",
+    "MailSentToEmail(address,string,string,string,bool)": "0x1c5adab95a0a545c50248a1182e6e490ffd266608eff7f94596e694a5d2c6a13",
+    "PreparedMailSentToEmail(address,string,string,bool)": "0xa7f47a20cd22aaeae14c5b3df8878382b69b3c388dd7eeaa8b88dabc0de00b64",
+    "WebhookMailSent(address,address,string,bool,bool,bool)": "0x468ba7f8a0a9267778048805b10b0cce1c35cbb1bb04d174cb9e462ed6027045",
+    "MailSent(address,address,string,string,bool,bool)": "0x4576724219bca1c695ff280c4eba3f012c99252acd6c7d90c0407f63f8e6ad26",
+    "PreparedMailSent(address,address,string,bool,bool)": "0x6c92a5c8a1b6c49076a075d1a499458f543fd2588ea971574373865f817ce83d",
+    "MailSentToEmail(address,string,string,string)": "0xe137336c26280396075fb19ebe313eb4c539c2d845386ad035d8dee029bba313",
+    "PreparedMailSentToEmail(address,string,string)": "0xfadda1f12158473f0f6a95450c4108a36fc8aa62f3dee6a9de94c8c599470443",
+    "WebhookMailSent(address,address,string,bool,bool)": "0x6a00347d56e88979c493ca2baa527a6cd1009b34431c4ef1021a5c0edd785625",
+    "RegistrationCreated(bytes32,bytes32,bytes,address,uint32,uint64)": "0xac19932838a19af39acc75fd6355e463271401ff78f74238d2f28fb264298956",
+    "RegistrationExtended(bytes32,uint64,uint64)": "0xb1cba991ee33b3ec72ce07bed0213bc60e033e33ea1f27a24211c3f14e853bcd",
+}
+
+
+def test_every_abi_entry_has_the_topic_hash_the_spec_lists() -> None:
+    assert len(MAILER_EVENTS) == 20 and len(LEGACY_MAILER_EVENTS) == 10 and len(THREEDNS_EVENTS) == 4
+    computed = {e.canonical: e.topic0 for e in ALL_EVENTS}
+    for signature, topic in SPEC_TOPICS.items():
+        assert "0x" + keccak(text=signature).hex() == topic
+        assert computed[signature] == topic
+
+
+def test_the_test_contract_artifact_is_what_solcjs_compiles_from_the_source(tmp_path: Path) -> None:
+    node = shutil.which("node")
+    if node is None or not (ROOT / "node_modules/solc").exists():
+        pytest.skip("node and the npm packages (npm ci) are needed to recompile")
+    out = tmp_path / "artifacts.json"
+    subprocess.run([node, str(ROOT / "tests/chain/compile.mjs"), str(out)], check=True, timeout=120)
+    assert json.loads(out.read_text()) == json.loads(ARTIFACTS.read_text())
+
+
+def test_testnets_are_indexed_only_when_enabled_and_rpc_keys_are_never_shown() -> None:
+    chains = {
+        1: ChainSettings(rpc_url="https://eth-mainnet.example.com/v2/abcdef0123456789abcdef"),
+        11155111: ChainSettings(rpc_url="https://sepolia.example.com"),
+        10: ChainSettings(rpc_url="https://user:secret@optimism.example.com/?apikey=0123456789abcdef"),
+        8453: ChainSettings(rpc_url=None),
+        137: ChainSettings(rpc_url="https://polygon.example.com", enabled=False),
+    }
+    assert [s.chain_id for s in chain_specs(chains, enable_testnets=False)] == [1, 10]
+    specs = {s.chain_id: s for s in chain_specs(chains, enable_testnets=True)}
+    assert sorted(specs) == [1, 10, 11155111]
+    assert specs[10].start_block == 110393959  # 3DNS starts before the Mailer on Optimism
+    assert {d.kind for d in specs[10].deployments} == {"mailer", "threedns"}
+    assert specs[11155111].deployments[0].address == "0x94c60389d5a69a3f83871990a6b140abb47b4f10"
+    assert specs[1].public_rpc_url == "https://eth-mainnet.example.com/v2/***"
+    assert redact_url(chains[10].rpc_url) == "https://optimism.example.com/"
+
+
+class RefusingProvider:
+    """A stand-in for a hosted RPC provider in front of anvil: eth_getLogs answers with more than
+    `max_logs` logs are refused the way Infura does (-32005 "query returned more than N results")."""
+
+    def __init__(self, upstream: str, max_logs: int) -> None:
+        self.upstream, self.max_logs, self.refused, self.get_logs = upstream, max_logs, 0, 0
+        provider = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                reply = requests.post(provider.upstream, json=body, timeout=30).json()
+                for call, answer in zip(
+                    body if isinstance(body, list) else [body],
+                    reply if isinstance(reply, list) else [reply],
+                    strict=True,
+                ):
+                    if call["method"] == "eth_getLogs":
+                        provider.get_logs += 1
+                        if len(answer.get("result") or []) > provider.max_logs:
+                            provider.refused += 1
+                            answer.pop("result")
+                            answer["error"] = {
+                                "code": -32005,
+                                "message": f"query returned more than {provider.max_logs} results",
+                            }
+                data = json.dumps(reply).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def anvil() -> Iterator[Anvil]:
+    node = Anvil()
+    yield node
+    node.stop()
+
+
+def test_ranges_shrink_when_the_provider_refuses_and_every_log_still_arrives(system: System, anvil: Anvil) -> None:
+    mailer = anvil.deploy("MailerEvents")
+    for i in range(12):
+        anvil.send(mailer.contract.functions.sendMany(anvil.accounts[1], f"batch {i}", 4), 0)
+    provider = RefusingProvider(anvil.url, max_logs=10)
+    try:
+        spec = spec_for(anvil, [mailer.address], confirmations=0, max_block_range=1000)
+        worker = indexer(system, spec)
+        worker.rpc = JsonRpc(provider.url, max_rps=1000)
+        worker.sync()
+    finally:
+        provider.close()
+    with system.engine.connect() as conn:
+        mails = mails_of(conn, 31337)
+    assert len(mails) == 48
+    assert [m["subject"] for m in mails] == [f"batch {i}" for i in range(12) for _ in range(4)]
+    assert provider.refused >= 1
+    assert worker.range <= 2  # at most two blocks of four logs fit under ten
+
+
+def test_one_writer_per_chain_the_lock_excludes_a_second_worker_until_released(database_url: str) -> None:
+    first, second = ChainLock(database_url, 31337), ChainLock(database_url, 31337)
+    other_chain = ChainLock(database_url, 10)
+    try:
+        assert first.try_acquire()
+        assert not second.try_acquire()
+        assert other_chain.try_acquire()
+        first.release()
+        assert second.try_acquire()
+    finally:
+        for lock in (first, second, other_chain):
+            lock.release()
+
+
+def test_two_unlocked_writers_of_one_chain_conflict_instead_of_both_writing(system: System, anvil: Anvil) -> None:
+    mailer = anvil.deploy("MailerEvents")
+    spec = spec_for(anvil, [mailer.address], confirmations=0)
+    a, b = indexer(system, spec), indexer(system, spec)
+    a._cursor(), b._cursor()  # both read the same checkpoint
+    anvil.send(mailer.contract.functions.delegateTo(anvil.accounts[2]), 1)
+    a.step()
+    with pytest.raises(IntegrityError):
+        b.step()
