@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from chainmail.http.router import Router
-from chainmail.http.wildduck import archive, autoreply, filters, mailboxes, messages, search, storage
+from chainmail.http.wildduck import archive, autoreply, filters, mailboxes, messages, search, storage, updates
 from chainmail.system import System
 
 GROUPS = (
@@ -14,6 +14,7 @@ GROUPS = (
     storage.add_routes,
     filters.add_routes,
     autoreply.add_routes,
+    updates.add_routes,
 )
 
 

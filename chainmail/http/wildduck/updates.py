@@ -1,0 +1,162 @@
+"""WildDuck's live updates: `GET /users/:user/updates` streams a user's mailbox changes as Server-Sent
+Events, read from the Mail event store, resumable with `Last-Event-ID` (the event's notification id)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import falcon
+from eventsourcing.utils import get_topic
+from sqlalchemy import select
+
+from chainmail.domain.ids import object_id_of
+from chainmail.domain.mail.mailboxes import Mailbox
+from chainmail.http.auth import require
+from chainmail.http.router import Router
+from chainmail.http.validation import Number, ObjectIdParam, WildDuckInput, parse
+from chainmail.mail.store import MailStore
+from chainmail.projections import messages as messages_model
+from chainmail.projections.mailboxes import mailboxes
+from chainmail.store.events import max_notification_id, select_notifications
+from chainmail.system import System
+
+TOPICS = [
+    get_topic(cls)
+    for cls in (
+        Mailbox.Created,
+        Mailbox.Renamed,
+        Mailbox.Deleted,
+        Mailbox.MessagesAppended,
+        Mailbox.MessagesFlagged,
+        Mailbox.MessagesRemoved,
+    )
+]
+POLL_SECONDS = 1.0
+IDLE_EVERY = 15  # polls between keep-alive comments
+
+
+class Updates(WildDuckInput):
+    user: ObjectIdParam
+    # Last-Event-ID may also come as a query parameter, as WildDuck allows.
+    last_event_id: Number | None = None
+
+
+def sse(payload: dict[str, Any], event_id: int | None) -> bytes:
+    lines = "".join(f"data: {line}\n" for line in json.dumps(payload, indent=2, ensure_ascii=False).split("\n"))
+    return (lines + (f"id: {event_id}\n" if event_id is not None else "") + "\n").encode()
+
+
+def journal(event: Any, user_id: str, path_of: Callable[[str], str | None]) -> list[dict[str, Any]]:
+    """The journal entries (WildDuck's EXISTS/EXPUNGE/FETCH/CREATE/RENAME/DELETE) of one event for one user."""
+    mailbox = object_id_of(event.originator_id)
+    if isinstance(event, Mailbox.Created):
+        return [{"command": "CREATE", "mailbox": mailbox, "path": event.path}] if event.user_id == user_id else []
+    if isinstance(event, Mailbox.Renamed):
+        return [{"command": "RENAME", "mailbox": mailbox, "path": event.path}] if path_of(mailbox) == user_id else []
+    if getattr(event, "user_id", None) != user_id:
+        return []
+    if isinstance(event, Mailbox.Deleted):
+        return [{"command": "DELETE", "mailbox": mailbox}]
+    if isinstance(event, Mailbox.MessagesAppended):
+        return [
+            {
+                "command": "EXISTS",
+                "mailbox": mailbox,
+                "message": m["message"],
+                "uid": m["uid"],
+                "thread": m["thread"],
+                "unseen": "\\Seen" not in m["flags"],
+                "idate": m["idate"],
+                "modseq": event.modseq,
+            }
+            for m in event.messages
+        ]
+    if isinstance(event, Mailbox.MessagesFlagged):
+        return [
+            {
+                "command": "FETCH",
+                "mailbox": mailbox,
+                "message": c["message"],
+                "uid": c["uid"],
+                "flags": c["flags"],
+                "modseq": event.modseq,
+            }
+            for c in event.changes
+        ]
+    if isinstance(event, Mailbox.MessagesRemoved):
+        return [
+            {"command": "EXPUNGE", "mailbox": mailbox, "message": r["message"], "uid": r["uid"]} for r in event.removed
+        ]
+    return []
+
+
+class UpdatesResource:
+    def __init__(self, system: System, *, poll_seconds: float = POLL_SECONDS) -> None:
+        self.system, self.store, self.poll_seconds = system, MailStore(system), poll_seconds
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, user: str) -> None:
+        params_in = dict(req.context.params)
+        if "Last-Event-ID" in params_in:
+            params_in["last_event_id"] = params_in.pop("Last-Event-ID")
+        params = parse(Updates, params_in)
+        require(req.context.principal, "read", "mailboxes", params.user)
+        self.store.user(params.user)
+        header = req.get_header("Last-Event-ID")
+        start = params.last_event_id
+        if start is None and header and header.strip().isdigit():
+            start = int(header.strip())
+        resp.content_type = "text/event-stream"
+        resp.set_header("Cache-Control", "no-cache")
+        resp.stream = self.stream(params.user, None if start is None else int(start))
+
+    def _owner(self, mailbox_id: str) -> str | None:
+        with self.system.engine.connect() as conn:
+            return conn.execute(select(mailboxes.c.user_id).where(mailboxes.c.id == mailbox_id)).scalar_one_or_none()
+
+    def stream(self, user_id: str, start: int | None, *, polls: int | None = None) -> Iterator[bytes]:
+        app = self.system.mail
+        with self.system.engine.connect() as conn:
+            position = max_notification_id(conn, app.name) if start is None else start
+        replaying = start is not None
+        idle = 0
+        done = 0
+        while polls is None or done < polls:
+            done += 1
+            with self.system.engine.connect() as conn:
+                notes = select_notifications(conn, app.name, after=position, limit=200, topics=TOPICS)
+            touched: set[str] = set()
+            for note in notes:
+                position = note.id
+                for entry in journal(app.mapper.to_domain_event(note), user_id, self._owner):
+                    touched.add(entry["mailbox"])
+                    yield sse(entry, note.id)
+            if replaying and len(notes) < 200:
+                replaying = False
+                yield from self._counters(touched)
+            if notes:
+                idle = 0
+                continue
+            idle += 1
+            if idle % IDLE_EVERY == 0:
+                yield f": idling {idle}\n\n".encode()
+            time.sleep(self.poll_seconds)
+
+    def _counters(self, touched: set[str]) -> Iterator[bytes]:
+        if not touched:
+            return
+        with self.system.engine.connect() as conn:
+            counts = messages_model.mailbox_counters(conn, sorted(touched))
+        for mailbox_id in sorted(touched):
+            entry = {
+                "command": "COUNTERS",
+                "mailbox": mailbox_id,
+                **{k: counts[mailbox_id][k] for k in ("total", "unseen")},
+            }
+            yield sse(entry, None)
+
+
+def add_routes(api: Router, system: System) -> None:
+    api.add("/users/{user}/updates", UpdatesResource(system))
