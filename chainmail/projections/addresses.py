@@ -28,7 +28,7 @@ from chainmail.domain.ids import object_id_of
 from chainmail.domain.mail.addresses import Address
 from chainmail.domain.mail.application import Mail
 from chainmail.projections.paging import Boundary, Page, keyset_page
-from chainmail.projections.projection import Projection, handles
+from chainmail.projections.projection import BatchedWrites, Projection, handles
 from chainmail.store.schema import metadata
 
 addresses = Table(
@@ -63,18 +63,19 @@ class AddressesProjection(Projection):
     tables = (addresses, address_tags)
 
     @handles(Address.Created)
-    def created(self, tx: Connection, e: Address.Created) -> None:
-        tx.execute(
-            insert(self.t.addresses).values(
-                id=e.address_id,
-                user_id=e.user_id,
-                address=e.address,
-                addrview=e.addrview,
-                name=e.name or None,
-                main=e.main,
-                tags=e.tags,
-                created=e.created_at,
-            )
+    def created(self, tx: BatchedWrites, e: Address.Created) -> None:
+        tx.insert(
+            self.t.addresses,
+            {
+                "id": e.address_id,
+                "user_id": e.user_id,
+                "address": e.address,
+                "addrview": e.addrview,
+                "name": e.name or None,
+                "main": e.main,
+                "tags": e.tags,
+                "created": e.created_at,
+            },
         )
         self._tag(tx, e.address_id, e.tags)
 

@@ -15,7 +15,6 @@ from sqlalchemy import (
     Table,
     Text,
     delete,
-    insert,
     select,
     update,
 )
@@ -23,7 +22,7 @@ from sqlalchemy import (
 from chainmail.domain.ids import object_id_of
 from chainmail.domain.mail.application import Mail
 from chainmail.domain.mail.mailboxes import Mailbox
-from chainmail.projections.projection import Projection, handles
+from chainmail.projections.projection import BatchedWrites, Projection, handles
 from chainmail.store.schema import metadata
 
 mailboxes = Table(
@@ -51,22 +50,23 @@ class MailboxesProjection(Projection):
     tables = (mailboxes,)
 
     @handles(Mailbox.Created)
-    def created(self, tx: Connection, e: Mailbox.Created) -> None:
-        tx.execute(
-            insert(self.t.mailboxes).values(
-                id=e.mailbox_id,
-                user_id=e.user_id,
-                path=e.path,
-                special_use=e.special_use,
-                uid_validity=e.uid_validity,
-                uid_next=1,
-                modify_index=0,
-                subscribed=True,
-                hidden=False,
-                encrypt_messages=False,
-                retention=e.retention,
-                created=e.created_at,
-            )
+    def created(self, tx: BatchedWrites, e: Mailbox.Created) -> None:
+        tx.insert(
+            self.t.mailboxes,
+            {
+                "id": e.mailbox_id,
+                "user_id": e.user_id,
+                "path": e.path,
+                "special_use": e.special_use,
+                "uid_validity": e.uid_validity,
+                "uid_next": 1,
+                "modify_index": 0,
+                "subscribed": True,
+                "hidden": False,
+                "encrypt_messages": False,
+                "retention": e.retention,
+                "created": e.created_at,
+            },
         )
 
     def _set(self, tx: Connection, e: Any, **values: Any) -> None:

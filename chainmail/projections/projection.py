@@ -7,12 +7,40 @@ from types import SimpleNamespace
 from typing import Any, ClassVar, TypeVar
 
 from eventsourcing.utils import get_topic
-from sqlalchemy import Connection, Table
+from sqlalchemy import Connection, Table, insert
 
 from chainmail.domain.application import ContextApplication
 
 Handler = Callable[[Any, Connection, Any], None]
 F = TypeVar("F", bound=Handler)
+
+
+class BatchedWrites:
+    """The connection handlers write through: `insert()` rows are sent many at a time.
+
+    Any other statement first sends what is pending, so handlers see their writes in order; the
+    runner sends the rest before it moves the tracking position.
+    """
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+        self._pending: dict[tuple[Table, tuple[str, ...]], list[dict[str, Any]]] = {}
+
+    def insert(self, table: Table, row: dict[str, Any]) -> None:
+        self._pending.setdefault((table, tuple(sorted(row))), []).append(row)
+
+    def flush(self) -> None:
+        pending, self._pending = self._pending, {}
+        for (table, _), rows in pending.items():
+            self._conn.execute(insert(table), rows)
+
+    def execute(self, *args: Any, **kwargs: Any) -> Any:
+        self.flush()
+        return self._conn.execute(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        self.flush()
+        return getattr(self._conn, name)
 
 
 def handles(*event_classes: type) -> Callable[[F], F]:
@@ -61,7 +89,7 @@ class Projection:
             cls._topics = topics
         return topics
 
-    def apply(self, tx: Connection, event: Any) -> None:
+    def apply(self, tx: BatchedWrites | Connection, event: Any) -> None:
         handler = self._handlers.get(type(event))
         if handler is not None:
             handler(self, tx, event)

@@ -11,7 +11,7 @@ from eventsourcing.persistence import Notification
 from sqlalchemy import Connection, Engine, Index, MetaData, Table, text
 
 from chainmail.domain.application import ContextApplication
-from chainmail.projections.projection import Projection
+from chainmail.projections.projection import BatchedWrites, Projection
 from chainmail.projections.tracking import lock_position, move_position, read_position
 from chainmail.store.database import writer
 from chainmail.store.events import max_notification_id, select_notifications
@@ -151,8 +151,10 @@ class ProjectionRunner:
     def _apply(
         self, projection: Projection, app: ContextApplication, tx: Connection, notes: Sequence[Notification]
     ) -> None:
+        writes = BatchedWrites(tx)
         for note in notes:
-            projection.apply(tx, app.mapper.to_domain_event(note))
+            projection.apply(writes, app.mapper.to_domain_event(note))
+        writes.flush()
 
     def _select(
         self, tx: Connection, app: ContextApplication, projection: Projection, after: int, until: int | None

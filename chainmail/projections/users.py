@@ -31,7 +31,7 @@ from chainmail.domain.mail.mailboxes import Mailbox
 from chainmail.domain.mail.names import uview
 from chainmail.domain.mail.users import User
 from chainmail.projections.paging import Boundary, Page, keyset_page
-from chainmail.projections.projection import Projection, handles
+from chainmail.projections.projection import BatchedWrites, Projection, handles
 from chainmail.store.schema import metadata
 
 users = Table(
@@ -70,29 +70,29 @@ class UsersProjection(Projection):
     tables = (users, user_tags)
 
     @handles(User.Created)
-    def created(self, tx: Connection, e: User.Created) -> None:
+    def created(self, tx: BatchedWrites, e: User.Created) -> None:
         targets = [t["value"] for t in e.profile.get("targets", [])]
-        tx.execute(
-            insert(self.t.users).values(
-                id=e.user_id,
-                username=e.username,
-                unameview=e.unameview,
-                name=e.name or None,
-                address=e.address,
-                password_hash=e.password_hash,
-                tags=e.tags,
-                targets="\n".join(targets),
-                profile=e.profile,
-                storage_used=0,
-                activated=True,
-                disabled=False,
-                suspended=False,
-                created=e.created_at,
-            )
+        tx.insert(
+            self.t.users,
+            {
+                "id": e.user_id,
+                "username": e.username,
+                "unameview": e.unameview,
+                "name": e.name or None,
+                "address": e.address,
+                "password_hash": e.password_hash,
+                "tags": e.tags,
+                "targets": "\n".join(targets),
+                "profile": e.profile,
+                "storage_used": 0,
+                "activated": True,
+                "disabled": False,
+                "suspended": False,
+                "created": e.created_at,
+            },
         )
-        tags = sorted({tag.lower() for tag in e.tags})
-        if tags:
-            tx.execute(insert(self.t.user_tags), [{"user_id": e.user_id, "tag": tag} for tag in tags])
+        for tag in sorted({tag.lower() for tag in e.tags}):
+            tx.insert(self.t.user_tags, {"user_id": e.user_id, "tag": tag})
 
     @handles(User.Deleted)
     def deleted(self, tx: Connection, e: User.Deleted) -> None:
