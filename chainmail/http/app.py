@@ -16,7 +16,7 @@ from chainmail.http.idx import wallets as idx_wallets
 from chainmail.http.middleware import RequestIdMiddleware
 from chainmail.http.params import ParamsMiddleware
 from chainmail.http.router import Router
-from chainmail.http.wildduck import accounts, addresses, health, users
+from chainmail.http.wildduck import accounts, addresses, domains, health, keys, settings, users, webhooks
 from chainmail.http.wildduck import auth as wildduck_auth
 from chainmail.http.wildduck import mailstore as wildduck_mailstore
 from chainmail.http.wire import json_handler
@@ -29,6 +29,7 @@ MAX_BODY_BYTES = 96 * 1024 * 1024  # a 64 MiB message as base64 in JSON, with ro
 API_ROUTES: list[Callable[[Router, System], None]] = [health.add_routes, users.add_routes]
 API_ROUTES.append(wildduck_mailstore.add_routes)
 API_ROUTES += [wildduck_auth.add_routes, accounts.add_routes, addresses.add_routes]
+API_ROUTES += [settings.add_routes, domains.add_routes, webhooks.add_routes, keys.add_routes]
 IDX_ROUTES: list[Callable[[Router, System], None]] = []
 IDX_ROUTES += [idx_users.add_routes, idx_wallets.add_routes, idx_internal.add_routes, idx_oauth.add_routes]
 IDX_ROUTES.append(idx_chains.add_routes)

@@ -5,11 +5,15 @@ from __future__ import annotations
 from chainmail.projections.access_tokens import AccessTokensProjection
 from chainmail.projections.addresses import AddressesProjection
 from chainmail.projections.authlog import AuthlogProjection
+from chainmail.projections.domains import DomainsProjection
+from chainmail.projections.keys import KeysProjection
 from chainmail.projections.mailboxes import MailboxesProjection
 from chainmail.projections.messages import MessagesProjection
 from chainmail.projections.userdata import UserDataProjection
 from chainmail.projections.projection import Projection
+from chainmail.projections.settings import SettingsProjection
 from chainmail.projections.users import UsersProjection
+from chainmail.projections.webhooks import WebhooksProjection
 
 PROJECTIONS: tuple[type[Projection], ...] = (
     UsersProjection,
@@ -19,4 +23,8 @@ PROJECTIONS: tuple[type[Projection], ...] = (
     UserDataProjection,
     AuthlogProjection,
     AccessTokensProjection,
+    SettingsProjection,
+    DomainsProjection,
+    WebhooksProjection,
+    KeysProjection,
 )

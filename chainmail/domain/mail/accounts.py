@@ -24,6 +24,7 @@ from chainmail.domain.mail.access_tokens import (
     token_hash,
 )
 from chainmail.domain.mail.address_book import AddressCommands
+from chainmail.domain.mail.administration import AdminCommands
 from chainmail.domain.mail.authlog import AUTHLOG_TIME, AuthEvent, merge_key
 from chainmail.domain.mail.credentials import random_password, verify_password
 from chainmail.domain.mail.names import normalize_address, username_view, uview
@@ -94,7 +95,7 @@ def user_not_found() -> NotFound:
     return NotFound("UserNotFound", "This user does not exist")
 
 
-class AccountCommands(AddressCommands):
+class AccountCommands(AddressCommands, AdminCommands):
     """Sign-in and account maintenance; every attempt and change is an event."""
 
     # -- finding accounts -------------------------------------------------------------------
@@ -108,6 +109,10 @@ class AccountCommands(AddressCommands):
         if "@" in username:
             address = normalize_address(username, remove_label=True)
             user_id = self._holder("address", uview(address))
+            local, _, domain = address.rpartition("@")
+            target = self.alias_target(domain) if user_id is None else None
+            if target:  # a domain alias signs in as the domain it stands for
+                user_id = self._holder("address", uview(f"{local}@{target}"))
         if user_id is None:
             user_id = self._holder("username", username_view(username))
         return self.live_user(user_id) if user_id else None

@@ -1,0 +1,179 @@
+"""The `dkim_keys` and `certs` read models: signing keys per domain and TLS certificates per server name."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Connection,
+    DateTime,
+    Index,
+    String,
+    Table,
+    Text,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
+
+from chainmail.domain.ids import object_id_of
+from chainmail.domain.mail.application import Mail
+from chainmail.domain.mail.certs import TlsCert
+from chainmail.domain.mail.dkim import DkimKey
+from chainmail.projections.paging import Boundary, Page, keyset_page
+from chainmail.projections.projection import Projection, handles
+from chainmail.store.schema import metadata
+
+dkim_keys = Table(
+    "dkim_keys",
+    metadata,
+    Column("id", String(24), primary_key=True),
+    Column("domain", String(255), nullable=False),
+    Column("selector", String(255), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("private_key", Text, nullable=False),
+    Column("public_key", Text, nullable=False),
+    Column("dns_public_key", Text, nullable=False),
+    Column("fingerprint", String(128), nullable=False),
+    Column("created", DateTime(timezone=True), nullable=False),
+    Index(None, "domain", unique=True),
+)
+
+certs = Table(
+    "certs",
+    metadata,
+    Column("id", String(24), primary_key=True),
+    Column("servername", String(255), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("acme", Boolean, nullable=False),
+    Column("private_key", Text, nullable=False),
+    Column("cert", Text, nullable=False),
+    Column("chain", JSON, nullable=False),
+    Column("alt_names", JSON, nullable=False),
+    Column("alt_names_text", Text, nullable=False),  # one per line, for `altNames` search
+    Column("expires", DateTime(timezone=True), nullable=True),
+    Column("fingerprint", String(128), nullable=False),
+    Column("created", DateTime(timezone=True), nullable=False),
+    Index(None, "servername", unique=True),
+)
+
+_DKIM_FIELDS = ("selector", "description", "private_key", "public_key", "dns_public_key", "fingerprint")
+_CERT_FIELDS = ("description", "acme", "private_key", "cert", "chain", "alt_names", "expires", "fingerprint")
+
+
+class KeysProjection(Projection):
+    name = "keys"
+    follows = (Mail,)
+    tables = (dkim_keys, certs)
+
+    @handles(DkimKey.Set)
+    def dkim_set(self, tx: Connection, e: DkimKey.Set) -> None:
+        values = {f: getattr(e, f) for f in _DKIM_FIELDS}
+        tx.execute(insert(self.t.dkim_keys).values(id=e.dkim_id, domain=e.domain, created=e.created_at, **values))
+
+    @handles(DkimKey.Replaced)
+    def dkim_replaced(self, tx: Connection, e: DkimKey.Replaced) -> None:
+        t = self.t.dkim_keys
+        values = {f: getattr(e, f) for f in _DKIM_FIELDS}
+        tx.execute(update(t).where(t.c.id == object_id_of(e.originator_id)).values(created=e.created_at, **values))
+
+    @handles(DkimKey.Deleted)
+    def dkim_deleted(self, tx: Connection, e: DkimKey.Deleted) -> None:
+        tx.execute(delete(self.t.dkim_keys).where(self.t.dkim_keys.c.id == object_id_of(e.originator_id)))
+
+    @handles(TlsCert.Set)
+    def cert_set(self, tx: Connection, e: TlsCert.Set) -> None:
+        values = {f: getattr(e, f) for f in _CERT_FIELDS}
+        tx.execute(
+            insert(self.t.certs).values(
+                id=e.cert_id,
+                servername=e.servername,
+                created=e.created_at,
+                alt_names_text="\n".join(e.alt_names),
+                **values,
+            )
+        )
+
+    @handles(TlsCert.Replaced)
+    def cert_replaced(self, tx: Connection, e: TlsCert.Replaced) -> None:
+        t = self.t.certs
+        values = {f: getattr(e, f) for f in _CERT_FIELDS}
+        tx.execute(
+            update(t)
+            .where(t.c.id == object_id_of(e.originator_id))
+            .values(created=e.created_at, alt_names_text="\n".join(e.alt_names), **values)
+        )
+
+    @handles(TlsCert.Deleted)
+    def cert_deleted(self, tx: Connection, e: TlsCert.Deleted) -> None:
+        tx.execute(delete(self.t.certs).where(self.t.certs.c.id == object_id_of(e.originator_id)))
+
+
+def _like(value: str) -> str:
+    return "%" + value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def _dkim_where(query: str | None) -> list[Any]:
+    return [dkim_keys.c.domain.like(_like(query), escape="\\")] if query else []
+
+
+def count_dkim(conn: Connection, query: str | None) -> int:
+    return int(conn.execute(select(func.count()).select_from(dkim_keys).where(*_dkim_where(query))).scalar_one())
+
+
+def list_dkim(
+    conn: Connection, query: str | None, *, limit: int, after: Boundary | None, before: Boundary | None
+) -> Page:
+    statement = select(dkim_keys).where(*_dkim_where(query))
+    return keyset_page(
+        conn, statement, dkim_keys.c.id, limit=limit, sort_column=dkim_keys.c.domain, after=after, before=before
+    )
+
+
+def get_dkim(conn: Connection, dkim_id: str) -> dict[str, Any] | None:
+    row = conn.execute(select(dkim_keys).where(dkim_keys.c.id == dkim_id)).first()
+    return dict(row._mapping) if row else None
+
+
+def dkim_for_domain(conn: Connection, domain: str) -> dict[str, Any] | None:
+    row = conn.execute(select(dkim_keys).where(dkim_keys.c.domain == domain)).first()
+    return dict(row._mapping) if row else None
+
+
+def _cert_where(query: str | None, alt_names: bool) -> list[Any]:
+    if not query:
+        return []
+    clause = certs.c.servername.like(_like(query), escape="\\")
+    if alt_names:
+        clause = or_(clause, certs.c.alt_names_text.like(_like(query), escape="\\"))
+    return [clause]
+
+
+def count_certs(conn: Connection, query: str | None, alt_names: bool) -> int:
+    statement = select(func.count()).select_from(certs).where(*_cert_where(query, alt_names))
+    return int(conn.execute(statement).scalar_one())
+
+
+def list_certs(
+    conn: Connection, query: str | None, alt_names: bool, *, limit: int, after: Boundary | None, before: Boundary | None
+) -> Page:
+    statement = select(certs).where(*_cert_where(query, alt_names))
+    return keyset_page(
+        conn, statement, certs.c.id, limit=limit, sort_column=certs.c.servername, after=after, before=before
+    )
+
+
+def get_cert(conn: Connection, cert_id: str) -> dict[str, Any] | None:
+    row = conn.execute(select(certs).where(certs.c.id == cert_id)).first()
+    return dict(row._mapping) if row else None
+
+
+def cert_for_servername(conn: Connection, servername: str) -> dict[str, Any] | None:
+    row = conn.execute(select(certs).where(certs.c.servername == servername)).first()
+    return dict(row._mapping) if row else None
