@@ -78,6 +78,9 @@ class Mail(MailStoreCommands, AccountCommands, ContextApplication):
             addrview = uview(address)
             address_claim = self._claim("address", addrview, user_id)
             if address_claim is None:
+                if self._claim("username", unameview, user_id) is None:
+                    # A racing request took the username (and with it this address) since we looked.
+                    raise AlreadyExists("UserExistsError", "This username already exists", username=new.username)
                 raise AlreadyExists("AddressExistsError", "This address already exists")
             address_id = self.ids.object_id(now)
             pending += [
