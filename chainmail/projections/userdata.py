@@ -24,7 +24,7 @@ from sqlalchemy import (
 from chainmail.domain.ids import object_id_of
 from chainmail.domain.mail.application import Mail
 from chainmail.domain.mail.mailstore import autoreply_object_id
-from chainmail.domain.mail.userdata import Autoreply, Filter, StoredFile
+from chainmail.domain.mail.userdata import Audit, Autoreply, Filter, StoredFile
 from chainmail.projections.projection import Projection, handles
 from chainmail.store.schema import metadata
 
@@ -67,6 +67,18 @@ autoreplies = Table(
     Column("created", DateTime(timezone=True), nullable=False),
 )
 
+audits = Table(
+    "audits",
+    metadata,
+    Column("id", String(24), primary_key=True),
+    Column("user_id", String(24), nullable=False),
+    Column("start", DateTime(timezone=True), nullable=True),
+    Column("end", DateTime(timezone=True), nullable=True),
+    Column("expires", DateTime(timezone=True), nullable=False),
+    Column("copied", BigInteger, nullable=False),
+    Column("created", DateTime(timezone=True), nullable=False),
+)
+
 
 def _targets(action: dict[str, Any]) -> str:
     return "\n".join(str(t) for t in action.get("targets") or [])
@@ -75,7 +87,7 @@ def _targets(action: dict[str, Any]) -> str:
 class UserDataProjection(Projection):
     name = "userdata"
     follows = (Mail,)
-    tables = (stored_files, filters, autoreplies)
+    tables = (stored_files, filters, autoreplies, audits)
 
     @handles(StoredFile.Uploaded)
     def uploaded(self, tx: Connection, e: Any) -> None:
@@ -139,6 +151,20 @@ class UserDataProjection(Projection):
     def autoreply_cleared(self, tx: Connection, e: Any) -> None:
         tx.execute(delete(self.t.autoreplies).where(self.t.autoreplies.c.user_id == e.user_id))
 
+    @handles(Audit.Created)
+    def audit_created(self, tx: Connection, e: Any) -> None:
+        tx.execute(
+            insert(self.t.audits).values(
+                id=e.audit_id,
+                user_id=e.user_id,
+                start=e.start,
+                end=e.end,
+                expires=e.expires,
+                copied=e.copied,
+                created=e.created_at,
+            )
+        )
+
 
 def user_filters(conn: Connection, user_id: str) -> list[dict[str, Any]]:
     query = select(filters).where(filters.c.user_id == user_id).order_by(filters.c.id)
@@ -147,4 +173,9 @@ def user_filters(conn: Connection, user_id: str) -> list[dict[str, Any]]:
 
 def get_autoreply(conn: Connection, user_id: str) -> dict[str, Any] | None:
     row = conn.execute(select(autoreplies).where(autoreplies.c.user_id == user_id)).first()
+    return dict(row._mapping) if row else None
+
+
+def get_audit(conn: Connection, audit_id: str) -> dict[str, Any] | None:
+    row = conn.execute(select(audits).where(audits.c.id == audit_id)).first()
     return dict(row._mapping) if row else None

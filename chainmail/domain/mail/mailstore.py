@@ -14,10 +14,10 @@ from chainmail.domain.claims import Claim
 from chainmail.domain.errors import AlreadyExists, Invalid, NotFound
 from chainmail.domain.ids import ObjectId
 from chainmail.domain.mail.mailboxes import Mailbox
-from chainmail.domain.mail.userdata import Autoreply, Filter, StoredFile
+from chainmail.domain.mail.userdata import Audit, Autoreply, Filter, StoredFile
 
 T = TypeVar("T")
-MAILBOX_SNAPSHOT_INTERVAL = 100
+MAILBOX_SNAPSHOT_INTERVAL = 25
 
 
 def no_such_mailbox(message: str = "This mailbox does not exist") -> NotFound:
@@ -276,6 +276,18 @@ class MailStoreCommands:
                 self.save(autoreply)
 
         self.retrying(command)
+
+    def create_audit(
+        self, user_id: str, start: datetime | None, end: datetime | None, expires: datetime, copied: int
+    ) -> ObjectId:
+        now = self.clock()
+        audit_id = self.ids.object_id(now)
+        self.save(
+            Audit(
+                audit_id=audit_id, user_id=user_id, start=start, end=end, expires=expires, copied=copied, created_at=now
+            )
+        )
+        return audit_id
 
     def _owned(self, kind: Any, oid: str, user_id: str, code: str, message: str) -> Any:
         try:

@@ -91,3 +91,24 @@ class Autoreply(Aggregate):
     @event("Cleared")
     def clear(self, user_id: str) -> None:
         self.settings = None
+
+
+class Audit(Aggregate):
+    """A lawful-access audit of one user's mail over a time window, exportable until it expires."""
+
+    @staticmethod
+    def create_id(audit_id: str) -> UUID:
+        return aggregate_id("audit", audit_id)
+
+    @event("Created")
+    def __init__(
+        self,
+        audit_id: str,
+        user_id: str,
+        start: datetime | None,
+        end: datetime | None,
+        expires: datetime,
+        copied: int,
+        created_at: datetime,
+    ) -> None:
+        self.audit_id, self.user_id, self.start, self.end, self.expires = audit_id, user_id, start, end, expires

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from chainmail.http.router import Router
-from chainmail.http.wildduck import archive, autoreply, filters, mailboxes, messages, search, storage, updates
+from chainmail.http.wildduck import archive, audit, autoreply, filters, mailboxes, messages, search, storage, updates
 from chainmail.system import System
 
 GROUPS = (
@@ -15,6 +15,7 @@ GROUPS = (
     filters.add_routes,
     autoreply.add_routes,
     updates.add_routes,
+    audit.add_routes,
 )
 
 
