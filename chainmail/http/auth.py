@@ -9,7 +9,7 @@ from __future__ import annotations
 import hmac
 import json
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -22,6 +22,7 @@ from chainmail.http.errors import invalid_token, missing_privileges
 
 Action = Literal["create", "read", "update", "delete"]
 USER_TOKEN = re.compile(r"^[0-9a-f]{40}$")
+USER_ID = re.compile(r"^[0-9a-f]{24}$")
 
 
 @dataclass(frozen=True)
@@ -137,10 +138,3 @@ def listing_scope(principal: Principal, resource: str) -> tuple[Permission, str 
     if own.granted and USER_ID.match(principal.user):
         return own, principal.user
     raise missing_privileges()
-
-
-USER_ID = re.compile(r"^[0-9a-f]{24}$")
-
-
-def roles() -> Iterable[str]:
-    return _roles().keys()
