@@ -6,6 +6,7 @@ import hashlib
 from dataclasses import dataclass
 
 from sqlalchemy import BigInteger, Column, Connection, LargeBinary, String, Table, insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from chainmail.store.schema import metadata
 
@@ -27,17 +28,13 @@ class BlobRef:
 def put_blob(tx: Connection, data: bytes) -> BlobRef:
     """Store `data` once, however often it is put; the same bytes always get the same reference."""
     ref = BlobRef(hashlib.sha256(data).hexdigest(), len(data))
-    exists = tx.execute(select(blobs.c.sha256).where(blobs.c.sha256 == ref.sha256)).first()
-    if exists is None:
-        stmt = insert(blobs).values(sha256=ref.sha256, size=ref.size, data=data)
-        dialect = tx.dialect.name
-        if dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-            stmt = pg_insert(blobs).values(sha256=ref.sha256, size=ref.size, data=data).on_conflict_do_nothing()
-        elif dialect == "sqlite":
-            stmt = stmt.prefix_with("OR IGNORE")
-        tx.execute(stmt)
+    if tx.execute(select(blobs.c.sha256).where(blobs.c.sha256 == ref.sha256)).first() is None:
+        values = {"sha256": ref.sha256, "size": ref.size, "data": data}
+        # A racing writer may store the same bytes between the look and the insert: that is fine.
+        if tx.dialect.name == "postgresql":
+            tx.execute(pg_insert(blobs).values(**values).on_conflict_do_nothing())
+        else:
+            tx.execute(insert(blobs).values(**values).prefix_with("OR IGNORE"))
     return ref
 
 
