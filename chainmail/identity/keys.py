@@ -33,13 +33,18 @@ class SigningKey:
                 raise SystemExit(f"OAuth signing key not found: {configured}")
             path.parent.mkdir(parents=True, exist_ok=True)
             pem = RSAKey.generate_key(2048, private=True).as_pem(private=True)
-            try:  # O_EXCL: when several workers start at once, the first key written wins
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            # Written aside, then linked into place: when several workers start at once, the first
+            # complete key wins and nobody reads a half-written file.
+            draft = path.with_name(f".{path.name}.{os.getpid()}")
+            fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(pem)
+            try:
+                os.link(draft, path)
             except FileExistsError:
                 pass
-            else:
-                with os.fdopen(fd, "wb") as handle:
-                    handle.write(pem)
+            finally:
+                draft.unlink()
         return cls(RSAKey.import_key(path.read_bytes()))
 
     def jwks(self) -> dict[str, Any]:

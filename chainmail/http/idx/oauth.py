@@ -349,7 +349,8 @@ class TokenResource:
         body = self.p.token_response(tokens)
         resp.set_header("Cache-Control", "no-store")
         resp.set_header("Pragma", "no-cache")
-        resp.media = {**body, **envelope(body)}
+        # No `error` key at all: OAuth clients read any `error` member, even null, as a failure.
+        resp.media = {**body, **{k: v for k, v in envelope(body).items() if k != "error"}}
 
 
 class UserinfoResource:
