@@ -9,10 +9,12 @@ from chainmail.projections.domains import DomainsProjection
 from chainmail.projections.keys import KeysProjection
 from chainmail.projections.mailboxes import MailboxesProjection
 from chainmail.projections.messages import MessagesProjection
+from chainmail.projections.oauth_grants import OAuthGrantsProjection
 from chainmail.projections.userdata import UserDataProjection
 from chainmail.projections.projection import Projection
 from chainmail.projections.settings import SettingsProjection
 from chainmail.projections.users import UsersProjection
+from chainmail.projections.wallet_logins import WalletLoginsProjection
 from chainmail.projections.webhooks import WebhooksProjection
 
 PROJECTIONS: tuple[type[Projection], ...] = (
@@ -27,4 +29,7 @@ PROJECTIONS: tuple[type[Projection], ...] = (
     DomainsProjection,
     WebhooksProjection,
     KeysProjection,
+    # the identity context's read models
+    WalletLoginsProjection,
+    OAuthGrantsProjection,
 )

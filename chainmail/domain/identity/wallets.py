@@ -34,11 +34,11 @@ class WalletAccount(Aggregate):
         """Record the referral that brought this wallet; only the first one counts."""
         if self.referral_code is not None:
             return False
-        self._referral_consumed(code=code, at=at)
+        self._referral_consumed(wallet=self.wallet, chain_type=self.chain_type, code=code, at=at)
         return True
 
     @event("ReferralConsumed")
-    def _referral_consumed(self, code: str, at: datetime) -> None:
+    def _referral_consumed(self, wallet: str, chain_type: str, code: str, at: datetime) -> None:
         self.referral_code = code
 
 
