@@ -10,7 +10,7 @@ from sqlalchemy import BigInteger, Column, Connection, DateTime, Engine, String,
 from sqlalchemy import update as sql_update
 
 from chainmail.domain.chain.cursor import ChainCursor
-from chainmail.projections.chain_logs import ChainProjection
+from chainmail.projections.chain_logs import RevertibleProjection
 from chainmail.projections.projection import handles
 from chainmail.store.database import writer
 from chainmail.store.schema import metadata
@@ -49,16 +49,15 @@ evm_chain_heads = Table(
 )
 
 
-class BlocksProjection(ChainProjection):
+class BlocksProjection(RevertibleProjection):
     name = "evm_blocks"
     tables = (evm_blocks, evm_checkpoints)
 
     @handles(ChainCursor.Started)
     def started(self, tx: Connection, e: ChainCursor.Started) -> None:
         tx.execute(
-            insert(self.t.evm_checkpoints).values(
-                chain_id=e.chain_id, block_number=e.start_block - 1, block_hash=None, logs=0, reverts=0
-            )
+            insert(self.t.evm_checkpoints),
+            dict(chain_id=e.chain_id, block_number=e.start_block - 1, block_hash=None, logs=0, reverts=0),
         )
 
     @handles(ChainCursor.Advanced)
@@ -125,7 +124,7 @@ def record_head(
             ).rowcount
             == 0
         ):
-            tx.execute(insert(evm_chain_heads).values(chain_id=chain_id, **values))
+            tx.execute(insert(evm_chain_heads), dict(chain_id=chain_id, **values))
 
 
 def chain_status(conn: Connection) -> dict[int, dict[str, Any]]:

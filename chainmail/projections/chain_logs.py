@@ -44,6 +44,14 @@ def log_columns() -> list[Column[Any]]:
     ]
 
 
+def add_row(tx: Any, table: Table, row: dict[str, Any]) -> None:
+    """Insert a row, many at a time where the runner batches writes."""
+    if hasattr(tx, "insert"):
+        tx.insert(table, row)
+    else:
+        tx.execute(insert(table), row)
+
+
 def log_values(r: LogRecord) -> dict[str, Any]:
     return {
         "chain_id": r.chain_id,
@@ -64,8 +72,25 @@ def event_data(r: LogRecord) -> dict[str, Any]:
     return data
 
 
-class ChainProjection(Projection):
+class RevertibleProjection(Projection):
+    """A read model of the chain context that undoes reverted blocks."""
+
     follows = (Chain,)
+
+    @handles(ChainCursor.BlocksReverted)
+    def _reverted(self, tx: Connection, e: ChainCursor.BlocksReverted) -> None:
+        self.revert(tx, e.chain_id, e.from_block)
+
+    def revert(self, tx: Connection, chain_id: int, from_block: int) -> None:
+        """Undo the blocks from `from_block` on: by default, delete the rows they produced."""
+        for table in vars(self.t).values():
+            if "block_number" in table.c and "chain_id" in table.c:
+                tx.execute(delete(table).where(table.c.chain_id == chain_id, table.c.block_number >= from_block))
+
+
+class ChainProjection(RevertibleProjection):
+    """A read model of contract logs: `@on_log` handlers by contract kind and event name."""
+
     _log_handlers: ClassVar[dict[tuple[str, str], LogHandler]]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -82,16 +107,6 @@ class ChainProjection(Projection):
         handler = self._log_handlers.get((record.contract, record.event))
         if handler is not None:
             handler(self, tx, record)
-
-    @handles(ChainCursor.BlocksReverted)
-    def _reverted(self, tx: Connection, e: ChainCursor.BlocksReverted) -> None:
-        self.revert(tx, e.chain_id, e.from_block)
-
-    def revert(self, tx: Connection, chain_id: int, from_block: int) -> None:
-        """Undo the blocks from `from_block` on: by default, delete the rows they produced."""
-        for table in vars(self.t).values():
-            if "block_number" in table.c and "chain_id" in table.c:
-                tx.execute(delete(table).where(table.c.chain_id == chain_id, table.c.block_number >= from_block))
 
 
 evm_event_log = Table(
@@ -118,8 +133,10 @@ class EventLogProjection(ChainProjection):
     @handles(ChainLog.Observed, ChainLog.Reinstated)
     def _observed(self, tx: Connection, e: Any) -> None:
         r = LogRecord.from_json(e.record)
-        tx.execute(
-            insert(self.t.evm_event_log).values(
+        add_row(
+            tx,
+            self.t.evm_event_log,
+            dict(
                 **log_values(r),
                 address=r.address,
                 contract=r.contract,
@@ -127,5 +144,5 @@ class EventLogProjection(ChainProjection):
                 abi_version=r.abi_version,
                 tx_from=r.tx_from,
                 event_data=event_data(r),
-            )
+            ),
         )

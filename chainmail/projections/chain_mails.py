@@ -15,13 +15,12 @@ from sqlalchemy import (
     Text,
     case,
     func,
-    insert,
     select,
 )
 
 from chainmail.domain.chain.abi import MAILER
 from chainmail.domain.chain.logs import LogRecord
-from chainmail.projections.chain_logs import ChainProjection, log_columns, log_values, on_log
+from chainmail.projections.chain_logs import ChainProjection, add_row, log_columns, log_values, on_log
 from chainmail.store.schema import metadata
 
 evm_mails = Table(
@@ -87,8 +86,10 @@ class MailsProjection(ChainProjection):
     @on_log(MAILER, *MAIL_KINDS)
     def mail_sent(self, tx: Connection, r: LogRecord) -> None:
         a = r.args
-        tx.execute(
-            insert(self.t.evm_mails).values(
+        add_row(
+            tx,
+            self.t.evm_mails,
+            dict(
                 **log_values(r),
                 address=r.address,
                 kind=MAIL_KINDS[r.event],
@@ -106,7 +107,7 @@ class MailsProjection(ChainProjection):
                 resolve_sender_to_name=bool(a.get("resolveSenderToName", False)),
                 fee_paid=bool(a.get("feePaid", True)),
                 abi_version=r.abi_version,
-            )
+            ),
         )
 
     @on_log(MAILER, "SharesRecorded")
@@ -126,10 +127,10 @@ class MailsProjection(ChainProjection):
         # SharesRecorded makes two ledger rows for one log; the owner's row sits beside it at a half index.
         values = log_values(r)
         values["log_index"] = r.log_index * 2 + part
-        tx.execute(
-            insert(self.t.evm_shares).values(
-                **values, address=r.address, recipient=recipient, event_name=r.event, delta=str(delta)
-            )
+        add_row(
+            tx,
+            self.t.evm_shares,
+            dict(**values, address=r.address, recipient=recipient, event_name=r.event, delta=str(delta)),
         )
 
     @on_log(MAILER, "FeeUpdated", "DelegationFeeUpdated")
@@ -155,9 +156,7 @@ class MailsProjection(ChainProjection):
         self._setting(tx, r, setting, "true" if r.event == "PermissionGranted" else "false")
 
     def _setting(self, tx: Connection, r: LogRecord, setting: str, value: str) -> None:
-        tx.execute(
-            insert(self.t.evm_fee_settings).values(**log_values(r), address=r.address, setting=setting, value=value)
-        )
+        add_row(tx, self.t.evm_fee_settings, dict(**log_values(r), address=r.address, setting=setting, value=value))
 
 
 # -- queries ----------------------------------------------------------------------------------

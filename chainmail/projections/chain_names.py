@@ -10,7 +10,7 @@ from chainmail.domain.chain.abi import THREEDNS
 from chainmail.domain.chain.delegations import ZERO_ADDRESS
 from chainmail.domain.chain.logs import LogRecord
 from chainmail.domain.chain.recovery import dns_wire_name
-from chainmail.projections.chain_logs import ChainProjection, log_columns, log_values, on_log
+from chainmail.projections.chain_logs import ChainProjection, add_row, log_columns, log_values, on_log
 from chainmail.store.schema import metadata
 
 threedns_name_events = Table(
@@ -62,7 +62,7 @@ class ThreeDnsNamesProjection(ChainProjection):
         self._event(tx, r, node, owner=r.args["to"])
 
     def _event(self, tx: Connection, r: LogRecord, node: str, **change: Any) -> None:
-        tx.execute(insert(self.t.threedns_name_events).values(**log_values(r), node=node, event_name=r.event, **change))
+        add_row(tx, self.t.threedns_name_events, dict(**log_values(r), node=node, event_name=r.event, **change))
         self._rebuild(tx, r.chain_id, node)
 
     def revert(self, tx: Connection, chain_id: int, from_block: int) -> None:
@@ -93,9 +93,8 @@ class ThreeDnsNamesProjection(ChainProjection):
             state["owner"] = None
         last = rows[-1]
         tx.execute(
-            insert(n).values(
-                chain_id=chain_id, node=node, **state, block_number=last.block_number, log_index=last.log_index
-            )
+            insert(n),
+            dict(chain_id=chain_id, node=node, **state, block_number=last.block_number, log_index=last.log_index),
         )
 
 

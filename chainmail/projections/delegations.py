@@ -22,7 +22,7 @@ from sqlalchemy import (
 from chainmail.domain.chain.abi import MAILER
 from chainmail.domain.chain.delegations import delegation_effect
 from chainmail.domain.chain.logs import LogRecord
-from chainmail.projections.chain_logs import ChainProjection, log_columns, log_values, on_log
+from chainmail.projections.chain_logs import ChainProjection, add_row, log_columns, log_values, on_log
 from chainmail.store.schema import metadata
 
 evm_delegation_history = Table(
@@ -66,15 +66,17 @@ class DelegationsProjection(ChainProjection):
             select(d.c.delegate).where(d.c.chain_id == r.chain_id, d.c.delegator == delegator, d.c.is_active)
         ).scalar_one_or_none()
         effect = delegation_effect(current, delegator, delegate, r.tx_from)
-        tx.execute(
-            insert(self.t.evm_delegation_history).values(
+        add_row(
+            tx,
+            self.t.evm_delegation_history,
+            dict(
                 **log_values(r),
                 address=r.address,
                 delegator=delegator,
                 delegate=delegate,
                 tx_from=r.tx_from,
                 effect=effect,
-            )
+            ),
         )
         if effect != "ignored":
             self._set_current(tx, r.chain_id, delegator, self._history_row(r, delegate, effect))
@@ -122,7 +124,7 @@ class DelegationsProjection(ChainProjection):
         values = {**row, "delegate": row["delegate"] if active else None, "is_active": active}
         where = (d.c.chain_id == chain_id, d.c.delegator == delegator)
         if tx.execute(update(d).where(*where).values(**values)).rowcount == 0:
-            tx.execute(insert(d).values(chain_id=chain_id, delegator=delegator, **values))
+            tx.execute(insert(d), dict(chain_id=chain_id, delegator=delegator, **values))
 
 
 # -- queries ----------------------------------------------------------------------------------

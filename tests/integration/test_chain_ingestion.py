@@ -15,11 +15,20 @@ from typing import Any
 
 import pytest
 import requests
+from eth_abi import decode, encode
 from eth_utils import keccak
 from eventsourcing.persistence import IntegrityError
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from chainmail.config import ChainSettings
-from chainmail.domain.chain.abi import ALL_EVENTS, LEGACY_MAILER_EVENTS, MAILER_EVENTS, THREEDNS_EVENTS
+from chainmail.domain.chain.abi import (
+    ALL_EVENTS,
+    LEGACY_MAILER_EVENTS,
+    MAILER_EVENTS,
+    THREEDNS_EVENTS,
+    _decode_simple,
+)
 from chainmail.domain.chain.chains import chain_specs, redact_url
 from chainmail.indexer.lock import ChainLock
 from chainmail.indexer.rpc import JsonRpc
@@ -195,3 +204,23 @@ def test_two_unlocked_writers_of_one_chain_conflict_instead_of_both_writing(syst
     a.step()
     with pytest.raises(IntegrityError):
         b.step()
+
+
+simple_values = st.tuples(
+    st.binary(min_size=20, max_size=20),
+    st.text(max_size=200),
+    st.booleans(),
+    st.integers(min_value=0, max_value=2**256 - 1),
+    st.binary(max_size=100),
+    st.binary(min_size=32, max_size=32),
+    st.integers(min_value=0, max_value=2**64 - 1),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(values=simple_values)
+def test_the_fast_log_decoder_agrees_with_eth_abi(values: tuple) -> None:
+    types = ["address", "string", "bool", "uint256", "bytes", "bytes32", "uint64"]
+    address, *rest = values
+    data = encode(types, ["0x" + address.hex(), *rest])
+    assert _decode_simple(types, data) == ["0x" + address.hex(), *decode(types, data)[1:]]
