@@ -120,7 +120,9 @@ class MailStore:
         self.mailbox(user_id, mailbox_id, "Mailbox deletion failed with code NoSuchMailbox")
         with self.engine.connect() as conn:
             rows = messages_model.messages_by_uids(conn, mailbox_id, None)
-        contents = [{"uid": r["uid"], "message": r["id"], "size": r["size"]} for r in rows]
+        contents = [
+            {"uid": r["uid"], "message": r["id"], "size": r["size"], "seen": "\\Seen" in r["flags"]} for r in rows
+        ]
         self.mail.delete_mailbox(user_id, mailbox_id, contents)
 
     # -- storing ----------------------------------------------------------------------------
@@ -283,8 +285,8 @@ class MailStore:
                 if column in flags:
                     (wanted.add if flags[column] else wanted.discard)(flag)
             if wanted != set(current):
+                changes.append({"uid": row["uid"], "message": row["id"], "flags": sorted(wanted), "previous": current})
                 row["flags"] = sorted(wanted)
-                changes.append({"uid": row["uid"], "message": row["id"], "flags": row["flags"]})
         self.mail.flag_messages(user_id, mailbox_id, changes)
         meta_changes = []
         if meta_data is not None or expires is not None:
@@ -309,7 +311,13 @@ class MailStore:
     ) -> int:
         now = self.mail.clock()
         removed = [
-            {"uid": r["uid"], "message": r["id"], "size": r["size"], "archive": self.mail.ids.object_id(now)}
+            {
+                "uid": r["uid"],
+                "message": r["id"],
+                "size": r["size"],
+                "seen": "\\Seen" in r["flags"],
+                "archive": self.mail.ids.object_id(now),
+            }
             for r in rows
         ]
         self.mail.remove_messages(user_id, mailbox_id, removed, "deleted" if archive else "purged")

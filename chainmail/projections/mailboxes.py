@@ -38,6 +38,10 @@ mailboxes = Table(
     Column("subscribed", Boolean, nullable=False),
     Column("hidden", Boolean, nullable=False),
     Column("encrypt_messages", Boolean, nullable=False, server_default="0"),
+    # message counters, kept by the message events (WildDuck caches them too)
+    Column("total", BigInteger, nullable=False, server_default="0"),
+    Column("unseen", BigInteger, nullable=False, server_default="0"),
+    Column("size", BigInteger, nullable=False, server_default="0"),
     Column("retention", BigInteger, nullable=False),
     Column("created", DateTime(timezone=True), nullable=False),
     Index(None, "user_id"),
@@ -89,9 +93,38 @@ class MailboxesProjection(Projection):
     @handles(Mailbox.MessagesAppended)
     def appended(self, tx: Connection, e: Any) -> None:
         if e.messages:
-            self._set(tx, e, uid_next=e.messages[-1]["uid"] + 1, modify_index=e.modseq)
+            c = self.t.mailboxes.c
+            self._set(
+                tx,
+                e,
+                uid_next=e.messages[-1]["uid"] + 1,
+                modify_index=e.modseq,
+                total=c.total + len(e.messages),
+                unseen=c.unseen + sum(1 for m in e.messages if "\\Seen" not in m["flags"]),
+                size=c.size + sum(int(m["size"]) for m in e.messages),
+            )
 
-    @handles(Mailbox.MessagesFlagged, Mailbox.MessagesMetaChanged, Mailbox.MessagesRemoved)
+    @handles(Mailbox.MessagesFlagged)
+    def flagged(self, tx: Connection, e: Any) -> None:
+        delta = 0
+        for change in e.changes:
+            was_seen, is_seen = "\\Seen" in change.get("previous", []), "\\Seen" in change["flags"]
+            delta += (1 if was_seen and not is_seen else 0) - (1 if is_seen and not was_seen else 0)
+        self._set(tx, e, modify_index=e.modseq, unseen=self.t.mailboxes.c.unseen + delta)
+
+    @handles(Mailbox.MessagesRemoved)
+    def removed(self, tx: Connection, e: Any) -> None:
+        c = self.t.mailboxes.c
+        self._set(
+            tx,
+            e,
+            modify_index=e.modseq,
+            total=c.total - len(e.removed),
+            unseen=c.unseen - sum(1 for r in e.removed if not r.get("seen", True)),
+            size=c.size - sum(int(r["size"]) for r in e.removed),
+        )
+
+    @handles(Mailbox.MessagesMetaChanged)
     def modified(self, tx: Connection, e: Any) -> None:
         self._set(tx, e, modify_index=e.modseq)
 

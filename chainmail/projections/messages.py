@@ -277,26 +277,15 @@ def messages_by_uids(
 
 
 def mailbox_counters(conn: Connection, mailbox_ids: Sequence[str]) -> dict[str, dict[str, int]]:
-    """total, unseen and size per mailbox."""
-    query = (
-        select(
-            messages.c.mailbox_id,
-            func.count().label("total"),
-            func.coalesce(func.sum(messages.c.size), 0).label("size"),
-        )
-        .where(messages.c.mailbox_id.in_(list(mailbox_ids)))
-        .group_by(messages.c.mailbox_id)
-    )
+    """total, unseen and size per mailbox, as the mailboxes read model keeps them."""
+    from chainmail.projections.mailboxes import mailboxes
+
     result = {m: {"total": 0, "unseen": 0, "size": 0} for m in mailbox_ids}
-    for row in conn.execute(query):
-        result[row.mailbox_id].update(total=int(row.total), size=int(row.size))
-    unseen = (
-        select(messages.c.mailbox_id, func.count().label("unseen"))
-        .where(messages.c.mailbox_id.in_(list(mailbox_ids)), messages.c.seen.is_(False))
-        .group_by(messages.c.mailbox_id)
+    query = select(mailboxes.c.id, mailboxes.c.total, mailboxes.c.unseen, mailboxes.c.size).where(
+        mailboxes.c.id.in_(list(mailbox_ids))
     )
-    for row in conn.execute(unseen):
-        result[row.mailbox_id]["unseen"] = int(row.unseen)
+    for row in conn.execute(query):
+        result[row.id] = {"total": int(row.total), "unseen": int(row.unseen), "size": int(row.size)}
     return result
 
 
@@ -314,8 +303,12 @@ def list_messages(
     before: Boundary | None,
     ascending: bool,
     by_idate: bool = True,
+    known_total: int | None = None,
 ) -> tuple[int, Page]:
-    total = int(conn.execute(select(func.count()).select_from(messages).where(*where)).scalar_one())
+    if known_total is not None:
+        total = known_total
+    else:
+        total = int(conn.execute(select(func.count()).select_from(messages).where(*where)).scalar_one())
     page = keyset_page(
         conn,
         select(messages).where(*where),

@@ -78,7 +78,7 @@ def test_uids_only_grow_and_counters_equal_a_recount(store_system: System, scrip
             if folders[b] != source:
                 handed_out[folders[b]].extend(new for _old, new in result["id"])
         elif action == "flag" and present:
-            store.update_messages(user, source, present[:1], flags={b: True})
+            store.update_messages(user, source, present[:1], flags={b: not present[0][b]})
         elif action == "delete" and present:
             store.delete_messages(user, source, present[b % len(present) :][:1])
 
@@ -89,7 +89,16 @@ def test_uids_only_grow_and_counters_equal_a_recount(store_system: System, scrip
             box = system.mail.repository.get(Mailbox.create_id(folder))
             row = conn.execute(select(mailboxes).where(mailboxes.c.id == folder)).one()
             assert row.uid_next == box.uid_next and row.modify_index == box.modify_index
-            top = conn.execute(select(func.max(messages.c.uid)).where(messages.c.mailbox_id == folder)).scalar()
+            in_folder = messages.c.mailbox_id == folder
+            total, unseen, size = conn.execute(
+                select(
+                    func.count(),
+                    func.count().filter(messages.c.seen.is_(False)),
+                    func.coalesce(func.sum(messages.c.size), 0),
+                ).where(in_folder)
+            ).one()
+            assert (row.total, row.unseen, row.size) == (total, unseen, size)
+            top = conn.execute(select(func.max(messages.c.uid)).where(in_folder)).scalar()
             assert top is None or top < box.uid_next
         used = conn.execute(select(users.c.storage_used).where(users.c.id == user)).scalar_one()
         recount = conn.execute(select(func.coalesce(func.sum(messages.c.size), 0)).where(messages.c.user_id == user))

@@ -178,3 +178,26 @@ def test_filters_decide_where_delivered_mail_goes(client: falcon.testing.TestCli
     assert [(m["subject"], m["flagged"], m["seen"]) for m in in_work] == [("report", True, False)]
     inbox = client.simulate_get(f"/api/users/{user}/mailboxes/{ids['INBOX']}/messages").json["results"]
     assert sorted((m["subject"], m["seen"]) for m in inbox) == [("hello", False), ("list post", True)]
+
+
+def test_an_upload_attaches_stored_files(client: falcon.testing.TestClient) -> None:
+    user = create_user(client, "attacher")
+    inbox = mailbox_ids(client, user)["INBOX"]
+    file_id = client.simulate_post(
+        f"/api/users/{user}/storage", json={"filename": "notes.txt", "contentType": "text/plain", "content": "my notes"}
+    ).json["id"]
+
+    stored = client.simulate_post(
+        f"/api/users/{user}/mailboxes/{inbox}/messages",
+        json={"subject": "with file", "text": "see", "files": [file_id]},
+    )
+    missing = client.simulate_post(
+        f"/api/users/{user}/mailboxes/{inbox}/messages", json={"text": "see", "files": ["0" * 24]}
+    )
+
+    assert stored.status_code == 200, stored.text
+    attachments = client.simulate_get(f"/api/users/{user}/mailboxes/{inbox}/messages/1").json["attachments"]
+    assert [(a["filename"], a["contentType"]) for a in attachments] == [("notes.txt", "text/plain")]
+    content = client.simulate_get(f"/api/users/{user}/mailboxes/{inbox}/messages/1/attachments/ATT00001").content
+    assert content == b"my notes"
+    assert missing.status_code == 404 and missing.json["code"] == "FileNotFound"

@@ -150,7 +150,12 @@ class MailStoreCommands:
             if source_id == target_id:
                 return [(m["uid"], m["uid"]) for m in messages]
             source.remove(
-                user_id, [{"uid": m["uid"], "message": m["message"], "size": m["size"]} for m in messages], "moved"
+                user_id,
+                [
+                    {"uid": m["uid"], "message": m["message"], "size": m["size"], "seen": "\\Seen" in m["flags"]}
+                    for m in messages
+                ],
+                "moved",
             )
             new_uids = target.append(user_id, [{k: v for k, v in m.items() if k != "uid"} for m in messages])
             self.save(source, target)

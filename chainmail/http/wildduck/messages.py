@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 import falcon
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
-from sqlalchemy import ColumnElement
+from sqlalchemy import ColumnElement, select
 
 from chainmail.http.auth import require
 from chainmail.http.errors import WildDuckError
@@ -32,6 +32,7 @@ from chainmail.mail.store import MailStore
 from chainmail.projections import messages as messages_model
 from chainmail.projections.messages import messages as messages_table
 from chainmail.projections.messages import utc
+from chainmail.projections.userdata import stored_files
 from chainmail.system import System
 
 MAX_MESSAGE_SIZE = 64 * 1024 * 1024
@@ -307,9 +308,20 @@ class MessagesResource:
         if params.unseen is not None:
             where.append(messages_table.c.seen.is_(not params.unseen))
         after, before, number = page_request(params.next, params.previous, sorted_by_id=False)
+        # The folder's counters answer `total` without counting a big mailbox row by row.
+        if params.unseen is None:
+            known: int | None = int(folder["total"])
+        else:
+            known = int(folder["unseen"]) if params.unseen else int(folder["total"]) - int(folder["unseen"])
         with self.system.engine.connect() as conn:
             total, page = messages_model.list_messages(
-                conn, where, limit=int(params.limit), after=after, before=before, ascending=params.order == "asc"
+                conn,
+                where,
+                limit=int(params.limit),
+                after=after,
+                before=before,
+                ascending=params.order == "asc",
+                known_total=known,
             )
             rows = [dict(r._mapping) for r in page.rows]
             counts = (
@@ -395,6 +407,7 @@ class MessagesResource:
                 else a.content.encode()
             )
             attachments.append(NewAttachment(content, a.filename, a.contentType, a.cid, a.contentDisposition))
+        attachments += self._stored_files(params.user, params.files or [])
         composition = Composition(
             from_=from_,
             reply_to=params.replyTo.model_dump() if params.replyTo else None,
@@ -412,6 +425,21 @@ class MessagesResource:
             return build_message(composition, domain=self.system.settings.email_domain)
         except (ValueError, TypeError) as error:
             raise WildDuckError(400, "InputValidationError", f"Invalid message fields: {error}") from None
+
+    def _stored_files(self, user_id: str, file_ids: list[str]) -> list[NewAttachment]:
+        """Files from the user's storage, attached as they were uploaded."""
+        found = []
+        with self.system.engine.connect() as conn:
+            for file_id in file_ids:
+                row = conn.execute(
+                    select(stored_files).where(stored_files.c.id == file_id, stored_files.c.user_id == user_id)
+                ).first()
+                if row is None:
+                    raise WildDuckError(404, "FileNotFound", "Attachment file was not found")
+                found.append(row)
+        return [
+            NewAttachment(self.store.blob(r.sha256), r.filename or None, r.content_type, r.cid, None) for r in found
+        ]
 
     def on_put(self, req: falcon.Request, resp: falcon.Response, user: str, mailbox: str) -> None:
         update_messages(self.store, req, resp)
