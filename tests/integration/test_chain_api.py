@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 
 import falcon.testing
 import pytest
 
 from chainmail.config import ChainSettings, Settings
+from chainmail.domain.chain.chains import ChainSpec
 from chainmail.http.app import create_app
 from chainmail.system import System
 from tests.chain.anvil import Anvil
@@ -43,11 +45,27 @@ def test_two_chains_indexed_at_once_report_their_status_in_blocks(
     chain_system: System, two_chains: tuple[Anvil, Anvil]
 ) -> None:
     first, second = two_chains
+    specs = []
     for node in (first, second):
         mailer = node.deploy("MailerEvents")
         node.send(mailer.contract.functions.delegateTo(node.accounts[2]), 1)
         node.mine(3)
-        index(chain_system, spec_for(node, [mailer.address]))
+        specs.append(spec_for(node, [mailer.address]))
+    # both chains indexed at the same time, each by its own worker thread, into one store
+    errors: list[BaseException] = []
+
+    def run(spec: ChainSpec) -> None:
+        try:
+            index(chain_system, spec)
+        except BaseException as error:  # reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=run, args=(spec,)) for spec in specs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
     first.mine(20)  # the first chain moves on; the index has not followed yet
 
     client = falcon.testing.TestClient(create_app(chain_system))

@@ -29,7 +29,7 @@ from chainmail.domain.chain.abi import (
     THREEDNS_EVENTS,
     _decode_simple,
 )
-from chainmail.domain.chain.chains import chain_specs, redact_url
+from chainmail.domain.chain.chains import ChainSpec, chain_specs, redact_url
 from chainmail.indexer.lock import ChainLock
 from chainmail.indexer.rpc import JsonRpc
 from chainmail.projections.chain_mails import mails_of
@@ -224,3 +224,27 @@ def test_the_fast_log_decoder_agrees_with_eth_abi(values: tuple) -> None:
     address, *rest = values
     data = encode(types, ["0x" + address.hex(), *rest])
     assert _decode_simple(types, data) == ["0x" + address.hex(), *decode(types, data)[1:]]
+
+
+def test_with_the_finalized_tag_blocks_up_to_the_nodes_finalized_block_are_backfilled_unchecked(
+    system: System, anvil: Anvil
+) -> None:
+    mailer = anvil.deploy("MailerEvents")
+    for i in range(3):
+        anvil.send(
+            mailer.contract.functions.send(anvil.accounts[1], f"m{i}", "", anvil.accounts[0], False, False, True)
+        )
+    anvil.mine(100)
+    spec = spec_for(anvil, [mailer.address])
+    spec = ChainSpec(**{**spec.__dict__, "use_finalized_tag": True})
+    worker = indexer(system, spec)
+    worker.step()  # one step: the backfill of the final blocks
+    finalized = int(anvil.rpc("eth_getBlockByNumber", "finalized", False)["number"], 16)
+    assert worker.finalized == finalized < anvil.head()
+    assert worker.cursor is not None and worker.cursor.block == finalized
+    assert worker.cursor.recent == {finalized: worker.cursor.hash}  # no per-block headers below finality
+    worker.sync()
+    assert worker.cursor.block == anvil.head()
+    assert len(worker.cursor.recent) == anvil.head() - finalized + 1  # every unfinalized header kept
+    with system.engine.connect() as conn:
+        assert len(mails_of(conn, 31337)) == 3
