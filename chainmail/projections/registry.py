@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from chainmail.projections.access_tokens import AccessTokensProjection
 from chainmail.projections.addresses import AddressesProjection
+from chainmail.projections.asps import AspsProjection
 from chainmail.projections.authlog import AuthlogProjection
 from chainmail.projections.domains import DomainsProjection
 from chainmail.projections.keys import KeysProjection
@@ -29,6 +30,7 @@ PROJECTIONS: tuple[type[Projection], ...] = (
     DomainsProjection,
     WebhooksProjection,
     KeysProjection,
+    AspsProjection,
     # the identity context's read models
     WalletLoginsProjection,
     OAuthGrantsProjection,

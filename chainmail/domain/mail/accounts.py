@@ -29,6 +29,7 @@ from chainmail.domain.mail.authlog import AUTHLOG_TIME, AuthEvent, merge_key
 from chainmail.domain.mail.credentials import random_password, verify_password
 from chainmail.domain.mail.names import normalize_address, username_view, uview
 from chainmail.domain.mail.passwords import SALT_SIZE, hash_algorithm, hash_password
+from chainmail.domain.mail.second_factors import SecondFactorCommands
 from chainmail.domain.mail.users import User
 
 if TYPE_CHECKING:
@@ -95,7 +96,7 @@ def user_not_found() -> NotFound:
     return NotFound("UserNotFound", "This user does not exist")
 
 
-class AccountCommands(AddressCommands, AdminCommands):
+class AccountCommands(AddressCommands, AdminCommands, SecondFactorCommands):
     """Sign-in and account maintenance; every attempt and change is an event."""
 
     # -- finding accounts -------------------------------------------------------------------
@@ -187,7 +188,7 @@ class AccountCommands(AddressCommands, AdminCommands):
             )
 
         if scope != "master":
-            asp = self.match_application_password(user, password, scope, log, now)
+            asp = self._application_password(user, password, scope, meta.entry(requiredScope=scope), now)
             if asp is not None:
                 return Authenticated(
                     user_id=ObjectId(user.user_id),
@@ -198,10 +199,6 @@ class AccountCommands(AddressCommands, AdminCommands):
                 )
         log(result="fail", source="master")
         raise auth_failed(user.user_id)
-
-    def match_application_password(self, user: User, password: str, scope: str, log: Any, now: datetime) -> str | None:
-        """An application-specific password's id when `password` is one for `scope` (none yet)."""
-        return None
 
     def preauth(self, username: str, scope: str = "master") -> Authenticated:
         user = self.find_login_user(username)

@@ -40,6 +40,8 @@ class User(Aggregate):
         self.disabled = self.suspended = False
         self.deleted_address_ids: list[str] = []
         self.main_address_id = address_id
+        self.totp_seed = self.pending_totp_seed = ""
+        self.asps: dict[str, str] = {}  # application password id -> selector
         self.deleted_at: datetime | None = None
         self.delete_after: datetime | None = None
         self.deletion_task: str | None = None
@@ -117,3 +119,25 @@ class User(Aggregate):
     @event("MainAddressChanged")
     def change_main_address(self, address_id: str, address: str) -> None:
         self.address, self.main_address_id = address, address_id
+
+    # -- second factors (the secrets stay in the event store; read models see only `enabled2fa`) ---
+
+    @event("TotpSeedGenerated")
+    def generate_totp_seed(self, pending_seed: str) -> None:
+        self.pending_totp_seed = pending_seed
+
+    @event("TotpSeedEnabled")
+    def enable_totp_seed(self, seed: str) -> None:
+        self.totp_seed, self.pending_totp_seed = seed, ""
+
+    @event("TotpSeedRemoved")
+    def remove_totp_seed(self) -> None:
+        self.totp_seed = self.pending_totp_seed = ""
+
+    @event("ApplicationPasswordAdded")
+    def add_application_password(self, asp_id: str, selector: str) -> None:
+        self.asps = {**self.asps, asp_id: selector}
+
+    @event("ApplicationPasswordRemoved")
+    def remove_application_password(self, asp_id: str) -> None:
+        self.asps = {k: v for k, v in self.asps.items() if k != asp_id}
