@@ -3,6 +3,7 @@ and an ENS/SNS resolver."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -14,6 +15,11 @@ from chainmail.domain.identity.directory import OwnedName
 from chainmail.identity.names import NameResolver, NoResolver
 
 log = structlog.get_logger(__name__)
+
+
+def _live(expiry: int | None) -> bool:
+    """A 3DNS registration counts until its expiry (unix seconds); none recorded means no expiry."""
+    return expiry is None or expiry > time.time()
 
 
 class ReadModelDirectory:
@@ -37,8 +43,9 @@ class ReadModelDirectory:
             def threedns_owner(conn: Any) -> str | None:
                 from chainmail.projections.chain_names import threedns_names
 
-                row = conn.execute(select(threedns_names.c.owner).where(threedns_names.c.name == name)).first()
-                return row.owner if row is not None and row.owner else None
+                t = threedns_names
+                row = conn.execute(select(t.c.owner, t.c.expiry).where(t.c.name == name)).first()
+                return row.owner if row is not None and row.owner and _live(row.expiry) else None
 
             owner = self._read(threedns_owner, None)
             if owner:
@@ -49,7 +56,8 @@ class ReadModelDirectory:
         def threedns(conn: Any) -> list[OwnedName]:
             from chainmail.projections.chain_names import names_owned_by
 
-            return [OwnedName(row["name"], "3dns") for row in names_owned_by(conn, wallet) if row.get("name")]
+            rows = names_owned_by(conn, wallet)
+            return [OwnedName(row["name"], "3dns") for row in rows if row.get("name") and _live(row.get("expiry"))]
 
         owned = self._read(threedns, []) if wallet.startswith("0x") else []
         seen = {n.name for n in owned}

@@ -422,7 +422,7 @@ def test_a_wrong_revenuecat_key_is_a_503_not_a_500(settings: Settings, clock: Cl
         got = client.simulate_get(
             f"/idx/wallets/{wallet.address}/entitlements", headers=sign_in_headers(client, wallet)
         )
-        assert got.status_code == 503 and got.json["code"] == "ENTITLEMENT_UNAVAILABLE"
+        assert got.status_code == 503 and got.json["code"] == "ENTITLEMENT_UNAVAILABLE", got.text
     finally:
         system.close()
 
