@@ -90,3 +90,21 @@ def test_oauth_grants_show_who_had_access_when_and_rebuild_from_events(system: S
     with system.engine.connect() as conn:
         rebuilt = conn.execute(select(grants_model.oauth_grants)).mappings().all()
     assert [dict(r) for r in rebuilt] == [grant]
+
+
+def test_submissions_signed_by_the_indexer_wallet_are_recognised(database_url: str, tmp_path: Path) -> None:
+    from chainmail.identity.settings import IdentitySettings
+
+    indexer, other = EvmWallet(), EvmWallet()
+    settings = Settings(
+        database_url=database_url, var_dir=tmp_path, identity=IdentitySettings(indexer_wallet_address=indexer.address)
+    )
+    system = System(settings)
+    try:
+        identity = system.context(Identity)
+        text = "deliver 0xabc tx 0x01 at 2026-01-01T00:00:00Z"
+        assert identity.is_indexer_signed(text, indexer.sign(text, "base64"))
+        assert not identity.is_indexer_signed(text, other.sign(text))
+        assert not identity.is_indexer_signed(text + "!", indexer.sign(text))
+    finally:
+        system.close()

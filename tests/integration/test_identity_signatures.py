@@ -142,3 +142,16 @@ def test_the_username_rules(text: str, chain: str, address: str | None, name: st
 )
 def test_usernames_the_rules_refuse(text: str) -> None:
     assert validate_username(text) is None
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.text(min_size=1, max_size=300), st.integers(min_value=0, max_value=299))
+def test_any_text_signed_verifies_and_any_change_breaks_it(message: str, at: int) -> None:
+    position = at % len(message)
+    changed = message[:position] + ("a" if message[position] != "a" else "b") + message[position + 1 :]
+    for signer in (EVM, SOL):
+        wallet = parse_wallet(signer.address)
+        assert wallet is not None
+        signature = signer.sign(message)
+        assert verify_signature(wallet, message, signature)
+        assert not verify_signature(wallet, changed, signature)
