@@ -225,12 +225,13 @@ class ChainIndexer:
 
     def _revert(self, cursor: ChainCursor) -> None:
         """Walk back over the recorded hashes to the newest block the node still has, and revert after it."""
-        numbers = sorted((n for n in cursor.recent if n <= cursor.block), reverse=True)
+        recent = cursor.recent
+        numbers = sorted((n for n in recent if n <= cursor.block), reverse=True)
         ancestor = None
         for offset in range(0, len(numbers), 100):
             chunk = numbers[offset : offset + 100]
             for n, header in zip(chunk, self.rpc.headers(chunk), strict=True):
-                if header is not None and header["hash"] == cursor.recent[n]:
+                if header is not None and header["hash"] == recent[n]:
                     ancestor = n
                     break
             if ancestor is not None:

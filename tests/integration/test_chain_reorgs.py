@@ -134,6 +134,23 @@ def test_a_block_that_comes_back_after_a_revert_has_its_logs_reinstated(system: 
     assert log.version == 2  # observed, then reinstated: one aggregate per (chain, block hash, log index)
 
 
+def test_a_long_followed_chain_loads_its_checkpoint_from_a_snapshot(system: System) -> None:
+    chain = system.context(Chain)
+    cursor = chain.cursor(7, 1)
+    for number in range(1, 221):
+        block_hash = f"0x{number:064x}"
+        chain.record_logs(cursor, [], to_block=number, to_hash=block_hash, headers=[[number, block_hash, None, 0]])
+    chain.revert_blocks(cursor, 211)
+
+    assert chain.snapshots is not None
+    snapshots = list(chain.snapshots.get(cursor.id, desc=True, limit=1))
+    assert snapshots and snapshots[0].originator_version == 200
+    loaded = chain.cursor(7, 1)
+    assert (loaded.version, loaded.block, loaded.hash) == (cursor.version, 210, f"0x{210:064x}")
+    assert loaded.recent == cursor.recent and sorted(loaded.recent)[-1] == 210 and len(loaded.recent) == 210
+    assert loaded.reverted == cursor.reverted
+
+
 # -- property: any sequence of sends, delegations, rejections, index runs and reorgs ---------------
 
 operations = st.lists(

@@ -15,6 +15,8 @@ from chainmail.domain.chain.logs import ChainLog, LogRecord, log_id
 
 class Chain(ContextApplication):
     name: ClassVar[str] = "Chain"
+    # The cursor gains an event per page for as long as the chain is followed; snapshots keep loading it cheap.
+    snapshotting_intervals: ClassVar[dict[type, int]] = {ChainCursor: 200}
 
     def cursor(self, chain_id: int, start_block: int) -> ChainCursor:
         """The chain's checkpoint as stored, or a new one just before `start_block`."""

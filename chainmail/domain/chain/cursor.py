@@ -30,8 +30,17 @@ class ChainCursor(Aggregate):
         self.chain_id = chain_id
         self.block = start_block - 1  # the last block whose logs are all recorded
         self.hash: str | None = None
-        self.recent: dict[int, str] = {}
+        # [number, hash] pairs rather than a dict: snapshots go through JSON, which would make keys strings
+        self._recent: list[list[Any]] = []
         self.reverted: dict[str, int] = {}
+
+    @property
+    def recent(self) -> dict[int, str]:
+        """Hashes of the recent blocks recorded, by number."""
+        return {int(number): block_hash for number, block_hash in self._recent}
+
+    def _set_recent(self, recent: dict[int, str]) -> None:
+        self._recent = [[number, recent[number]] for number in sorted(recent)]
 
     def advance(self, to_block: int, to_hash: str | None, headers: list[Header], logs: int) -> None:
         """All logs of blocks up to `to_block` are recorded; `headers` are the unfinalized blocks seen."""
@@ -39,14 +48,15 @@ class ChainCursor(Aggregate):
 
     @event("Advanced")
     def _advanced(self, chain_id: int, to_block: int, to_hash: str | None, headers: list[Header], logs: int) -> None:
+        recent = self.recent
         for number, block_hash, _parent, _time in headers:
-            self.recent[number] = block_hash
+            recent[number] = block_hash
         self.block, self.hash = to_block, to_hash
         if to_hash is not None:
-            self.recent[to_block] = to_hash
-        if len(self.recent) > RECENT_BLOCKS:
-            for number in sorted(self.recent)[: len(self.recent) - RECENT_BLOCKS]:
-                del self.recent[number]
+            recent[to_block] = to_hash
+        for number in sorted(recent)[: max(len(recent) - RECENT_BLOCKS, 0)]:
+            del recent[number]
+        self._set_recent(recent)
 
     def revert(self, from_block: int) -> None:
         """Blocks from `from_block` on are no longer canonical: what they did is undone."""
@@ -55,8 +65,7 @@ class ChainCursor(Aggregate):
 
     @event("BlocksReverted")
     def _blocks_reverted(self, chain_id: int, from_block: int, hashes: list[str]) -> None:
-        for number in [n for n in self.recent if n >= from_block]:
-            del self.recent[number]
+        self._set_recent({n: h for n, h in self.recent.items() if n < from_block})
         for block_hash in hashes:
             self.reverted[block_hash] = from_block
         if len(self.reverted) > REVERTED_HASHES:
