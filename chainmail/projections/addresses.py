@@ -108,6 +108,25 @@ class AddressesProjection(Projection):
                 profile[key] = value
         tx.execute(update(t).where(t.c.id == address_id).values(profile=profile, **values))
 
+    @handles(Address.Restored)
+    def restored(self, tx: Connection, e: Address.Restored) -> None:
+        r = e.row
+        tx.execute(
+            insert(self.t.addresses).values(
+                id=r["address_id"],
+                user_id=r["user_id"],
+                address=r["address"],
+                addrview=r["addrview"],
+                name=r["name"] or None,
+                main=r["main"],
+                tags=r["tags"],
+                created=r["created_at"],
+                forwarded=False,
+                profile=r["profile"],
+            )
+        )
+        self._tag(tx, r["address_id"], r["tags"])
+
     @handles(Address.MainChanged)
     def main_changed(self, tx: Connection, e: Address.MainChanged) -> None:
         t = self.t.addresses

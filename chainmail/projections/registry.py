@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from chainmail.projections.access_tokens import AccessTokensProjection
+from chainmail.projections.account_archive import AccountArchiveProjection
 from chainmail.projections.addresses import AddressesProjection
 from chainmail.projections.asps import AspsProjection
 from chainmail.projections.authlog import AuthlogProjection
@@ -31,6 +32,7 @@ PROJECTIONS: tuple[type[Projection], ...] = (
     WebhooksProjection,
     KeysProjection,
     AspsProjection,
+    AccountArchiveProjection,
     # the identity context's read models
     WalletLoginsProjection,
     OAuthGrantsProjection,

@@ -139,6 +139,33 @@ class UsersProjection(Projection):
         profile.pop("tempPassword", None)
         tx.execute(update(t).where(t.c.id == user_id).values(password_hash=e.password_hash, profile=profile))
 
+    @handles(User.Restored)
+    def restored(self, tx: Connection, e: User.Restored) -> None:
+        a = e.account
+        user_id = object_id_of(e.originator_id)
+        targets = [t["value"] for t in a["profile"].get("targets", [])]
+        tx.execute(
+            insert(self.t.users).values(
+                id=user_id,
+                username=a["username"],
+                unameview=a["unameview"],
+                name=a["name"] or None,
+                address=e.main_address,
+                password_hash=a["password_hash"],
+                tags=a["tags"],
+                targets="\n".join(targets),
+                profile=a["profile"],
+                storage_used=0,
+                activated=True,
+                disabled=bool(a["disabled"]),
+                suspended=bool(a["suspended"]),
+                created=a["created_at"],
+            )
+        )
+        tags = sorted({tag.lower() for tag in a["tags"]})
+        if tags:
+            tx.execute(insert(self.t.user_tags), [{"user_id": user_id, "tag": tag} for tag in tags])
+
     @handles(User.MainAddressChanged)
     def main_address_changed(self, tx: Connection, e: User.MainAddressChanged) -> None:
         t = self.t.users

@@ -27,6 +27,8 @@ def test_a_foreign_user_token_is_refused_on_every_accounts_route(client: falcon.
         ("PUT", f"/api/users/{theirs}/logout", {}),
         ("POST", f"/api/users/{theirs}/password/reset", {}),
         ("POST", f"/api/users/{theirs}/quota/reset", {}),
+        ("GET", f"/api/users/{theirs}/restore", None),
+        ("POST", f"/api/users/{theirs}/restore", {}),
         ("POST", "/api/quota/reset", {}),
         ("GET", f"/api/users/{theirs}/authlog", None),
         ("GET", f"/api/users/{theirs}/authlog/{'0' * 24}", None),

@@ -156,3 +156,45 @@ def test_bad_update_input_is_400(client: falcon.testing.TestClient) -> None:
         assert result.json["code"] == "InputValidationError"
     bad_date = client.simulate_post(f"/api/users/{user_id}/password/reset", json={"validAfter": "soon"})
     assert bad_date.status_code == 400
+
+
+def test_a_deleted_account_can_be_restored_before_its_deletion_runs(client: falcon.testing.TestClient) -> None:
+    user_id = create(client, "xavier", tags=["Keep"])
+    extra = client.simulate_post(f"/api/users/{user_id}/addresses", json={"address": "x2@example.org"}).json["id"]
+    gone = client.simulate_post(f"/api/users/{user_id}/addresses", json={"address": "x3@example.org"}).json["id"]
+    client.simulate_delete(f"/api/users/{user_id}/addresses/{gone}")
+    later = "2999-01-01T00:00:00.000Z"
+    deleted = client.simulate_delete(f"/api/users/{user_id}", params={"deleteAfter": later}).json
+    other = create(client, "yvonne")
+    client.simulate_post(f"/api/users/{other}/addresses", json={"address": "x2@example.org"})
+
+    info = client.simulate_get(f"/api/users/{user_id}/restore").json
+    restored = client.simulate_post(f"/api/users/{user_id}/restore").json
+    again = client.simulate_post(f"/api/users/{user_id}/restore")
+    user = client.simulate_get(f"/api/users/{user_id}").json
+
+    assert info["username"] == "xavier" and info["tags"] == ["Keep"]
+    assert info["recoverableAddresses"] == ["xavier@example.com"]  # x2 was taken meanwhile, x3 went earlier
+    assert restored == {
+        "success": True,
+        "code": "TaskCancelled",
+        "user": user_id,
+        "task": deleted["task"],
+        "addresses": {"recovered": 1, "main": "xavier@example.com"},
+    }
+    assert (again.status_code, again.json["code"]) == (404, "AccountNotFound")
+    assert user["address"] == "xavier@example.com" and user["tags"] == ["Keep"]
+    assert login(client, "xavier", "secretvalue").status_code == 200
+    addresses = client.simulate_get(f"/api/users/{user_id}/addresses").json["results"]
+    assert [(a["address"], a["main"]) for a in addresses] == [("xavier@example.com", True)]
+    assert extra != gone
+    assert client.simulate_get(f"/api/users/{user_id}/restore").json["code"] == "AccountNotFound"
+
+
+def test_a_deletion_that_already_ran_cannot_be_cancelled(client: falcon.testing.TestClient) -> None:
+    user_id = create(client, "zelda")
+    client.simulate_delete(f"/api/users/{user_id}")
+
+    result = client.simulate_post(f"/api/users/{user_id}/restore")
+
+    assert (result.status_code, result.json["code"]) == (400, "DeleteInProgress")

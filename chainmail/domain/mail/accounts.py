@@ -15,7 +15,7 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 
 from chainmail.domain.claims import Claim
-from chainmail.domain.errors import Forbidden, Invalid, NotFound
+from chainmail.domain.errors import AlreadyExists, Forbidden, Invalid, NotFound
 from chainmail.domain.ids import ObjectId
 from chainmail.domain.mail.access_tokens import (
     TOKEN_TTL,
@@ -24,6 +24,7 @@ from chainmail.domain.mail.access_tokens import (
     token_hash,
 )
 from chainmail.domain.mail.address_book import AddressCommands
+from chainmail.domain.mail.addresses import Address
 from chainmail.domain.mail.administration import AdminCommands
 from chainmail.domain.mail.authlog import AUTHLOG_TIME, AuthEvent, merge_key
 from chainmail.domain.mail.credentials import random_password, verify_password
@@ -359,3 +360,78 @@ class AccountCommands(AddressCommands, AdminCommands, SecondFactorCommands):
         user = self._user(user_id)
         user.log_out(reason=reason, logged_out_at=self.clock())
         self.save(user)
+
+    # -- cancelling a deletion ----------------------------------------------------------------------
+
+    def restore_user(self, user_id: str, meta: AuthMeta | None = None) -> dict[str, Any]:
+        """Bring back a deleted account whose deletion has not run yet, with the addresses still free."""
+        return self.retrying(lambda: self._restore_user(user_id, meta or AuthMeta()))
+
+    def _restore_user(self, user_id: str, meta: AuthMeta) -> dict[str, Any]:
+        now = self.clock()
+        try:
+            user: User = self.repository.get(User.create_id(user_id))
+        except (AggregateNotFoundError, ValueError):
+            user = None  # type: ignore[assignment]
+        if user is None or not user.is_deleted:
+            raise NotFound("AccountNotFound", "Deleted account was not found")
+        if user.delete_after is not None and user.delete_after <= now:
+            raise Invalid("DeleteInProgress", "Deletion already in progress")
+        username_claim = self._claim("username", user.unameview, user.user_id)  # type: ignore[attr-defined]
+        if username_claim is None:
+            raise AlreadyExists("UserExistsError", "This username already exists")
+        pending: list[Aggregate] = [username_claim]
+        restored: list[Address] = []
+        for address_id in user.deleted_address_ids:
+            try:
+                record: Address = self.repository.get(Address.create_id(address_id))
+            except AggregateNotFoundError:
+                continue
+            claim = self._claim("address", record.addrview, user.user_id)  # type: ignore[attr-defined]
+            if claim is None:
+                continue  # someone else has taken this address meanwhile
+            restored.append(record)
+            pending.append(claim)
+        main = next((r for r in restored if r.address_id == user.main_address_id), restored[0] if restored else None)
+        for record in restored:
+            record.restore(
+                row={
+                    "address_id": record.address_id,
+                    "user_id": user.user_id,
+                    "address": record.address,
+                    "addrview": record.addrview,
+                    "name": record.name,
+                    "main": record is main,
+                    "tags": record.tags,
+                    "profile": record.profile,
+                    "created_at": record.created_on,
+                }
+            )
+            if record.main != (record is main):
+                record.set_main(main=record is main)
+            pending.append(record)
+        account = {
+            "username": user.username,
+            "unameview": user.unameview,
+            "name": user.name,
+            "password_hash": user.password_hash,
+            "tags": user.tags,
+            "profile": {**user.profile, "authVersion": user.auth_version},
+            "disabled": user.disabled,
+            "suspended": user.suspended,
+            "created_at": user.created_on,
+        }
+        task = user.deletion_task
+        user.restore(
+            account=account,
+            address_ids=[r.address_id for r in restored],
+            main_address_id=main.address_id if main else None,
+            main_address=main.address if main else "",
+            restored_at=now,
+        )
+        entry = meta.entry(action="restore user", result="success")
+        self.save(user, *pending, self._auth_event(user.user_id, entry, now))
+        addresses: dict[str, Any] = {"recovered": len(restored)}
+        if main is not None:
+            addresses["main"] = main.address
+        return {"user": user.user_id, "task": task, "addresses": addresses}

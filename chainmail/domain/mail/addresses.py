@@ -54,3 +54,8 @@ class Address(Aggregate):
     @event("MainChanged")
     def set_main(self, main: bool) -> None:
         self.main = main
+
+    @event("Restored")
+    def restore(self, row: dict[str, Any]) -> None:
+        """Back with its restored user; `row` is what the read models show again."""
+        self.deleted = False

@@ -101,9 +101,17 @@ class User(Aggregate):
         pass
 
     @event("Restored")
-    def restore(self, address_ids: list[str], main_address: str, address_id: str | None, restored_at: datetime) -> None:
+    def restore(
+        self,
+        account: dict[str, Any],
+        address_ids: list[str],
+        main_address_id: str | None,
+        main_address: str,
+        restored_at: datetime,
+    ) -> None:
+        """A deletion cancelled in time; `account` is the row the read models show again."""
         self.address_ids, self.deleted_address_ids = list(address_ids), []
-        self.address = main_address
+        self.address, self.main_address_id = main_address, main_address_id
         self.deleted_at = self.delete_after = self.deletion_task = None
 
     @event("AddressAdded")

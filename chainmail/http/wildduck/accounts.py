@@ -24,6 +24,7 @@ from chainmail.http.validation import (
     text,
 )
 from chainmail.http.wildduck.fields import MetaData, PgpKey, Target, is_target_url
+from chainmail.projections import account_archive
 from chainmail.projections import users as users_model
 from chainmail.system import System
 
@@ -259,8 +260,39 @@ class QuotaResetResource:
         resp.media = {"success": True, "task": self.system.mail.ids.object_id(self.system.mail.clock())}
 
 
+class RestoreResource:
+    """`GET` what a cancelled deletion would bring back; `POST` cancels the deletion."""
+
+    def __init__(self, system: System) -> None:
+        self.system = system
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, user: str) -> None:
+        body = parse(UserPath, req.context.params)
+        require(req.context.principal, "read", "users", owner=body.user)
+        with self.system.engine.connect() as conn:
+            row = account_archive.deleted_account(conn, body.user)
+        if row is None:
+            raise WildDuckError(404, "AccountNotFound", "Deleted account was not found")
+        resp.media = {
+            "success": True,
+            "user": body.user,
+            "username": row["username"],
+            "storageUsed": 0,
+            "tags": list(row["tags"] or []),
+            "deleted": row["deleted"],
+            "recoverableAddresses": row["recoverable"],
+        }
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, user: str) -> None:
+        body = parse(UserPath, req.context.params)
+        require(req.context.principal, "update", "users", owner=body.user)
+        result = self.system.mail.restore_user(body.user, AuthMeta(sess=body.sess, ip=body.ip))
+        resp.media = {"success": True, "code": "TaskCancelled", **result}
+
+
 def add_routes(api: Router, system: System) -> None:
     api.add("/users/{user}/logout", LogoutResource(system))
     api.add("/users/{user}/password/reset", PasswordResetResource(system))
     api.add("/users/{user}/quota/reset", UserQuotaResetResource(system))
     api.add("/quota/reset", QuotaResetResource(system))
+    api.add("/users/{user}/restore", RestoreResource(system))
