@@ -15,6 +15,9 @@ class IdentitySettings(BaseModel):
     trusted_proxies: list[str] = Field(default_factory=list)
     # A sign-in nonce (and every message signed over it) lives this long; then a new one is issued.
     message_ttl: int = Field(default=7 * 24 * 3600, ge=60)
+    # Domains a sign-in message may name (e.g. ["0xmail.box", "app.0xmail.box"]); empty accepts any, so a
+    # deployment serving third-party front ends should list its own to stop signatures phished elsewhere.
+    signin_domains: list[str] = Field(default_factory=list)
     # The indexer's own wallet: `indexer: {message, signature}` submissions are signed by it.
     indexer_wallet_address: str | None = None
     # RevenueCat (nameservice entitlement).

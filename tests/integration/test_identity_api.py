@@ -546,3 +546,23 @@ def test_sign_in_attempts_are_rate_limited(client: falcon.testing.TestClient) ->
     assert statuses[30] == 429
     limited = client.simulate_post("/idx/authenticate", json=body, remote_addr=WILDDUCK)
     assert limited.json["success"] is False and limited.json["code"] == "RATE_LIMITED"
+
+
+def test_only_listed_domains_may_ask_for_and_use_sign_in_messages(
+    client: falcon.testing.TestClient, system: System
+) -> None:
+    wallet = EvmWallet()
+    headers = sign_in_headers(client, wallet)  # written for mail.example.com
+    identity_of(system).signin_domains = frozenset({"0xmail.box"})
+
+    refused(authenticated(client, wallet.address, headers), "DOMAIN_NOT_ALLOWED")
+    other = client.simulate_get(
+        f"/idx/wallets/{wallet.address}/message", params={"domain": "phish.example", "url": "https://phish.example/"}
+    )
+    assert other.status_code == 400 and other.json["code"] == "DOMAIN_NOT_ALLOWED"
+    listed = client.simulate_get(
+        f"/idx/wallets/{wallet.address}/message", params={"domain": "0xMail.box", "url": "https://0xmail.box/"}
+    )
+    assert listed.status_code == 200
+    message = listed.json["data"]["message"]
+    assert authenticated(client, wallet.address, signed_headers(wallet, message)).status_code == 200

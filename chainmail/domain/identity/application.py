@@ -57,11 +57,13 @@ class Identity(OAuthCommands, ContextApplication):
         self,
         *args: Any,
         message_ttl: timedelta = timedelta(days=7),
+        signin_domains: tuple[str, ...] = (),
         directory: WalletDirectory | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.message_ttl = message_ttl
+        self.signin_domains = frozenset(d.lower() for d in signin_domains)
         self.directory: WalletDirectory = directory or EmptyDirectory()
         self.oauth_settings = None
 
@@ -70,7 +72,7 @@ class Identity(OAuthCommands, ContextApplication):
         from chainmail.identity.settings import identity_settings
 
         ids = identity_settings(settings)
-        app = cls(message_ttl=timedelta(seconds=ids.message_ttl), **kwargs)
+        app = cls(message_ttl=timedelta(seconds=ids.message_ttl), signin_domains=tuple(ids.signin_domains), **kwargs)
         app.oauth_settings = ids
         return app
 
@@ -105,9 +107,14 @@ class Identity(OAuthCommands, ContextApplication):
             return current
         return self.replace_nonce(username)
 
+    def accepts_domain(self, domain: str) -> bool:
+        return not self.signin_domains or domain.lower() in self.signin_domains
+
     def sign_in_message(
         self, wallet: Wallet, *, domain: str, uri: str, chain_id: int | None
     ) -> tuple[str, IssuedNonce]:
+        if not self.accepts_domain(domain):
+            raise SignInRefused("DOMAIN_NOT_ALLOWED", "This domain may not ask for sign-in messages")
         nonce = self.nonce_for_signing(wallet.address)
         text = sign_in_message(
             wallet, domain=domain, uri=uri, nonce=nonce.nonce, issued_at=nonce.issued_at, chain_id=chain_id
@@ -124,6 +131,8 @@ class Identity(OAuthCommands, ContextApplication):
             raise SignInRefused("INVALID_MESSAGE", f"Invalid sign-in message: {error}") from None
         if parsed.wallet != signer:
             raise SignInRefused("ADDRESS_MISMATCH", "The message was written for another wallet")
+        if not self.accepts_domain(parsed.domain):
+            raise SignInRefused("DOMAIN_NOT_ALLOWED", "The message was written for another site")
         if not verify_signature(signer, message, signature):
             raise SignInRefused("INVALID_SIGNATURE", "Invalid signature")
         self.check_nonce(signer, parsed.nonce, parsed.issued_at)

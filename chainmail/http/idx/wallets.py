@@ -48,7 +48,10 @@ class MessageResource:
             chain_id = int(chain)
         elif wallet.chain_type == "evm":
             chain_id = 1
-        text, nonce = identity_of(self.system).sign_in_message(wallet, domain=domain, uri=uri, chain_id=chain_id)
+        identity = identity_of(self.system)
+        if not identity.accepts_domain(domain):
+            raise IndexerError(400, "DOMAIN_NOT_ALLOWED", "This domain may not ask for sign-in messages")
+        text, nonce = identity.sign_in_message(wallet, domain=domain, uri=uri, chain_id=chain_id)
         data: dict[str, Any] = {
             "walletAddress": wallet.address,
             "chainType": wallet.chain_type,
