@@ -155,3 +155,12 @@ def test_any_text_signed_verifies_and_any_change_breaks_it(message: str, at: int
         signature = signer.sign(message)
         assert verify_signature(wallet, message, signature)
         assert not verify_signature(wallet, changed, signature)
+
+
+def test_an_evm_signature_with_v_as_0_or_1_verifies_too() -> None:
+    wallet = parse_wallet(EVM.address)
+    assert wallet is not None
+    raw = bytes.fromhex(EVM.sign("hardware wallet")[2:])
+    assert raw[64] in (27, 28)
+    low_v = raw[:64] + bytes([raw[64] - 27])
+    assert verify_signature(wallet, "hardware wallet", "0x" + low_v.hex())
