@@ -29,7 +29,7 @@ def sqlite_path(database_url: str) -> Path | None:
 def make_engine(database_url: str, **kwargs: Any) -> Engine:
     path = sqlite_path(database_url)
     if path is None:
-        return create_engine(sqlalchemy_url(database_url), pool_pre_ping=True, **kwargs)
+        return create_engine(sqlalchemy_url(database_url), pool_pre_ping=True, pool_size=2, max_overflow=8, **kwargs)
 
     path.parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(

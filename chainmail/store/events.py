@@ -41,8 +41,9 @@ def event_store_env(database_url: str, *, create_tables: bool) -> dict[str, str]
         # Off: eventsourcing 9.5 names its insert function `es_insert_events_uuid` whatever the table, so
         # with several contexts the last one created would receive every context's events.
         "POSTGRES_ENABLE_DB_FUNCTIONS": "n",
-        "POSTGRES_POOL_SIZE": "4",
-        "POSTGRES_MAX_OVERFLOW": "8",
+        # Connections per context per process: one kept open, up to five when a worker's threads all write.
+        "POSTGRES_POOL_SIZE": "1",
+        "POSTGRES_MAX_OVERFLOW": "4",
         "POSTGRES_LOCK_TIMEOUT": "30",
     }
     return env
