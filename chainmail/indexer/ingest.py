@@ -90,13 +90,19 @@ class ChainIndexer:
     # -- the loop ---------------------------------------------------------------------------------
 
     def run(self, stop: Callable[[], bool]) -> None:
-        """Index until `stop()`; node errors are recorded in the chain's status and retried."""
-        self.check_chain_id()
-        backoff = 1.0
+        """Index until `stop()`; node errors are recorded in the chain's status and retried (a node serving
+        another chain is not: that stops the worker)."""
+        checked, backoff = False, 1.0
         while not stop():
             try:
+                if not checked:
+                    self.check_chain_id()
+                    checked = True
                 advanced = self.step(stop)
                 backoff = 1.0
+            except ChainMismatch as mismatch:
+                self._status(error=str(mismatch))
+                raise
             except Exception as error:  # any failure: record it, wait, start the step again from the store
                 log.warning("indexing step failed", chain=self.spec.chain_id, error=str(error))
                 self.cursor = None

@@ -11,6 +11,8 @@ from typing import Any
 
 import requests
 
+from chainmail.domain.chain.chains import redact_url
+
 # Phrases providers use when an eth_getLogs range returns too much or takes too long
 # (Alchemy, Infura, QuickNode, Ankr, Chainstack, geth, erigon, reth).
 RANGE_TOO_LARGE = (
@@ -82,15 +84,16 @@ class JsonRpc:
         try:
             response = self._session().post(self.url, json=payload, timeout=self.timeout)
         except requests.Timeout as error:
-            raise RangeTooLarge(None, f"timed out: {error}") from error
+            raise RangeTooLarge(None, f"timed out after {self.timeout} s") from error
         except requests.RequestException as error:
-            raise RpcUnavailable(str(error)) from error
+            # requests' messages name the URL, and RPC URLs often carry an API key: never repeat them
+            raise RpcUnavailable(f"{type(error).__name__}: cannot reach {redact_url(self.url)}") from error
         if response.status_code == 429 or response.status_code >= 500:
-            raise RpcUnavailable(f"HTTP {response.status_code}")
+            raise RpcUnavailable(f"HTTP {response.status_code} from {redact_url(self.url)}")
         try:
             return response.json()
         except ValueError as error:
-            raise RpcUnavailable(f"not JSON (HTTP {response.status_code})") from error
+            raise RpcUnavailable(f"not JSON (HTTP {response.status_code}) from {redact_url(self.url)}") from error
 
     @staticmethod
     def _result(reply: Any, method: str) -> Any:

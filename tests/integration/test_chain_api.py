@@ -9,8 +9,10 @@ import falcon.testing
 import pytest
 
 from chainmail.config import ChainSettings, Settings
-from chainmail.domain.chain.chains import ChainSpec
+from chainmail.domain.chain.application import Chain
+from chainmail.domain.chain.chains import ChainSpec, chain_specs
 from chainmail.http.app import create_app
+from chainmail.indexer.ingest import ChainIndexer
 from chainmail.system import System
 from tests.chain.anvil import Anvil
 from tests.chain.harness import index, spec_for
@@ -88,9 +90,6 @@ def test_two_chains_indexed_at_once_report_their_status_in_blocks(
     assert client.simulate_get("/idx/api/blocks").json["data"]["totalChains"] == 2
 
     # After the next look at the node, the lagging chain shows as syncing.
-    from chainmail.domain.chain.application import Chain
-    from chainmail.indexer.ingest import ChainIndexer
-
     spec = spec_for(first, [])
     indexer = ChainIndexer(chain_system.context(Chain), chain_system.engine, spec)
     indexer.head = first.head()
@@ -132,3 +131,26 @@ def test_delegation_routes_answer_the_signed_wallet_and_refuse_unsigned_requests
 
     bad = client.simulate_get("/idx/delegations/to/not-a-wallet")
     assert bad.status_code == 400 and bad.json["success"] is False
+
+
+def test_a_chain_whose_node_is_down_shows_as_an_error_and_the_health_as_degraded(
+    chain_system: System, two_chains: tuple[Anvil, Anvil]
+) -> None:
+    second = two_chains[1]
+    second.stop()  # chain 1337's node goes away
+    settings = chain_system.settings
+    (spec,) = [s for s in chain_specs(settings.chains, enable_testnets=False) if s.chain_id == 1337]
+    assert "abcdef0123456789abcdef" in (spec.rpc_url or "")  # the configured URL carries a key
+    worker = ChainIndexer(chain_system.context(Chain), chain_system.engine, spec)
+    attempts = []
+
+    def stop() -> bool:
+        attempts.append(1)
+        return len(attempts) > 3
+
+    worker.run(stop)  # keeps retrying, recording the error, until stopped
+
+    chains = falcon.testing.TestClient(create_app(chain_system)).simulate_get("/idx/blocks").json["data"]
+    down = {c["chainId"]: c for c in chains["chains"]}[1337]
+    assert down["status"] == "error" and "abcdef0123456789abcdef" not in down["error"]
+    assert chains["overallHealth"] == "degraded" and chains["summary"]["errorCount"] == 1
