@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import falcon.testing
 
+from chainmail.http.app import create_app
+from chainmail.http.auth import Principal
+from chainmail.system import System
+from tests.integration.conftest import ROOT_TOKEN
 from tests.integration.mail_support import create_user, mailbox_ids, upload
 
 
@@ -170,3 +174,22 @@ def test_delete_a_folder_with_its_messages_but_not_a_special_one(client: falcon.
     assert client.simulate_get(f"/api/users/{user}").json["limits"]["quota"]["used"] == 0
     # the path is free again
     assert client.simulate_post(f"/api/users/{user}/mailboxes", json={"path": "Old"}).status_code == 200
+
+
+def test_a_user_token_reaches_only_its_own_mail(system: System) -> None:
+    root = falcon.testing.TestClient(create_app(system), headers={"X-Access-Token": ROOT_TOKEN})
+    alice, bob = create_user(root, "alice"), create_user(root, "bob")
+    tokens = {"a" * 40: Principal(role="user", user=alice, token="a" * 40)}
+    as_alice = falcon.testing.TestClient(
+        create_app(system, root_token=ROOT_TOKEN, user_tokens=tokens.get), headers={"X-Access-Token": "a" * 40}
+    )
+    bob_inbox = mailbox_ids(root, bob)["INBOX"]
+
+    own = as_alice.simulate_get(f"/api/users/{alice}/mailboxes")
+    me = as_alice.simulate_get("/api/users/me/mailboxes")
+    other = as_alice.simulate_get(f"/api/users/{bob}/mailboxes/{bob_inbox}/messages")
+    upload_other = as_alice.simulate_post(f"/api/users/{bob}/mailboxes/{bob_inbox}/messages", json={"text": "x"})
+
+    assert own.status_code == 200 and me.json == own.json
+    assert other.status_code == 403 and other.json["code"] == "MissingPrivileges"
+    assert upload_other.status_code == 403
