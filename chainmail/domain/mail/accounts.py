@@ -32,6 +32,7 @@ from chainmail.domain.mail.names import normalize_address, username_view, uview
 from chainmail.domain.mail.passwords import SALT_SIZE, hash_algorithm, hash_password
 from chainmail.domain.mail.second_factors import SecondFactorCommands
 from chainmail.domain.mail.users import User
+from chainmail.domain.mail.webauthn_keys import WebauthnCommands
 
 if TYPE_CHECKING:
     from chainmail.domain.application import ContextApplication
@@ -97,7 +98,7 @@ def user_not_found() -> NotFound:
     return NotFound("UserNotFound", "This user does not exist")
 
 
-class AccountCommands(AddressCommands, AdminCommands, SecondFactorCommands):
+class AccountCommands(AddressCommands, AdminCommands, SecondFactorCommands, WebauthnCommands):
     """Sign-in and account maintenance; every attempt and change is an event."""
 
     # -- finding accounts -------------------------------------------------------------------

@@ -87,7 +87,11 @@ class SecondFactorCommands(_Base):
         user = self._account(user_id)  # type: ignore[attr-defined]
         if user.totp_seed or user.pending_totp_seed:
             user.remove_totp_seed()
-        self._set_enabled2fa(user, [], now)
+        for credential_id in list(user.webauthn_credentials):
+            user.remove_webauthn_credential(credential_id=credential_id)
+        user.update(
+            changes={"enabled2fa": [], "webauthnCredentials": []}, auth_version=user.auth_version, updated_at=now
+        )
         self.save(user, self._auth_event(user.user_id, meta.entry(action="disable 2fa"), now))  # type: ignore[attr-defined]
 
     # -- custom 2FA ---------------------------------------------------------------------------

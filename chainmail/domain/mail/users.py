@@ -42,6 +42,8 @@ class User(Aggregate):
         self.main_address_id = address_id
         self.totp_seed = self.pending_totp_seed = ""
         self.asps: dict[str, str] = {}  # application password id -> selector
+        self.webauthn_challenges: dict[str, dict[str, Any]] = {}
+        self.webauthn_credentials: dict[str, dict[str, Any]] = {}
         self.deleted_at: datetime | None = None
         self.delete_after: datetime | None = None
         self.deletion_task: str | None = None
@@ -149,3 +151,26 @@ class User(Aggregate):
     @event("ApplicationPasswordRemoved")
     def remove_application_password(self, asp_id: str) -> None:
         self.asps = {k: v for k, v in self.asps.items() if k != asp_id}
+
+    # -- WebAuthn (credentials and open challenges live on the account) ---------------------------
+
+    @event("WebauthnChallengeIssued")
+    def issue_webauthn_challenge(self, challenge: str, details: dict[str, Any], issued_at: datetime) -> None:
+        self.webauthn_challenges = {**self.webauthn_challenges, challenge: {**details, "issued_at": issued_at}}
+
+    @event("WebauthnChallengeUsed")
+    def use_webauthn_challenge(self, challenge: str) -> None:
+        self.webauthn_challenges = {k: v for k, v in self.webauthn_challenges.items() if k != challenge}
+
+    @event("WebauthnCredentialRegistered")
+    def register_webauthn_credential(self, credential_id: str, credential: dict[str, Any]) -> None:
+        self.webauthn_credentials = {**self.webauthn_credentials, credential_id: credential}
+
+    @event("WebauthnCounterUpdated")
+    def update_webauthn_counter(self, credential_id: str, counter: int) -> None:
+        credential = {**self.webauthn_credentials[credential_id], "counter": counter}
+        self.webauthn_credentials = {**self.webauthn_credentials, credential_id: credential}
+
+    @event("WebauthnCredentialRemoved")
+    def remove_webauthn_credential(self, credential_id: str) -> None:
+        self.webauthn_credentials = {k: v for k, v in self.webauthn_credentials.items() if k != credential_id}
