@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 from uuid import UUID
 
@@ -36,11 +36,15 @@ class LogRecord:
         return f"{self.chain_id}:{self.block_hash}:{self.log_index}"
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        # not dataclasses.asdict: its recursive deep copy was a fifth of the backfill's time
+        return {name: getattr(self, name) for name in _FIELDS}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> LogRecord:
         return cls(**data)
+
+
+_FIELDS = tuple(f.name for f in fields(LogRecord))
 
 
 def log_id(chain_id: int, block_hash: str, log_index: int) -> UUID:
