@@ -7,6 +7,11 @@ from chainmail.projections.account_archive import AccountArchiveProjection
 from chainmail.projections.addresses import AddressesProjection
 from chainmail.projections.asps import AspsProjection
 from chainmail.projections.authlog import AuthlogProjection
+from chainmail.projections.blocks import BlocksProjection
+from chainmail.projections.chain_logs import EventLogProjection
+from chainmail.projections.chain_mails import MailsProjection
+from chainmail.projections.chain_names import ThreeDnsNamesProjection
+from chainmail.projections.delegations import DelegationsProjection
 from chainmail.projections.domains import DomainsProjection
 from chainmail.projections.keys import KeysProjection
 from chainmail.projections.mailboxes import MailboxesProjection
@@ -33,6 +38,12 @@ PROJECTIONS: tuple[type[Projection], ...] = (
     KeysProjection,
     AspsProjection,
     AccountArchiveProjection,
+    # the chain context's read models
+    BlocksProjection,
+    EventLogProjection,
+    MailsProjection,
+    DelegationsProjection,
+    ThreeDnsNamesProjection,
     # the identity context's read models
     WalletLoginsProjection,
     OAuthGrantsProjection,

@@ -104,7 +104,11 @@ def test_testnets_are_indexed_only_when_enabled_and_rpc_keys_are_never_shown() -
     assert sorted(specs) == [1, 10, 11155111]
     assert specs[10].start_block == 110393959  # 3DNS starts before the Mailer on Optimism
     assert {d.kind for d in specs[10].deployments} == {"mailer", "threedns"}
-    assert specs[11155111].deployments[0].address == "0x94c60389d5a69a3f83871990a6b140abb47b4f10"
+    assert [d.address for d in specs[11155111].deployments] == [
+        "0x8de9c081a31cbb14a5974b6b4a04aa8502a796f7",  # the older Mailer, from block 9531686
+        "0x94c60389d5a69a3f83871990a6b140abb47b4f10",
+    ]
+    assert specs[11155111].start_block == 9531686
     assert specs[1].public_rpc_url == "https://eth-mainnet.example.com/v2/***"
     assert redact_url(chains[10].rpc_url) == "https://optimism.example.com/"
 

@@ -36,7 +36,14 @@ def _d(kind: str, address: str, start_block: int) -> Deployment:
 KNOWN_CHAINS: dict[int, KnownChain] = {
     1: KnownChain(1, "ethereum", False, (_d(MAILER, "0x76874D65243c3a1c1693714e6Fd4039127C04845", 23913925),)),
     11155111: KnownChain(
-        11155111, "sepolia", True, (_d(MAILER, "0x94c60389D5a69A3f83871990a6b140Abb47b4f10", 9740830),)
+        11155111,
+        "sepolia",
+        True,
+        (
+            _d(MAILER, "0x94c60389D5a69A3f83871990a6b140Abb47b4f10", 9740830),
+            # the older Sepolia Mailer (johnqh/mail_box_configs chain-info-map.ts), older ABIs
+            _d(MAILER, "0x8de9c081a31cbb14a5974b6b4a04aa8502a796f7", 9531686),
+        ),
     ),
     8453: KnownChain(8453, "base", False, (_d(MAILER, "0x0005CB39f4DfF71a8307baCaC03884aBA6FD178f", 38872322),)),
     137: KnownChain(137, "polygon", False, (_d(MAILER, "0x6E641f9fc9ED47810755C4617D234bB01B37F9EC", 79714541),)),
@@ -103,21 +110,22 @@ def chain_specs(chains: Mapping[int, Any], *, enable_testnets: bool) -> list[Cha
             continue
         if testnet and chain_id != LOCAL_CHAIN_ID and not enable_testnets and known is not None:
             continue
-        deployments = {d.kind: d for d in (known.deployments if known else ())}
+        deployments = list(known.deployments if known else ())
         for kind, address, start in (
             (MAILER, cfg.mailer, cfg.mailer_start_block),
             (THREEDNS, cfg.threedns, cfg.threedns_start_block),
         ):
-            if address:
-                deployments[kind] = Deployment(kind, address.lower(), start if start is not None else 0)
-            elif start is not None and kind in deployments:
-                deployments[kind] = Deployment(kind, deployments[kind].address, start)
+            if address:  # a configured contract replaces the known ones of its kind
+                deployments = [d for d in deployments if d.kind != kind]
+                deployments.append(Deployment(kind, address.lower(), start if start is not None else 0))
+            elif start is not None:
+                deployments = [Deployment(d.kind, d.address, start) if d.kind == kind else d for d in deployments]
         specs.append(
             ChainSpec(
                 chain_id=chain_id,
                 name=cfg.name or (known.name if known else f"chain-{chain_id}"),
                 testnet=testnet,
-                deployments=tuple(sorted(deployments.values(), key=lambda d: d.kind)),
+                deployments=tuple(sorted(deployments, key=lambda d: (d.kind, d.start_block))),
                 rpc_url=cfg.rpc_url,
                 max_rps=cfg.max_rps,
                 polling_interval=cfg.polling_interval,
