@@ -30,6 +30,7 @@ from chainmail.domain.mail.authlog import AUTHLOG_TIME, AuthEvent, merge_key
 from chainmail.domain.mail.credentials import random_password, verify_password
 from chainmail.domain.mail.names import normalize_address, username_view, uview
 from chainmail.domain.mail.passwords import SALT_SIZE, hash_algorithm, hash_password
+from chainmail.domain.mail.portability import PortabilityCommands
 from chainmail.domain.mail.second_factors import SecondFactorCommands
 from chainmail.domain.mail.users import User
 from chainmail.domain.mail.webauthn_keys import WebauthnCommands
@@ -98,7 +99,7 @@ def user_not_found() -> NotFound:
     return NotFound("UserNotFound", "This user does not exist")
 
 
-class AccountCommands(AddressCommands, AdminCommands, SecondFactorCommands, WebauthnCommands):
+class AccountCommands(AddressCommands, AdminCommands, SecondFactorCommands, WebauthnCommands, PortabilityCommands):
     """Sign-in and account maintenance; every attempt and change is an event."""
 
     # -- finding accounts -------------------------------------------------------------------
