@@ -324,3 +324,35 @@ def test_no_password_is_ever_stored_in_clear(client: falcon.testing.TestClient, 
     for secret in ("very-secret-value-1", "wrong-secret-value-2", "very-secret-value-3", reset):
         assert secret not in dump
     assert hash_password  # the default format is PBKDF2 (checked in the unit tests of passwords)
+
+
+def test_too_many_failures_rate_limit_the_account_for_its_window(
+    timed: falcon.testing.TestClient, clock: Clock
+) -> None:
+    user_id = create(timed, "guessme")
+    clock.now = clock.now.replace(second=0, microsecond=0)  # the start of a 120-second window
+
+    failures = [login(timed, "guessme", f"guess-{n}").json["code"] for n in range(12)]
+    limited = login(timed, "guessme", "secretvalue")
+    clock.advance(seconds=120)
+    allowed = login(timed, "guessme", "secretvalue")
+
+    assert failures == ["AuthFailed"] * 12
+    assert (limited.status_code, limited.json) == (
+        403,
+        {"error": "Authentication was rate limited", "code": "RateLimitedError", "id": user_id},
+    )
+    assert allowed.status_code == 200
+
+
+def test_a_success_releases_the_failure_count(timed: falcon.testing.TestClient, clock: Clock) -> None:
+    create(timed, "forgetful")
+    clock.now = clock.now.replace(second=0, microsecond=0)
+
+    for n in range(11):
+        login(timed, "forgetful", f"guess-{n}")
+    login(timed, "forgetful", "secretvalue")
+    for n in range(11):
+        login(timed, "forgetful", f"again-{n}")
+
+    assert login(timed, "forgetful", "secretvalue").status_code == 200

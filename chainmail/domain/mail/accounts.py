@@ -32,6 +32,7 @@ from chainmail.domain.mail.names import normalize_address, username_view, uview
 from chainmail.domain.mail.passwords import SALT_SIZE, hash_algorithm, hash_password
 from chainmail.domain.mail.portability import PortabilityCommands
 from chainmail.domain.mail.second_factors import SecondFactorCommands
+from chainmail.domain.mail.throttle import AuthThrottle, window_of
 from chainmail.domain.mail.users import User
 from chainmail.domain.mail.webauthn_keys import WebauthnCommands
 
@@ -152,6 +153,17 @@ class AccountCommands(AddressCommands, AdminCommands, SecondFactorCommands, Weba
         user = self.find_login_user(username)
         if user is None or not password:
             raise auth_failed()
+        throttle = self._throttle(user.user_id, now)
+        if throttle.exhausted:
+            raise auth_failed(user.user_id, "Authentication was rate limited", "RateLimitedError")
+        try:
+            return self._check_credentials(user, password, scope, meta, now)
+        except Forbidden as refused:
+            if refused.code in ("AuthFailed", "InvalidAuthScope", "TempPasswordNotYetValid"):
+                self._count_failure(user.user_id, now)
+            raise
+
+    def _check_credentials(self, user: User, password: str, scope: str, meta: AuthMeta, now: datetime) -> Authenticated:
         log = self._logger(user, meta, now, requiredScope=scope)
 
         if user.disabled or user.suspended:
@@ -181,6 +193,7 @@ class AccountCommands(AddressCommands, AdminCommands, SecondFactorCommands, Weba
                 source="temporary" if temporary else "master",
                 **({"require2fa": ",".join(enabled2fa)} if enabled2fa else {}),
             )
+            self._release_failures(user.user_id, now)
             return Authenticated(
                 user_id=ObjectId(user.user_id),
                 username=user.username,
@@ -193,6 +206,7 @@ class AccountCommands(AddressCommands, AdminCommands, SecondFactorCommands, Weba
         if scope != "master":
             asp = self._application_password(user, password, scope, meta.entry(requiredScope=scope), now)
             if asp is not None:
+                self._release_failures(user.user_id, now)
                 return Authenticated(
                     user_id=ObjectId(user.user_id),
                     username=user.username,
@@ -202,6 +216,30 @@ class AccountCommands(AddressCommands, AdminCommands, SecondFactorCommands, Weba
                 )
         log(result="fail", source="master")
         raise auth_failed(user.user_id)
+
+    # -- failure throttling ---------------------------------------------------------------------
+
+    def _throttle(self, user_id: str, now: datetime) -> AuthThrottle:
+        window = window_of(now)
+        try:
+            return self.repository.get(AuthThrottle.create_id(user_id, window))
+        except AggregateNotFoundError:
+            return AuthThrottle(user_id=user_id, window=window)
+
+    def _count_failure(self, user_id: str, now: datetime) -> None:
+        def count() -> None:
+            throttle = self._throttle(user_id, now)
+            throttle.count_failure()
+            self.save(throttle)
+
+        self.retrying(count)
+
+    def _release_failures(self, user_id: str, now: datetime) -> None:
+        throttle = self._throttle(user_id, now)
+        if throttle.failures:
+            throttle.release()
+            with contextlib.suppress(IntegrityError):  # a failure counted meanwhile stays counted
+                self.save(throttle)
 
     def preauth(self, username: str, scope: str = "master") -> Authenticated:
         user = self.find_login_user(username)
