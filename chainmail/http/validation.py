@@ -232,8 +232,24 @@ def validation_error(error: ValidationError) -> WildDuckError:
     return WildDuckError(400, "InputValidationError", ". ".join(messages), details=details)
 
 
+def _nul_at(value: Any, path: tuple[str, ...] = ()) -> tuple[str, ...] | None:
+    """Where a NUL character hides in the parameters (PostgreSQL text cannot store one), if anywhere."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        found = _nul_at(str(key), (*path, str(key))) or _nul_at(item, (*path, str(key)))
+        if found is not None:
+            return found
+    return None
+
+
 def parse(model: type[M], params: dict[str, Any]) -> M:
     """Validate merged request parameters, or answer 400 InputValidationError."""
+    nul = _nul_at(params)
+    if nul is not None:
+        message = f'"{".".join(nul) or "value"}" must not contain null characters'
+        raise WildDuckError(400, "InputValidationError", message, details={",".join(nul): message})
     try:
         return model.model_validate(params)
     except ValidationError as error:

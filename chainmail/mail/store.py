@@ -54,6 +54,17 @@ class Delivery:
     outcome: Outcome
 
 
+def without_nul(value: Any) -> Any:
+    """PostgreSQL text cannot hold NUL characters, which broken mail may carry: they become U+FFFD."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {without_nul(k): without_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [without_nul(v) for v in value]
+    return value
+
+
 def _has_custom_meta(meta: str | None) -> bool:
     return bool(meta) and meta not in ("{}", "null")
 
@@ -222,25 +233,27 @@ class MailStore:
             "envelope": envelope,
         }
         everyone = " ".join(f"{a['name']} {a['address']}" for a in parsed.to + parsed.cc + parsed.bcc)
-        return {
-            "message": message_id,
-            "thread": thread,
-            "idate": idate.isoformat(),
-            "hdate": parsed.date.isoformat() if parsed.date else None,
-            "size": size,
-            "flags": sorted(set(flags)),
-            "blob": blob_sha256,
-            "msgid": parsed.message_id,
-            "subject": parsed.subject,
-            "from_text": f"{sender[0]['name']} {sender[0]['address']}".lower(),
-            "to_text": everyone.lower(),
-            "body": parsed.text[:MAX_SEARCH_TEXT].lower(),
-            "attachments": bool(attachments),
-            "summary": summary,
-            "meta_data": meta_data if _has_custom_meta(meta_data) else None,
-            "expires": None,
-            "register": self._register_entries(parsed, special_use, flags),
-        }
+        return without_nul(
+            {
+                "message": message_id,
+                "thread": thread,
+                "idate": idate.isoformat(),
+                "hdate": parsed.date.isoformat() if parsed.date else None,
+                "size": size,
+                "flags": sorted(set(flags)),
+                "blob": blob_sha256,
+                "msgid": parsed.message_id,
+                "subject": parsed.subject,
+                "from_text": f"{sender[0]['name']} {sender[0]['address']}".lower(),
+                "to_text": everyone.lower(),
+                "body": parsed.text[:MAX_SEARCH_TEXT].lower(),
+                "attachments": bool(attachments),
+                "summary": summary,
+                "meta_data": meta_data if _has_custom_meta(meta_data) else None,
+                "expires": None,
+                "register": self._register_entries(parsed, special_use, flags),
+            }
+        )
 
     def _register_entries(
         self, parsed: ParsedMessage, special_use: str | None, flags: list[str]
