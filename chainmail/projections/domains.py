@@ -106,6 +106,10 @@ def resolve_alias(conn: Connection, alias: str) -> str | None:
     return conn.execute(select(domain_aliases.c.id).where(domain_aliases.c.alias == alias)).scalar_one_or_none()
 
 
+def alias_target(conn: Connection, alias: str) -> str | None:
+    return conn.execute(select(domain_aliases.c.domain).where(domain_aliases.c.alias == alias)).scalar_one_or_none()
+
+
 def access_list(conn: Connection, tagview: str, action: str) -> list[dict[str, Any]]:
     t = domain_access
     query = select(t).where(t.c.tagview == tagview, t.c.action == action).order_by(t.c.domain, t.c.id)

@@ -53,6 +53,8 @@ def test_domain_aliases_sign_in_and_resolve(client: falcon.testing.TestClient) -
         {"id": alias_id, "alias": "example.net", "domain": "example.org"}
     ]
     assert via_alias.status_code == 200 and via_alias.json["id"] == user_id
+    resolved_address = client.simulate_get("/api/addresses/resolve/ali@example.net").json
+    assert resolved_address["user"] == user_id and resolved_address["address"] == "ali@example.org"
 
     assert client.simulate_delete(f"/api/domainaliases/{alias_id}").json == {"success": True}
     assert login(client, "ali@example.net", "secretvalue").status_code == 403

@@ -31,6 +31,7 @@ from chainmail.http.validation import (
 from chainmail.http.wildduck.accounts import unique_tags
 from chainmail.http.wildduck.fields import MetaData, Target, is_email, metadata_object, tag_list
 from chainmail.projections import addresses as addresses_model
+from chainmail.projections import domains as domains_model
 from chainmail.projections import users as users_model
 from chainmail.system import System
 
@@ -352,6 +353,11 @@ class ResolveAddressResource:
             else:
                 wanted = normalize_address(params.address, remove_label=True)
                 row = addresses_model.find_address(conn, uview(wanted))
+                local, _, domain = wanted.rpartition("@")
+                target = domains_model.alias_target(conn, domain) if row is None else None
+                if target:  # an address in an alias domain is the same address in the domain it stands for
+                    wanted = f"{local}@{target}"
+                    row = addresses_model.find_address(conn, uview(wanted))
                 for candidate in _wildcard_candidates(wanted) if row is None and params.allowWildcard else ():
                     row = addresses_model.find_address(conn, candidate)
                     if row is not None:
