@@ -169,8 +169,12 @@ class MailStore:
             thread = messages_model.thread_of(
                 conn,
                 user_id,
-                list(
-                    dict.fromkeys([*parsed.references, parsed.in_reply_to] if parsed.in_reply_to else parsed.references)
+                without_nul(
+                    list(
+                        dict.fromkeys(
+                            [*parsed.references, parsed.in_reply_to] if parsed.in_reply_to else parsed.references
+                        )
+                    )
                 ),
             )
         now = self.mail.clock()

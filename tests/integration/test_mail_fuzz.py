@@ -53,6 +53,7 @@ mime_lines = st.lists(
             b"=ZZ=\xc3",
             b"!!!!",
             b"X-Nul: a\x00b",
+            b"References: <a\x00b@x>",
         ]
     ),
     max_size=20,
@@ -116,3 +117,21 @@ def test_null_characters_are_refused_not_stored(client: falcon.testing.TestClien
 
     assert path.status_code == 400 and path.json["error"] == '"path" must not contain null characters'
     assert search.status_code == 400 and subject.status_code == 400
+
+
+def test_nul_bytes_inside_a_raw_message_are_stored(
+    client: falcon.testing.TestClient, mailbox_of: tuple[str, str]
+) -> None:
+    user, inbox = mailbox_of
+    raw = (
+        b"Subject: a\x00b\r\nReferences: <r\x00@x>\r\nIn-Reply-To: <i\x00@x>\r\n"
+        b"From: n\x00 <f@x.org>\r\n\r\nbo\x00dy\r\n"
+    )
+
+    stored = client.simulate_post(
+        f"/api/users/{user}/mailboxes/{inbox}/messages", body=raw, headers={"Content-Type": "message/rfc822"}
+    )
+
+    assert stored.status_code == 200, stored.text
+    got = client.simulate_get(f"/api/users/{user}/mailboxes/{inbox}/messages/1/message.eml")
+    assert got.content == raw
