@@ -51,7 +51,8 @@ def build_chain(anvil: Anvil, events: int, per_tx: int) -> str:
     return mailer.address
 
 
-def backfill(store: str, anvil: Anvil, mailer: str, events: int, block_range: int, concurrency: int) -> None:
+def backfill(store: str, anvil: Anvil, mailer: str, events: int, block_range: int, concurrency: int) -> float:
+    """Index the chain into a fresh database of `store`; prints and returns events/s."""
     with database(store) as url:
         system = System(Settings(database_url=url, email_domain="example.com"))
         try:
@@ -77,6 +78,7 @@ def backfill(store: str, anvil: Anvil, mailer: str, events: int, block_range: in
         f"(range {block_range} blocks, {concurrency} fetchers, {worker.rpc.requests} RPC requests; {parts}; "
         f"event-store appends alone {appends:.1f} s = {events / max(appends, 1e-9):,.0f} events/s)"
     )
+    return events / seconds
 
 
 def main() -> None:

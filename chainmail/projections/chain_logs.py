@@ -103,10 +103,9 @@ class ChainProjection(RevertibleProjection):
 
     @handles(ChainLog.Observed, ChainLog.Reinstated)
     def _observed(self, tx: Connection, e: Any) -> None:
-        record = LogRecord.from_json(e.record)
-        handler = self._log_handlers.get((record.contract, record.event))
+        handler = self._log_handlers.get((e.record["contract"], e.record["event"]))
         if handler is not None:
-            handler(self, tx, record)
+            handler(self, tx, LogRecord.from_json(e.record))
 
 
 evm_event_log = Table(
