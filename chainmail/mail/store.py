@@ -52,6 +52,7 @@ class Stored:
 class Delivery:
     stored: Stored | None  # None when a filter deleted the message
     outcome: Outcome
+    autoreply: dict[str, Any] | None = None  # what to answer the sender with, when the autoreply is on
 
 
 def without_nul(value: Any) -> Any:
@@ -373,8 +374,9 @@ class MailStore:
         if inbox is None:
             raise NotFound("NoSuchMailbox", "This mailbox does not exist")
         outcome = decide(rules, parse_message(raw), len(raw))
+        autoreply = self.active_autoreply(user_id)
         if outcome.delete:
-            return Delivery(None, outcome)
+            return Delivery(None, outcome, autoreply)
         target = inbox["id"]
         if outcome.spam and junk is not None:
             target = junk["id"]
@@ -384,7 +386,20 @@ class MailStore:
                     target = outcome.mailbox
         flags = (["\\Seen"] if outcome.seen else []) + (["\\Flagged"] if outcome.flagged else [])
         stored = self.store(user_id, target, raw, flags=flags, idate=self.mail.clock(), envelope=envelope)
-        return Delivery(stored, outcome)
+        return Delivery(stored, outcome, autoreply if not outcome.spam else None)
+
+    def active_autoreply(self, user_id: str) -> dict[str, Any] | None:
+        """The user's autoreply when it is switched on and now is inside its window."""
+        with self.engine.connect() as conn:
+            row = userdata_model.get_autoreply(conn, user_id)
+        if row is None or not row["settings"].get("status"):
+            return None
+        settings, now = row["settings"], self.mail.clock()
+        start = datetime.fromisoformat(settings["start"]) if settings.get("start") else None
+        end = datetime.fromisoformat(settings["end"]) if settings.get("end") else None
+        if (start is not None and now < start) or (end is not None and now > end):
+            return None
+        return {k: settings.get(k, "") for k in ("name", "subject", "text", "html")}
 
     def recount_storage(self, user_id: str) -> tuple[int, int]:
         user = self.user(user_id)

@@ -201,3 +201,19 @@ def test_an_upload_attaches_stored_files(client: falcon.testing.TestClient) -> N
     content = client.simulate_get(f"/api/users/{user}/mailboxes/{inbox}/messages/1/attachments/ATT00001").content
     assert content == b"my notes"
     assert missing.status_code == 404 and missing.json["code"] == "FileNotFound"
+
+
+def test_delivery_reports_the_autoreply_inside_its_window(client: falcon.testing.TestClient, system: System) -> None:
+    user = create_user(client, "away")
+    store = MailStore(system)
+    raw = b"From: someone@example.org\r\nSubject: hi\r\n\r\nhello\r\n"
+
+    before = store.deliver(user, raw)
+    client.simulate_put(f"/api/users/{user}/autoreply", json={"status": True, "subject": "Away", "text": "later"})
+    during = store.deliver(user, raw)
+    client.simulate_put(f"/api/users/{user}/autoreply", json={"end": "2020-01-01T00:00:00Z"})
+    after_window = store.deliver(user, raw)
+
+    assert before.autoreply is None
+    assert during.autoreply == {"name": "", "subject": "Away", "text": "later", "html": ""}
+    assert after_window.autoreply is None
