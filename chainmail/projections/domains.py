@@ -48,6 +48,11 @@ class DomainsProjection(Projection):
             insert(self.t.domain_aliases).values(id=e.alias_id, alias=e.alias, domain=e.domain, created=e.created_at)
         )
 
+    @handles(DomainAlias.TargetChanged)
+    def alias_target_changed(self, tx: Connection, e: DomainAlias.TargetChanged) -> None:
+        t = self.t.domain_aliases
+        tx.execute(update(t).where(t.c.id == object_id_of(e.originator_id)).values(domain=e.domain))
+
     @handles(DomainAlias.Deleted)
     def alias_deleted(self, tx: Connection, e: DomainAlias.Deleted) -> None:
         tx.execute(delete(self.t.domain_aliases).where(self.t.domain_aliases.c.id == object_id_of(e.originator_id)))
@@ -108,6 +113,11 @@ def resolve_alias(conn: Connection, alias: str) -> str | None:
 
 def alias_target(conn: Connection, alias: str) -> str | None:
     return conn.execute(select(domain_aliases.c.domain).where(domain_aliases.c.alias == alias)).scalar_one_or_none()
+
+
+def aliases_of(conn: Connection, domain: str) -> list[str]:
+    query = select(domain_aliases.c.id).where(domain_aliases.c.domain == domain).order_by(domain_aliases.c.id)
+    return [row.id for row in conn.execute(query)]
 
 
 def access_list(conn: Connection, tagview: str, action: str) -> list[dict[str, Any]]:

@@ -83,6 +83,11 @@ class KeysProjection(Projection):
         values = {f: getattr(e, f) for f in _DKIM_FIELDS}
         tx.execute(update(t).where(t.c.id == object_id_of(e.originator_id)).values(created=e.created_at, **values))
 
+    @handles(DkimKey.DomainChanged)
+    def dkim_domain_changed(self, tx: Connection, e: DkimKey.DomainChanged) -> None:
+        t = self.t.dkim_keys
+        tx.execute(update(t).where(t.c.id == object_id_of(e.originator_id)).values(domain=e.domain))
+
     @handles(DkimKey.Deleted)
     def dkim_deleted(self, tx: Connection, e: DkimKey.Deleted) -> None:
         tx.execute(delete(self.t.dkim_keys).where(self.t.dkim_keys.c.id == object_id_of(e.originator_id)))

@@ -164,6 +164,8 @@ def test_rename_domain_moves_addresses_and_main_addresses(client: falcon.testing
     user_id = create(client, "cleo", address="cleo@old.example.org")
     add(client, user_id, "cleo.two@old.example.org")
     client.simulate_post("/api/addresses/forwarded", json={"address": "fw@old.example.org", "targets": ["x@y.org"]})
+    client.simulate_post("/api/dkim", json={"domain": "old.example.org", "selector": "s"})
+    client.simulate_post("/api/domainaliases", json={"alias": "alias.example.org", "domain": "old.example.org"})
 
     result = client.simulate_put(
         "/api/addresses/renameDomain", json={"oldDomain": "old.example.org", "newDomain": "new.example.org"}
@@ -173,9 +175,11 @@ def test_rename_domain_moves_addresses_and_main_addresses(client: falcon.testing
         "success": True,
         "modifiedAddresses": 3,
         "modifiedUsers": 1,
-        "modifiedDkim": 0,
-        "modifiedAliases": 0,
+        "modifiedDkim": 1,
+        "modifiedAliases": 1,
     }
+    assert client.simulate_get("/api/dkim/resolve/new.example.org").status_code == 200
+    assert client.simulate_get("/api/domainaliases").json["results"][0]["domain"] == "new.example.org"
     assert client.simulate_get(f"/api/users/{user_id}").json["address"] == "cleo@new.example.org"
     assert login(client, "cleo.two@new.example.org", "secretvalue").status_code == 200
     assert login(client, "cleo.two@old.example.org", "secretvalue").status_code == 403

@@ -164,6 +164,30 @@ class AdminCommands(_Base):
         record.delete()
         self.save(record, *self._release("cert", record.servername, cert_id))
 
+    # -- renaming a domain ----------------------------------------------------------------------------
+
+    def rename_domain_keys(self, dkim_ids: list[str], alias_ids: list[str], old: str, new: str) -> tuple[int, int]:
+        """Move the DKIM key of `old` to `new` (unless `new` has one) and point aliases of `old` at `new`."""
+        moved_keys = 0
+        for dkim_id in dkim_ids:
+            record: DkimKey = self._live(DkimKey, dkim_id, NotFound("DkimNotFound", ""))
+            if record.domain != old:
+                continue
+            claim = self._claim("dkim", new, dkim_id)  # type: ignore[attr-defined]
+            if claim is None:
+                continue
+            record.change_domain(domain=new)
+            self.save(record, claim, *self._release("dkim", old, dkim_id))
+            moved_keys += 1
+        moved_aliases = 0
+        for alias_id in alias_ids:
+            alias: DomainAlias = self._live(DomainAlias, alias_id, NotFound("AliasNotFound", ""))
+            if alias.domain == old:
+                alias.change_target(domain=new)
+                self.save(alias)
+                moved_aliases += 1
+        return moved_keys, moved_aliases
+
     # -- helpers ------------------------------------------------------------------------------------
 
     def _upsert(self, namespace: str, key: str, kind: type, create: Any, fields: dict[str, Any]) -> ObjectId:

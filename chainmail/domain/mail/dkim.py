@@ -102,6 +102,10 @@ class DkimKey(Aggregate):
     ) -> None:
         pass
 
+    @event("DomainChanged")
+    def change_domain(self, domain: str) -> None:
+        self.domain = domain
+
     @event("Deleted")
     def delete(self) -> None:
         self.deleted = True

@@ -20,6 +20,10 @@ class DomainAlias(Aggregate):
     def __init__(self, alias_id: str, alias: str, domain: str, created_at: datetime) -> None:
         self.alias_id, self.alias, self.domain, self.deleted = alias_id, alias, domain, False
 
+    @event("TargetChanged")
+    def change_target(self, domain: str) -> None:
+        self.domain = domain
+
     @event("Deleted")
     def delete(self) -> None:
         self.deleted = True

@@ -32,6 +32,7 @@ from chainmail.http.wildduck.accounts import unique_tags
 from chainmail.http.wildduck.fields import MetaData, Target, is_email, metadata_object, tag_list
 from chainmail.projections import addresses as addresses_model
 from chainmail.projections import domains as domains_model
+from chainmail.projections import keys as keys_model
 from chainmail.projections import users as users_model
 from chainmail.system import System
 
@@ -398,13 +399,18 @@ class RenameDomainResource:
         old_domain, new_domain = normalize_domain(body.oldDomain), normalize_domain(body.newDomain)
         with self.system.engine.connect() as conn:
             candidates = addresses_model.addresses_in_domain(conn, old_domain)
+            key = keys_model.dkim_for_domain(conn, old_domain)
+            aliases = domains_model.aliases_of(conn, old_domain)
         changed, users = self.system.mail.rename_domain(candidates, old_domain, new_domain)
+        keys, moved_aliases = self.system.mail.rename_domain_keys(
+            [key["id"]] if key else [], aliases, old_domain, new_domain
+        )
         resp.media = {
             "success": True,
             "modifiedAddresses": changed,
             "modifiedUsers": users,
-            "modifiedDkim": 0,
-            "modifiedAliases": 0,
+            "modifiedDkim": keys,
+            "modifiedAliases": moved_aliases,
         }
 
 
