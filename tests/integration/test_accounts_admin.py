@@ -279,3 +279,15 @@ def test_bad_admin_input_is_400(client: falcon.testing.TestClient) -> None:
         result = client.simulate_request(method, path, json=body) if body is not None else client.simulate_get(path)
         assert result.status_code == 400, (method, path, body, result.text)
         assert result.json["code"] == "InputValidationError"
+
+
+def test_the_authlog_time_setting_sets_how_long_entries_are_kept(client: falcon.testing.TestClient) -> None:
+    user_id = create(client, "logged")
+    client.simulate_post("/api/settings/const:authlog:time", json={"value": 3600 * 1000})
+
+    login(client, "logged", "secretvalue")
+    entry = client.simulate_get(f"/api/users/{user_id}/authlog").json["results"][0]
+
+    created = datetime.fromisoformat(entry["created"].replace("Z", "+00:00"))
+    expires = datetime.fromisoformat(entry["expires"].replace("Z", "+00:00"))
+    assert expires - created == timedelta(hours=1)

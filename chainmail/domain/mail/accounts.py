@@ -270,8 +270,13 @@ class AccountCommands(AddressCommands, AdminCommands, SecondFactorCommands, Weba
             entry=entry,
             key=merge_key(entry),
             created_at=now,
-            expires_at=now + AUTHLOG_TIME,
+            expires_at=now + self._authlog_time(),
         )
+
+    def _authlog_time(self) -> timedelta:
+        """How long an authlog entry is kept (`const:authlog:time`, ms)."""
+        milliseconds = int(self._setting("const:authlog:time") or 0)
+        return timedelta(milliseconds=milliseconds) if milliseconds > 0 else AUTHLOG_TIME
 
     def _logger(self, user: User, meta: AuthMeta, now: datetime, **base: Any) -> Any:
         def log(**fields: Any) -> None:
