@@ -19,9 +19,11 @@ from typing import Any
 from benchmarks._stores import database
 from chainmail.config import Settings
 from chainmail.domain.chain.application import Chain
+from chainmail.indexer.folding import BackgroundFolding, unhooked_chain
+from chainmail.indexer.ingest import ChainIndexer
 from chainmail.system import System
 from tests.chain.anvil import Anvil
-from tests.chain.harness import indexer, spec_for
+from tests.chain.harness import spec_for
 
 
 class Timer:
@@ -51,30 +53,39 @@ def build_chain(anvil: Anvil, events: int, per_tx: int) -> str:
     return mailer.address
 
 
-def backfill(store: str, anvil: Anvil, mailer: str, events: int, block_range: int, concurrency: int) -> float:
-    """Index the chain into a fresh database of `store`; prints and returns events/s."""
+def backfill(
+    store: str, anvil: Anvil, mailer: str, events: int, block_range: int, concurrency: int, background: bool = False
+) -> float:
+    """Index the chain into a fresh database of `store`; prints and returns events/s (read models included:
+    folded inside each save, or with `background` by a thread beside ingestion, drained before the clock stops)."""
     with database(store) as url:
         system = System(Settings(database_url=url, email_domain="example.com"))
         try:
             spec = spec_for(anvil, [mailer], confirmations=0, max_block_range=block_range, concurrency=concurrency)
-            worker = indexer(system, spec)
+            chain = unhooked_chain(system) if background else system.context(Chain)
+            worker = ChainIndexer(chain, system.engine, spec)
             timer = Timer()
             worker.rpc.logs = timer.wrap("eth_getLogs (threads)", worker.rpc.logs)  # type: ignore[method-assign]
             worker._records = timer.wrap("decode (threads)", worker._records)  # type: ignore[method-assign]
-            chain = system.context(Chain)
             system.projections.after_save = timer.wrap("read models", system.projections.after_save)  # type: ignore[method-assign]
             chain.record_logs = timer.wrap("append + read models", chain.record_logs)  # type: ignore[method-assign]
             start = time.perf_counter()
+            folding = BackgroundFolding(system) if background else None
             cursor = worker.sync()
+            if folding is not None:
+                folded = time.perf_counter()
+                folding.drain()
+                timer.seconds["read models still to fold after the last append"] = time.perf_counter() - folded
             seconds = time.perf_counter() - start
             assert cursor.block == anvil.head(), (cursor.block, anvil.head())
             assert worker.logs_written == events, worker.logs_written
         finally:
             system.close()
+    mode = "(background read models) " if background else ""
     parts = ", ".join(f"{k} {v:.1f} s" for k, v in timer.seconds.items())
     appends = timer.seconds.get("append + read models", 0) - timer.seconds.get("read models", 0)
     print(
-        f"{store:8} {events:,} events in {seconds:.1f} s = {events / seconds:,.0f} events/s "
+        f"{store:8} {mode}{events:,} events in {seconds:.1f} s = {events / seconds:,.0f} events/s "
         f"(range {block_range} blocks, {concurrency} fetchers, {worker.rpc.requests} RPC requests; {parts}; "
         f"event-store appends alone {appends:.1f} s = {events / max(appends, 1e-9):,.0f} events/s)"
     )
@@ -88,12 +99,13 @@ def main() -> None:
     parser.add_argument("--range", type=int, default=10, help="blocks per eth_getLogs")
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--stores", default="sqlite,postgres")
+    parser.add_argument("--background", action="store_true", help="fold read models beside ingestion")
     args = parser.parse_args()
     anvil = Anvil(31337, "--gas-limit", "300000000")
     try:
         mailer = build_chain(anvil, args.events, args.per_tx)
         for store in args.stores.split(","):
-            backfill(store, anvil, mailer, args.events, args.range, args.concurrency)
+            backfill(store, anvil, mailer, args.events, args.range, args.concurrency, args.background)
     finally:
         anvil.stop()
 

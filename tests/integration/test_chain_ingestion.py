@@ -21,7 +21,7 @@ from eventsourcing.persistence import IntegrityError
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chainmail.config import ChainSettings
+from chainmail.config import ChainSettings, Settings
 from chainmail.domain.chain.abi import (
     ALL_EVENTS,
     LEGACY_MAILER_EVENTS,
@@ -30,12 +30,15 @@ from chainmail.domain.chain.abi import (
     _decode_simple,
 )
 from chainmail.domain.chain.chains import ChainSpec, chain_specs, redact_url
+from chainmail.indexer.folding import BackgroundFolding, unhooked_chain
+from chainmail.indexer.ingest import ChainIndexer
 from chainmail.indexer.lock import ChainLock
 from chainmail.indexer.rpc import JsonRpc
 from chainmail.projections.chain_mails import mails_of
 from chainmail.system import System
 from tests.chain.anvil import ARTIFACTS, ROOT, Anvil
-from tests.chain.harness import indexer, spec_for
+from tests.chain.databases import fresh_database
+from tests.chain.harness import index, indexer, read_models, spec_for
 
 # topic0 of every event as listed in the spec (indexer.md §5.2, §5.3): recomputed here with keccak256.
 SPEC_TOPICS = {
@@ -252,3 +255,29 @@ def test_with_the_finalized_tag_blocks_up_to_the_nodes_finalized_block_are_backf
     assert len(worker.cursor.recent) == anvil.head() - finalized + 1  # every unfinalized header kept
     with system.engine.connect() as conn:
         assert len(mails_of(conn, 31337)) == 3
+
+
+def test_read_models_folded_beside_ingestion_equal_those_folded_in_each_save(
+    system: System, anvil: Anvil, database_url: str, sqlite_template: Path, pg_template: str | None, tmp_path: Path
+) -> None:
+    mailer = anvil.deploy("MailerEvents")
+    f, a = mailer.contract.functions, anvil.accounts
+    for i in range(6):
+        anvil.send(f.sendMany(a[1], f"many {i}", 5), 0)
+        anvil.send(f.delegateTo(a[2 + i % 3]), 1)
+    anvil.send(f.rejectDelegation(a[1]), 4)
+    spec = spec_for(anvil, [mailer.address], max_block_range=3)
+    folding = BackgroundFolding(system)
+    ChainIndexer(unhooked_chain(system), system.engine, spec).sync()
+    folding.drain()
+    assert folding.error is None
+
+    with fresh_database(database_url, sqlite_template, pg_template, tmp_path) as url:
+        inline = System(Settings(database_url=url, email_domain="example.com"))
+        try:
+            index(inline, spec)
+            expected = read_models(inline.engine)
+        finally:
+            inline.close()
+    assert read_models(system.engine) == expected
+    assert len(expected["evm_mails"]) == 30
