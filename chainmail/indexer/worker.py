@@ -92,6 +92,10 @@ def run_index(settings: Settings, chain_ids: Sequence[int] | None, console: Cons
                 "(needs [chains.<id>] with rpc_url; testnets also need enable_testnets)"
             )
         specs = [s for s in specs if s.chain_id in chain_ids]
+    bare = [s for s in specs if not s.deployments]
+    if bare:
+        # eth_getLogs without an address would fetch every log of the chain
+        raise SystemExit(f"no contract to index on chain {', '.join(str(s.chain_id) for s in bare)}: set its mailer")
     if not specs:
         raise SystemExit("no chain to index: configure [chains.<id>] rpc_url (and mailer for local chains)")
     stopping = threading.Event()
