@@ -42,3 +42,12 @@ def custom_settings(conn: Connection) -> dict[str, Any]:
 def setting(conn: Connection, key: str, default: Any) -> Any:
     row = conn.execute(select(settings.c.value).where(settings.c.key == key)).first()
     return (row.value or {}).get("v", default) if row else default
+
+
+def limit_defaults(conn: Connection, defaults: dict[str, Any]) -> dict[str, Any]:
+    """The built-in limit defaults with the administrator's `const:*` settings over them."""
+    custom = custom_settings(conn)
+    return {
+        key: custom.get(key, value) if isinstance(custom.get(key), int | float) else value
+        for key, value in defaults.items()
+    }

@@ -33,6 +33,10 @@ def test_settings_list_set_and_read(client: falcon.testing.TestClient) -> None:
     assert unknown_key.status_code == 400 and unknown_key.json["code"] == "InputValidationError"
     assert not_a_number.status_code == 400 and not_a_number.json["code"] == "InputValidationError"
     assert defer.status_code == 200
+    user_id = create(client, "limited")
+    client.simulate_post("/api/settings/const:max:filters", json={"value": 7})
+    limits = client.simulate_get(f"/api/users/{user_id}").json["limits"]
+    assert limits["quota"]["allowed"] == 2048 and limits["filters"]["allowed"] == 7  # the settings are the defaults
 
 
 def test_domain_aliases_sign_in_and_resolve(client: falcon.testing.TestClient) -> None:

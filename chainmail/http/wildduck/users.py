@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 import falcon
@@ -38,6 +39,7 @@ from chainmail.http.wildduck.fields import (
     metadata_object,
     tag_list,
 )
+from chainmail.projections import settings as settings_model
 from chainmail.projections import users as users_model
 from chainmail.system import System
 
@@ -213,10 +215,10 @@ def _new_user(body: CreateUser) -> NewUser:
     )
 
 
-def _quota(row: dict[str, Any]) -> dict[str, int]:
+def _quota(row: dict[str, Any], defaults: Mapping[str, Any] = DEFAULTS) -> dict[str, int]:
     profile = row["profile"]
     return {
-        "allowed": int(profile.get("quota") or DEFAULTS["const:max:storage"]),
+        "allowed": int(profile.get("quota") or defaults["const:max:storage"]),
         "used": max(int(row["storage_used"] or 0), 0),
     }
 
@@ -227,7 +229,7 @@ def _counter(allowed: int) -> dict[str, Any]:
     return {"allowed": allowed, "used": 0, "ttl": False}
 
 
-def user_view(row: dict[str, Any], filters_used: int = 0) -> dict[str, Any]:
+def user_view(row: dict[str, Any], filters_used: int = 0, defaults: Mapping[str, Any] = DEFAULTS) -> dict[str, Any]:
     """`GET /users/:user` as WildDuck answers it."""
     p = row["profile"]
     view: dict[str, Any] = {
@@ -249,14 +251,14 @@ def user_view(row: dict[str, Any], filters_used: int = 0) -> dict[str, Any]:
         "targets": [t["value"] for t in p.get("targets", []) if t.get("value")],
         "mtaRelay": p.get("mtaRelay"),
         "limits": {
-            "quota": _quota(row),
-            "recipients": _counter(int(p.get("recipients") or DEFAULTS["const:max:recipients"])),
-            "forwards": _counter(int(p.get("forwards") or DEFAULTS["const:max:forwards"])),
+            "quota": _quota(row, defaults),
+            "recipients": _counter(int(p.get("recipients") or defaults["const:max:recipients"])),
+            "forwards": _counter(int(p.get("forwards") or defaults["const:max:forwards"])),
             "received": _counter(int(p.get("receivedMax") or RECEIVED_PER_MINUTE)),
-            "filters": {"allowed": int(p.get("filters") or DEFAULTS["const:max:filters"]), "used": filters_used},
-            "imapUpload": _counter(int(p.get("imapMaxUpload") or DEFAULTS["const:max:imap:upload"])),
-            "imapDownload": _counter(int(p.get("imapMaxDownload") or DEFAULTS["const:max:imap:download"])),
-            "pop3Download": _counter(int(p.get("pop3MaxDownload") or DEFAULTS["const:max:pop3:download"])),
+            "filters": {"allowed": int(p.get("filters") or defaults["const:max:filters"]), "used": filters_used},
+            "imapUpload": _counter(int(p.get("imapMaxUpload") or defaults["const:max:imap:upload"])),
+            "imapDownload": _counter(int(p.get("imapMaxDownload") or defaults["const:max:imap:download"])),
+            "pop3Download": _counter(int(p.get("pop3MaxDownload") or defaults["const:max:pop3:download"])),
             "pop3MaxMessages": {"allowed": int(p.get("pop3MaxMessages") or POP3_MAX_MESSAGES)},
             "imapMaxConnections": {"allowed": int(p.get("imapMaxConnections") or IMAP_MAX_CONNECTIONS), "used": 0},
         },
@@ -347,9 +349,10 @@ class UserResource:
         grant = require(req.context.principal, "read", "users", owner=params.user)
         with self.system.engine.connect() as conn:
             row = users_model.get_user(conn, params.user)
+            defaults = settings_model.limit_defaults(conn, DEFAULTS)
         if row is None:
             raise WildDuckError(404, "UserNotFound", "This user does not exist")
-        resp.media = grant.filter(user_view(row))
+        resp.media = grant.filter(user_view(row, defaults=defaults))
 
     def on_put(self, req: falcon.Request, resp: falcon.Response, user: str) -> None:
         accounts.update_user(self.system, req, resp)
