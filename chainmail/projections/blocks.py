@@ -15,6 +15,9 @@ from chainmail.projections.projection import handles
 from chainmail.store.database import writer
 from chainmail.store.schema import metadata
 
+# Block headers kept per chain below its checkpoint; more than the cursor's RECENT_BLOCKS.
+KEEP_BLOCKS = 4096
+
 evm_blocks = Table(
     "evm_blocks",
     metadata,
@@ -76,6 +79,8 @@ class BlocksProjection(RevertibleProjection):
                     for n, (h, p, t) in sorted(headers.items())
                 ],
             )
+        # Headers far below the checkpoint are never needed again (reorgs walk back over recent ones only).
+        tx.execute(delete(b).where(b.c.chain_id == chain_id, b.c.block_number <= e.to_block - KEEP_BLOCKS))
         tx.execute(
             sql_update(c)
             .where(c.c.chain_id == chain_id)

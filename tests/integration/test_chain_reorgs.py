@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from chainmail.config import Settings
 from chainmail.domain.chain.application import Chain
 from chainmail.domain.chain.logs import ChainLog, LogRecord
+from chainmail.projections import blocks
 from chainmail.projections.chain_logs import evm_event_log
 from chainmail.projections.chain_mails import mails_of
 from chainmail.system import System
@@ -226,3 +227,18 @@ def test_read_models_after_any_sequence_of_reorgs_equal_a_fresh_index(
         finally:
             fresh.close()
     assert got == expected
+
+
+def test_block_headers_far_below_the_checkpoint_are_pruned(system: System, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(blocks, "KEEP_BLOCKS", 10)
+    chain = system.context(Chain)
+    cursor = chain.cursor(9, 1)
+    for number in range(1, 31):
+        block_hash = f"0x{number:064x}"
+        chain.record_logs(cursor, [], to_block=number, to_hash=block_hash, headers=[[number, block_hash, None, 0]])
+    chain.revert_blocks(cursor, 28)
+    with system.engine.connect() as conn:
+        kept = conn.execute(select(blocks.evm_blocks.c.block_number).order_by(blocks.evm_blocks.c.block_number))
+        assert list(kept.scalars()) == list(range(21, 28))
+        checkpoint = conn.execute(select(blocks.evm_checkpoints)).one()
+    assert (checkpoint.block_number, checkpoint.block_hash) == (27, f"0x{27:064x}")
