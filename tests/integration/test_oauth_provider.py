@@ -406,6 +406,8 @@ def test_clients_are_registered_with_the_cli(
 
     from chainmail.cli import main
 
+    # main() would point structlog at capsys's stream, which closes after this test and breaks later logging
+    monkeypatch.setattr("chainmail.cli.configure_logging", lambda level: None)
     monkeypatch.setenv("CHAINMAIL_DATABASE_URL", database_url)
     monkeypatch.setenv("CHAINMAIL_VAR_DIR", str(tmp_path))
     main(["oauth-client", "add", "cli-app", "--name", "CLI App", "--redirect-uri", REDIRECT, "--scope", "openid email"])
