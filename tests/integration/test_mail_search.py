@@ -93,6 +93,7 @@ def test_search_apply_moves_and_flags_every_match(client: falcon.testing.TestCli
 
     assert applied.status_code == 200 and applied.json["success"] is True and applied.json["existing"] is False
     junk = client.simulate_get(f"/api/users/{user}/mailboxes/{ids['Junk']}/messages").json
+    assert junk["specialUse"] == "\\Junk"
     assert sorted(subjects(junk)) == ["Old report", "Quarterly report"]
     assert all(m["seen"] for m in junk["results"])
     deleted = client.simulate_post(url, json={"mailbox": ids["Junk"], "action": {"delete": True}})

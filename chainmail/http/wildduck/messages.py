@@ -330,15 +330,13 @@ class MessagesResource:
                 else None
             )
         headers = header_names(params.includeHeaders)
-        resp.media = {
-            "success": True,
-            "total": total,
-            **page_fields(page, number, sorted_by_id=False),
-            "specialUse": folder["special_use"],
-            "results": [
-                listing_item(r, headers=headers, meta=params.metaData is True, thread_counts=counts) for r in rows
-            ],
-        }
+        answer: dict[str, Any] = {"success": True, "total": total, **page_fields(page, number, sorted_by_id=False)}
+        if folder["special_use"]:  # WildDuck leaves the key out for ordinary folders
+            answer["specialUse"] = folder["special_use"]
+        answer["results"] = [
+            listing_item(r, headers=headers, meta=params.metaData is True, thread_counts=counts) for r in rows
+        ]
+        resp.media = answer
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, user: str, mailbox: str) -> None:
         params_in = dict(req.context.params)
