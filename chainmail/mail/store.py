@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from chainmail.domain.errors import AlreadyExists, DomainError, Forbidden, Invalid, NotFound
@@ -193,6 +193,9 @@ class MailStore:
             envelope=envelope or {"from": (parsed.from_ or [{"address": ""}])[0]["address"], "rcpt": []},
             special_use=mailbox["special_use"],
         )
+        if mailbox["retention"]:
+            # A folder with a retention time (ms) gives its messages an expiry, as WildDuck's `exp`/`rdate`.
+            facts["expires"] = (now + timedelta(milliseconds=int(mailbox["retention"]))).isoformat()
         (uid,) = self.mail.append_messages(user_id, mailbox_id, [facts])
         return Stored(uid, mailbox_id, blob.size, message_id)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from datetime import UTC, datetime
 from email import message_from_bytes
 
 import falcon.testing
@@ -307,3 +308,23 @@ def upload_raw_big(payload: bytes) -> bytes:
     raw = message.as_bytes()
     assert message_from_bytes(raw).is_multipart()
     return raw
+
+
+def test_messages_in_a_folder_with_retention_expire(client: falcon.testing.TestClient) -> None:
+    user = create_user(client, "retainer")
+    ids = mailbox_ids(client, user)
+    upload(client, user, ids["Trash"], subject="goes away")  # Trash keeps mail 30 days
+    upload(client, user, ids["INBOX"], subject="stays")
+
+    trashed = client.simulate_get(f"{messages_url(user, ids['Trash'])}/1").json
+    kept = client.simulate_get(f"{messages_url(user, ids['INBOX'])}/1").json
+    expires = datetime.fromisoformat(trashed["expires"].replace("Z", "+00:00"))
+
+    assert 29.9 < (expires - datetime.now(UTC)).total_seconds() / 86400 <= 30
+    assert "expires" not in kept
+    changed = client.simulate_put(f"{messages_url(user, ids['INBOX'])}/1", json={"expires": "2030-01-01T00:00:00Z"})
+    assert changed.status_code == 200
+    assert client.simulate_get(f"{messages_url(user, ids['INBOX'])}/1").json["expires"] == "2030-01-01T00:00:00.000Z"
+    cleared = client.simulate_put(f"{messages_url(user, ids['INBOX'])}/1", json={"expires": False})
+    assert cleared.status_code == 200
+    assert "expires" not in client.simulate_get(f"{messages_url(user, ids['INBOX'])}/1").json
