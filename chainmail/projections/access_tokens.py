@@ -24,6 +24,7 @@ from chainmail.domain.mail.access_tokens import AccessToken
 from chainmail.domain.mail.application import Mail
 from chainmail.domain.mail.users import User
 from chainmail.projections.projection import Projection, handles
+from chainmail.projections.users import users
 from chainmail.store.schema import metadata
 
 access_tokens = Table(
@@ -87,3 +88,18 @@ class AccessTokensProjection(Projection):
 def get_token(conn: Connection, hashed: str) -> dict[str, Any] | None:
     row = conn.execute(select(access_tokens).where(access_tokens.c.token_hash == hashed)).first()
     return dict(row._mapping) if row else None
+
+
+def token_and_auth_version(conn: Connection, hashed: str) -> tuple[dict[str, Any], int] | None:
+    """A live token with its account's current `authVersion` (one query; None for no token or no account)."""
+    query = (
+        select(access_tokens, users.c.profile)
+        .join(users, users.c.id == access_tokens.c.user_id)
+        .where(access_tokens.c.token_hash == hashed)
+    )
+    row = conn.execute(query).first()
+    if row is None:
+        return None
+    token = dict(row._mapping)
+    profile = token.pop("profile") or {}
+    return token, int(profile.get("authVersion") or 1)

@@ -265,14 +265,14 @@ def user_token_resolver(system: System) -> TokenResolver:
     def resolve(token: str) -> Principal | None:
         hashed = token_hash(token)
         with system.engine.connect() as conn:
-            row = tokens_model.get_token(conn, hashed)
-            account = users_model.get_user(conn, row["user_id"]) if row else None
-        if row is None or account is None:
+            found = tokens_model.token_and_auth_version(conn, hashed)
+        if found is None:
             return None
+        row, auth_version = found
         last_used = aware(row["last_used"])
         if not token_alive(created=aware(row["created"]), last_used=last_used, ttl=row["ttl"], now=system.mail.clock()):
             return None
-        if row["auth_version"] < int((account["profile"] or {}).get("authVersion") or 1):
+        if row["auth_version"] < auth_version:
             return None
         system.mail.record_token_use(hashed, last_used)
         return Principal(role=row["role"], user=row["user_id"], token=token)
