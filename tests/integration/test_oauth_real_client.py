@@ -139,3 +139,26 @@ def test_authlib_completes_the_code_flow_with_pkce_refreshes_and_sees_revocation
     assert revoked.status_code == 200
     after = client.get(endpoints["userinfo_endpoint"], timeout=10)
     assert after.status_code == 401 and after.json()["error"] == "invalid_token"
+
+
+def test_the_wildduck_login_bridge_on_a_running_server(server: tuple[str, dict[str, str]]) -> None:
+    url, _ = server
+    wallet = EvmWallet()
+    root = {"X-Access-Token": "oauth-e2e-root"}
+    message = requests.get(
+        f"{url}/idx/wallets/{wallet.address}/message",
+        params={"chainId": "1", "domain": "mail.example.com", "url": "https://mail.example.com/"},
+        timeout=10,
+    ).json()["data"]["message"]
+    body = {"username": wallet.address, "message": message, "signature": wallet.sign(message), "signer": wallet.address}
+
+    first = requests.post(f"{url}/api/authenticate", json={**body, "token": True}, headers=root, timeout=10)
+    second = requests.post(f"{url}/api/authenticate", json=body, headers=root, timeout=10)
+
+    assert first.status_code == 200, first.text
+    assert first.json()["username"] == wallet.canonical and first.json()["token"]
+    assert second.status_code == 200 and second.json()["id"] == first.json()["id"]
+    mine = requests.get(
+        f"{url}/api/users/{first.json()['id']}", headers={"X-Access-Token": first.json()["token"]}, timeout=10
+    )
+    assert mine.status_code == 200 and mine.json()["address"] == f"{wallet.canonical}@example.com"
