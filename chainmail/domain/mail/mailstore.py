@@ -4,11 +4,13 @@ mailbox conflict on its version and the loser reruns (`retrying`), so no UID is 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, ClassVar, TypeVar
 
 from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.persistence import IntegrityError
 
 from chainmail.domain.claims import Claim
 from chainmail.domain.errors import AlreadyExists, Invalid, NotFound
@@ -18,6 +20,7 @@ from chainmail.domain.mail.userdata import Audit, Autoreply, Filter, StoredFile
 
 T = TypeVar("T")
 MAILBOX_SNAPSHOT_INTERVAL = 25
+MAILBOX_RETRIES = 40
 
 
 def no_such_mailbox(message: str = "This mailbox does not exist") -> NotFound:
@@ -83,7 +86,7 @@ class MailStoreCommands:
                 mailbox.update(changes)
             self.save(*pending)
 
-        self.retrying(command)
+        self._contended(command)
 
     def delete_mailbox(self, user_id: str, mailbox_id: str, contents: list[dict[str, Any]]) -> None:
         """Delete a folder; `contents` are its messages (`{uid, message, size}`), removed with it."""
@@ -97,7 +100,7 @@ class MailStoreCommands:
             mailbox.delete(user_id=user_id)
             self.save(mailbox, *self._released(user_id, mailbox.path, mailbox_id))
 
-        self.retrying(command)
+        self._contended(command)
 
     # -- messages ---------------------------------------------------------------------------
 
@@ -110,7 +113,7 @@ class MailStoreCommands:
             self.save(mailbox)
             return uids
 
-        return self.retrying(command)
+        return self._contended(command)
 
     def flag_messages(self, user_id: str, mailbox_id: str, changes: list[dict[str, Any]]) -> None:
         def command() -> None:
@@ -119,7 +122,7 @@ class MailStoreCommands:
             self.save(mailbox)
 
         if changes:
-            self.retrying(command)
+            self._contended(command)
 
     def change_message_meta(self, user_id: str, mailbox_id: str, changes: list[dict[str, Any]]) -> None:
         def command() -> None:
@@ -128,7 +131,7 @@ class MailStoreCommands:
             self.save(mailbox)
 
         if changes:
-            self.retrying(command)
+            self._contended(command)
 
     def remove_messages(self, user_id: str, mailbox_id: str, removed: list[dict[str, Any]], reason: str) -> None:
         def command() -> None:
@@ -137,7 +140,7 @@ class MailStoreCommands:
             self.save(mailbox)
 
         if removed:
-            self.retrying(command)
+            self._contended(command)
 
     def move_messages(
         self, user_id: str, source_id: str, target_id: str, messages: list[dict[str, Any]]
@@ -163,9 +166,23 @@ class MailStoreCommands:
 
         if not messages:
             return []
-        return self.retrying(command)
+        return self._contended(command)
 
     # -- helpers ----------------------------------------------------------------------------
+
+    def _contended(self, command: Callable[[], T]) -> T:
+        """Rerun a command on one mailbox while other writers win the race for its next version.
+
+        A busy folder has many writers (several workers appending at once), so this waits a little,
+        with jitter, between attempts instead of giving up after the usual handful.
+        """
+        for attempt in range(MAILBOX_RETRIES):
+            try:
+                return command()
+            except IntegrityError:
+                jitter = self.ids.randbytes(1)[0] / 255
+                time.sleep(min(0.002 * (2 ** min(attempt, 5)), 0.05) * (0.5 + jitter))
+        return command()
 
     def _mailbox(self, user_id: str, mailbox_id: str, missing: str = "This mailbox does not exist") -> Mailbox:
         try:
