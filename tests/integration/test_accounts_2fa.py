@@ -158,3 +158,16 @@ def test_second_factor_routes_refuse_foreign_tokens_and_bad_input(client: falcon
         result = client.simulate_request(method, path, json=body)
         assert (result.status_code, result.json["code"]) == (400, "InputValidationError"), (method, path, result.text)
     assert client.simulate_get(f"/api/users/{nobody}/asps").json["code"] == "UserNotFound"
+
+
+def test_put_user_disable2fa_removes_the_totp_seed(client: falcon.testing.TestClient) -> None:
+    user_id = create(client, "putoff")
+    seed = client.simulate_post(f"/api/users/{user_id}/2fa/totp/setup", json={"issuer": "x"}).json["seed"]
+    client.simulate_post(f"/api/users/{user_id}/2fa/totp/enable", json={"token": pyotp.TOTP(seed).now()})
+
+    client.simulate_put(f"/api/users/{user_id}", json={"disable2fa": True})
+    check = client.simulate_post(f"/api/users/{user_id}/2fa/totp/check", json={"token": pyotp.TOTP(seed).now()})
+
+    assert client.simulate_get(f"/api/users/{user_id}").json["enabled2fa"] == []
+    assert (check.status_code, check.json["code"]) == (400, "TotpDisabled")
+    assert login(client, "putoff", "secretvalue").json["require2fa"] is False

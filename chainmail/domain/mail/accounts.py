@@ -337,8 +337,12 @@ class AccountCommands(AddressCommands, AdminCommands, SecondFactorCommands, Weba
         now = self.clock()
         user = self._user(user_id)
         fields = dict(changes.fields)
-        if changes.disable2fa:
-            fields["enabled2fa"] = []
+        if changes.disable2fa:  # as DELETE /users/:user/2fa: seeds and security keys go too
+            if user.totp_seed or user.pending_totp_seed:
+                user.remove_totp_seed()
+            for credential_id in list(user.webauthn_credentials):
+                user.remove_webauthn_credential(credential_id=credential_id)
+            fields.update(enabled2fa=[], webauthnCredentials=[])
         if "targets" in fields:
             fields["targets"] = [self._target(value, now) for value in fields["targets"]]  # type: ignore[attr-defined]
         if not fields and changes.password is None and not changes.disable2fa:
