@@ -171,6 +171,11 @@ class UsersProjection(Projection):
         t = self.t.users
         tx.execute(update(t).where(t.c.id == object_id_of(e.originator_id)).values(address=e.address))
 
+    @handles(User.PasswordRehashed)
+    def password_rehashed(self, tx: Connection, e: User.PasswordRehashed) -> None:
+        t = self.t.users
+        tx.execute(update(t).where(t.c.id == object_id_of(e.originator_id)).values(password_hash=e.password_hash))
+
     @handles(User.PasswordReset)
     def password_reset(self, tx: Connection, e: User.PasswordReset) -> None:
         user_id = object_id_of(e.originator_id)

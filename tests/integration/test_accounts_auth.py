@@ -10,10 +10,12 @@ import bcrypt
 import falcon.testing
 import pytest
 from passlib.hash import des_crypt, md5_crypt, sha256_crypt, sha512_crypt
+from sqlalchemy import select
 
 from chainmail.config import Settings
 from chainmail.domain.mail.passwords import hash_password
 from chainmail.http.app import create_app
+from chainmail.projections.users import users
 from chainmail.system import System
 
 from .conftest import ROOT_TOKEN
@@ -118,7 +120,9 @@ def _pbkdf2_sha512(password: str) -> str:
 
 
 @pytest.mark.parametrize("scheme", sorted(PREHASHED))
-def test_every_prehashed_password_format_signs_in(client: falcon.testing.TestClient, scheme: str) -> None:
+def test_every_prehashed_password_format_signs_in(
+    client: falcon.testing.TestClient, system: System, scheme: str
+) -> None:
     make = PREHASHED[scheme] or _pbkdf2_sha512
     password = "hunter22"  # DES crypt reads only 8 characters
     user_id = create(client, "hashed", password=make(password), hashedPassword=True)
@@ -128,6 +132,10 @@ def test_every_prehashed_password_format_signs_in(client: falcon.testing.TestCli
 
     assert (ok.status_code, ok.json["id"]) == (200, user_id)
     assert wrong.status_code == 403
+    with system.engine.connect() as conn:  # a legacy hash is upgraded to the default format at sign-in
+        stored = conn.execute(select(users.c.password_hash).where(users.c.id == user_id)).scalar_one()
+    assert stored.startswith("$pbkdf2-sha256$")
+    assert login(client, "hashed", password).status_code == 200
 
 
 def test_a_user_token_works_everywhere_and_me_means_its_user(client: falcon.testing.TestClient) -> None:

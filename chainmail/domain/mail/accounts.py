@@ -45,6 +45,7 @@ else:
 
 TEMP_PASSWORD_WINDOW = timedelta(hours=24)  # a reset password works for a day after it was made
 TEMP_PASSWORD_LENGTH = 12
+DEFAULT_HASH_PREFIX = "$pbkdf2-sha256$"  # hashes in any other format are upgraded at sign-in
 
 
 @dataclass(frozen=True)
@@ -194,6 +195,10 @@ class AccountCommands(AddressCommands, AdminCommands, SecondFactorCommands, Weba
                 **({"require2fa": ",".join(enabled2fa)} if enabled2fa else {}),
             )
             self._release_failures(user.user_id, now)
+            if not temporary and not user.password_hash.startswith(DEFAULT_HASH_PREFIX):
+                user.rehash_password(password_hash=hash_password(password, self.ids.randbytes(SALT_SIZE)))
+                with contextlib.suppress(IntegrityError):  # a concurrent change wins; rehash next time
+                    self.save(user)
             return Authenticated(
                 user_id=ObjectId(user.user_id),
                 username=user.username,

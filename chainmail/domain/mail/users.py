@@ -174,3 +174,8 @@ class User(Aggregate):
     @event("WebauthnCredentialRemoved")
     def remove_webauthn_credential(self, credential_id: str) -> None:
         self.webauthn_credentials = {k: v for k, v in self.webauthn_credentials.items() if k != credential_id}
+
+    @event("PasswordRehashed")
+    def rehash_password(self, password_hash: str) -> None:
+        """The same password in the default format (a legacy hash upgraded at sign-in); sessions stay."""
+        self.password_hash = password_hash
