@@ -364,3 +364,13 @@ def test_a_success_releases_the_failure_count(timed: falcon.testing.TestClient, 
         login(timed, "forgetful", f"again-{n}")
 
     assert login(timed, "forgetful", "secretvalue").status_code == 200
+
+
+def test_unicode_and_punycode_domains_sign_in_as_the_same_address(client: falcon.testing.TestClient) -> None:
+    user_id = create(client, "idn", address="idn@jõgeva.öö")
+
+    unicode_login = login(client, "idn@JÕGEVA.öö", "secretvalue")
+    punycode_login = login(client, "idn@" + "jõgeva.öö".encode("idna").decode(), "secretvalue")
+
+    assert unicode_login.status_code == 200 and unicode_login.json["id"] == user_id
+    assert punycode_login.status_code == 200 and punycode_login.json["address"] == "idn@jõgeva.öö"
