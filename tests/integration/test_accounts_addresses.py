@@ -147,6 +147,9 @@ def test_forwarded_addresses_crud(client: falcon.testing.TestClient) -> None:
     assert created.status_code == 200, created.text
     assert got["targets"] == ["a@elsewhere.org", "https://hook.example.org/x", "smtp://mx.example.org:25"]
     assert got["limits"]["forwards"] == {"allowed": 5, "used": 0, "ttl": False}
+    client.simulate_post("/api/settings/const:max:forwards", json={"value": 9})
+    unlimited = client.simulate_post("/api/addresses/forwarded", json={"address": "f2@fwd.example.org"}).json["id"]
+    assert client.simulate_get(f"/api/addresses/forwarded/{unlimited}").json["limits"]["forwards"]["allowed"] == 9
     assert got["autoreply"]["subject"] == "Away" and got["autoreply"]["status"] is True
     assert got["forwardedDisabled"] is False and got["name"] == "List"
     assert updated.json == {"success": True}

@@ -33,6 +33,7 @@ from chainmail.http.wildduck.fields import MetaData, Target, is_email, metadata_
 from chainmail.projections import addresses as addresses_model
 from chainmail.projections import domains as domains_model
 from chainmail.projections import keys as keys_model
+from chainmail.projections import settings as settings_model
 from chainmail.projections import users as users_model
 from chainmail.system import System
 
@@ -307,16 +308,22 @@ class ResolveQuery(WildDuckInput):
     allowWildcard: JoiBool = None
 
 
-def _forward_limits(row: dict[str, Any]) -> dict[str, Any]:
-    allowed = int((row["profile"] or {}).get("forwards") or 0) or DEFAULTS["const:max:forwards"]
+def _forward_limits(row: dict[str, Any], default: int) -> dict[str, Any]:
+    allowed = int((row["profile"] or {}).get("forwards") or 0) or default
     return {"forwards": {"allowed": allowed, "used": 0, "ttl": False}}
+
+
+def _max_forwards(system: System) -> int:
+    """`const:max:forwards`: the daily forward limit of an address that sets none."""
+    with system.engine.connect() as conn:
+        return int(settings_model.limit_defaults(conn, DEFAULTS)["const:max:forwards"])
 
 
 def _autoreply(row: dict[str, Any]) -> dict[str, Any]:
     return dict((row["profile"] or {}).get("autoreply") or {"status": False})
 
 
-def forwarded_view(row: dict[str, Any]) -> dict[str, Any]:
+def forwarded_view(row: dict[str, Any], default_forwards: int = DEFAULTS["const:max:forwards"]) -> dict[str, Any]:
     profile = row["profile"] or {}
     view: dict[str, Any] = {
         "success": True,
@@ -324,7 +331,7 @@ def forwarded_view(row: dict[str, Any]) -> dict[str, Any]:
         "name": row["name"] or "",
         "address": row["address"],
         "targets": _targets(row),
-        "limits": _forward_limits(row),
+        "limits": _forward_limits(row, default_forwards),
         "autoreply": _autoreply(row),
         "tags": list(row["tags"] or []),
         "created": row["created"],
@@ -381,7 +388,7 @@ class ResolveAddressResource:
                 values["internalData"] = metadata_object(profile["internalData"])
             resp.media = grant.filter(values)
             return
-        resp.media = grant.filter(forwarded_view(row))
+        resp.media = grant.filter(forwarded_view(row, _max_forwards(self.system)))
 
 
 class RenameDomainBody(WildDuckInput):
@@ -508,7 +515,7 @@ class ForwardedAddressResource:
         params = parse(ForwardedPath, req.context.params)
         grant = require(req.context.principal, "read", "addresses")
         row = self._row(params.address)
-        view = forwarded_view(row)
+        view = forwarded_view(row, _max_forwards(self.system))
         view["forwardedDisabled"] = bool((row["profile"] or {}).get("forwardedDisabled"))
         resp.media = grant.filter(view)
 
