@@ -52,17 +52,24 @@ def _joi_bool(value: Any) -> Any:
     raise joi("must be a boolean")
 
 
+def _from_millis(value: float) -> datetime:
+    try:
+        return datetime.fromtimestamp(value / 1000, UTC)
+    except (OverflowError, OSError, ValueError):
+        raise joi("must be a valid date") from None
+
+
 def _joi_date(value: Any) -> Any:
     if value is None or value == "":
         return None
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=UTC)
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return datetime.fromtimestamp(value / 1000, UTC)
+        return _from_millis(value)
     if isinstance(value, str):
         text = value.strip()
         if re.fullmatch(r"-?\d+(\.\d+)?", text):
-            return datetime.fromtimestamp(float(text) / 1000, UTC)
+            return _from_millis(float(text))
         try:
             parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
         except ValueError:

@@ -91,6 +91,14 @@ def test_bad_listing_parameters(client: falcon.testing.TestClient, params: dict,
     assert field in result.json["details"]
 
 
+@pytest.mark.parametrize("when", [6.77e19, "99999999999999999999", "-99999999999999999"])
+def test_dates_beyond_the_calendar_are_400(client: falcon.testing.TestClient, when: object) -> None:
+    result = client.simulate_delete("/api/users/0123456789abcdef01234567", params={"deleteAfter": str(when)})
+
+    assert_wildduck_error(result, 400, "InputValidationError")
+    assert result.json["details"] == {"deleteAfter": '"deleteAfter" must be a valid date'}
+
+
 def test_bad_deleteafter_and_username(client: falcon.testing.TestClient) -> None:
     bad_date = client.simulate_delete("/api/users/0123456789abcdef01234567", params={"deleteAfter": "someday"})
     bad_name = client.simulate_get("/api/users/resolve/" + "a" * 129)
