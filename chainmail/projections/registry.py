@@ -17,9 +17,9 @@ from chainmail.projections.keys import KeysProjection
 from chainmail.projections.mailboxes import MailboxesProjection
 from chainmail.projections.messages import MessagesProjection
 from chainmail.projections.oauth_grants import OAuthGrantsProjection
-from chainmail.projections.userdata import UserDataProjection
 from chainmail.projections.projection import Projection
 from chainmail.projections.settings import SettingsProjection
+from chainmail.projections.userdata import UserDataProjection
 from chainmail.projections.users import UsersProjection
 from chainmail.projections.wallet_logins import WalletLoginsProjection
 from chainmail.projections.webhooks import WebhooksProjection
