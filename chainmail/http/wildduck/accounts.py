@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import falcon
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
@@ -23,24 +23,19 @@ from chainmail.http.validation import (
     plain_text,
     text,
 )
-from chainmail.http.wildduck.fields import MetaData, PgpKey, Target, is_target_url
+from chainmail.http.wildduck.fields import (
+    MetaData,
+    NonNegative,
+    PgpKey,
+    Scope,
+    Tag,
+    Target,
+    password_or_false,
+    smtp_url,
+)
 from chainmail.projections import account_archive
 from chainmail.projections import users as users_model
 from chainmail.system import System
-
-NonNegative = Annotated[Number, Field(ge=0)]
-Tag = Annotated[str, BeforeValidator(lambda v: v.strip() if isinstance(v, str) else v), Field(max_length=128)]
-Scope = Literal["imap", "pop3", "smtp"]
-
-
-def _password(value: Any) -> Any:
-    if value is False:
-        return ""
-    if not isinstance(value, str):
-        raise joi("must be a string")
-    if len(value) > 256:
-        raise joi("length must be less than or equal to 256 characters long")
-    return value
 
 
 def _existing_password(value: Any) -> Any:
@@ -53,14 +48,6 @@ def _existing_password(value: Any) -> Any:
     return value
 
 
-def _smtp_url(value: Any) -> Any:
-    if value is None or value == "":
-        return None
-    if isinstance(value, str) and is_target_url(value) and value.lower().startswith(("smtp:", "smtps:")):
-        return value
-    raise joi("must be a valid uri with a scheme matching the smtps? pattern")
-
-
 class FeatureFlags(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -70,13 +57,13 @@ class FeatureFlags(BaseModel):
 class UpdateUser(WildDuckInput):
     user: ObjectIdParam
     existingPassword: Annotated[str | None, BeforeValidator(_existing_password)] = None
-    password: Annotated[str | None, BeforeValidator(_password)] = None
+    password: Annotated[str | None, BeforeValidator(password_or_false)] = None
     hashedPassword: JoiBool = False
     allowUnsafe: JoiBool = True
     language: text(20) = None
     name: plain_text(256) = None
     targets: list[Target] | None = None
-    mtaRelay: Annotated[str | None, BeforeValidator(_smtp_url)] = None
+    mtaRelay: Annotated[str | None, BeforeValidator(smtp_url)] = None
     spamLevel: Annotated[Number, Field(ge=0, le=100)] | None = None
     uploadSentMessages: JoiBool = None
     fromWhitelist: list[Tag] | None = None

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BeforeValidator
+from pydantic import AfterValidator, BeforeValidator, Field
 
-from chainmail.http.validation import empty_to_none, joi
+from chainmail.http.validation import Number, empty_to_none, joi
 
 USERNAME = re.compile(r"^[a-z0-9-]+(?:[._=:][a-z0-9-]+)*(?:@[a-z0-9-]+(?:[._=:][a-z0-9-]+)*)?$")
 _DOMAIN_LABEL = re.compile(r"^(?!-)[^\s@.]{1,63}(?<!-)$")
@@ -126,3 +126,26 @@ def metadata_object(text: str | None) -> dict[str, Any]:
     except ValueError:
         return {}
     return parsed if isinstance(parsed, dict) else {}
+
+
+NonNegative = Annotated[Number, Field(ge=0)]
+Tag = Annotated[str, BeforeValidator(lambda v: v.strip() if isinstance(v, str) else v), Field(max_length=128)]
+Scope = Literal["imap", "pop3", "smtp"]
+
+
+def password_or_false(value: Any) -> Any:
+    if value is False:
+        return ""
+    if not isinstance(value, str):
+        raise joi("must be a string")
+    if len(value) > 256:
+        raise joi("length must be less than or equal to 256 characters long")
+    return value
+
+
+def smtp_url(value: Any) -> Any:
+    if value is None or value == "":
+        return None
+    if isinstance(value, str) and is_target_url(value) and value.lower().startswith(("smtp:", "smtps:")):
+        return value
+    raise joi("must be a valid uri with a scheme matching the smtps? pattern")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import falcon
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
@@ -32,38 +32,20 @@ from chainmail.http.wildduck.fields import (
     Email,
     MailboxPath,
     MetaData,
+    NonNegative,
     PgpKey,
+    Scope,
+    Tag,
     Target,
     Username,
-    is_target_url,
     metadata_object,
+    password_or_false,
+    smtp_url,
     tag_list,
 )
 from chainmail.projections import settings as settings_model
 from chainmail.projections import users as users_model
 from chainmail.system import System
-
-NonNegative = Annotated[Number, Field(ge=0)]
-Tag = Annotated[str, BeforeValidator(lambda v: v.strip() if isinstance(v, str) else v), Field(max_length=128)]
-Scope = Literal["imap", "pop3", "smtp"]
-
-
-def _password(value: Any) -> Any:
-    if value is False:
-        return ""
-    if not isinstance(value, str):
-        raise joi("must be a string")
-    if len(value) > 256:
-        raise joi("length must be less than or equal to 256 characters long")
-    return value
-
-
-def _smtp_url(value: Any) -> Any:
-    if value is None or value == "":
-        return None
-    if isinstance(value, str) and is_target_url(value) and value.lower().startswith(("smtp:", "smtps:")):
-        return value
-    raise joi("must be a valid uri with a scheme matching the smtps? pattern")
 
 
 class MailboxNames(BaseModel):
@@ -83,7 +65,7 @@ class FeatureFlags(BaseModel):
 
 class CreateUser(WildDuckInput):
     username: Username
-    password: Annotated[str, BeforeValidator(_password)]
+    password: Annotated[str, BeforeValidator(password_or_false)]
     hashedPassword: JoiBool = False
     allowUnsafe: JoiBool = True
     address: Email | None = None
@@ -92,7 +74,7 @@ class CreateUser(WildDuckInput):
     retention: NonNegative = 0
     name: plain_text(256) = None
     targets: list[Target] | None = None
-    mtaRelay: Annotated[str | None, BeforeValidator(_smtp_url)] = None
+    mtaRelay: Annotated[str | None, BeforeValidator(smtp_url)] = None
     spamLevel: Annotated[Number, Field(ge=0, le=100)] = 50
     quota: NonNegative = 0
     recipients: NonNegative = 0
