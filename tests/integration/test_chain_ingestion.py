@@ -1,4 +1,3 @@
-# ruff: noqa: E501
 """Ingestion mechanics: ABI topic hashes, the committed contract artifact, chains from settings, adaptive
 eth_getLogs ranges behind a provider that refuses big answers, and one writer per chain."""
 
@@ -42,11 +41,21 @@ from tests.chain.harness import index, indexer, read_models, spec_for
 
 # topic0 of every event as listed in the spec (indexer.md §5.2, §5.3): recomputed here with keccak256.
 SPEC_TOPICS = {
-    "MailSent(address,address,address,string,string,bool,bool,bool)": "0x7d55ffbbee5c0f34fd8e42959561215e34bfbcc5cc55af514698c2a5b7901f64",
-    "PreparedMailSent(address,address,address,string,bool,bool,bool)": "0x4cbe5e8dcf57ec36001e16b99921f77ffcc75871af1de9710fb0ca8e35baa8b7",
-    "MailSentToEmail(address,address,string,string,string,bool)": "0x22467e0bf49eee57c9e60e4f9272a123cf4793bba4ce5ce7815e37e71c2858b4",
-    "PreparedMailSentToEmail(address,address,string,string,bool)": "0xa85962ce5235c0945c232313bd0058ce3584d4349cd4a6e79e8c517654875d34",
-    "WebhookMailSent(address,address,address,string,bool,bool,bool)": "0xc925841064c7c2bb5778eed73395dfd21e5ba8b598a6887190856fb7421d6e08",
+    "MailSent(address,address,address,string,string,bool,bool,bool)": (
+        "0x7d55ffbbee5c0f34fd8e42959561215e34bfbcc5cc55af514698c2a5b7901f64"
+    ),
+    "PreparedMailSent(address,address,address,string,bool,bool,bool)": (
+        "0x4cbe5e8dcf57ec36001e16b99921f77ffcc75871af1de9710fb0ca8e35baa8b7"
+    ),
+    "MailSentToEmail(address,address,string,string,string,bool)": (
+        "0x22467e0bf49eee57c9e60e4f9272a123cf4793bba4ce5ce7815e37e71c2858b4"
+    ),
+    "PreparedMailSentToEmail(address,address,string,string,bool)": (
+        "0xa85962ce5235c0945c232313bd0058ce3584d4349cd4a6e79e8c517654875d34"
+    ),
+    "WebhookMailSent(address,address,address,string,bool,bool,bool)": (
+        "0xc925841064c7c2bb5778eed73395dfd21e5ba8b598a6887190856fb7421d6e08"
+    ),
     "DelegationSet(address,address)": "0x39e3ace752997a751bda5ecf126da84d0d23d5e61f3f56f26a6b22990d7beed8",
     "DelegationFeeUpdated(uint256,uint256)": "0x83b05743f1284b2faed08b3f927951e6663e5277e09a40c939f0dfe5075af778",
     "FeeUpdated(uint256,uint256)": "0x528d9479e9f9889a87a3c30c7f7ba537e5e59c4c85a37733b16e57c62df61302",
@@ -62,17 +71,39 @@ SPEC_TOPICS = {
     "CustomFeePercentageSet(address,uint256)": "0xb6ddac613582447a8fcbbe869621560344bdbe26d6fea183b1e155cd223d864d",
     "PermissionGranted(address,address)": "0x0ceda602a8e00ef76afe24614343eb6c034877c816b6184d641d2d8b713a0fc6",
     "PermissionRevoked(address,address)": "0x5f708ef9fc37d19d88246c264788c8cdf640c9ff500bd168e941ea1421c4f6c4",
-    "MailSent(address,address,string,string,bool,bool,bool)": "0xda076e9b7224dce0ba5ac55d2b00f78c3f1c15703b3ef0889e9c29b132101d05",
-    "PreparedMailSent(address,address,string,bool,bool,bool)": "0x180721b7b6f223ae4b7dba66723b1b9a15679d0f109ec546a60d4bdd8db442c9",
-    "MailSentToEmail(address,string,string,string,bool)": "0x1c5adab95a0a545c50248a1182e6e490ffd266608eff7f94596e694a5d2c6a13",
-    "PreparedMailSentToEmail(address,string,string,bool)": "0xa7f47a20cd22aaeae14c5b3df8878382b69b3c388dd7eeaa8b88dabc0de00b64",
-    "WebhookMailSent(address,address,string,bool,bool,bool)": "0x468ba7f8a0a9267778048805b10b0cce1c35cbb1bb04d174cb9e462ed6027045",
-    "MailSent(address,address,string,string,bool,bool)": "0x4576724219bca1c695ff280c4eba3f012c99252acd6c7d90c0407f63f8e6ad26",
-    "PreparedMailSent(address,address,string,bool,bool)": "0x6c92a5c8a1b6c49076a075d1a499458f543fd2588ea971574373865f817ce83d",
-    "MailSentToEmail(address,string,string,string)": "0xe137336c26280396075fb19ebe313eb4c539c2d845386ad035d8dee029bba313",
-    "PreparedMailSentToEmail(address,string,string)": "0xfadda1f12158473f0f6a95450c4108a36fc8aa62f3dee6a9de94c8c599470443",
-    "WebhookMailSent(address,address,string,bool,bool)": "0x6a00347d56e88979c493ca2baa527a6cd1009b34431c4ef1021a5c0edd785625",
-    "RegistrationCreated(bytes32,bytes32,bytes,address,uint32,uint64)": "0xac19932838a19af39acc75fd6355e463271401ff78f74238d2f28fb264298956",
+    "MailSent(address,address,string,string,bool,bool,bool)": (
+        "0xda076e9b7224dce0ba5ac55d2b00f78c3f1c15703b3ef0889e9c29b132101d05"
+    ),
+    "PreparedMailSent(address,address,string,bool,bool,bool)": (
+        "0x180721b7b6f223ae4b7dba66723b1b9a15679d0f109ec546a60d4bdd8db442c9"
+    ),
+    "MailSentToEmail(address,string,string,string,bool)": (
+        "0x1c5adab95a0a545c50248a1182e6e490ffd266608eff7f94596e694a5d2c6a13"
+    ),
+    "PreparedMailSentToEmail(address,string,string,bool)": (
+        "0xa7f47a20cd22aaeae14c5b3df8878382b69b3c388dd7eeaa8b88dabc0de00b64"
+    ),
+    "WebhookMailSent(address,address,string,bool,bool,bool)": (
+        "0x468ba7f8a0a9267778048805b10b0cce1c35cbb1bb04d174cb9e462ed6027045"
+    ),
+    "MailSent(address,address,string,string,bool,bool)": (
+        "0x4576724219bca1c695ff280c4eba3f012c99252acd6c7d90c0407f63f8e6ad26"
+    ),
+    "PreparedMailSent(address,address,string,bool,bool)": (
+        "0x6c92a5c8a1b6c49076a075d1a499458f543fd2588ea971574373865f817ce83d"
+    ),
+    "MailSentToEmail(address,string,string,string)": (
+        "0xe137336c26280396075fb19ebe313eb4c539c2d845386ad035d8dee029bba313"
+    ),
+    "PreparedMailSentToEmail(address,string,string)": (
+        "0xfadda1f12158473f0f6a95450c4108a36fc8aa62f3dee6a9de94c8c599470443"
+    ),
+    "WebhookMailSent(address,address,string,bool,bool)": (
+        "0x6a00347d56e88979c493ca2baa527a6cd1009b34431c4ef1021a5c0edd785625"
+    ),
+    "RegistrationCreated(bytes32,bytes32,bytes,address,uint32,uint64)": (
+        "0xac19932838a19af39acc75fd6355e463271401ff78f74238d2f28fb264298956"
+    ),
     "RegistrationExtended(bytes32,uint64,uint64)": "0xb1cba991ee33b3ec72ce07bed0213bc60e033e33ea1f27a24211c3f14e853bcd",
 }
 
