@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     enable_testnets: bool = False
     chains: dict[int, ChainSettings] = Field(default_factory=dict)
     identity: IdentitySettings = Field(default_factory=IdentitySettings)
+    # Outbound mail: a fixed relay `smtp://host:port` (dev, tests, a smarthost) instead of MX lookups.
+    smtp_relay: str | None = None
+    deliver_poll_interval: float = Field(default=1.0, gt=0)
 
     @field_validator("api_prefix", "idx_prefix")
     @classmethod

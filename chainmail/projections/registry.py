@@ -17,8 +17,10 @@ from chainmail.projections.keys import KeysProjection
 from chainmail.projections.mailboxes import MailboxesProjection
 from chainmail.projections.messages import MessagesProjection
 from chainmail.projections.oauth_grants import OAuthGrantsProjection
+from chainmail.projections.outbound import OutboundProjection
 from chainmail.projections.projection import Projection
 from chainmail.projections.settings import SettingsProjection
+from chainmail.projections.user_statistics import UserStatisticsProjection
 from chainmail.projections.userdata import UserDataProjection
 from chainmail.projections.users import UsersProjection
 from chainmail.projections.wallet_logins import WalletLoginsProjection
@@ -35,6 +37,7 @@ PROJECTIONS: tuple[type[Projection], ...] = (
     SettingsProjection,
     DomainsProjection,
     WebhooksProjection,
+    OutboundProjection,
     KeysProjection,
     AspsProjection,
     AccountArchiveProjection,
@@ -44,6 +47,7 @@ PROJECTIONS: tuple[type[Projection], ...] = (
     MailsProjection,
     DelegationsProjection,
     ThreeDnsNamesProjection,
+    UserStatisticsProjection,
     # the identity context's read models
     WalletLoginsProjection,
     OAuthGrantsProjection,
