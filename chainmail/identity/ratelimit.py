@@ -1,29 +1,23 @@
-"""A per-process sliding-window limit on the authentication and OAuth routes (per wallet, client or peer)."""
+"""The per-minute budget of the authentication and OAuth routes (per wallet, client or peer), shared by
+every worker through the database's rolling-window limiter."""
 
 from __future__ import annotations
 
-import threading
 import time
-from collections import deque
 from collections.abc import Callable
+
+from sqlalchemy import Engine
+
+from chainmail.store.rate_limits import RollingWindowLimiter
+
+WINDOW_SECONDS = 60.0
 
 
 class RateLimiter:
-    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
-        self.per_minute, self.clock = per_minute, clock
-        self._hits: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
+    def __init__(self, per_minute: int, engine: Engine, clock: Callable[[], float] = time.time) -> None:
+        self.per_minute = per_minute
+        self.window = RollingWindowLimiter(engine, clock)
 
     def allow(self, key: str) -> bool:
         """Count one request under `key`; False when the last minute already had `per_minute`."""
-        now = self.clock()
-        with self._lock:
-            hits = self._hits.setdefault(key, deque())
-            while hits and now - hits[0] >= 60:
-                hits.popleft()
-            if len(hits) >= self.per_minute:
-                return False
-            hits.append(now)
-            if len(self._hits) > 100_000:  # forget idle keys so memory stays bounded
-                self._hits = {k: v for k, v in self._hits.items() if v and now - v[-1] < 60}
-            return True
+        return self.window.hit(f"idx:{key}", self.per_minute, WINDOW_SECONDS).allowed

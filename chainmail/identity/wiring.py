@@ -37,7 +37,7 @@ def wire(system: Any, identity: Identity) -> Adapters:
             timeout=ids.revenuecat_timeout,
             cache_seconds=ids.cache_seconds,
         ),
-        limiter=RateLimiter(ids.rate_limit_per_minute),
+        limiter=RateLimiter(ids.rate_limit_per_minute, system.engine),
     )
     identity.adapters = adapters  # type: ignore[attr-defined]
     identity.directory = adapters.directory

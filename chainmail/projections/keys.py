@@ -1,7 +1,9 @@
-"""The `dkim_keys` and `certs` read models: signing keys per domain and TLS certificates per server name."""
+"""The `dkim_keys`, `certs` and `acme_challenges` read models: signing keys per domain, TLS certificates
+per server name, and the ACME http-01 challenge a server name publishes while its certificate is issued."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -63,6 +65,17 @@ certs = Table(
     Index(None, "servername", unique=True),
 )
 
+acme_challenges = Table(
+    "acme_challenges",
+    metadata,
+    Column("cert_id", String(24), primary_key=True),  # one challenge per certificate, as WildDuck's `_acme`
+    Column("servername", String(255), nullable=False),
+    Column("token", String(256), nullable=False),
+    Column("key_authorization", Text, nullable=False),
+    Column("expires", DateTime(timezone=True), nullable=False),
+    Index(None, "servername", "token"),
+)
+
 _DKIM_FIELDS = ("selector", "description", "private_key", "public_key", "dns_public_key", "fingerprint")
 _CERT_FIELDS = ("description", "acme", "private_key", "cert", "chain", "alt_names", "expires", "fingerprint")
 
@@ -70,7 +83,7 @@ _CERT_FIELDS = ("description", "acme", "private_key", "cert", "chain", "alt_name
 class KeysProjection(Projection):
     name = "keys"
     follows = (Mail,)
-    tables = (dkim_keys, certs)
+    tables = (dkim_keys, certs, acme_challenges)
 
     @handles(DkimKey.Set)
     def dkim_set(self, tx: Connection, e: DkimKey.Set) -> None:
@@ -117,7 +130,28 @@ class KeysProjection(Projection):
 
     @handles(TlsCert.Deleted)
     def cert_deleted(self, tx: Connection, e: TlsCert.Deleted) -> None:
-        tx.execute(delete(self.t.certs).where(self.t.certs.c.id == object_id_of(e.originator_id)))
+        cert_id = object_id_of(e.originator_id)
+        tx.execute(delete(self.t.certs).where(self.t.certs.c.id == cert_id))
+        tx.execute(delete(self.t.acme_challenges).where(self.t.acme_challenges.c.cert_id == cert_id))
+
+    @handles(TlsCert.AcmeChallengeRecorded)
+    def acme_challenge_recorded(self, tx: Connection, e: TlsCert.AcmeChallengeRecorded) -> None:
+        t, cert_id = self.t.acme_challenges, object_id_of(e.originator_id)
+        tx.execute(delete(t).where(t.c.cert_id == cert_id))
+        tx.execute(
+            insert(t).values(
+                cert_id=cert_id,
+                servername=e.servername,
+                token=e.token,
+                key_authorization=e.key_authorization,
+                expires=e.expires_at,
+            )
+        )
+
+    @handles(TlsCert.AcmeChallengeCleared)
+    def acme_challenge_cleared(self, tx: Connection, e: TlsCert.AcmeChallengeCleared) -> None:
+        t = self.t.acme_challenges
+        tx.execute(delete(t).where(t.c.cert_id == object_id_of(e.originator_id), t.c.token == e.token))
 
 
 def _like(value: str) -> str:
@@ -182,3 +216,12 @@ def get_cert(conn: Connection, cert_id: str) -> dict[str, Any] | None:
 def cert_for_servername(conn: Connection, servername: str) -> dict[str, Any] | None:
     row = conn.execute(select(certs).where(certs.c.servername == servername)).first()
     return dict(row._mapping) if row else None
+
+
+def acme_key_authorization(conn: Connection, servernames: list[str], token: str, now: datetime) -> str | None:
+    """The key authorization published for `token` under one of `servernames`, unless it has expired."""
+    t = acme_challenges
+    statement = select(t.c.key_authorization).where(
+        t.c.servername.in_(servernames), t.c.token == token, t.c.expires > now
+    )
+    return conn.execute(statement.limit(1)).scalar_one_or_none()
