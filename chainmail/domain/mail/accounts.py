@@ -32,7 +32,7 @@ from chainmail.domain.mail.names import normalize_address, username_view, uview
 from chainmail.domain.mail.passwords import SALT_SIZE, hash_algorithm, hash_password
 from chainmail.domain.mail.portability import PortabilityCommands
 from chainmail.domain.mail.second_factors import SecondFactorCommands
-from chainmail.domain.mail.throttle import AuthThrottle, window_of
+from chainmail.domain.mail.throttle import USER_AUTH_FAILURES, USER_AUTH_WINDOW, RateLimits, failures_key
 from chainmail.domain.mail.users import User
 from chainmail.domain.mail.webauthn_keys import WebauthnCommands
 
@@ -104,6 +104,9 @@ def user_not_found() -> NotFound:
 class AccountCommands(AddressCommands, AdminCommands, SecondFactorCommands, WebauthnCommands, PortabilityCommands):
     """Sign-in and account maintenance; every attempt and change is an event."""
 
+    # Failed sign-ins per account, shared by every worker; set by the composition root (none: unlimited).
+    auth_limits: RateLimits | None = None
+
     # -- finding accounts -------------------------------------------------------------------
 
     def find_login_user(self, username: str) -> User | None:
@@ -152,16 +155,20 @@ class AccountCommands(AddressCommands, AdminCommands, SecondFactorCommands, Weba
         meta = meta or AuthMeta()
         now = self.clock()
         user = self.find_login_user(username)
-        if user is None or not password:
+        if user is None:
+            # Guesses at names that do not exist are limited too, so probing them costs the same.
+            if not self._count_failure(failures_key(username_view(username or "") or "-"), now):
+                raise auth_failed(None, "Authentication was rate limited", "RateLimitedError")
             raise auth_failed()
-        throttle = self._throttle(user.user_id, now)
-        if throttle.exhausted:
+        if not password:
+            raise auth_failed()
+        if not self._may_try(failures_key(user.user_id), now):
             raise auth_failed(user.user_id, "Authentication was rate limited", "RateLimitedError")
         try:
             return self._check_credentials(user, password, scope, meta, now)
         except Forbidden as refused:
             if refused.code in ("AuthFailed", "InvalidAuthScope", "TempPasswordNotYetValid"):
-                self._count_failure(user.user_id, now)
+                self._count_failure(failures_key(user.user_id), now)
             raise
 
     def _check_credentials(self, user: User, password: str, scope: str, meta: AuthMeta, now: datetime) -> Authenticated:
@@ -194,7 +201,7 @@ class AccountCommands(AddressCommands, AdminCommands, SecondFactorCommands, Weba
                 source="temporary" if temporary else "master",
                 **({"require2fa": ",".join(enabled2fa)} if enabled2fa else {}),
             )
-            self._release_failures(user.user_id, now)
+            self._release_failures(failures_key(user.user_id))
             if not temporary and not user.password_hash.startswith(DEFAULT_HASH_PREFIX):
                 user.rehash_password(password_hash=hash_password(password, self.ids.randbytes(SALT_SIZE)))
                 with contextlib.suppress(IntegrityError):  # a concurrent change wins; rehash next time
@@ -211,7 +218,7 @@ class AccountCommands(AddressCommands, AdminCommands, SecondFactorCommands, Weba
         if scope != "master":
             asp = self._application_password(user, password, scope, meta.entry(requiredScope=scope), now)
             if asp is not None:
-                self._release_failures(user.user_id, now)
+                self._release_failures(failures_key(user.user_id))
                 return Authenticated(
                     user_id=ObjectId(user.user_id),
                     username=user.username,
@@ -224,27 +231,20 @@ class AccountCommands(AddressCommands, AdminCommands, SecondFactorCommands, Weba
 
     # -- failure throttling ---------------------------------------------------------------------
 
-    def _throttle(self, user_id: str, now: datetime) -> AuthThrottle:
-        window = window_of(now)
-        try:
-            return self.repository.get(AuthThrottle.create_id(user_id, window))
-        except AggregateNotFoundError:
-            return AuthThrottle(user_id=user_id, window=window)
+    def _may_try(self, key: str, now: datetime) -> bool:
+        if self.auth_limits is None:
+            return True
+        return self.auth_limits.peek(key, USER_AUTH_FAILURES, USER_AUTH_WINDOW, now=now.timestamp()).allowed
 
-    def _count_failure(self, user_id: str, now: datetime) -> None:
-        def count() -> None:
-            throttle = self._throttle(user_id, now)
-            throttle.count_failure()
-            self.save(throttle)
+    def _count_failure(self, key: str, now: datetime) -> bool:
+        """Count a failed attempt; False when the window was already full."""
+        if self.auth_limits is None:
+            return True
+        return self.auth_limits.hit(key, USER_AUTH_FAILURES, USER_AUTH_WINDOW, now=now.timestamp()).allowed
 
-        self.retrying(count)
-
-    def _release_failures(self, user_id: str, now: datetime) -> None:
-        throttle = self._throttle(user_id, now)
-        if throttle.failures:
-            throttle.release()
-            with contextlib.suppress(IntegrityError):  # a failure counted meanwhile stays counted
-                self.save(throttle)
+    def _release_failures(self, key: str) -> None:
+        if self.auth_limits is not None:
+            self.auth_limits.release(key)
 
     def preauth(self, username: str, scope: str = "master") -> Authenticated:
         user = self.find_login_user(username)

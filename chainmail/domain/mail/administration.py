@@ -11,7 +11,7 @@ from eventsourcing.domain import Aggregate
 from chainmail.domain.claims import Claim
 from chainmail.domain.errors import AlreadyExists, NotFound
 from chainmail.domain.ids import ObjectId
-from chainmail.domain.mail.certs import CertMaterial, TlsCert
+from chainmail.domain.mail.certs import ACME_CHALLENGE_TTL, CertMaterial, TlsCert
 from chainmail.domain.mail.dkim import DkimKey, DkimKeyMaterial
 from chainmail.domain.mail.domains import DomainAccess, DomainAlias
 from chainmail.domain.mail.settings import Setting, checked_value
@@ -120,7 +120,7 @@ class AdminCommands(_Base):
         fields = {
             "selector": selector,
             "description": description,
-            "private_key": key.private_key,
+            "private_key": self.sealer.seal("dkim", key.private_key),  # type: ignore[attr-defined]
             "public_key": key.public_key,
             "dns_public_key": key.dns_public_key,
             "fingerprint": key.fingerprint,
@@ -144,7 +144,7 @@ class AdminCommands(_Base):
         fields: dict[str, Any] = {
             "description": description,
             "acme": acme,
-            "private_key": private_key,
+            "private_key": self.sealer.seal("certs", private_key),  # type: ignore[attr-defined]
             "cert": cert.cert if cert else "",
             "chain": cert.chain if cert else [],
             "alt_names": cert.alt_names if cert else [],
@@ -163,6 +163,47 @@ class AdminCommands(_Base):
         record = self._live(TlsCert, cert_id, NotFound("CertNotFound", "Invalid or unknown cert"))
         record.delete()
         self.save(record, *self._release("cert", record.servername, cert_id))
+
+    def record_acme_challenge(self, servername: str, token: str, key_authorization: str) -> ObjectId:
+        """Publish an http-01 challenge for a server name that has a certificate record (as WildDuck)."""
+
+        def command() -> ObjectId:
+            record = self._cert_of(servername)
+            now = self.clock()
+            record.record_acme_challenge(
+                servername=record.servername,
+                token=token,
+                key_authorization=key_authorization,
+                recorded_at=now,
+                expires_at=now + ACME_CHALLENGE_TTL,
+            )
+            self.save(record)
+            return ObjectId(record.cert_id)
+
+        return self.retrying(command)
+
+    def clear_acme_challenge(self, servername: str, token: str) -> bool:
+        """Withdraw the challenge `token` of a server name; False when it is not the one published."""
+
+        def command() -> bool:
+            record = self._cert_of(servername)
+            if record.acme_token != token:
+                return False
+            record.clear_acme_challenge(token=token)
+            self.save(record)
+            return True
+
+        return self.retrying(command)
+
+    def _cert_of(self, servername: str) -> TlsCert:
+        missing = NotFound("CertNotFound", "Domain not found")
+        try:
+            claim: Claim = self.repository.get(Claim.create_id("cert", servername))
+        except AggregateNotFoundError:
+            raise missing from None
+        if not claim.holder:
+            raise missing
+        return self._live(TlsCert, claim.holder, missing)
 
     # -- renaming a domain ----------------------------------------------------------------------------
 

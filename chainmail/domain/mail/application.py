@@ -15,10 +15,12 @@ from chainmail.domain.errors import AlreadyExists, Invalid
 from chainmail.domain.ids import ObjectId
 from chainmail.domain.mail.accounts import AccountCommands
 from chainmail.domain.mail.addresses import Address
+from chainmail.domain.mail.housekeeping import HousekeepingCommands
 from chainmail.domain.mail.mailboxes import Mailbox, default_mailbox_paths, default_retention
 from chainmail.domain.mail.mailstore import MailStoreCommands
 from chainmail.domain.mail.names import normalize_address, username_view, uview
 from chainmail.domain.mail.passwords import SALT_SIZE, hash_algorithm, hash_password
+from chainmail.domain.mail.sealing import Sealer
 from chainmail.domain.mail.users import User
 
 
@@ -47,16 +49,17 @@ class UserDeletion:
     task: str
 
 
-class Mail(MailStoreCommands, AccountCommands, ContextApplication):
+class Mail(MailStoreCommands, HousekeepingCommands, AccountCommands, ContextApplication):
     name: ClassVar[str] = "Mail"
 
-    def __init__(self, *args: Any, email_domain: str = "localhost", **kwargs: Any) -> None:
+    def __init__(self, *args: Any, email_domain: str = "localhost", secret: str | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.email_domain = email_domain.lower()
+        self.sealer = Sealer(secret, self.ids.randbytes)  # TOTP seeds, DKIM and TLS keys at rest
 
     @classmethod
     def from_settings(cls, settings: Any, **kwargs: Any) -> Mail:
-        return cls(email_domain=settings.email_domain, **kwargs)
+        return cls(email_domain=settings.email_domain, secret=getattr(settings, "secret", None), **kwargs)
 
     # -- users ------------------------------------------------------------------------------
 

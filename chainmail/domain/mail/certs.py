@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 from cryptography import x509
@@ -14,6 +14,9 @@ from eventsourcing.domain import Aggregate, event
 from chainmail.domain.errors import Invalid
 from chainmail.domain.ids import aggregate_id
 from chainmail.domain.mail.dkim import pem_fingerprint
+
+# WildDuck drops an unfinished ACME challenge after two hours (`lib/acme/acme-challenge.js`).
+ACME_CHALLENGE_TTL = timedelta(hours=2)
 
 _CERT_BLOCK = re.compile(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----", re.S)
 
@@ -72,6 +75,7 @@ class TlsCert(Aggregate):
         created_at: datetime,
     ) -> None:
         self.cert_id, self.servername, self.deleted = cert_id, servername, False
+        self.acme_token: str | None = None
 
     @event("Replaced")
     def replace(
@@ -87,6 +91,17 @@ class TlsCert(Aggregate):
         created_at: datetime,
     ) -> None:
         pass
+
+    @event("AcmeChallengeRecorded")
+    def record_acme_challenge(
+        self, servername: str, token: str, key_authorization: str, recorded_at: datetime, expires_at: datetime
+    ) -> None:
+        """An ACME server will fetch `key_authorization` at /.well-known/acme-challenge/`token` (http-01)."""
+        self.acme_token = token
+
+    @event("AcmeChallengeCleared")
+    def clear_acme_challenge(self, token: str) -> None:
+        self.acme_token = None
 
     @event("Deleted")
     def delete(self) -> None:

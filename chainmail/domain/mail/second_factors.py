@@ -30,6 +30,7 @@ else:
     _Base = object
 
 TOTP_WINDOW_SIZE = 6  # steps either side of now that still count (WildDuck's speakeasy window)
+TOTP_USED_WINDOW = TOTP_WINDOW_SIZE * 30.0  # seconds a code that worked is refused afterwards
 ASP_LENGTH = 16
 
 
@@ -42,7 +43,7 @@ class SecondFactorCommands(_Base):
         if "totp" in user.enabled2fa:
             raise Invalid("TotpEnabled", "TOTP 2FA is already enabled for this user")
         seed = base64.b32encode(self.ids.randbytes(20)).decode()
-        user.generate_totp_seed(pending_seed=seed)
+        user.generate_totp_seed(pending_seed=self.sealer.seal("totp", seed))  # type: ignore[attr-defined]
         self.save(user)
         url = pyotp.TOTP(seed).provisioning_uri(name=label or user.username, issuer_name=issuer)
         return seed, url
@@ -55,7 +56,7 @@ class SecondFactorCommands(_Base):
         if not user.pending_totp_seed:
             raise Invalid("TotpDisabled", "TOTP 2FA is not initialized for this user")
         log = meta.entry(action="enable 2fa totp")
-        if not _valid_code(user.pending_totp_seed, token, now):
+        if not _valid_code(self.sealer.open("totp", user.pending_totp_seed), token, now):  # type: ignore[attr-defined]
             self.save(self._auth_event(user.user_id, {**log, "result": "fail"}, now))  # type: ignore[attr-defined]
             raise Invalid("InvalidToken", "Invalid authentication token")
         user.enable_totp_seed(seed=user.pending_totp_seed)
@@ -63,15 +64,27 @@ class SecondFactorCommands(_Base):
         self.save(user, self._auth_event(user.user_id, {**log, "result": "success"}, now))  # type: ignore[attr-defined]
 
     def check_totp(self, user_id: str, token: str, meta: Any) -> None:
+        """As WildDuck: failures are limited per account (`totp:<user>`) and a code that worked once is
+        refused for the rest of its window."""
         now = self.clock()
         user = self._account(user_id)  # type: ignore[attr-defined]
+        failures, used = f"totp:{user.user_id}", f"totp:{user.user_id}:{token}"
+        if not self._may_try(failures, now):  # type: ignore[attr-defined]
+            raise Forbidden("RateLimitedError", "Authentication was rate limited")
+        limits = self.auth_limits  # type: ignore[attr-defined]
+        if limits is not None and not limits.peek(used, 1, TOTP_USED_WINDOW, now=now.timestamp()).allowed:
+            raise Forbidden("RateLimitedError", "This code has already been used, please try again with a new code")
         if not user.totp_seed or "totp" not in user.enabled2fa:
             raise Invalid("TotpDisabled", "2FA TOTP is not enabled for this user")
-        ok = _valid_code(user.totp_seed, token, now)
+        ok = _valid_code(self.sealer.open("totp", user.totp_seed), token, now)  # type: ignore[attr-defined]
         entry = meta.entry(action="check 2fa totp", result="success" if ok else "fail")
         self.save(self._auth_event(user.user_id, entry, now))  # type: ignore[attr-defined]
         if not ok:
+            self._count_failure(failures, now)  # type: ignore[attr-defined]
             raise Forbidden("InvalidToken", "Failed to validate TOTP")
+        self._release_failures(failures)  # type: ignore[attr-defined]
+        if limits is not None:
+            limits.hit(used, 1, TOTP_USED_WINDOW, now=now.timestamp())
 
     def disable_totp(self, user_id: str, meta: Any) -> None:
         now = self.clock()
