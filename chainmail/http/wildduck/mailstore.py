@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from chainmail.http.router import Router
 from chainmail.http.wildduck import archive, audit, autoreply, filters, mailboxes, messages, search, storage, updates
+from chainmail.http.wildduck import submit as wildduck_submit
 from chainmail.system import System
 
 GROUPS = (
@@ -16,6 +17,7 @@ GROUPS = (
     autoreply.add_routes,
     updates.add_routes,
     audit.add_routes,
+    wildduck_submit.add_routes,
 )
 
 

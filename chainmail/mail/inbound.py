@@ -1,0 +1,195 @@
+"""Mail arriving for local addresses (what the SMTP/LMTP receiver hands over): find who an address delivers
+to (a user, through wildcards and domain aliases, or a forwarded address's targets), store it through the
+mail store's delivery (filters, autoreply decision), and queue what follows: forward copies and the
+autoreply."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from email.utils import make_msgid
+from typing import Any
+
+import structlog
+
+from chainmail.domain.mail.names import normalize_address, uview
+from chainmail.mail.mime import Composition, build_message, parse_message
+from chainmail.mail.queue import OutboundQueue, forward_deliveries
+from chainmail.mail.store import MailStore
+from chainmail.projections import addresses as addresses_model
+from chainmail.projections import domains as domains_model
+from chainmail.projections import outbound as outbound_model
+from chainmail.projections import settings as settings_model
+from chainmail.system import System
+
+log = structlog.get_logger(__name__)
+
+AUTOREPLY_INTERVAL_MS = 4 * 3600 * 1000  # `const:autoreply:interval` default
+NO_AUTOREPLY_SENDER = ("mailer-daemon", "noreply", "no-reply")
+
+
+@dataclass(frozen=True)
+class Recipient:
+    address: str  # as it was resolved (the address row's own form)
+    user_id: str | None  # None for a forwarded address
+    targets: list[dict[str, Any]] = field(default_factory=list)  # a forwarded address's targets
+
+
+@dataclass(frozen=True)
+class Received:
+    recipient: str
+    user_id: str | None
+    mailbox: str | None = None
+    uid: int | None = None
+    forward_queue_id: str | None = None
+    autoreply_queue_id: str | None = None
+
+
+def resolve_recipient(system: System, address: str) -> Recipient | None:
+    """The address row an RCPT TO reaches: exact (labels and dots ignored), in the domain an alias stands
+    for, then the wildcards `*@domain` and `local@*`."""
+    if "@" not in address:
+        return None
+    wanted = normalize_address(address, remove_label=True)
+    with system.engine.connect() as conn:
+        row = addresses_model.find_address(conn, uview(wanted))
+        local, _, domain = wanted.rpartition("@")
+        if row is None:
+            target = domains_model.alias_target(conn, domain)
+            if target:
+                wanted = f"{local}@{target}"
+                row = addresses_model.find_address(conn, uview(wanted))
+        if row is None:
+            local, _, domain = wanted.rpartition("@")
+            for candidate in (uview(f"*@{domain}"), uview(f"{local}@*")):
+                row = addresses_model.find_address(conn, candidate)
+                if row is not None:
+                    break
+    if row is None:
+        return None
+    if row["user_id"]:
+        return Recipient(row["address"], row["user_id"])
+    targets = [t for t in (row["profile"] or {}).get("targets", []) if t.get("value")]
+    return Recipient(row["address"], None, targets)
+
+
+class Inbound:
+    def __init__(self, system: System, queue: OutboundQueue | None = None) -> None:
+        self.system = system
+        self.store = MailStore(system)
+        self.queue = queue or OutboundQueue(system)
+
+    def receive(self, envelope_from: str, recipient: Recipient, rcpt_to: str, raw: bytes) -> Received:
+        """Deliver one message to one resolved recipient."""
+        envelope = {"from": envelope_from, "rcpt": [{"value": rcpt_to, "formatted": rcpt_to}]}
+        if recipient.user_id is None:
+            queue_id = self.queue.queue(
+                raw,
+                user_id=None,
+                parent_id=None,
+                reason="forward",
+                envelope_from=envelope_from,
+                deliveries=forward_deliveries(recipient.targets, rcpt_to),
+            )
+            return Received(rcpt_to, None, forward_queue_id=queue_id)
+
+        delivery = self.store.deliver(recipient.user_id, raw, envelope=envelope)
+        user = self.store.user(recipient.user_id)
+        targets = list(delivery.outcome.targets) + [
+            t for t in (user["profile"] or {}).get("targets", []) if t.get("value")
+        ]
+        forward_id = self.queue.queue(
+            raw,
+            user_id=recipient.user_id,
+            parent_id=delivery.stored.message if delivery.stored else None,
+            reason="forward",
+            envelope_from=envelope_from,
+            deliveries=forward_deliveries(targets, rcpt_to),
+        )
+        autoreply_id = None
+        if delivery.autoreply is not None:
+            autoreply_id = self._autoreply(
+                recipient.user_id, recipient.address, envelope_from, raw, delivery.autoreply, user
+            )
+        stored = delivery.stored
+        return Received(
+            rcpt_to,
+            recipient.user_id,
+            stored.mailbox if stored else None,
+            stored.uid if stored else None,
+            forward_id,
+            autoreply_id,
+        )
+
+    def _autoreply(
+        self,
+        user_id: str,
+        own_address: str,
+        sender: str,
+        raw: bytes,
+        settings: dict[str, Any],
+        user: dict[str, Any],
+    ) -> str | None:
+        """WildDuck's autoreply rules: never to automatic mail, lists or no-reply senders, and once per
+        sender per `const:autoreply:interval`."""
+        lowered = sender.lower()
+        if not sender or any(marker in lowered for marker in NO_AUTOREPLY_SENDER):
+            return None
+        parsed = parse_message(raw)
+        auto = (parsed.header("auto-submitted") or "no").strip().lower()
+        precedence = (parsed.header("precedence") or "").strip().lower()
+        suppress = (parsed.header("x-auto-response-suppress") or "").lower()
+        if auto != "no" or precedence in ("list", "junk", "bulk") or parsed.header("list-unsubscribe"):
+            return None
+        if "oof" in suppress or "autoreply" in suppress:
+            return None
+        now = self.system.mail.clock()
+        with self.system.engine.connect() as conn:
+            interval = settings_model.setting(conn, "const:autoreply:interval", AUTOREPLY_INTERVAL_MS)
+            since = now - timedelta(milliseconds=int(interval or AUTOREPLY_INTERVAL_MS))
+            if outbound_model.autoreplied_since(conn, user_id, sender, since):
+                return None
+        answer = autoreply_message(
+            self.system.settings.email_domain,
+            {"name": settings.get("name") or user.get("name") or "", "address": own_address},
+            sender,
+            parsed.subject,
+            parsed.message_id,
+            parsed.references,
+            settings,
+            now,
+        )
+        return self.queue.queue(
+            answer,
+            user_id=user_id,
+            parent_id=None,
+            reason="autoreply",
+            envelope_from="",
+            deliveries=[{"recipient": sender, "target": None}],
+        )
+
+
+def autoreply_message(
+    domain: str,
+    from_: dict[str, str],
+    to: str,
+    subject: str,
+    message_id: str,
+    references: list[str],
+    settings: dict[str, Any],
+    now: datetime,
+) -> bytes:
+    headers = [("Auto-Submitted", "auto-replied")]
+    if message_id:
+        headers += [("In-Reply-To", message_id), ("References", " ".join([*references, message_id]).strip())]
+    composition = Composition(
+        from_=from_,
+        to=[{"name": "", "address": to}],
+        subject="Auto: " + (settings.get("subject") or f"Re: {subject}"),
+        text=settings.get("text") or None,
+        html=settings.get("html") or None,
+        headers=headers,
+        date=now,
+        message_id=make_msgid(domain=domain),
+    )
+    return build_message(composition, domain=domain)

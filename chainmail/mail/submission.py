@@ -1,0 +1,405 @@
+"""Sending mail from an account, as WildDuck's submit handlers do: compose (or take a stored draft), check the
+sender address and the recipient limits, keep a copy in Sent (or Drafts), put one delivery per recipient in
+the outbound queue, flag the message replied to or forwarded, and award the sender's points."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from email.utils import format_datetime, getaddresses
+from typing import Any
+
+import structlog
+
+from chainmail.domain.errors import Forbidden, Invalid, NotFound
+from chainmail.domain.mail.limits import DEFAULTS
+from chainmail.domain.mail.names import normalize_address, uview
+from chainmail.mail.mime import Composition, NewAttachment, build_message, html_to_text, parse_message
+from chainmail.mail.queue import OutboundQueue, forward_deliveries, plain_deliveries
+from chainmail.mail.store import MailStore, Stored
+from chainmail.projections import addresses as addresses_model
+from chainmail.projections import mailboxes as mailboxes_model
+from chainmail.projections import outbound as outbound_model
+from chainmail.projections import settings as settings_model
+from chainmail.system import System
+
+log = structlog.get_logger(__name__)
+
+MAX_RCPT_TO = 400  # `const:max:rcpt_to` default
+REFERENCE_FLAGS = {"reply": ["\\Answered"], "replyAll": ["\\Answered"], "forward": ["\\Answered", "$Forwarded"]}
+POINTS_ACTION = {"forward": "forward", "reply": "reply", "replyAll": "reply"}
+_DATE_HEADER = re.compile(rb"^date:.*?(?=^\S|\Z)", re.I | re.M | re.S)
+
+
+@dataclass
+class Outgoing:
+    """A message to send (the fields of `POST /users/:user/submit`)."""
+
+    mailbox: str | None = None
+    reference: dict[str, Any] | None = None  # {mailbox, id, action}
+    draft: dict[str, Any] | None = None  # {mailbox, id}: a draft this message replaces
+    is_draft: bool = False
+    upload_only: bool = False
+    send_time: datetime | None = None
+    envelope_from: dict[str, str] | None = None
+    envelope_to: list[dict[str, str]] | None = None
+    from_: dict[str, str] | None = None
+    reply_to: dict[str, str] | None = None
+    to: list[dict[str, str]] | None = None
+    cc: list[dict[str, str]] | None = None
+    bcc: list[dict[str, str]] | None = None
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    subject: str | None = None
+    text: str | None = None
+    html: str | None = None
+    attachments: list[NewAttachment] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Submitted:
+    stored: Stored | None  # None when the account is over quota (sent, not kept)
+    queue_id: str | None
+
+
+def award_sending_points(system: System, username: str, action: str) -> None:
+    """indexer.md §6.2: after a real submission the sender's wallet earns points for `send`, `reply` or
+    `forward`. Accounts whose username is not a wallet earn nothing; a refusal (daily cap) never fails a send."""
+    from chainmail.domain.identity.signatures import parse_wallet
+    from chainmail.rewards.awards import award
+
+    if parse_wallet(username) is None:
+        return
+    try:
+        award(system, username, action)
+    except Exception as error:  # fire-and-forget, as WildDuck treats the indexer call
+        log.info("no points for submission", wallet=username, action=action, reason=str(error))
+
+
+class Submission:
+    def __init__(self, system: System, queue: OutboundQueue | None = None) -> None:
+        self.system, self.engine = system, system.engine
+        self.store = MailStore(system)
+        self.queue = queue or OutboundQueue(system)
+
+    # -- limits -----------------------------------------------------------------------------
+
+    def _limits(self, user: dict[str, Any], count: int) -> None:
+        """`TooMany` over `const:max:rcpt_to`; `RateLimitedError` past the daily recipient limit."""
+        now = self.system.mail.clock()
+        with self.engine.connect() as conn:
+            max_rcpt = int(settings_model.setting(conn, "const:max:rcpt_to", MAX_RCPT_TO) or MAX_RCPT_TO)
+            daily = int(user["profile"].get("recipients") or 0) or int(
+                settings_model.limit_defaults(conn, DEFAULTS)["const:max:recipients"]
+            )
+            sent = outbound_model.recipients_since(conn, user["id"], now - timedelta(days=1))
+        if count > max_rcpt:
+            raise Forbidden("TooMany", "Your email has too many recipients", allowed=max_rcpt)
+        if sent + count > daily:
+            raise Forbidden("RateLimitedError", "You reached a daily sending limit for your account")
+
+    def _user(self, user_id: str) -> dict[str, Any]:
+        user = self.store.user(user_id)
+        if user.get("disabled") or user.get("suspended"):
+            raise Forbidden("UserDisabled", "User account is disabled")
+        return user
+
+    def allowed_from(self, user: dict[str, Any], address: str | None) -> str:
+        """WildDuck's `validateFromAddress`: the user's own addresses and its `fromWhitelist`, else the
+        account's main address."""
+        if not address:
+            return user["address"]
+        address = normalize_address(address)
+        if address == user["address"]:
+            return address
+        for allowed in user["profile"].get("fromWhitelist") or []:
+            if (
+                allowed == address
+                or (allowed.startswith("*") and allowed[1:] in address)
+                or (allowed.endswith("*") and address.startswith(allowed[:-1]))
+            ):
+                return address
+        with self.engine.connect() as conn:
+            row = addresses_model.find_address(conn, uview(normalize_address(address, remove_label=True)))
+        return address if row is not None and row["user_id"] == user["id"] else user["address"]
+
+    # -- POST /users/:user/submit ------------------------------------------------------------
+
+    def submit(self, user_id: str, out: Outgoing) -> Submitted:
+        user = self._user(user_id)
+        quota = int(user["profile"].get("quota") or DEFAULTS["const:max:storage"])
+        over_quota = quota - int(user["storage_used"] or 0) <= 0
+        reference = self._reference(user, out.reference) if out.reference else None
+
+        sender = out.envelope_from or out.from_ or {"name": user.get("name") or "", "address": user["address"]}
+        from_ = dict(out.from_ or sender)
+        envelope_from = sender["address"] if out.upload_only else self.allowed_from(user, sender.get("address"))
+        if not out.upload_only:
+            from_["address"] = self.allowed_from(user, from_.get("address"))
+        to, cc = out.to or [], out.cc or []
+        recipients = [a["address"] for a in out.envelope_to or []]
+        if not recipients:
+            recipients = [a["address"] for a in to + cc + (out.bcc or [])]
+            if not recipients and reference and out.reference and out.reference["action"] in ("reply", "replyAll"):
+                to, cc = reference["replyTo"], reference["replyCc"]
+                recipients = [a["address"] for a in to + cc]
+        deliveries = plain_deliveries(recipients)
+
+        headers: list[tuple[str, str]] = []
+        if reference and out.reference:
+            if out.reference["action"] in ("reply", "replyAll") and reference["inReplyTo"]:
+                headers.append(("In-Reply-To", reference["inReplyTo"]))
+            if reference["references"]:
+                headers.append(("References", reference["references"]))
+        now = self.system.mail.clock()
+        send_time = max(out.send_time or now, now)
+        text = out.text
+        if out.html and not text:
+            text = html_to_text(out.html)
+        raw = self._compose(
+            Composition(
+                from_=from_,
+                reply_to=out.reply_to,
+                to=to,
+                cc=cc,
+                bcc=out.bcc or [],
+                subject=out.subject or (reference["subject"] if reference else "") or "",
+                text=text,
+                html=out.html,
+                headers=headers + out.headers,
+                attachments=out.attachments,
+                date=send_time,
+            )
+        )
+
+        sending = bool(deliveries) and not out.upload_only and not out.is_draft
+        if sending:
+            self._limits(user, len(deliveries))
+        if reference and out.reference:
+            self._flag_reference(user_id, out.reference)
+
+        stored = None
+        if not over_quota:
+            stored = self._keep_copy(user, out, raw, envelope_from, deliveries)
+        queue_id = None
+        if sending:
+            queue_id = self.queue.queue(
+                raw,
+                user_id=user_id,
+                parent_id=stored.message if stored else None,
+                reason="submit",
+                envelope_from=envelope_from,
+                deliveries=deliveries,
+                send_time=send_time,
+            )
+            action = POINTS_ACTION.get((out.reference or {}).get("action", ""), "send")
+            award_sending_points(self.system, user["username"], action)
+        if out.draft and stored is not None:
+            self._drop_draft(user_id, out.draft)
+        return Submitted(stored, queue_id)
+
+    def _compose(self, composition: Composition) -> bytes:
+        try:
+            return build_message(composition, domain=self.system.settings.email_domain)
+        except (ValueError, TypeError) as error:
+            raise Invalid("InputValidationError", f"Invalid message fields: {error}") from None
+
+    def _keep_copy(
+        self,
+        user: dict[str, Any],
+        out: Outgoing,
+        raw: bytes,
+        envelope_from: str,
+        deliveries: list[dict[str, Any]],
+    ) -> Stored:
+        if out.mailbox:
+            mailbox_id = out.mailbox
+        else:
+            special = "\\Drafts" if out.is_draft else "\\Sent"
+            with self.engine.connect() as conn:
+                folder = mailboxes_model.special_mailbox(conn, user["id"], special)
+            if folder is None:
+                raise NotFound("NoSuchMailbox", "This mailbox does not exist")
+            mailbox_id = folder["id"]
+        envelope: dict[str, Any] = {
+            "from": envelope_from,
+            "rcpt": [{"value": d["recipient"], "formatted": d["recipient"]} for d in deliveries],
+        }
+        if out.reference:
+            envelope["reference"] = out.reference  # submitting the draft later flags the message it answers
+        flags = ["\\Seen"] + (["\\Draft"] if out.is_draft else [])
+        return self.store.store(
+            user["id"], mailbox_id, raw, flags=flags, idate=self.system.mail.clock(), envelope=envelope
+        )
+
+    def _drop_draft(self, user_id: str, draft: dict[str, Any]) -> None:
+        try:
+            row = self.store.message(user_id, draft["mailbox"], int(draft["id"]))
+        except NotFound:
+            return
+        self.store.delete_messages(user_id, draft["mailbox"], [row], archive="\\Draft" not in row["flags"])
+
+    # -- references ---------------------------------------------------------------------------
+
+    def _reference(self, user: dict[str, Any], reference: dict[str, Any]) -> dict[str, Any]:
+        """What a reply or forward takes from the message it answers: subject, recipients, threading."""
+        row = self.store.message(user["id"], reference["mailbox"], int(reference["id"]))
+        parsed = parse_message(self.store.blob(row["blob"]))
+        subject = parsed.subject.strip()
+        if not re.match(r"^\w+: ", subject):
+            subject = (("Fwd" if reference["action"] == "forward" else "Re") + ": " + subject).strip()
+        unique: set[str] = set()
+
+        def pick(people: list[dict[str, str]]) -> list[dict[str, str]]:
+            picked = []
+            for person in people:
+                address = normalize_address(person.get("address") or "")
+                if person.get("address") and address != user["address"] and address not in unique:
+                    unique.add(address)
+                    picked.append({"name": person.get("name") or "", "address": person["address"]})
+            return picked
+
+        sender = (parsed.reply_to or parsed.from_ or parsed.sender)[:1]
+        reply_to = pick(sender)
+        reply_cc: list[dict[str, str]] = []
+        if reference["action"] == "replyAll":
+            reply_to += pick(parsed.to)
+            reply_cc = pick(parsed.cc)
+        references = list(parsed.references)
+        if parsed.message_id and parsed.message_id not in references:
+            references.insert(0, parsed.message_id)
+        return {
+            "subject": subject,
+            "replyTo": reply_to,
+            "replyCc": reply_cc,
+            "inReplyTo": parsed.message_id,
+            "references": " ".join(references[:50]),
+        }
+
+    def _flag_reference(self, user_id: str, reference: dict[str, Any]) -> None:
+        """`\\Answered` on a message replied to, `\\Answered` and `$Forwarded` on one forwarded."""
+        wanted = REFERENCE_FLAGS.get(reference.get("action", ""), [])
+        try:
+            row = self.store.message(user_id, reference["mailbox"], int(reference["id"]))
+        except NotFound:
+            return
+        flags = sorted(set(row["flags"]) | set(wanted))
+        if flags != sorted(row["flags"]):
+            change = {"uid": row["uid"], "message": row["id"], "flags": flags, "previous": list(row["flags"])}
+            self.system.mail.flag_messages(user_id, reference["mailbox"], [change])
+
+    # -- POST .../messages/:message/submit -------------------------------------------------
+
+    def submit_draft(self, user_id: str, mailbox_id: str, uid: int, send_time: datetime | None) -> dict[str, Any]:
+        user = self._user(user_id)
+        row = self.store.message(user_id, mailbox_id, uid)
+        if "\\Draft" not in row["flags"]:
+            raise Invalid("MessageNotDraft", "This message is not a draft")
+        now = self.system.mail.clock()
+        send_time = max(send_time or now, now)
+        summary = row["summary"] or {}
+        stored_envelope = summary.get("envelope") or {}
+        recipients = [r.get("value") for r in stored_envelope.get("rcpt") or [] if r.get("value")]
+        if not recipients:
+            recipients = [
+                address
+                for _, address in getaddresses(
+                    [f"{p.get('name', '')} <{p['address']}>" for k in ("to", "cc", "bcc") for p in summary.get(k) or []]
+                )
+                if address
+            ]
+        deliveries = plain_deliveries(recipients)
+        if not deliveries:
+            return {"success": True}
+        self._limits(user, len(deliveries))
+        raw = with_date(self.store.blob(row["blob"]), send_time)
+        from_ = (summary.get("from") or {}).get("address") or stored_envelope.get("from")
+        queue_id = self.queue.queue(
+            raw,
+            user_id=user_id,
+            parent_id=row["id"],
+            reason="submit",
+            envelope_from=self.allowed_from(user, from_),
+            deliveries=deliveries,
+            send_time=send_time,
+        )
+        with self.engine.connect() as conn:
+            sent = mailboxes_model.special_mailbox(conn, user_id, "\\Sent")
+        target = sent["id"] if sent is not None else mailbox_id
+        moved = self.store.update_messages(
+            user_id, mailbox_id, [row], flags={"seen": True, "draft": False}, move_to=target
+        )
+        reference = stored_envelope.get("reference")
+        if isinstance(reference, dict) and reference.get("mailbox") and reference.get("id"):
+            self._flag_reference(user_id, reference)
+        action = POINTS_ACTION.get((reference or {}).get("action", ""), "send")
+        award_sending_points(self.system, user["username"], action)
+        return {
+            "success": True,
+            "queueId": queue_id,
+            "message": {"id": moved["id"][0][1], "mailbox": target, "size": int(row["size"])},
+        }
+
+    # -- POST .../messages/:message/forward ------------------------------------------------
+
+    def forward_stored(
+        self, user_id: str, mailbox_id: str, uid: int, target: int | None, addresses: list[str]
+    ) -> dict[str, Any]:
+        row = self.store.message(user_id, mailbox_id, uid)
+        targets = [{"type": "mail", "value": address} for address in addresses]
+        known = self.forward_targets(row["id"])
+        if known:
+            if target:
+                targets += known[target - 1 : target]
+            elif not targets:
+                targets = known
+        if not targets:
+            return {"success": True, "forwarded": []}
+        envelope = (row["summary"] or {}).get("envelope") or {}
+        original = (envelope.get("rcpt") or [{}])[0].get("value") or ""
+        queue_id = self.queue.queue(
+            self.store.blob(row["blob"]),
+            user_id=user_id,
+            parent_id=row["id"],
+            reason="forward",
+            envelope_from=envelope.get("from") or "",
+            deliveries=forward_deliveries(targets, original),
+        )
+        return {
+            "success": True,
+            "queueId": queue_id,
+            "forwarded": [
+                {"seq": format(i + 1, "03x"), "type": t["type"], "value": t["value"]} for i, t in enumerate(targets)
+            ],
+        }
+
+    def forward_targets(self, message_id: str) -> list[dict[str, str]]:
+        """The targets a message was forwarded to when it arrived (`forwardTargets`), in order."""
+        with self.engine.connect() as conn:
+            rows = outbound_model.entries_of_message(conn, message_id, "forward")
+        if not rows:
+            return []
+        first = rows[0]["queue_id"]
+        return [dict(r["target"]) for r in rows if r["queue_id"] == first and r["target"]]
+
+    # -- DELETE /users/:user/outbound/:queueId -------------------------------------------------
+
+    def delete_queued(self, user_id: str, queue_id: str) -> dict[str, Any]:
+        with self.engine.connect() as conn:
+            entries = outbound_model.queue_entries(conn, queue_id)
+        if not entries:
+            raise NotFound("NoSuchQueueEntry", "This queue entry does not exist", success=False)
+        if entries[0]["user_id"] and entries[0]["user_id"] != user_id:
+            raise Forbidden("NotEnoughPrivileges", "This queue entry belongs to another user", success=False)
+        deleted = self.queue.commands.delete(queue_id)
+        return {"success": True, "queueId": queue_id, "deleted": deleted}
+
+
+def with_date(raw: bytes, moment: datetime) -> bytes:
+    """The message with its Date header set to `moment` (a draft sent later is dated when it is sent)."""
+    date = f"Date: {format_datetime(moment)}\r\n".encode()
+    head, separator, body = raw.partition(b"\r\n\r\n")
+    if not separator:
+        head, separator, body = raw.partition(b"\n\n")
+    head = _DATE_HEADER.sub(b"", head + b"\r\n")
+    return date + head.rstrip(b"\r\n") + separator + body

@@ -1,0 +1,355 @@
+"""Sending mail: `POST /users/:user/submit`, drafts, forwards and the outbound queue, delivered by the queue
+worker to a real SMTP peer (aiosmtpd on 127.0.0.1), on both stores."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from email import message_from_bytes, policy
+
+import dkim
+import falcon.testing
+import pytest
+from eth_account import Account
+from eth_account.messages import encode_defunct
+
+from chainmail.config import Settings
+from chainmail.identity.settings import IdentitySettings
+from chainmail.mail.mime import parse_message
+from chainmail.mail.queue import OutboundQueue
+from chainmail.projections import outbound as outbound_model
+from chainmail.system import System
+from tests.integration.conftest import ROOT_TOKEN
+from tests.integration.mail_support import create_user, mailbox_ids, upload
+from tests.integration.smtp_peers import Peer, smtp_peer
+
+INDEXER = Account.from_key("0x" + "11" * 32)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@pytest.fixture
+def peer() -> Iterator[Peer]:
+    with smtp_peer() as running:
+        yield running
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def settings(database_url: str, peer: Peer) -> Settings:
+    return Settings(
+        database_url=database_url,
+        api_access_token=ROOT_TOKEN,
+        email_domain="example.com",
+        smtp_relay=peer.url,
+        identity=IdentitySettings(indexer_wallet_address=INDEXER.address),
+    )
+
+
+@pytest.fixture
+def system(settings: Settings, clock: Clock) -> Iterator[System]:
+    running = System(settings, clock=clock)
+    yield running
+    running.close()
+
+
+@pytest.fixture
+def queue(system: System) -> OutboundQueue:
+    return OutboundQueue(system)
+
+
+def submit(client: falcon.testing.TestClient, user: str, **body: object) -> falcon.testing.Result:
+    return client.simulate_post(f"/api/users/{user}/submit", json=body)
+
+
+def queue_rows(system: System, queue_id: str) -> list[dict]:
+    with system.engine.connect() as conn:
+        return outbound_model.queue_entries(conn, queue_id)
+
+
+def message(client: falcon.testing.TestClient, user: str, mailbox: str, uid: int) -> dict:
+    found = client.simulate_get(f"/api/users/{user}/mailboxes/{mailbox}/messages/{uid}")
+    assert found.status_code == 200, found.text
+    return found.json
+
+
+def test_a_submitted_message_is_kept_in_sent_and_delivered_to_every_recipient_dkim_signed(
+    client: falcon.testing.TestClient, system: System, queue: OutboundQueue, peer: Peer
+) -> None:
+    user = create_user(client, "sender", name="Sender Person")
+    key = client.simulate_post("/api/dkim", json={"domain": "example.com", "selector": "wd"}).json
+    answer = submit(
+        client,
+        user,
+        to=[{"name": "Ann", "address": "ann@remote.test"}],
+        cc=[{"address": "bob@remote.test"}],
+        bcc=[{"address": "hidden@remote.test"}],
+        subject="Quarterly report",
+        text="Numbers attached.",
+        attachments=[{"filename": "a.txt", "content": "aGVsbG8="}],
+        someUnknownKey="ignored, as WildDuck's allowUnknown",
+    )
+    assert answer.status_code == 200, answer.text
+    sent = answer.json["message"]
+    assert set(sent) == {"id", "mailbox", "size", "queueId"} and answer.json["success"] is True
+    assert sent["mailbox"] == mailbox_ids(client, user)["Sent Mail"]
+    stored = message(client, user, sent["mailbox"], sent["id"])
+    assert stored["seen"] is True and stored["draft"] is False and stored["subject"] == "Quarterly report"
+    assert stored["from"] == {"name": "Sender Person", "address": "sender@example.com"}
+    assert [r["recipient"] for r in queue_rows(system, sent["queueId"])] == [
+        "ann@remote.test",
+        "bob@remote.test",
+        "hidden@remote.test",
+    ]
+
+    assert queue.run_once() == 3
+    assert sorted(r.rcpt_tos[0] for r in peer.received) == ["ann@remote.test", "bob@remote.test", "hidden@remote.test"]
+    assert {r.mail_from for r in peer.received} == {"sender@example.com"}
+    delivered = peer.received[0].data
+    assert b"hidden@remote.test" not in delivered  # Bcc leaves no trace in what goes out
+    assert delivered.startswith(b"DKIM-Signature:")
+    record = key["dnsTxt"]["value"].encode()
+    assert dkim.verify(delivered, dnsfunc=lambda name, timeout=5: record if name.startswith(b"wd._domainkey") else None)
+    assert parse_message(delivered).attachments[0].filename == "a.txt"
+    assert {r["status"] for r in queue_rows(system, sent["queueId"])} == {"delivered"}
+    assert queue.run_once() == 0  # nothing is delivered twice
+
+
+def test_a_peer_answering_4xx_defers_with_backoff_and_the_retry_delivers(
+    client: falcon.testing.TestClient, system: System, queue: OutboundQueue, peer: Peer, clock: Clock
+) -> None:
+    user = create_user(client, "patient")
+    client.simulate_post("/api/settings/const:sender:defer_times", json={"value": "1m, 5m"})
+    queue_id = submit(client, user, to=[{"address": "later@remote.test"}], text="hi").json["message"]["queueId"]
+    peer.handler.answer = "451 4.7.1 Greylisted, try again"
+    assert queue.run_once() == 1
+    (row,) = queue_rows(system, queue_id)
+    assert row["status"] == "deferred" and row["attempts"] == 1 and "451" in row["last_response"]
+    assert queue.run_once() == 0  # not due before the first wait is over
+
+    peer.handler.answer = "250 OK"
+    clock.advance(minutes=1, seconds=1)
+    assert queue.run_once() == 1
+    (row,) = queue_rows(system, queue_id)
+    assert row["status"] == "delivered" and row["attempts"] == 2
+    assert [r.rcpt_tos for r in peer.received] == [["later@remote.test"]]
+
+
+def test_deferrals_past_the_last_wait_and_5xx_answers_bounce_with_a_report_in_the_senders_inbox(
+    client: falcon.testing.TestClient, system: System, queue: OutboundQueue, peer: Peer, clock: Clock
+) -> None:
+    user = create_user(client, "bouncer")
+    client.simulate_post("/api/settings/const:sender:defer_times", json={"value": "1m"})
+    peer.handler.rcpt_answers = {
+        "nobody@remote.test": "550 5.1.1 No such user here",
+        "slow@remote.test": "421 4.4.2 Overloaded",
+    }
+    to = [{"address": "nobody@remote.test"}, {"address": "slow@remote.test"}, {"address": "fine@remote.test"}]
+    queue_id = submit(client, user, to=to, subject="Party", text="come").json["message"]["queueId"]
+    assert queue.run_once() == 3
+    clock.advance(minutes=2)
+    assert queue.run_once() == 1
+    statuses = {r["recipient"]: r["status"] for r in queue_rows(system, queue_id)}
+    assert statuses == {"nobody@remote.test": "bounced", "slow@remote.test": "bounced", "fine@remote.test": "delivered"}
+
+    inbox = mailbox_ids(client, user)["INBOX"]
+    listed = client.simulate_get(f"/api/users/{user}/mailboxes/{inbox}/messages").json
+    assert listed["total"] == 2
+    reports = [message(client, user, inbox, m["id"]) for m in listed["results"]]
+    assert {r["subject"] for r in reports} == {"Delivery Status Notification (Failure)"}
+    texts = " ".join(r["text"] for r in reports)
+    assert "nobody@remote.test" in texts and "550 5.1.1 No such user here" in texts and "421 4.4.2" in texts
+
+
+def test_a_queued_message_can_be_deleted_before_it_is_sent(
+    client: falcon.testing.TestClient, system: System, queue: OutboundQueue, peer: Peer
+) -> None:
+    user = create_user(client, "regretful")
+    other = create_user(client, "someoneelse")
+    later = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    to = [{"address": f"r{i}@remote.test"} for i in range(6)]
+    queue_id = submit(client, user, to=to, text="oops", sendTime=later).json["message"]["queueId"]
+    assert queue.run_once() == 0  # not due yet
+
+    assert client.simulate_delete(f"/api/users/{other}/outbound/{queue_id}").status_code == 403
+    deleted = client.simulate_delete(f"/api/users/{user}/outbound/{queue_id}")
+    assert deleted.status_code == 200 and deleted.json == {"success": True, "queueId": queue_id, "deleted": 6}
+    assert {r["status"] for r in queue_rows(system, queue_id)} == {"deleted"}
+    again = client.simulate_delete(f"/api/users/{user}/outbound/{queue_id}")
+    assert again.json["deleted"] == 0
+
+    unknown = client.simulate_delete(f"/api/users/{user}/outbound/{'a' * 24}")
+    assert unknown.status_code == 404 and unknown.json["code"] == "NoSuchQueueEntry"
+    assert unknown.json["success"] is False
+    malformed = client.simulate_delete(f"/api/users/{user}/outbound/not-a-queue-id")
+    assert malformed.status_code == 400 and malformed.json["code"] == "InputValidationError"
+    assert peer.received == []
+
+
+def test_recipient_limits_and_bad_input_are_refused_without_a_500(
+    client: falcon.testing.TestClient, system: System
+) -> None:
+    user = create_user(client, "limited")
+    client.simulate_post("/api/settings/const:max:rcpt_to", json={"value": 2})
+    many = submit(client, user, to=[{"address": f"x{i}@remote.test"} for i in range(3)], text="hi")
+    assert many.status_code == 403 and many.json["code"] == "TooMany" and many.json["allowed"] == 2
+    with system.engine.connect() as conn:
+        assert outbound_model.recipients_since(conn, user, datetime(2000, 1, 1, tzinfo=UTC)) == 0
+
+    client.simulate_put(f"/api/users/{user}", json={"recipients": 3})
+    assert submit(client, user, to=[{"address": "a@remote.test"}, {"address": "b@remote.test"}]).status_code == 200
+    daily = submit(client, user, to=[{"address": "c@remote.test"}, {"address": "d@remote.test"}])
+    assert daily.status_code == 403 and daily.json["code"] == "RateLimitedError"
+
+    for body in (
+        {"to": [{"address": "not an address"}]},
+        {"to": "ann@remote.test"},
+        {"reference": {"mailbox": "x", "id": 1, "action": "reply"}},
+        {"reference": {"mailbox": "a" * 24, "id": 1, "action": "shout"}},
+        {"sendTime": "yesterday-ish"},
+        {"isDraft": "perhaps"},
+        {"attachments": [{"content": "@@@not base64@@@"}]},
+        {"subject": "x" * 3000},
+        {"envelope": {"to": [{"name": "no address"}]}},
+        {"indexer": {"message": "m"}},
+    ):
+        answer = submit(client, user, **body)
+        assert answer.status_code == 400, (body, answer.text)
+        assert answer.json["code"] == "InputValidationError"
+    missing = submit(client, user, reference={"mailbox": "a" * 24, "id": 5, "action": "reply"}, text="re")
+    assert missing.status_code == 404 and missing.json["code"] == "MessageNotFound"
+    assert submit(client, "b" * 24, text="x", to=[{"address": "a@remote.test"}]).status_code == 404
+
+
+def test_a_draft_is_kept_in_drafts_then_submitted_moved_to_sent_and_delivered(
+    client: falcon.testing.TestClient, system: System, queue: OutboundQueue, peer: Peer
+) -> None:
+    user = create_user(client, "drafter")
+    folders = mailbox_ids(client, user)
+    draft = submit(client, user, isDraft=True, to=[{"address": "friend@remote.test"}], subject="Plan", text="draft")
+    assert draft.status_code == 200
+    saved = draft.json["message"]
+    assert saved["mailbox"] == folders["Drafts"] and saved["queueId"] is False
+    assert message(client, user, folders["Drafts"], saved["id"])["draft"] is True
+    assert queue.run_once() == 0
+
+    inbox_msg = upload(client, user, folders["INBOX"], subject="Not a draft")
+    refused = client.simulate_post(f"/api/users/{user}/mailboxes/{folders['INBOX']}/messages/{inbox_msg['id']}/submit")
+    assert refused.status_code == 400 and refused.json["code"] == "MessageNotDraft"
+
+    sent = client.simulate_post(f"/api/users/{user}/mailboxes/{folders['Drafts']}/messages/{saved['id']}/submit")
+    assert sent.status_code == 200, sent.text
+    assert set(sent.json) == {"success", "queueId", "message"}
+    moved = sent.json["message"]
+    assert moved["mailbox"] == folders["Sent Mail"] and moved["size"] > 0
+    now_sent = message(client, user, folders["Sent Mail"], moved["id"])
+    assert now_sent["seen"] is True and now_sent["draft"] is False
+    drafts = client.simulate_get(f"/api/users/{user}/mailboxes/{folders['Drafts']}/messages").json
+    assert drafts["total"] == 0
+    assert queue.run_once() == 1
+    assert peer.received[0].rcpt_tos == ["friend@remote.test"]
+    assert message_from_bytes(peer.received[0].data, policy=policy.default)["Subject"] == "Plan"
+
+
+def test_replying_and_forwarding_flag_the_referenced_message_and_thread_the_answer(
+    client: falcon.testing.TestClient, system: System, queue: OutboundQueue, peer: Peer
+) -> None:
+    user = create_user(client, "replier")
+    inbox = mailbox_ids(client, user)["INBOX"]
+    original = upload(
+        client,
+        user,
+        inbox,
+        subject="Lunch?",
+        text="Shall we?",
+        headers=[{"key": "Message-ID", "value": "<lunch@remote.test>"}],
+    )
+    reply = submit(client, user, reference={"mailbox": inbox, "id": original["id"], "action": "reply"}, text="Yes!")
+    assert reply.status_code == 200, reply.text
+    answered = message(client, user, inbox, original["id"])
+    assert answered["answered"] is True and answered["forwarded"] is False
+    assert queue.run_once() == 1
+    sent = message_from_bytes(peer.received[0].data, policy=policy.default)
+    assert peer.received[0].rcpt_tos == ["sender@example.org"]  # the original's From, when no `to` is given
+    assert sent["Subject"] == "Re: Lunch?" and sent["In-Reply-To"] == "<lunch@remote.test>"
+
+    forward = submit(
+        client,
+        user,
+        reference={"mailbox": inbox, "id": original["id"], "action": "forward"},
+        to=[{"address": "colleague@remote.test"}],
+        text="FYI",
+    )
+    assert forward.status_code == 200
+    forwarded = message(client, user, inbox, original["id"])
+    assert forwarded["forwarded"] is True
+    assert queue.run_once() == 1
+    assert message_from_bytes(peer.received[1].data, policy=policy.default)["Subject"] == "Fwd: Lunch?"
+
+
+def test_forwarding_a_stored_message_queues_it_for_the_given_addresses(
+    client: falcon.testing.TestClient, system: System, queue: OutboundQueue, peer: Peer
+) -> None:
+    user = create_user(client, "forwarder")
+    inbox = mailbox_ids(client, user)["INBOX"]
+    stored = upload(client, user, inbox, subject="Forward me")
+    path = f"/api/users/{user}/mailboxes/{inbox}/messages/{stored['id']}/forward"
+    assert client.simulate_post(path, json={}).json == {"success": True, "forwarded": []}
+    answer = client.simulate_post(path, json={"addresses": ["one@remote.test", "two@remote.test"]})
+    assert answer.status_code == 200, answer.text
+    assert answer.json["forwarded"] == [
+        {"seq": "001", "type": "mail", "value": "one@remote.test"},
+        {"seq": "002", "type": "mail", "value": "two@remote.test"},
+    ]
+    assert queue.run_once() == 2
+    assert sorted(r.rcpt_tos[0] for r in peer.received) == ["one@remote.test", "two@remote.test"]
+    assert b"Forward me" in peer.received[0].data
+    bad = client.simulate_post(path, json={"addresses": ["nope"]})
+    assert bad.status_code == 400
+    assert client.simulate_post(path, json={"target": 0}).status_code == 400
+    gone = client.simulate_post(f"/api/users/{user}/mailboxes/{inbox}/messages/999/forward", json={})
+    assert gone.status_code == 404 and gone.json["code"] == "MessageNotFound"
+
+
+def _user_token(client: falcon.testing.TestClient, username: str) -> str:
+    answer = client.simulate_post(
+        "/api/authenticate", json={"username": username, "password": "secretvalue", "token": True, "scope": "master"}
+    )
+    assert answer.status_code == 200, answer.text
+    return answer.json["token"]
+
+
+def test_a_submission_signed_by_the_indexer_wallet_needs_no_privileges_on_the_account(
+    client: falcon.testing.TestClient, system: System
+) -> None:
+    recipient = create_user(client, "onchainreader")
+    create_user(client, "stranger")
+    token = _user_token(client, "stranger")
+    body = {"to": [{"address": "onchainreader@example.com"}], "subject": "MailSent", "text": "from the chain"}
+
+    def as_stranger(**extra: object) -> falcon.testing.Result:
+        return client.simulate_post(
+            f"/api/users/{recipient}/submit", json={**body, **extra}, headers={"X-Access-Token": token}
+        )
+
+    assert as_stranger().status_code == 403
+    text = "chainmail delivery for onchainreader tx 0xabc at 2026-11-25T00:00:00Z"
+    signature = Account.sign_message(encode_defunct(text=text), INDEXER.key).signature.hex()
+    signed = as_stranger(indexer={"message": text, "signature": signature})
+    assert signed.status_code == 200, signed.text
+    forged = Account.sign_message(encode_defunct(text=text), "0x" + "22" * 32).signature.hex()
+    refused = as_stranger(indexer={"message": text, "signature": forged})
+    assert refused.status_code == 403 and refused.json["code"] == "IndexerAuthFailed"
