@@ -63,7 +63,8 @@ class Receiver:
 
     def _deliver(self, envelope: Envelope, recipient: Recipient, address: str, raw: bytes) -> str:
         try:
-            received = self.inbound.receive(envelope.mail_from or "", recipient, address, raw)
+            sender = "" if envelope.mail_from in (None, "<>") else envelope.mail_from
+            received = self.inbound.receive(sender, recipient, address, raw)
         except DomainError as error:
             log.info("delivery refused", recipient=address, code=error.code, reason=error.message)
             if error.code == "OverQuotaError":

@@ -1,0 +1,213 @@
+"""Mail over real sockets: the chainmail SMTP/LMTP receiver (aiosmtpd) delivering into mailboxes, forwards and
+autoreplies leaving through the queue to a real SMTP peer, and one account mailing another end to end."""
+
+from __future__ import annotations
+
+import smtplib
+from collections.abc import Iterator
+from email.message import EmailMessage
+
+import dkim
+import falcon.testing
+import pytest
+
+from chainmail.config import Settings
+from chainmail.http.app import create_app
+from chainmail.mail.queue import OutboundQueue
+from chainmail.mail.smtp_in import ReceiverController
+from chainmail.system import System
+from tests.integration.mail_support import create_user, mailbox_ids
+from tests.integration.smtp_peers import Peer, free_port, smtp_peer
+
+ROOT = "root-token-for-smtp-tests"
+
+
+@pytest.fixture
+def peer() -> Iterator[Peer]:
+    with smtp_peer() as running:
+        yield running
+
+
+@pytest.fixture
+def system(database_url: str, peer: Peer) -> Iterator[System]:
+    running = System(
+        Settings(database_url=database_url, api_access_token=ROOT, email_domain="example.com", smtp_relay=peer.url)
+    )
+    yield running
+    running.close()
+
+
+@pytest.fixture
+def client(system: System) -> falcon.testing.TestClient:
+    return falcon.testing.TestClient(create_app(system), headers={"X-Access-Token": ROOT})
+
+
+@pytest.fixture
+def receiver(system: System) -> Iterator[int]:
+    port = free_port()
+    controller = ReceiverController(system, "127.0.0.1", port)
+    controller.start()
+    yield port
+    controller.stop()
+
+
+def mail(sender: str, to: str, subject: str, body: str = "Hello", **headers: str) -> EmailMessage:
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = sender, to, subject
+    message["Message-ID"] = f"<{subject.replace(' ', '.')}@remote.test>"
+    for key, value in headers.items():
+        message[key.replace("_", "-")] = value
+    message.set_content(body)
+    return message
+
+
+def send(port: int, message: EmailMessage, sender: str, recipients: list[str]) -> dict:
+    with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
+        return client.send_message(message, from_addr=sender, to_addrs=recipients)
+
+
+def inbox(client: falcon.testing.TestClient, user: str, folder: str = "INBOX") -> list[dict]:
+    mailbox = mailbox_ids(client, user)[folder]
+    return client.simulate_get(f"/api/users/{user}/mailboxes/{mailbox}/messages").json["results"]
+
+
+def test_the_receiver_delivers_to_local_addresses_and_refuses_unknown_ones(
+    client: falcon.testing.TestClient, receiver: int
+) -> None:
+    user = create_user(client, "alice")
+    wild = create_user(client, "catchall")
+    added = client.simulate_post(f"/api/users/{wild}/addresses", json={"address": "*@wild.test", "allowWildcard": True})
+    assert added.status_code == 200, added.text
+
+    refused = send(receiver, mail("x@remote.test", "alice@example.com", "Hi Alice"), "x@remote.test",
+                   ["Alice@Example.com", "ghost@example.com"])  # fmt: skip
+    assert list(refused) == ["ghost@example.com"] and refused["ghost@example.com"][0] == 550
+    send(receiver, mail("x@remote.test", "anyone@wild.test", "Stray"), "x@remote.test", ["anyone@wild.test"])
+    with pytest.raises(smtplib.SMTPRecipientsRefused):
+        send(receiver, mail("x@remote.test", "ghost@example.com", "Nobody"), "x@remote.test", ["ghost@example.com"])
+
+    (received,) = inbox(client, user)
+    assert received["subject"] == "Hi Alice" and received["seen"] is False
+    mailbox = mailbox_ids(client, user)["INBOX"]
+    full = client.simulate_get(f"/api/users/{user}/mailboxes/{mailbox}/messages/{received['id']}").json
+    rcpt = {"value": "Alice@Example.com", "formatted": "Alice@Example.com"}
+    assert full["envelope"] == {"from": "x@remote.test", "rcpt": [rcpt]}
+    source = client.simulate_get(f"/api/users/{user}/mailboxes/{mailbox}/messages/{received['id']}/message.eml")
+    assert source.content.startswith(b"Received: from ")
+    assert [m["subject"] for m in inbox(client, wild)] == ["Stray"]
+
+
+def test_forwarded_addresses_filters_and_account_targets_forward_through_the_queue(
+    client: falcon.testing.TestClient, system: System, receiver: int, peer: Peer
+) -> None:
+    forwarded = client.simulate_post(
+        "/api/addresses/forwarded", json={"address": "team@example.com", "targets": ["lead@remote.test"]}
+    )
+    assert forwarded.status_code == 200, forwarded.text
+    user = create_user(client, "bob", targets=["bob@elsewhere.test"])
+    created = client.simulate_post(
+        f"/api/users/{user}/filters",
+        json={"query": {"subject": "invoice"}, "action": {"targets": ["accounts@remote.test"], "seen": True}},
+    )
+    assert created.status_code == 200, created.text
+
+    send(receiver, mail("ceo@remote.test", "team@example.com", "Kickoff"), "ceo@remote.test", ["team@example.com"])
+    send(receiver, mail("shop@remote.test", "bob@example.com", "Your invoice"), "shop@remote.test", ["bob@example.com"])
+    queue = OutboundQueue(system)
+    assert queue.run_once() == 3
+    delivered = sorted((r.rcpt_tos[0], r.mail_from) for r in peer.received)
+    assert delivered == [
+        ("accounts@remote.test", "shop@remote.test"),
+        ("bob@elsewhere.test", "shop@remote.test"),
+        ("lead@remote.test", "ceo@remote.test"),
+    ]
+    (kept,) = inbox(client, user)
+    assert kept["subject"] == "Your invoice" and kept["seen"] is True  # the filter marked it
+
+    mailbox = mailbox_ids(client, user)["INBOX"]
+    again = client.simulate_post(
+        f"/api/users/{user}/mailboxes/{mailbox}/messages/{kept['id']}/forward", json={"target": 2}
+    )
+    assert again.status_code == 200, again.text
+    assert again.json["forwarded"] == [{"seq": "001", "type": "mail", "value": "bob@elsewhere.test"}]
+
+
+def test_an_autoreply_answers_each_sender_once_per_interval_and_never_automatic_mail(
+    client: falcon.testing.TestClient, system: System, receiver: int, peer: Peer
+) -> None:
+    user = create_user(client, "carol", name="Carol")
+    put = client.simulate_put(
+        f"/api/users/{user}/autoreply", json={"status": True, "subject": "Away", "text": "Back Monday"}
+    )
+    assert put.status_code == 200, put.text
+    send(receiver, mail("dan@remote.test", "carol@example.com", "Question"), "dan@remote.test", ["carol@example.com"])
+    send(receiver, mail("dan@remote.test", "carol@example.com", "Another"), "dan@remote.test", ["carol@example.com"])
+    send(receiver, mail("list@remote.test", "carol@example.com", "Digest", Precedence="bulk"), "list@remote.test",
+         ["carol@example.com"])  # fmt: skip
+    send(receiver, mail("robot@remote.test", "carol@example.com", "Report", Auto_Submitted="auto-generated"),
+         "robot@remote.test", ["carol@example.com"])  # fmt: skip
+    assert OutboundQueue(system).run_once() == 1
+    (answer,) = peer.received
+    assert answer.rcpt_tos == ["dan@remote.test"] and answer.mail_from == "<>"  # the null sender
+    assert b"Subject: Auto: Away" in answer.data and b"Auto-Submitted: auto-replied" in answer.data
+    assert b"In-Reply-To: <Question@remote.test>" in answer.data
+    assert len(inbox(client, user)) == 4
+
+
+def test_one_account_mails_another_through_the_queue_and_the_receiver_with_a_valid_dkim_signature(
+    database_url: str, tmp_path: object
+) -> None:
+    port = free_port()
+    settings = Settings(
+        database_url=database_url,
+        api_access_token=ROOT,
+        email_domain="example.com",
+        smtp_relay=f"smtp://127.0.0.1:{port}",
+    )
+    system = System(settings)
+    controller = ReceiverController(system, "127.0.0.1", port, lmtp=False)
+    controller.start()
+    try:
+        client = falcon.testing.TestClient(create_app(system), headers={"X-Access-Token": ROOT})
+        key = client.simulate_post("/api/dkim", json={"domain": "example.com", "selector": "mail"}).json
+        sender = create_user(client, "erin")
+        reader = create_user(client, "frank")
+        sent = client.simulate_post(
+            f"/api/users/{sender}/submit",
+            json={"to": [{"name": "Frank", "address": "frank@example.com"}], "subject": "Hello Frank", "text": "Hi!"},
+        )
+        assert sent.status_code == 200, sent.text
+        assert OutboundQueue(system).run_once() == 1
+        (got,) = inbox(client, reader)
+        assert got["subject"] == "Hello Frank" and got["from"]["address"] == "erin@example.com"
+        mailbox = mailbox_ids(client, reader)["INBOX"]
+        raw = client.simulate_get(f"/api/users/{reader}/mailboxes/{mailbox}/messages/{got['id']}/message.eml").content
+        signed = raw[raw.index(b"DKIM-Signature:") :]  # what the receiver got, after its own Received line
+        record = key["dnsTxt"]["value"].encode()
+        assert dkim.verify(signed, dnsfunc=lambda name, timeout=5: record)
+    finally:
+        controller.stop()
+        system.close()
+
+
+def test_lmtp_answers_data_once_per_recipient(client: falcon.testing.TestClient, system: System) -> None:
+    create_user(client, "gina")
+    create_user(client, "hank")
+    port = free_port()
+    controller = ReceiverController(system, "127.0.0.1", port, lmtp=True)
+    controller.start()
+    try:
+        with smtplib.LMTP("127.0.0.1", port, timeout=10) as lmtp:
+            lmtp.ehlo_or_helo_if_needed()
+            lmtp.mail("x@remote.test")
+            assert lmtp.rcpt("gina@example.com")[0] == 250
+            assert lmtp.rcpt("hank@example.com")[0] == 250
+            lmtp.putcmd("data")
+            assert lmtp.getreply()[0] == 354
+            lmtp.send(
+                mail("x@remote.test", "gina@example.com", "Both").as_bytes().replace(b"\n", b"\r\n") + b"\r\n.\r\n"
+            )
+            replies = [lmtp.getreply(), lmtp.getreply()]
+        assert [code for code, _ in replies] == [250, 250]
+    finally:
+        controller.stop()
