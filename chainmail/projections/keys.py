@@ -28,6 +28,7 @@ from chainmail.domain.ids import object_id_of
 from chainmail.domain.mail.application import Mail
 from chainmail.domain.mail.certs import TlsCert
 from chainmail.domain.mail.dkim import DkimKey
+from chainmail.domain.mail.sealing import Sealer
 from chainmail.projections.paging import Boundary, Page, keyset_page
 from chainmail.projections.projection import Projection, handles
 from chainmail.store.schema import metadata
@@ -183,6 +184,21 @@ def get_dkim(conn: Connection, dkim_id: str) -> dict[str, Any] | None:
 def dkim_for_domain(conn: Connection, domain: str) -> dict[str, Any] | None:
     row = conn.execute(select(dkim_keys).where(dkim_keys.c.domain == domain)).first()
     return dict(row._mapping) if row else None
+
+
+def dkim_signing_key(conn: Connection, domain: str, sealer: Sealer) -> dict[str, Any] | None:
+    """The DKIM key row of `domain` with its private key in clear (it is sealed at rest when a secret is set)."""
+    row = dkim_for_domain(conn, domain)
+    return {**row, "private_key": sealer.open("dkim", row["private_key"])} if row else None
+
+
+def tls_credentials(conn: Connection, servername: str, sealer: Sealer) -> tuple[str, str] | None:
+    """What a TLS server presents for `servername`: the certificate with its chain, and the private key."""
+    row = cert_for_servername(conn, servername)
+    if row is None or not row["cert"] or not row["private_key"]:
+        return None
+    bundle = "\n".join(part.strip() for part in [row["cert"], *(row["chain"] or [])]) + "\n"
+    return bundle, sealer.open("certs", row["private_key"])
 
 
 def _cert_where(query: str | None, alt_names: bool) -> list[Any]:
