@@ -15,7 +15,6 @@ from chainmail.domain.errors import AlreadyExists, Invalid
 from chainmail.domain.ids import ObjectId
 from chainmail.domain.mail.accounts import AccountCommands
 from chainmail.domain.mail.addresses import Address
-from chainmail.domain.mail.housekeeping import HousekeepingCommands
 from chainmail.domain.mail.mailboxes import Mailbox, default_mailbox_paths, default_retention
 from chainmail.domain.mail.mailstore import MailStoreCommands
 from chainmail.domain.mail.names import normalize_address, username_view, uview
@@ -49,7 +48,7 @@ class UserDeletion:
     task: str
 
 
-class Mail(MailStoreCommands, HousekeepingCommands, AccountCommands, ContextApplication):
+class Mail(MailStoreCommands, AccountCommands, ContextApplication):
     name: ClassVar[str] = "Mail"
 
     def __init__(self, *args: Any, email_domain: str = "localhost", secret: str | None = None, **kwargs: Any) -> None:
