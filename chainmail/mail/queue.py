@@ -20,7 +20,7 @@ from chainmail.mail.mime import parse_message
 from chainmail.mail.smtp_out import Attempt, Sender, sender_domain, sign, without_bcc
 from chainmail.projections import outbound as outbound_model
 from chainmail.projections import settings as settings_model
-from chainmail.projections.keys import dkim_for_domain
+from chainmail.projections.keys import dkim_signing_key
 from chainmail.store.blobs import get_blob, put_blob
 from chainmail.store.database import writer
 from chainmail.system import System
@@ -126,7 +126,7 @@ class OutboundQueue:
         with self.engine.connect() as conn:
             raw = get_blob(conn, row["blob"]) or b""
             outgoing = without_bcc(raw)
-            key = dkim_for_domain(conn, sender_domain(outgoing, row["sender"]))
+            key = dkim_signing_key(conn, sender_domain(outgoing, row["sender"]), self.system.mail.sealer)
         try:
             return sign(outgoing, key)
         except Exception:  # an unusable key sends the message unsigned rather than never

@@ -3,6 +3,7 @@ worker to a real SMTP peer (aiosmtpd on 127.0.0.1), on both stores."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
@@ -18,6 +19,7 @@ from chainmail.identity.settings import IdentitySettings
 from chainmail.mail.mime import parse_message
 from chainmail.mail.queue import OutboundQueue
 from chainmail.projections import outbound as outbound_model
+from chainmail.projections.points import ledger_of
 from chainmail.system import System
 from tests.integration.conftest import ROOT_TOKEN
 from tests.integration.mail_support import create_user, mailbox_ids, upload
@@ -56,6 +58,7 @@ def settings(database_url: str, peer: Peer) -> Settings:
         email_domain="example.com",
         smtp_relay=peer.url,
         identity=IdentitySettings(indexer_wallet_address=INDEXER.address),
+        secret="delivery-tests-secret",  # DKIM keys sealed at rest: signing must open them
     )
 
 
@@ -353,3 +356,50 @@ def test_a_submission_signed_by_the_indexer_wallet_needs_no_privileges_on_the_ac
     forged = Account.sign_message(encode_defunct(text=text), "0x" + "22" * 32).signature.hex()
     refused = as_stranger(indexer={"message": text, "signature": forged})
     assert refused.status_code == 403 and refused.json["code"] == "IndexerAuthFailed"
+
+
+def test_several_workers_deliver_each_recipient_exactly_once(
+    client: falcon.testing.TestClient, system: System, peer: Peer
+) -> None:
+    user = create_user(client, "broadcaster")
+    for batch in range(3):
+        to = [{"address": f"r{batch}-{i}@remote.test"} for i in range(8)]
+        assert submit(client, user, to=to, text=f"batch {batch}").status_code == 200
+    workers = [OutboundQueue(system, worker=f"worker-{n}") for n in range(4)]
+    attempted: list[int] = []
+    start = threading.Barrier(len(workers))
+
+    def work(queue: OutboundQueue) -> None:
+        start.wait()
+        attempted.append(queue.run_once())
+
+    threads = [threading.Thread(target=work, args=(w,)) for w in workers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    recipients = [r.rcpt_tos[0] for r in peer.received]
+    assert sum(attempted) == 24 and len(recipients) == 24 and len(set(recipients)) == 24
+    assert workers[0].run_once() == 0
+
+
+def test_a_wallet_account_earns_points_for_sending_replying_and_forwarding(
+    client: falcon.testing.TestClient, system: System
+) -> None:
+    wallet = Account.from_key("0x" + "33" * 32).address.lower()
+    user = create_user(client, wallet)
+    inbox = mailbox_ids(client, user)["INBOX"]
+    original = upload(client, user, inbox, subject="Hi wallet")
+    assert submit(client, user, to=[{"address": "a@remote.test"}], text="one").status_code == 200
+    assert (
+        submit(client, user, reference={"mailbox": inbox, "id": original["id"], "action": "replyAll"}).status_code
+        == 200
+    )
+    forward = {"mailbox": inbox, "id": original["id"], "action": "forward"}
+    assert submit(client, user, reference=forward, to=[{"address": "b@remote.test"}]).status_code == 200
+    assert submit(client, user, isDraft=True, to=[{"address": "c@remote.test"}]).status_code == 200  # not sent
+    assert submit(client, user, uploadOnly=True, to=[{"address": "c@remote.test"}]).status_code == 200
+    with system.engine.connect() as conn:
+        system.projections.catch_up_all()
+        actions = [row["activity"] for row in ledger_of(conn, wallet)]
+    assert actions == ["send", "reply", "forward"]
