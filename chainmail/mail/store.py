@@ -12,6 +12,7 @@ from typing import Any
 from chainmail.domain.errors import AlreadyExists, DomainError, Forbidden, Invalid, NotFound
 from chainmail.domain.mail.limits import DEFAULTS
 from chainmail.domain.mail.names import uview
+from chainmail.domain.mail.threading import subject_key, thread_refs
 from chainmail.mail.filters import Outcome, decide
 from chainmail.mail.mime import ParsedMessage, parse_message
 from chainmail.projections import mailboxes as mailboxes_model
@@ -68,6 +69,13 @@ def without_nul(value: Any) -> Any:
 
 def _has_custom_meta(meta: str | None) -> bool:
     return bool(meta) and meta not in ("{}", "null")
+
+
+def thread_keys(parsed: ParsedMessage) -> tuple[str, list[str]]:
+    """The subject key and message-id keys a message is threaded by (see `domain.mail.threading`)."""
+    thread_index = next((v for k, v in reversed(parsed.headers) if k == "thread-index"), "")
+    refs = thread_refs(parsed.message_id, parsed.in_reply_to, thread_index, parsed.references)
+    return subject_key(parsed.subject), refs
 
 
 class MailStore:
@@ -166,18 +174,9 @@ class MailStore:
         with writer(self.engine).begin() as tx:
             blob = put_blob(tx, raw)
             stored_attachments = {a.id: put_blob(tx, a.content).sha256 for a in parsed.attachments}
+        subject, refs = thread_keys(parsed)
         with self.engine.connect() as conn:
-            thread = messages_model.thread_of(
-                conn,
-                user_id,
-                without_nul(
-                    list(
-                        dict.fromkeys(
-                            [*parsed.references, parsed.in_reply_to] if parsed.in_reply_to else parsed.references
-                        )
-                    )
-                ),
-            )
+            thread = messages_model.thread_for(conn, user_id, subject, refs)
         now = self.mail.clock()
         message_id = self.mail.ids.object_id(now)
         facts = self.facts(
@@ -193,6 +192,7 @@ class MailStore:
             envelope=envelope or {"from": (parsed.from_ or [{"address": ""}])[0]["address"], "rcpt": []},
             special_use=mailbox["special_use"],
         )
+        facts["thread_subject"], facts["thread_refs"] = subject, refs
         if mailbox["retention"]:
             # A folder with a retention time (ms) gives its messages an expiry, as WildDuck's `exp`/`rdate`.
             facts["expires"] = (now + timedelta(milliseconds=int(mailbox["retention"]))).isoformat()
@@ -338,6 +338,7 @@ class MailStore:
                 "size": r["size"],
                 "seen": "\\Seen" in r["flags"],
                 "archive": self.mail.ids.object_id(now),
+                "archived": now.isoformat(),
             }
             for r in rows
         ]
@@ -403,12 +404,6 @@ class MailStore:
         if (start is not None and now < start) or (end is not None and now > end):
             return None
         return {k: settings.get(k, "") for k in ("name", "subject", "text", "html")}
-
-    def recount_storage(self, user_id: str) -> tuple[int, int]:
-        user = self.user(user_id)
-        with self.engine.connect() as conn:
-            used = messages_model.storage_used(conn, user_id)
-        return used, int(user["storage_used"] or 0)
 
 
 def meta_json(value: Any) -> str | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Column, Connection, DateTime, Index, String, Table, insert, select, update
+from sqlalchemy import JSON, Boolean, Column, Connection, DateTime, Index, String, Table, delete, insert, select, update
 
 from chainmail.domain.ids import object_id_of
 from chainmail.domain.mail.addresses import Address
@@ -79,6 +79,13 @@ class AccountArchiveProjection(Projection):
         a = self.t.account_archive_addresses
         tx.execute(update(a).where(a.c.user_id == object_id_of(e.originator_id)).values(with_account=False))
 
+    @handles(User.Purged)
+    def purged(self, tx: Connection, e: User.Purged) -> None:
+        user_id = object_id_of(e.originator_id)
+        tx.execute(delete(self.t.account_archive).where(self.t.account_archive.c.id == user_id))
+        a = self.t.account_archive_addresses
+        tx.execute(delete(a).where(a.c.user_id == user_id))
+
     @handles(Address.Created)
     def address_created(self, tx: Connection, e: Address.Created) -> None:
         if e.user_id:
@@ -126,3 +133,10 @@ def deleted_account(conn: Connection, user_id: str) -> dict[str, Any] | None:
         .order_by(a.c.id)
     )
     return {**dict(row._mapping), "recoverable": [r.address for r in conn.execute(query)]}
+
+
+def due_for_purge(conn: Connection, now: Any, limit: int = 100) -> list[str]:
+    """Deleted accounts whose `deleteAfter` has passed: their mail is to be purged."""
+    t = account_archive
+    query = select(t.c.id).where(t.c.deleted.is_not(None), t.c.delete_after <= now).order_by(t.c.delete_after)
+    return [row.id for row in conn.execute(query.limit(limit))]

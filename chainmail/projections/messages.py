@@ -30,6 +30,7 @@ from sqlalchemy import (
 from chainmail.domain.ids import object_id_of
 from chainmail.domain.mail.application import Mail
 from chainmail.domain.mail.mailboxes import Mailbox
+from chainmail.domain.mail.users import User
 from chainmail.projections.paging import Boundary, Page, keyset_page
 from chainmail.projections.projection import Projection, handles
 from chainmail.store.schema import metadata
@@ -74,6 +75,7 @@ messages = Table(
     Index(None, "mailbox_id", "idate"),
     Index(None, "user_id", "thread"),
     Index(None, "user_id", "msgid"),
+    Index(None, "expires"),
 )
 
 archived_messages = Table(
@@ -84,6 +86,17 @@ archived_messages = Table(
     Column("archived", DateTime(timezone=True), nullable=False),
     *_message_columns(),
     Index(None, "user_id", "archived"),
+    Index(None, "archived"),
+)
+
+# WildDuck's `threads`: which thread of a user knows a message id (key) under a subject (key).
+threads = Table(
+    "threads",
+    metadata,
+    Column("user_id", String(24), primary_key=True),
+    Column("subject", String(40), primary_key=True),
+    Column("ref", String(40), primary_key=True),
+    Column("thread", String(24), nullable=False),
 )
 
 address_register = Table(
@@ -173,7 +186,7 @@ def facts_of(row: dict[str, Any]) -> dict[str, Any]:
 class MessagesProjection(Projection):
     name = "messages"
     follows = (Mail,)
-    tables = (messages, archived_messages, address_register)
+    tables = (messages, archived_messages, address_register, threads)
 
     @handles(Mailbox.MessagesAppended)
     def appended(self, tx: Connection, e: Any) -> None:
@@ -182,10 +195,20 @@ class MessagesProjection(Projection):
         if rows:
             tx.execute(insert(self.t.messages), rows)
         for m in e.messages:
+            if m.get("thread_refs"):
+                self._thread(tx, e.user_id, m["thread_subject"], m["thread_refs"], m["thread"])
             if m.get("restored_from"):
                 tx.execute(delete(self.t.archived_messages).where(self.t.archived_messages.c.id == m["restored_from"]))
             for entry in m.get("register") or []:
                 self._register(tx, e.user_id, entry, utc(m["idate"]))
+
+    def _thread(self, tx: Connection, user_id: str, subject: str, refs: list[str], thread: str) -> None:
+        t = self.t.threads
+        known = select(t.c.ref).where(t.c.user_id == user_id, t.c.subject == subject, t.c.ref.in_(refs))
+        have = set(tx.execute(known).scalars())
+        new = [{"user_id": user_id, "subject": subject, "ref": r, "thread": thread} for r in refs if r not in have]
+        if new:
+            tx.execute(insert(t), new)
 
     def _register(self, tx: Connection, user_id: str, entry: dict[str, str], when: datetime | None) -> None:
         table = self.t.address_register
@@ -238,14 +261,16 @@ class MessagesProjection(Projection):
             chunk = uids[start : start + 500]
             where = (t.c.mailbox_id == mailbox_id, t.c.uid.in_(chunk))
             if e.reason == "deleted":
-                archive_ids = {r["uid"]: r.get("archive") for r in e.removed}
+                entries = {r["uid"]: r for r in e.removed}
                 for row in tx.execute(select(t).where(*where)).mappings():
                     archived = {k: v for k, v in dict(row).items() if k != "id"}
+                    entry = entries.get(row["uid"]) or {}
                     tx.execute(
                         insert(self.t.archived_messages).values(
-                            id=archive_ids.get(row["uid"]) or row["id"],
+                            id=entry.get("archive") or row["id"],
                             message=row["id"],
-                            archived=e.timestamp,
+                            # the command's clock (older events carry none: then the recording time)
+                            archived=utc(entry.get("archived")) or e.timestamp,
                             **archived,
                         )
                     )
@@ -254,6 +279,17 @@ class MessagesProjection(Projection):
     @handles(Mailbox.Deleted)
     def mailbox_deleted(self, tx: Connection, e: Any) -> None:
         tx.execute(delete(self.t.messages).where(self.t.messages.c.mailbox_id == object_id_of(e.originator_id)))
+
+    @handles(Mailbox.ArchivedMessagesPurged)
+    def archive_purged(self, tx: Connection, e: Any) -> None:
+        t = self.t.archived_messages
+        tx.execute(delete(t).where(t.c.user_id == e.user_id, t.c.id.in_(list(e.entries))))
+
+    @handles(User.Purged)
+    def account_purged(self, tx: Connection, e: Any) -> None:
+        user_id = object_id_of(e.originator_id)
+        for table in (self.t.archived_messages, self.t.address_register, self.t.threads):
+            tx.execute(delete(table).where(table.c.user_id == user_id))
 
 
 # -- queries ----------------------------------------------------------------------------------
@@ -331,11 +367,13 @@ def thread_counts(conn: Connection, user_id: str, threads: Sequence[str]) -> dic
     return {row.thread: int(row.n) for row in conn.execute(query)}
 
 
-def thread_of(conn: Connection, user_id: str, message_ids: Sequence[str]) -> str | None:
-    if not message_ids:
+def thread_for(conn: Connection, user_id: str, subject: str, refs: Sequence[str]) -> str | None:
+    """The user's thread under this subject key that knows one of these message-id keys (the oldest)."""
+    if not refs:
         return None
-    query = select(messages.c.thread).where(messages.c.user_id == user_id, messages.c.msgid.in_(list(message_ids)))
-    return conn.execute(query.limit(1)).scalar_one_or_none()
+    t = threads
+    query = select(t.c.thread).where(t.c.user_id == user_id, t.c.subject == subject, t.c.ref.in_(list(refs)))
+    return conn.execute(query.order_by(t.c.thread).limit(1)).scalar_one_or_none()
 
 
 def register_lookup(conn: Connection, user_id: str, query: str, limit: int = 100) -> list[dict[str, Any]]:
@@ -363,3 +401,37 @@ def list_archived(
         conn, select(t).where(*where), t.c.id, limit=limit, ascending=ascending, after=after, before=before
     )
     return total, page
+
+
+def message_refs(
+    conn: Connection, where: Sequence[ColumnElement[bool]], limit: int | None = None
+) -> list[dict[str, Any]]:
+    """The little a removal needs of each matching message: `{user, mailbox, uid, message, size, seen}`."""
+    t = messages
+    query = select(t.c.user_id, t.c.mailbox_id, t.c.uid, t.c.id, t.c.size, t.c.seen).where(*where).order_by(t.c.id)
+    return [
+        {
+            "user": r.user_id,
+            "mailbox": r.mailbox_id,
+            "uid": int(r.uid),
+            "message": r.id,
+            "size": int(r.size),
+            "seen": bool(r.seen),
+        }
+        for r in conn.execute(query if limit is None else query.limit(limit))
+    ]
+
+
+def expired_messages(conn: Connection, now: datetime, limit: int) -> list[dict[str, Any]]:
+    return message_refs(conn, [messages.c.expires.is_not(None), messages.c.expires <= now], limit)
+
+
+def old_archive_entries(conn: Connection, cutoff: datetime, limit: int) -> list[dict[str, str]]:
+    t = archived_messages
+    query = select(t.c.id, t.c.user_id, t.c.mailbox_id).where(t.c.archived < cutoff).order_by(t.c.archived)
+    return [{"id": r.id, "user": r.user_id, "mailbox": r.mailbox_id} for r in conn.execute(query.limit(limit))]
+
+
+def storage_by_user(conn: Connection) -> dict[str, int]:
+    query = select(messages.c.user_id, func.sum(messages.c.size).label("used")).group_by(messages.c.user_id)
+    return {row.user_id: int(row.used or 0) for row in conn.execute(query)}

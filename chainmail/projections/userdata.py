@@ -179,3 +179,8 @@ def get_autoreply(conn: Connection, user_id: str) -> dict[str, Any] | None:
 def get_audit(conn: Connection, audit_id: str) -> dict[str, Any] | None:
     row = conn.execute(select(audits).where(audits.c.id == audit_id)).first()
     return dict(row._mapping) if row else None
+
+
+def user_file_ids(conn: Connection, user_id: str) -> list[str]:
+    query = select(stored_files.c.id).where(stored_files.c.user_id == user_id).order_by(stored_files.c.id)
+    return [row.id for row in conn.execute(query)]

@@ -29,6 +29,7 @@ from chainmail.domain.ids import object_id_of
 from chainmail.domain.mail.application import Mail
 from chainmail.domain.mail.mailboxes import Mailbox
 from chainmail.domain.mail.names import uview
+from chainmail.domain.mail.userdata import Autoreply
 from chainmail.domain.mail.users import User
 from chainmail.projections.paging import Boundary, Page, keyset_page
 from chainmail.projections.projection import BatchedWrites, Projection, handles
@@ -197,6 +198,25 @@ class UsersProjection(Projection):
         # A move is a removal here and an append there: the two cancel out.
         self._add_storage(tx, e.user_id, -sum(int(r["size"]) for r in e.removed))
 
+    @handles(User.StorageRecounted)
+    def storage_recounted(self, tx: Connection, e: User.StorageRecounted) -> None:
+        t = self.t.users
+        tx.execute(update(t).where(t.c.id == object_id_of(e.originator_id)).values(storage_used=e.storage_used))
+
+    # -- the autoreply switch shows on the account (WildDuck keeps `autoreply` on the user) -------
+
+    @handles(Autoreply.Set, Autoreply.Cleared)
+    def autoreply_switched(self, tx: Connection, e: Any) -> None:
+        t = self.t.users
+        row = tx.execute(select(t.c.profile).where(t.c.id == e.user_id)).first()
+        if row is None:
+            return
+        status = bool((getattr(e, "settings", None) or {}).get("status"))
+        if bool((row.profile or {}).get("autoreply")) != status:
+            tx.execute(
+                update(t).where(t.c.id == e.user_id).values(profile={**(row.profile or {}), "autoreply": status})
+            )
+
     def _add_storage(self, tx: Connection, user_id: str, delta: int) -> None:
         if delta:
             t = self.t.users
@@ -257,3 +277,8 @@ def count_users(conn: Connection, f: UserFilter) -> int:
 
 def list_users(conn: Connection, f: UserFilter, *, limit: int, after: Boundary | None, before: Boundary | None) -> Page:
     return keyset_page(conn, select(users).where(*_where(f)), users.c.id, limit=limit, after=after, before=before)
+
+
+def storage_shown(conn: Connection) -> dict[str, int]:
+    """Every live account's storage figure as the read model shows it."""
+    return {row.id: int(row.storage_used or 0) for row in conn.execute(select(users.c.id, users.c.storage_used))}

@@ -91,6 +91,26 @@ def test_autoreply_defaults_put_and_delete(client: falcon.testing.TestClient) ->
     assert client.simulate_get(url).json["status"] is False
 
 
+def test_the_account_shows_whether_its_autoreply_is_switched_on(client: falcon.testing.TestClient) -> None:
+    user = create_user(client, "outofoffice")
+    url = f"/api/users/{user}/autoreply"
+
+    def shown() -> tuple[bool, bool]:
+        listed = client.simulate_get("/api/users", params={"query": "outofoffice"}).json["results"]
+        return client.simulate_get(f"/api/users/{user}").json["autoreply"], listed[0]["autoreply"]
+
+    assert shown() == (False, False)
+    client.simulate_put(url, json={"status": True, "subject": "Away", "start": "2099-01-01T00:00:00Z"})
+    assert shown() == (True, True)  # as WildDuck: the switch, even before the window opens
+    client.simulate_put(url, json={"subject": "Still away"})  # no status given: unchanged
+    assert shown() == (True, True)
+    client.simulate_put(url, json={"status": False})
+    assert shown() == (False, False)
+    client.simulate_put(url, json={"status": True})
+    client.simulate_delete(url)
+    assert shown() == (False, False)
+
+
 def test_filters_crud_with_descriptions_and_limits(client: falcon.testing.TestClient) -> None:
     user = create_user(client, "filterowner", filters=2)
     ids = mailbox_ids(client, user)

@@ -96,6 +96,10 @@ class Mailbox(Aggregate):
     def _removed(self, user_id: str, modseq: int, removed: list[dict[str, Any]], reason: str) -> None:
         self.modify_index = modseq
 
+    @event("ArchivedMessagesPurged")
+    def purge_archived(self, user_id: str, entries: list[str]) -> None:
+        """Archive entries (deleted messages of this folder) kept past `const:archive:time` are gone."""
+
 
 @cache
 def _translations() -> dict[str, dict[str, str]]:

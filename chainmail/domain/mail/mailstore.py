@@ -15,6 +15,7 @@ from eventsourcing.persistence import IntegrityError
 from chainmail.domain.claims import Claim
 from chainmail.domain.errors import AlreadyExists, Invalid, NotFound
 from chainmail.domain.ids import ObjectId
+from chainmail.domain.mail.housekeeping import HousekeepingCommands
 from chainmail.domain.mail.mailboxes import Mailbox
 from chainmail.domain.mail.userdata import Audit, Autoreply, Filter, StoredFile
 
@@ -27,7 +28,7 @@ def no_such_mailbox(message: str = "This mailbox does not exist") -> NotFound:
     return NotFound("NoSuchMailbox", message)
 
 
-class MailStoreCommands:
+class MailStoreCommands(HousekeepingCommands):
     """Mixed into `Mail`; uses its repository, save, clock, ids and retrying."""
 
     # A big mailbox has many events; snapshots keep loading it cheap.

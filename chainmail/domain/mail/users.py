@@ -47,6 +47,7 @@ class User(Aggregate):
         self.deleted_at: datetime | None = None
         self.delete_after: datetime | None = None
         self.deletion_task: str | None = None
+        self.purged = False
 
     @property
     def is_deleted(self) -> bool:
@@ -61,6 +62,17 @@ class User(Aggregate):
     @event("DeletionRescheduled")
     def reschedule_deletion(self, delete_after: datetime) -> None:
         self.delete_after = delete_after
+
+    @event("Purged")
+    def purge(self, purged_at: datetime) -> None:
+        """The deletion ran: the account's mail, folders and files are gone, it can no longer be restored."""
+        self.purged = True
+
+    # -- mail store: the storage figure, recounted from the messages ----------------------------
+
+    @event("StorageRecounted")
+    def recount_storage(self, storage_used: int, previous: int, counted_at: datetime) -> None:
+        """`storage_used` is the recomputed figure (bytes of all stored messages); `previous` what was shown."""
 
     # -- accounts: profile, credentials, sessions ------------------------------------------------
 
