@@ -16,6 +16,7 @@ import pytest
 
 from chainmail.config import Settings
 from chainmail.domain.identity.directory import OwnedName
+from chainmail.domain.identity.signatures import parse_wallet
 from chainmail.http.app import create_app
 from chainmail.http.idx.signature import identity_of
 from chainmail.identity.settings import IdentitySettings
@@ -373,15 +374,17 @@ def test_accounts_list_the_wallet_its_names_and_its_delegators(
 def test_the_referral_header_is_recorded_once(client: falcon.testing.TestClient, system: System) -> None:
     wallet = SolanaWallet()
     headers = sign_in_headers(client, wallet)
+    identity = identity_of(system)
+    first, second = (identity.referral_code(parse_wallet(EvmWallet().address)).code for _ in range(2))
 
-    for code in ("FIRST0001", "SECOND002"):
+    for code in (first, second):
         got = client.simulate_get(f"/idx/wallets/{wallet.address}/accounts", headers={**headers, "x-referral": code})
         assert got.status_code == 200
 
     from chainmail.domain.identity.wallets import WalletAccount
 
-    account = system.context(type(identity_of(system))).repository.get(WalletAccount.create_id(wallet.address))
-    assert account.referral_code == "FIRST0001"
+    account = system.context(type(identity)).repository.get(WalletAccount.create_id(wallet.address))
+    assert account.referral_code == first
 
 
 def test_entitlements_come_from_revenuecat(client: falcon.testing.TestClient) -> None:

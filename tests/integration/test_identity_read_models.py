@@ -38,17 +38,18 @@ def sign_in(
 def test_logins_and_the_first_referral_are_recorded(system: System) -> None:
     identity = system.context(Identity)
     evm, sol = EvmWallet(), SolanaWallet()
+    code, other = (identity.referral_code(parse_wallet(EvmWallet().address)).code for _ in range(2))
 
-    sign_in(identity, evm, referrer="CODE12345")
-    sign_in(identity, evm, referrer="OTHER0000", via="wildduck")
-    sign_in(identity, sol, referrer="CODE12345")
+    sign_in(identity, evm, referrer=code)
+    sign_in(identity, evm, referrer=other, via="wildduck")
+    sign_in(identity, sol, referrer=code)
 
     with system.engine.connect() as conn:
         row = logins_model.login_of(conn, evm.canonical)
         assert row is not None and row["logins"] == 2 and row["last_via"] == "wildduck" and row["chain_type"] == "evm"
         assert logins_model.first_authenticated(conn, sol.address) is not None
-        assert [c["wallet"] for c in logins_model.consumptions_of(conn, "CODE12345")] == [evm.canonical, sol.address]
-        assert logins_model.consumption_count(conn, "OTHER0000") == 0
+        assert [c["wallet"] for c in logins_model.consumptions_of(conn, code)] == [evm.canonical, sol.address]
+        assert logins_model.consumption_count(conn, other) == 0
 
 
 def test_oauth_grants_show_who_had_access_when_and_rebuild_from_events(system: System) -> None:

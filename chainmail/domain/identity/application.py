@@ -1,4 +1,4 @@
-"""The identity context's command side: nonces, the signed-message check, wallet logins and referrals."""
+"""The identity context's command side: nonces, the signed-message check, wallet logins, referrals and KYC."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ from eventsourcing.application import AggregateNotFoundError
 
 from chainmail.domain.application import ContextApplication
 from chainmail.domain.identity.directory import EmptyDirectory, WalletDirectory
+from chainmail.domain.identity.kyc import KycCommands
 from chainmail.domain.identity.names import validate_username
 from chainmail.domain.identity.nonces import Nonce
 from chainmail.domain.identity.oauth import OAuthCommands
+from chainmail.domain.identity.referrals import CODE, ReferralCode, ReferralCodeClaim, new_code
 from chainmail.domain.identity.signatures import (
     InvalidMessage,
     Wallet,
@@ -48,9 +50,10 @@ class WalletLogin:
     username: str
     wallet: Wallet
     name: str | None
+    signer: Wallet | None = None  # the wallet that signed (the account's delegate, or the account itself)
 
 
-class Identity(OAuthCommands, ContextApplication):
+class Identity(KycCommands, OAuthCommands, ContextApplication):
     name: ClassVar[str] = "Identity"
 
     def __init__(
@@ -197,7 +200,7 @@ class Identity(OAuthCommands, ContextApplication):
         self.authorize_signer(account, signer_wallet, allow_delegate=True)
         self.check_signed_message(signer_wallet, message, signature)
         self.record_login(signer_wallet, username=parsed_name.normalized, via=via, referrer=referrer)
-        return WalletLogin(parsed_name.normalized, account, parsed_name.name)
+        return WalletLogin(parsed_name.normalized, account, parsed_name.name, signer_wallet)
 
     def record_login(self, wallet: Wallet, *, username: str, via: str, referrer: str | None = None) -> None:
         self.retrying(lambda: self._record_login(wallet, username, via, referrer))
@@ -206,23 +209,81 @@ class Identity(OAuthCommands, ContextApplication):
         now = self.clock()
         account = self._wallet_account(wallet, now)
         account.authenticated(now)
-        if referrer:
-            account.consume_referral(referrer, now)
+        code = self._valid_referral(wallet, referrer)
+        if code is not None:
+            account.consume_referral(code, now)
         self.save(
             account, Login(wallet=wallet.address, chain_type=wallet.chain_type, username=username, via=via, at=now)
         )
 
     def consume_referral(self, wallet: Wallet, code: str) -> bool:
-        """The referral code that brought `wallet`, recorded once; False when one already was."""
+        """The referral code that brought `wallet`, recorded once; False when one already was, or when the
+        code is unknown or the wallet's own (both ignored without complaint)."""
+        valid = self._valid_referral(wallet, code)
+        if valid is None:
+            return False
 
         def command() -> bool:
             now = self.clock()
             account = self._wallet_account(wallet, now)
-            consumed = account.consume_referral(code, now)
-            self.save(account)
+            consumed = account.consume_referral(valid, now)
+            if consumed:
+                self.save(account)
             return consumed
 
         return self.retrying(command)
+
+    # -- referral codes ---------------------------------------------------------------------
+
+    def referral_code(self, wallet: Wallet) -> ReferralCode:
+        """The wallet's referral code, issued on the first request and the same ever after."""
+
+        def command() -> ReferralCode:
+            found = self.referral_code_of(wallet)
+            if found is not None:
+                return found
+            # A code another wallet holds makes the save fail on its id; the rerun draws a new one.
+            code = ReferralCode(
+                code=new_code(self.ids.randbytes), wallet=wallet.address, chain_type=wallet.chain_type, at=self.clock()
+            )
+            self.save(code, ReferralCodeClaim(wallet=wallet.address, code=code.code))
+            return code
+
+        return self.retrying(command)
+
+    def referral_code_of(self, wallet: Wallet) -> ReferralCode | None:
+        try:
+            claim: ReferralCodeClaim = self.repository.get(ReferralCodeClaim.create_id(wallet.address))
+        except AggregateNotFoundError:
+            return None
+        return self.repository.get(ReferralCode.create_id(claim.code))
+
+    def referral_owner(self, code: str) -> Wallet | None:
+        """The wallet that holds `code`, if any."""
+        if not isinstance(code, str) or not CODE.match(code.strip().upper()):
+            return None
+        try:
+            found: ReferralCode = self.repository.get(ReferralCode.create_id(code.strip().upper()))
+        except AggregateNotFoundError:
+            return None
+        return Wallet(found.wallet, found.chain_type)  # type: ignore[arg-type]
+
+    def referrer_of(self, wallet: Wallet) -> Wallet | None:
+        """The wallet whose code brought `wallet`, once it consumed one."""
+        try:
+            account: WalletAccount = self.repository.get(WalletAccount.create_id(wallet.address))
+        except AggregateNotFoundError:
+            return None
+        return self.referral_owner(account.referral_code) if account.referral_code else None
+
+    def _valid_referral(self, wallet: Wallet, code: str | None) -> str | None:
+        """`code` normalised when it names another wallet's code; None for unknown codes and self-referral."""
+        if not code:
+            return None
+        owner = self.referral_owner(code)
+        if owner is None or owner == wallet:
+            return None
+        return code.strip().upper()
 
     def first_authentication(self, wallet: Wallet) -> datetime | None:
         try:
