@@ -170,3 +170,16 @@ def autoreplied_since(conn: Connection, parent_user: str, recipient: str, since:
         and_(t.c.user_id == parent_user, t.c.reason == "autoreply", t.c.recipient == recipient, t.c.queued >= since)
     )
     return conn.execute(query.limit(1)).first() is not None
+
+
+def outbound_of_message(conn: Connection, message_id: str) -> list[dict[str, Any]]:
+    """A stored message's `outbound` as WildDuck shows it: each queue id it was sent or forwarded with, and
+    the deliveries of it still waiting (ZoneMTA drops an entry from its queue once it is done)."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    for row in entries_of_message(conn, message_id):
+        entries = found.setdefault(row["queue_id"], [])
+        if row["status"] in PENDING:
+            entries.append(
+                {"seq": row["seq"], "recipient": row["recipient"], "sendingZone": "default", "queued": row["queued"]}
+            )
+    return [{"queueId": queue_id, "entries": entries} for queue_id, entries in found.items()]

@@ -260,10 +260,14 @@ def test_a_draft_is_kept_in_drafts_then_submitted_moved_to_sent_and_delivered(
     assert moved["mailbox"] == folders["Sent Mail"] and moved["size"] > 0
     now_sent = message(client, user, folders["Sent Mail"], moved["id"])
     assert now_sent["seen"] is True and now_sent["draft"] is False
+    (outbound,) = now_sent["outbound"]
+    assert outbound["queueId"] == sent.json["queueId"]
+    assert [(e["seq"], e["recipient"]) for e in outbound["entries"]] == [("001", "friend@remote.test")]
     drafts = client.simulate_get(f"/api/users/{user}/mailboxes/{folders['Drafts']}/messages").json
     assert drafts["total"] == 0
     assert queue.run_once() == 1
     assert peer.received[0].rcpt_tos == ["friend@remote.test"]
+    assert message(client, user, folders["Sent Mail"], moved["id"])["outbound"][0]["entries"] == []
     assert message_from_bytes(peer.received[0].data, policy=policy.default)["Subject"] == "Plan"
 
 
