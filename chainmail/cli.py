@@ -14,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from chainmail.config import Settings, load_settings
 from chainmail.identity import cli as oauth_cli
+from chainmail.mail import acme as acme_cli
 from chainmail.logs import configure_logging
 from chainmail.store.migrations import head_revisions, missing_event_tables, schema_is_current, upgrade
 from chainmail.system import System
@@ -133,6 +134,7 @@ def main(argv: list[str] | None = None) -> None:
         "--until", type=int, help="stop at this notification id and keep the tables beside the live ones"
     )
     oauth_cli.add_parser(commands)
+    acme_cli.add_parser(commands)
     args = parser.parse_args(argv)
     settings = load_settings(args.config)
     configure_logging(settings.log_level)
@@ -148,6 +150,13 @@ def main(argv: list[str] | None = None) -> None:
         run_index(settings, args.chain, console)
     elif args.command == "replay":
         replay(settings, args.name, args.until)
+    elif args.command == "acme-challenge":
+        system = _system(settings)
+        try:
+            status = acme_cli.run(system, args)
+        finally:
+            system.close()
+        raise SystemExit(status)
     elif args.command == "oauth-client":
         system = _system(settings)
         try:

@@ -60,6 +60,11 @@ class Settings(BaseSettings):
     enable_testnets: bool = False
     chains: dict[int, ChainSettings] = Field(default_factory=dict)
     identity: IdentitySettings = Field(default_factory=IdentitySettings)
+    # Seals TOTP seeds and DKIM/TLS private keys in events and read models (AES-GCM); unset stores them as given.
+    secret: str | None = None
+    # `allowUnsafe: false` looks new passwords up in this Pwned Passwords range API (k-anonymity).
+    pwned_passwords_url: str = "https://api.pwnedpasswords.com"
+    pwned_passwords_timeout: float = Field(default=3.0, gt=0)
     # Outbound mail: a fixed relay `smtp://host:port` (dev, tests, a smarthost) instead of MX lookups.
     smtp_relay: str | None = None
     deliver_poll_interval: float = Field(default=1.0, gt=0)

@@ -13,6 +13,7 @@ from chainmail.projections.registry import PROJECTIONS
 from chainmail.projections.runner import ProjectionRunner
 from chainmail.store.database import make_engine
 from chainmail.store.events import event_store_env
+from chainmail.store.rate_limits import RollingWindowLimiter
 
 C = TypeVar("C", bound=ContextApplication)
 
@@ -40,6 +41,7 @@ class System:
             for context in CONTEXTS
         }
         self.mail = self.context(Mail)
+        self.mail.auth_limits = RollingWindowLimiter(self.engine)  # failed sign-ins, shared by every worker
         self.projections = ProjectionRunner(
             self.engine, self.apps, PROJECTIONS, batch_size=settings.projection_batch_size
         )

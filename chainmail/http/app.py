@@ -17,6 +17,7 @@ from chainmail.http.middleware import RequestIdMiddleware
 from chainmail.http.params import ParamsMiddleware
 from chainmail.http.router import Router
 from chainmail.http.wildduck import accounts, addresses, asps, domains, health, keys, settings, twofa, users, webhooks
+from chainmail.http.wildduck import acme as wildduck_acme
 from chainmail.http.wildduck import auth as wildduck_auth
 from chainmail.http.wildduck import data as wildduck_data
 from chainmail.http.wildduck import mailstore as wildduck_mailstore
@@ -34,6 +35,7 @@ API_ROUTES += [wildduck_auth.add_routes, accounts.add_routes, addresses.add_rout
 API_ROUTES += [settings.add_routes, domains.add_routes, webhooks.add_routes, keys.add_routes]
 API_ROUTES += [twofa.add_routes, asps.add_routes, wildduck_webauthn.add_routes]
 API_ROUTES.append(wildduck_data.add_routes)
+API_ROUTES.append(wildduck_acme.add_routes)
 IDX_ROUTES: list[Callable[[Router, System], None]] = []
 IDX_ROUTES += [idx_users.add_routes, idx_wallets.add_routes, idx_internal.add_routes, idx_oauth.add_routes]
 IDX_ROUTES.append(idx_chains.add_routes)

@@ -33,6 +33,7 @@ from chainmail.http.wildduck.fields import (
     password_or_false,
     smtp_url,
 )
+from chainmail.http.wildduck.pwned import refuse_pwned
 from chainmail.projections import account_archive
 from chainmail.projections import users as users_model
 from chainmail.system import System
@@ -173,6 +174,14 @@ def update_user(system: System, req: falcon.Request, resp: falcon.Response) -> N
     grant = require(principal, "update", "users", owner=body.user)
     given = grant.filter(req.context.params)  # a role may not change attributes it may not see
     changes = user_changes(parse(UpdateUser, given), given)
+    if changes.password is not None:
+        refuse_pwned(
+            system.settings.pwned_passwords_url,
+            changes.password.password,
+            hashed=changes.password.hashed,
+            allow_unsafe=body.allowUnsafe is not False,
+            timeout=system.settings.pwned_passwords_timeout,
+        )
     session = principal.token if principal.user == body.user else None
     system.mail.update_user(body.user, changes, session_token=session, meta=AuthMeta(sess=body.sess, ip=body.ip))
     resp.media = {"success": True}

@@ -43,6 +43,7 @@ from chainmail.http.wildduck.fields import (
     smtp_url,
     tag_list,
 )
+from chainmail.http.wildduck.pwned import refuse_pwned
 from chainmail.projections import settings as settings_model
 from chainmail.projections import users as users_model
 from chainmail.system import System
@@ -317,6 +318,14 @@ class UsersResource:
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         body = parse(CreateUser, req.context.params)
+        settings = self.system.settings
+        refuse_pwned(  # before the privilege check, as WildDuck
+            settings.pwned_passwords_url,
+            body.password,
+            hashed=body.hashedPassword is True,
+            allow_unsafe=body.allowUnsafe is not False,
+            timeout=settings.pwned_passwords_timeout,
+        )
         require(req.context.principal, "create", "users")
         user_id = self.system.mail.create_user(_new_user(body))
         resp.media = {"success": True, "id": user_id}
