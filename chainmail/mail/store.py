@@ -162,14 +162,19 @@ class MailStore:
         idate: datetime,
         meta_data: str | None = None,
         envelope: dict[str, Any] | None = None,
+        expires: datetime | None = None,
+        enforce_limits: bool = True,
     ) -> Stored:
+        """Store a message in a folder. An import (`enforce_limits=False`) moves what an account already
+        had: neither its quota nor a disabled account stops it."""
         if not raw.strip():
             raise Invalid("EmptyMessage", "Message is empty")
         user = self.user(user_id)
-        if user.get("disabled") or user.get("suspended"):
+        if enforce_limits and (user.get("disabled") or user.get("suspended")):
             raise Forbidden("UserDisabled", "User account is disabled")
         mailbox = self.mailbox(user_id, mailbox_id)
-        self.check_quota(user, len(raw))
+        if enforce_limits:
+            self.check_quota(user, len(raw))
         parsed = parse_message(raw)
         with writer(self.engine).begin() as tx:
             blob = put_blob(tx, raw)
@@ -193,7 +198,9 @@ class MailStore:
             special_use=mailbox["special_use"],
         )
         facts["thread_subject"], facts["thread_refs"] = subject, refs
-        if mailbox["retention"]:
+        if expires is not None:
+            facts["expires"] = expires.isoformat()
+        elif mailbox["retention"]:
             # A folder with a retention time (ms) gives its messages an expiry, as WildDuck's `exp`/`rdate`.
             facts["expires"] = (now + timedelta(milliseconds=int(mailbox["retention"]))).isoformat()
         (uid,) = self.mail.append_messages(user_id, mailbox_id, [facts])

@@ -1,4 +1,6 @@
-"""WildDuck's account data export and import: one JSON object a line (a header, then accounts)."""
+"""WildDuck's account data export and import: one JSON object a line (a header, then each account with its
+addresses and folders, followed by its messages one a line). WildDuck leaves mail out of its dump;
+chainmail moves it too, so an imported account arrives with its messages."""
 
 from __future__ import annotations
 
@@ -16,12 +18,14 @@ from chainmail.http.errors import WildDuckError
 from chainmail.http.router import Router
 from chainmail.http.validation import ObjectIdParam, WildDuckInput, parse
 from chainmail.http.wire import js_iso
+from chainmail.mail.portability import MailImport, folder_entries, message_entries
+from chainmail.mail.store import MailStore
 from chainmail.projections import addresses as addresses_model
 from chainmail.projections import users as users_model
 from chainmail.system import System
 
 EXPORT_TYPE = "chainmail_data_export"
-MAX_IMPORT_BYTES = 256 * 1024 * 1024
+MAX_LINE_BYTES = 128 * 1024 * 1024  # one message line: a 64 MiB message in base64 and its facts
 
 
 class ExportBody(WildDuckInput):
@@ -59,7 +63,11 @@ def export_lines(system: System, users: list[str] | None, tags: list[str] | None
                 }
                 for a in addresses_model.user_addresses(conn, row["id"])
             ]
-            yield (json.dumps({"collection": "users", "entry": account, "addresses": addresses}) + "\n").encode()
+            folders = folder_entries(conn, row["id"])
+            line = {"collection": "users", "entry": account, "addresses": addresses, "mailboxes": folders}
+            yield (json.dumps(line) + "\n").encode()
+            for message in message_entries(conn, row["id"]):
+                yield (json.dumps({"collection": "messages", "user": row["id"], "entry": message}) + "\n").encode()
 
 
 class ExportResource:
@@ -70,7 +78,7 @@ class ExportResource:
         body = parse(ExportBody, req.context.params)
         require(req.context.principal, "create", "export")
         resp.content_type = "application/octet-stream"
-        resp.data = b"".join(export_lines(self.system, body.users, body.tags))
+        resp.stream = export_lines(self.system, body.users, body.tags)  # messages make it big: streamed
 
 
 class ImportResource:
@@ -81,29 +89,70 @@ class ImportResource:
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         require(req.context.principal, "create", "import")
-        raw = req.bounded_stream.read(MAX_IMPORT_BYTES + 1)
-        if len(raw) > MAX_IMPORT_BYTES:
-            raise falcon.HTTPPayloadTooLarge()
-        lines = [line for line in raw.splitlines() if line.strip()]
+        lines = import_lines(req.bounded_stream)
+        first = next(lines, None)
         try:
-            header = json.loads(lines[0]) if lines else None
+            header = json.loads(first) if first is not None else None
         except ValueError:
             header = None
         if not isinstance(header, dict) or header.get("type") != EXPORT_TYPE:
             raise WildDuckError(400, "INVALID_DATA", "Invalid export file")
         result = {"entries": 0, "imported": 0, "failed": 0, "existing": 0}
-        for line in lines[1:]:
+        mail = MailImport(MailStore(self.system))
+        outcomes: dict[str, str] = {}  # account id -> how its account line went
+        for line in lines:
             result["entries"] += 1
-            try:
-                item = json.loads(line)
-                account, addresses = item["entry"], list(item.get("addresses") or [])
-                if item.get("collection") != "users" or not isinstance(account, dict):
-                    raise ValueError("not an account entry")
-            except (ValueError, KeyError, TypeError):
-                result["failed"] += 1
-                continue
-            result[self.system.mail.import_account(account, addresses)] += 1
+            result["failed" if line is None else self._entry(line, mail, outcomes)] += 1
         resp.media = {"success": True, **result}
+
+    def _entry(self, line: bytes, mail: MailImport, outcomes: dict[str, str]) -> str:
+        try:
+            item = json.loads(line)
+            entry = item["entry"]
+            if not isinstance(item, dict) or not isinstance(entry, dict):
+                raise ValueError("not an entry")
+        except (ValueError, KeyError, TypeError):
+            return "failed"
+        if item.get("collection") == "messages":
+            user = str(item.get("user"))
+            if outcomes.get(user) == "existing":
+                return "existing"  # the account was here already: its mail is too
+            return "imported" if mail.message(user, entry) else "failed"
+        if item.get("collection") != "users":
+            return "failed"
+        try:
+            outcome = self.system.mail.import_account(entry, list(item.get("addresses") or []))
+        except (ValueError, KeyError, TypeError):
+            return "failed"
+        outcomes[str(entry.get("id"))] = outcome
+        if outcome == "imported":
+            mail.folders(str(entry["id"]), [f for f in item.get("mailboxes") or [] if isinstance(f, dict)])
+        return outcome
+
+
+def import_lines(stream: Any, chunk: int = 1 << 20) -> Iterator[bytes | None]:
+    """The non-empty lines of an import body, read as they arrive; None stands for a line longer than
+    MAX_LINE_BYTES, which is skipped without being held in memory."""
+    parts: list[bytes] = []  # the line being read, in the chunks it came in
+    size, skipping = 0, False
+    while data := stream.read(chunk):
+        pieces = data.split(b"\n")
+        if len(pieces) > 1:
+            complete = [b"".join([*parts, pieces[0]]), *pieces[1:-1]]
+            parts, size = [], 0
+            for line in complete:
+                if skipping:
+                    skipping = False  # the end of the long line
+                elif line.strip():
+                    yield line
+        if not skipping:
+            parts.append(pieces[-1])
+            size += len(pieces[-1])
+            if size > MAX_LINE_BYTES:
+                parts, size, skipping = [], 0, True
+                yield None
+    if parts and not skipping and b"".join(parts).strip():
+        yield b"".join(parts)
 
 
 def add_routes(api: Router, system: System) -> None:
