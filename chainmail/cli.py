@@ -14,8 +14,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from chainmail.config import Settings, load_settings
 from chainmail.identity import cli as oauth_cli
-from chainmail.mail import acme as acme_cli
 from chainmail.logs import configure_logging
+from chainmail.mail import acme as acme_cli
+from chainmail.mail.housekeeping import Housekeeping
 from chainmail.store.migrations import head_revisions, missing_event_tables, schema_is_current, upgrade
 from chainmail.system import System
 
@@ -95,10 +96,29 @@ def project(settings: Settings) -> None:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     console.print(f"projecting {', '.join(system.projections.projections)}")
+    housekeeping = Housekeeping(system)
+
+    def stop_or_sweep() -> bool:
+        housekeeping.when_due()  # purges what time made due, at most once a minute, between catch-up passes
+        return stopping
+
     try:
-        system.projections.run_forever(settings.projection_poll_interval, stop=lambda: stopping)
+        system.projections.run_forever(settings.projection_poll_interval, stop=stop_or_sweep)
     finally:
         system.close()
+
+
+def purge(settings: Settings) -> None:
+    """Purge what is due now: deleted accounts past deleteAfter, expired messages, old archive entries."""
+    system = _system(settings)
+    try:
+        swept = Housekeeping(system).run_until_done()
+    finally:
+        system.close()
+    console.print(
+        f"purged {swept.accounts} deleted accounts ({swept.messages_purged} messages), "
+        f"archived {swept.messages_expired} expired messages, dropped {swept.archive_purged} archive entries"
+    )
 
 
 def replay(settings: Settings, name: str, until: int | None) -> None:
@@ -126,6 +146,7 @@ def main(argv: list[str] | None = None) -> None:
     serve_cmd.add_argument("--migrate", action="store_true", help="migrate the schema first if it is behind")
     commands.add_parser("migrate", help="create or upgrade the database schema")
     commands.add_parser("project", help="keep all read models caught up with the event store")
+    commands.add_parser("purge", help="purge deleted accounts, expired messages and old archive entries now")
     index_cmd = commands.add_parser("index", help="index the configured EVM chains (Mailer, 3DNS) until stopped")
     index_cmd.add_argument("--chain", type=int, action="append", help="only this chain id (repeatable)")
     replay_cmd = commands.add_parser("replay", help="rebuild one read model from the first event")
@@ -144,6 +165,8 @@ def main(argv: list[str] | None = None) -> None:
         migrate(settings)
     elif args.command == "project":
         project(settings)
+    elif args.command == "purge":
+        purge(settings)
     elif args.command == "index":
         from chainmail.indexer.worker import run_index
 
