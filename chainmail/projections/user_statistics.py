@@ -1,0 +1,146 @@
+"""Per wallet and chain: mails and prepared mails sent and received, delegations given and received
+(Ponder's `userStatistics`), kept as counters beside a ledger of what each log counted, so reverted blocks
+are subtracted exactly."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Index,
+    Integer,
+    String,
+    Table,
+    case,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
+
+from chainmail.domain.chain.abi import MAILER
+from chainmail.domain.chain.delegations import ZERO_ADDRESS
+from chainmail.domain.chain.logs import LogRecord
+from chainmail.projections.chain_logs import ChainProjection, add_row, on_log
+from chainmail.projections.chain_mails import MAIL_KINDS
+from chainmail.store.schema import metadata
+
+COUNTERS = (
+    "mails_sent",
+    "mails_received",
+    "prepared_mails_sent",
+    "prepared_mails_received",
+    "delegations_given",
+    "delegations_received",
+)
+PREPARED_KINDS = ("prepared", "prepared_email")
+SENT = ("mails_sent", "prepared_mails_sent")  # the counters whose times are the wallet's first and last mail
+
+user_statistics = Table(
+    "user_statistics",
+    metadata,
+    Column("chain_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("address", String(42), primary_key=True),
+    *[Column(counter, BigInteger, nullable=False) for counter in COUNTERS],
+    Column("first_mail_time", BigInteger, nullable=True),  # the wallet's first and last mail sent
+    Column("last_mail_time", BigInteger, nullable=True),
+    Index(None, "address"),
+)
+
+# What each log counted, one row per counter it moved (a log moves each counter for one wallet at most).
+user_statistics_entries = Table(
+    "user_statistics_entries",
+    metadata,
+    Column("chain_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("block_number", BigInteger, primary_key=True, autoincrement=False),
+    Column("log_index", Integer, primary_key=True, autoincrement=False),
+    Column("counter", String(32), primary_key=True),
+    Column("address", String(42), nullable=False),
+    Column("block_time", BigInteger, nullable=False),
+    Index(None, "chain_id", "address"),
+)
+
+
+class UserStatisticsProjection(ChainProjection):
+    name = "user_statistics"
+    tables = (user_statistics, user_statistics_entries)
+    # A statistics view for the GraphQL API: folded by `chainmail project`, not on the indexer's save path.
+    synchronous = False
+
+    @on_log(MAILER, *MAIL_KINDS)
+    def mail_sent(self, tx: Connection, r: LogRecord) -> None:
+        prefix = "prepared_mails" if MAIL_KINDS[r.event] in PREPARED_KINDS else "mails"
+        self._count(tx, r, f"{prefix}_sent", r.args["from"])
+        if r.args.get("to"):
+            self._count(tx, r, f"{prefix}_received", r.args["to"])
+
+    @on_log(MAILER, "DelegationSet")
+    def delegation_set(self, tx: Connection, r: LogRecord) -> None:
+        if r.args["delegate"] == ZERO_ADDRESS:
+            return  # a clear or a rejection gives nothing
+        self._count(tx, r, "delegations_given", r.args["delegator"])
+        self._count(tx, r, "delegations_received", r.args["delegate"])
+
+    def _count(self, tx: Connection, r: LogRecord, counter: str, address: str) -> None:
+        address = address.lower()
+        add_row(
+            tx,
+            self.t.user_statistics_entries,
+            dict(
+                chain_id=r.chain_id,
+                block_number=r.block_number,
+                log_index=r.log_index,
+                counter=counter,
+                address=address,
+                block_time=r.block_time,
+            ),
+        )
+        s = self.t.user_statistics
+        values = {counter: s.c[counter] + 1}
+        if counter in SENT:
+            first, last, t = s.c.first_mail_time, s.c.last_mail_time, r.block_time
+            values["first_mail_time"] = case((or_(first.is_(None), first > t), t), else_=first)
+            values["last_mail_time"] = case((or_(last.is_(None), last < t), t), else_=last)
+        where = (s.c.chain_id == r.chain_id, s.c.address == address)
+        if tx.execute(update(s).where(*where).values(values)).rowcount == 0:
+            row = {c: 0 for c in COUNTERS}
+            row[counter] = 1
+            time = r.block_time if counter in SENT else None
+            tx.execute(
+                insert(s),
+                dict(chain_id=r.chain_id, address=address, **row, first_mail_time=time, last_mail_time=time),
+            )
+
+    def revert(self, tx: Connection, chain_id: int, from_block: int) -> None:
+        e, s = self.t.user_statistics_entries, self.t.user_statistics
+        reverted = (e.c.chain_id == chain_id, e.c.block_number >= from_block)
+        touched = list(tx.execute(select(e.c.address).distinct().where(*reverted)).scalars())
+        tx.execute(delete(e).where(*reverted))
+        for address in touched:
+            tx.execute(delete(s).where(s.c.chain_id == chain_id, s.c.address == address))
+            self._refold(tx, chain_id, address)
+
+    def _refold(self, tx: Connection, chain_id: int, address: str) -> None:
+        """The wallet's counters summed again from the entries that remain."""
+        e = self.t.user_statistics_entries
+        rows = tx.execute(
+            select(e.c.counter, func.count(), func.min(e.c.block_time), func.max(e.c.block_time))
+            .where(e.c.chain_id == chain_id, e.c.address == address)
+            .group_by(e.c.counter)
+        ).all()
+        if not rows:
+            return
+        row = {c: 0 for c in COUNTERS}
+        first = last = None
+        for counter, count, earliest, latest in rows:
+            row[counter] = count
+            if counter in SENT:
+                first = earliest if first is None else min(first, earliest)
+                last = latest if last is None else max(last, latest)
+        tx.execute(
+            insert(self.t.user_statistics),
+            dict(chain_id=chain_id, address=address, **row, first_mail_time=first, last_mail_time=last),
+        )
