@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import falcon.testing
 
+from .mail_support import mailbox_ids, upload
 from .test_accounts_auth import create, login
 
 
@@ -198,3 +199,19 @@ def test_a_deletion_that_already_ran_cannot_be_cancelled(client: falcon.testing.
     result = client.simulate_post(f"/api/users/{user_id}/restore")
 
     assert (result.status_code, result.json["code"]) == (400, "DeleteInProgress")
+
+
+def test_the_restore_info_reports_the_storage_the_deleted_account_still_holds(
+    client: falcon.testing.TestClient,
+) -> None:
+    user_id = create(client, "hoarder")
+    inbox = mailbox_ids(client, user_id)["INBOX"]
+    for n in range(3):
+        upload(client, user_id, inbox, subject=f"keep {n}", text="x" * 1000)
+    used = client.simulate_get(f"/api/users/{user_id}").json["limits"]["quota"]["used"]
+    client.simulate_delete(f"/api/users/{user_id}", params={"deleteAfter": "2999-01-01T00:00:00.000Z"})
+
+    info = client.simulate_get(f"/api/users/{user_id}/restore").json
+
+    assert used > 3000
+    assert info["storageUsed"] == used

@@ -35,6 +35,7 @@ from chainmail.http.wildduck.fields import (
 )
 from chainmail.http.wildduck.pwned import refuse_pwned
 from chainmail.projections import account_archive
+from chainmail.projections import messages as messages_model
 from chainmail.projections import users as users_model
 from chainmail.system import System
 
@@ -267,13 +268,14 @@ class RestoreResource:
         require(req.context.principal, "read", "users", owner=body.user)
         with self.system.engine.connect() as conn:
             row = account_archive.deleted_account(conn, body.user)
+            used = messages_model.storage_used(conn, body.user)  # the mail stays until the deletion runs
         if row is None:
             raise WildDuckError(404, "AccountNotFound", "Deleted account was not found")
         resp.media = {
             "success": True,
             "user": body.user,
             "username": row["username"],
-            "storageUsed": 0,
+            "storageUsed": used,
             "tags": list(row["tags"] or []),
             "deleted": row["deleted"],
             "recoverableAddresses": row["recoverable"],
