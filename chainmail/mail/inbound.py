@@ -13,9 +13,10 @@ from typing import Any
 import structlog
 
 from chainmail.domain.mail.names import normalize_address, uview
+from chainmail.mail import webhook_calls
 from chainmail.mail.mime import Composition, build_message, parse_message
 from chainmail.mail.queue import OutboundQueue, forward_deliveries
-from chainmail.mail.store import MailStore
+from chainmail.mail.store import MailStore, Stored
 from chainmail.projections import addresses as addresses_model
 from chainmail.projections import domains as domains_model
 from chainmail.projections import outbound as outbound_model
@@ -112,6 +113,8 @@ class Inbound:
                 recipient.user_id, recipient.address, envelope_from, raw, delivery.autoreply, user
             )
         stored = delivery.stored
+        if stored is not None:
+            self._message_new(recipient.user_id, stored, raw, envelope_from)
         return Received(
             rcpt_to,
             recipient.user_id,
@@ -120,6 +123,25 @@ class Inbound:
             forward_id,
             autoreply_id,
         )
+
+    def _message_new(self, user_id: str, stored: Stored, raw: bytes, envelope_from: str) -> None:
+        with self.system.engine.connect() as conn:
+            urls = webhook_calls.webhook_urls(conn, "messageNew", user_id)
+        if not urls:
+            return
+        parsed = parse_message(raw)
+        now = self.system.mail.clock()
+        data = {
+            "mailbox": stored.mailbox,
+            "message": stored.message,
+            "uid": stored.uid,
+            "messageId": parsed.message_id,
+            "from": (parsed.from_ or [{"name": "", "address": envelope_from}])[0],
+            "to": parsed.to,
+            "subject": parsed.subject,
+            "size": stored.size,
+        }
+        webhook_calls.fire(urls, self.system.mail.ids.object_id(now), "messageNew", user_id, data, now)
 
     def _autoreply(
         self,

@@ -3,9 +3,12 @@ autoreplies leaving through the queue to a real SMTP peer, and one account maili
 
 from __future__ import annotations
 
+import json
 import smtplib
+import threading
 from collections.abc import Iterator
 from email.message import EmailMessage
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import dkim
 import falcon.testing
@@ -17,7 +20,7 @@ from chainmail.mail.queue import OutboundQueue
 from chainmail.mail.smtp_in import ReceiverController
 from chainmail.system import System
 from tests.integration.mail_support import create_user, mailbox_ids
-from tests.integration.smtp_peers import Peer, free_port, smtp_peer
+from tests.integration.smtp_peers import Peer, free_port, smtp_peer, wait_for
 
 ROOT = "root-token-for-smtp-tests"
 
@@ -49,6 +52,29 @@ def receiver(system: System) -> Iterator[int]:
     controller.start()
     yield port
     controller.stop()
+
+
+@pytest.fixture
+def http_sink() -> Iterator[tuple[str, list[tuple[str, dict[str, str], bytes]]]]:
+    """A local HTTP server keeping every POST (path, headers, body): webhooks and HTTP forward targets."""
+    posts: list[tuple[str, dict[str, str], bytes]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            posts.append((self.path, dict(self.headers), body))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", posts
+    server.shutdown()
+    server.server_close()
 
 
 def mail(sender: str, to: str, subject: str, body: str = "Hello", **headers: str) -> EmailMessage:
@@ -211,3 +237,37 @@ def test_lmtp_answers_data_once_per_recipient(client: falcon.testing.TestClient,
         assert [code for code, _ in replies] == [250, 250]
     finally:
         controller.stop()
+
+
+def test_webhooks_hear_of_new_mail_and_http_and_relay_targets_get_forwards(
+    client: falcon.testing.TestClient,
+    system: System,
+    receiver: int,
+    peer: Peer,
+    http_sink: tuple[str, list[tuple[str, dict[str, str], bytes]]],
+) -> None:
+    base, posts = http_sink
+    user = create_user(client, "ivy")
+    other = create_user(client, "jack")
+    for body in (
+        {"type": ["messageNew"], "url": f"{base}/hook", "user": user},
+        {"type": ["user.created"], "url": f"{base}/other"},
+    ):
+        assert client.simulate_post("/api/webhooks", json=body).status_code == 200
+    desk = {"address": "desk@example.com", "targets": [f"{base}/inbound", peer.url]}
+    assert client.simulate_post("/api/addresses/forwarded", json=desk).status_code == 200
+
+    send(receiver, mail("kim@remote.test", "ivy@example.com", "Ping"), "kim@remote.test", ["ivy@example.com"])
+    send(receiver, mail("kim@remote.test", "jack@example.com", "Pong"), "kim@remote.test", ["jack@example.com"])
+    assert wait_for(lambda: [p for p in posts if p[0] == "/hook"])
+    ((_, _, body),) = [p for p in posts if p[0] == "/hook"]
+    event = json.loads(body)
+    assert event["ev"] == "messageNew" and event["user"] == user and event["subject"] == "Ping" and event["uid"] == 1
+    assert event["from"] == {"name": "", "address": "kim@remote.test"}
+    assert other and not [p for p in posts if p[0] == "/other"]
+
+    send(receiver, mail("kim@remote.test", "desk@example.com", "Help"), "kim@remote.test", ["desk@example.com"])
+    assert OutboundQueue(system).run_once() == 2
+    ((_, headers, body),) = [p for p in posts if p[0] == "/inbound"]
+    assert headers["Content-Type"] == "message/rfc822" and b"Subject: Help" in body
+    assert [(r.rcpt_tos, r.mail_from) for r in peer.received] == [(["desk@example.com"], "kim@remote.test")]
