@@ -35,6 +35,8 @@ ROUTES = [
     ("POST", "/api/users/{user}/2fa/webauthn/authentication-assertion", ["challenge", "rawId", "signature"]),
     ("GET", "/api/users/{user}/authlog", ["limit", "next", "filterip", "action"]),
     ("GET", "/api/addresses", ["query", "tags", "limit", "next", "previous"]),
+    ("GET", "/api/.well-known/acme-challenge/some-token", ["token", "sess", "ip", "unknown"]),
+    ("POST", "/api/users/{user}/2fa/totp/enable", ["token"]),
 ]
 
 
