@@ -7,12 +7,16 @@ import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
+from typing import Any
 
 import dkim
 import falcon.testing
 import pytest
 from eth_account import Account
 from eth_account.messages import encode_defunct
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from chainmail.config import Settings
 from chainmail.identity.settings import IdentitySettings
@@ -407,3 +411,34 @@ def test_a_wallet_account_earns_points_for_sending_replying_and_forwarding(
         system.projections.catch_up_all()
         actions = [row["activity"] for row in ledger_of(conn, wallet)]
     assert actions == ["send", "reply", "forward"]
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**40), 2**40) | st.floats(allow_nan=False) | st.text(max_size=30),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=8,
+)
+MESSAGE_FIELDS = ["from", "replyTo", "to", "cc", "bcc", "headers", "subject", "text", "html", "attachments"]
+SENDING_FIELDS = ["mailbox", "meta", "reference", "isDraft", "draft", "sendTime", "uploadOnly", "envelope", "indexer"]
+submit_fields = st.sampled_from([*MESSAGE_FIELDS, *SENDING_FIELDS])
+
+
+@hypothesis_settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=st.dictionaries(submit_fields, json_values, max_size=4), target=json_values, queue_id=st.text(max_size=30))
+def test_any_field_values_on_the_sending_routes_get_a_clear_answer(
+    client: falcon.testing.TestClient, body: dict[str, Any], target: Any, queue_id: str
+) -> None:
+    user = _fuzz_user(client)
+    inbox = mailbox_ids(client, user)["INBOX"]
+    for answer in (
+        submit(client, user, **body),
+        client.simulate_post(f"/api/users/{user}/mailboxes/{inbox}/messages/1/forward", json={"target": target}),
+        client.simulate_post(f"/api/users/{user}/mailboxes/{inbox}/messages/1/submit", json={"sendTime": target}),
+        client.simulate_delete(f"/api/users/{user}/outbound/{queue_id.replace('/', '')}"),
+    ):
+        assert answer.status_code < 500, answer.text
+
+
+def _fuzz_user(client: falcon.testing.TestClient) -> str:
+    found = client.simulate_get("/api/users/resolve/fuzzer")
+    return found.json["id"] if found.status_code == 200 else create_user(client, "fuzzer")
