@@ -18,6 +18,8 @@ class IdentitySettings(BaseModel):
     # Domains a sign-in message may name (e.g. ["0xmail.box", "app.0xmail.box"]); empty accepts any, so a
     # deployment serving third-party front ends should list its own to stop signatures phished elsewhere.
     signin_domains: list[str] = Field(default_factory=list)
+    # An EVM RPC (e.g. mainnet) asked for EIP-1271 contract-wallet signatures when no key signed; unset: EOAs only.
+    eip1271_rpc_url: str | None = None
     # The indexer's own wallet: `indexer: {message, signature}` submissions are signed by it.
     indexer_wallet_address: str | None = None
     # RevenueCat (nameservice entitlement).

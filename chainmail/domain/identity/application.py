@@ -69,6 +69,8 @@ class Identity(KycCommands, OAuthCommands, ContextApplication):
         self.signin_domains = frozenset(d.lower() for d in signin_domains)
         self.directory: WalletDirectory = directory or EmptyDirectory()
         self.oauth_settings = None
+        # Asks contract wallets (EIP-1271) whether they signed; an adapter with `is_valid(address, message, signature)`.
+        self.contract_signatures: Any = None
 
     @classmethod
     def from_settings(cls, settings: Any, **kwargs: Any) -> Identity:
@@ -77,6 +79,10 @@ class Identity(KycCommands, OAuthCommands, ContextApplication):
         ids = identity_settings(settings)
         app = cls(message_ttl=timedelta(seconds=ids.message_ttl), signin_domains=tuple(ids.signin_domains), **kwargs)
         app.oauth_settings = ids
+        if ids.eip1271_rpc_url:
+            from chainmail.identity.eip1271 import ContractSignatures
+
+            app.contract_signatures = ContractSignatures(ids.eip1271_rpc_url)
         return app
 
     # -- nonces -----------------------------------------------------------------------------
@@ -136,9 +142,14 @@ class Identity(KycCommands, OAuthCommands, ContextApplication):
             raise SignInRefused("ADDRESS_MISMATCH", "The message was written for another wallet")
         if not self.accepts_domain(parsed.domain):
             raise SignInRefused("DOMAIN_NOT_ALLOWED", "The message was written for another site")
-        if not verify_signature(signer, message, signature):
+        if not verify_signature(signer, message, signature) and not self._contract_signed(signer, message, signature):
             raise SignInRefused("INVALID_SIGNATURE", "Invalid signature")
         self.check_nonce(signer, parsed.nonce, parsed.issued_at)
+
+    def _contract_signed(self, signer: Wallet, message: str, signature: str) -> bool:
+        """An EVM address with no key of its own may be a contract wallet that says it signed (EIP-1271)."""
+        checker = self.contract_signatures
+        return bool(checker and signer.chain_type == "evm" and checker.is_valid(signer.address, message, signature))
 
     def check_nonce(self, signer: Wallet, nonce: str | None, issued_at: datetime | None) -> None:
         current = self.current_nonce(signer.address)
