@@ -112,9 +112,11 @@ def purge(settings: Settings) -> None:
     """Purge what is due now: deleted accounts past deleteAfter, expired messages, old archive entries."""
     system = _system(settings)
     try:
-        swept = Housekeeping(system).run_until_done()
+        swept = Housekeeping(system).run_exclusively()
     finally:
         system.close()
+    if swept is None:
+        raise SystemExit("another process is sweeping (chainmail project or purge); try again later")
     console.print(
         f"purged {swept.accounts} deleted accounts ({swept.messages_purged} messages), "
         f"archived {swept.messages_expired} expired messages, dropped {swept.archive_purged} archive entries"

@@ -15,6 +15,7 @@ from typing import Any
 import structlog
 
 from chainmail.domain.mail.settings import SETTING_KEYS
+from chainmail.indexer.lock import ChainLock
 from chainmail.mail.store import user_not_found
 from chainmail.projections import account_archive
 from chainmail.projections import mailboxes as mailboxes_model
@@ -28,6 +29,7 @@ ARCHIVE_TIME_MS = next(k.default for k in SETTING_KEYS if k.key == "const:archiv
 BATCH = 1000  # messages or archive entries handled per sweep step
 RECOUNT_BATCH = 200  # users recorded per save by the all-users recount
 SWEEP_INTERVAL = 60.0  # seconds between sweeps in `chainmail project`
+SWEEPER_LOCK_KEY = 0x7FFFFFFF  # the indexer's one-writer lock, under a key no chain id uses
 
 log = structlog.get_logger(__name__)
 
@@ -60,12 +62,23 @@ class Housekeeping:
             return
         self._last = time.monotonic()
         try:
-            swept = self.run_until_done()
+            swept = self.run_exclusively()
         except Exception:  # a failed sweep is retried next interval; the projector keeps running
             log.exception("housekeeping sweep failed")
             return
         if swept:
             log.info("housekeeping", **vars(swept))
+
+    def run_exclusively(self) -> Swept | None:
+        """Sweep unless another process is sweeping (None then): two sweepers would remove a message
+        twice, since they decide from the same read models."""
+        lock = ChainLock(self.system.settings.database_url, SWEEPER_LOCK_KEY)
+        if not lock.try_acquire():
+            return None
+        try:
+            return self.run_until_done()
+        finally:
+            lock.release()
 
     def run_until_done(self, max_sweeps: int = 1000) -> Swept:
         """Sweep until nothing more is due (bounded, in case something refuses to go)."""

@@ -14,7 +14,8 @@ from sqlalchemy import Engine, Table, func, select, update
 
 from chainmail.config import Settings
 from chainmail.http.app import create_app
-from chainmail.mail.housekeeping import Housekeeping
+from chainmail.indexer.lock import ChainLock
+from chainmail.mail.housekeeping import SWEEPER_LOCK_KEY, Housekeeping
 from chainmail.projections.account_archive import account_archive
 from chainmail.projections.mailboxes import mailboxes
 from chainmail.projections.messages import address_register, archived_messages, messages
@@ -222,3 +223,19 @@ def test_messages_past_their_folders_retention_move_to_the_archive_and_leave_it_
     assert count(timed_system.engine, messages, messages.c.user_id == user) == 1
     used = api.simulate_get(f"/api/users/{user}").json["limits"]["quota"]["used"]
     assert api.simulate_post(f"/api/users/{user}/quota/reset").json["previousStorageUsed"] == used
+
+
+def test_one_sweeper_at_a_time(settings: Settings, timed_system: System) -> None:
+    """Two processes sweeping at once would remove an expired message twice: the second one waits."""
+    other = System(settings)
+    try:
+        first, second = Housekeeping(timed_system), Housekeeping(other)
+        lock = ChainLock(settings.database_url, SWEEPER_LOCK_KEY)
+        assert lock.try_acquire()
+        try:
+            assert second.run_exclusively() is None
+        finally:
+            lock.release()
+        assert first.run_exclusively() is not None
+    finally:
+        other.close()

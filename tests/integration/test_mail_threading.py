@@ -119,11 +119,11 @@ def store_system(database_url: str) -> Any:
 replies = st.lists(
     st.tuples(st.integers(0, 30), st.sampled_from(["Re: ", "RE: ", "Fwd: ", "Re: Re: ", "[list] Re: "])),
     min_size=1,
-    max_size=12,
+    max_size=8,
 )
 
 
-@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(script=replies, subject=st.text(st.characters(categories=["L", "N"]), min_size=1, max_size=20))
 def test_replies_always_share_the_thread_of_their_parent(store_system: System, script: list, subject: str) -> None:
     """Each message replies to a random earlier one (by In-Reply-To, or References), with any reply prefix."""

@@ -34,9 +34,9 @@ from chainmail.http.wildduck.fields import (
     smtp_url,
 )
 from chainmail.http.wildduck.pwned import refuse_pwned
+from chainmail.mail.housekeeping import Housekeeping
 from chainmail.projections import account_archive
 from chainmail.projections import messages as messages_model
-from chainmail.projections import users as users_model
 from chainmail.system import System
 
 
@@ -237,14 +237,8 @@ class UserQuotaResetResource:
     def on_post(self, req: falcon.Request, resp: falcon.Response, user: str) -> None:
         body = parse(UserPath, req.context.params)
         require(req.context.principal, "update", "users", owner=body.user)
-        with self.system.engine.connect() as conn:
-            row = users_model.get_user(conn, body.user)
-        if row is None:
-            raise WildDuckError(404, "UserNotFound", "This user does not exist")
-        # `storage_used` is folded from message events as they happen, so it is already the
-        # recomputed figure: a recalculation never finds drift to correct.
-        used = max(int(row["storage_used"] or 0), 0)
-        resp.media = {"success": True, "storageUsed": used, "previousStorageUsed": used}
+        used, previous = Housekeeping(self.system).recount_storage(body.user)
+        resp.media = {"success": True, "storageUsed": used, "previousStorageUsed": previous}
 
 
 class QuotaResetResource:
@@ -254,6 +248,8 @@ class QuotaResetResource:
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         parse(NoParams, req.context.params)
         require(req.context.principal, "update", "users")
+        # WildDuck queues a task; the recount is one grouped query here, so it runs before answering.
+        Housekeeping(self.system).recount_all_storage()
         resp.media = {"success": True, "task": self.system.mail.ids.object_id(self.system.mail.clock())}
 
 
@@ -285,6 +281,7 @@ class RestoreResource:
         body = parse(UserPath, req.context.params)
         require(req.context.principal, "update", "users", owner=body.user)
         result = self.system.mail.restore_user(body.user, AuthMeta(sess=body.sess, ip=body.ip))
+        Housekeeping(self.system).recount_storage(body.user)  # the restored account shows its mail's size again
         resp.media = {"success": True, "code": "TaskCancelled", **result}
 
 
