@@ -4,6 +4,9 @@ are subtracted exactly."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -12,19 +15,20 @@ from sqlalchemy import (
     Integer,
     String,
     Table,
+    bindparam,
     case,
     delete,
     func,
     insert,
     or_,
     select,
-    update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 
 from chainmail.domain.chain.abi import MAILER
 from chainmail.domain.chain.delegations import ZERO_ADDRESS
 from chainmail.domain.chain.logs import LogRecord
-from chainmail.projections.chain_logs import ChainProjection, add_row, on_log
+from chainmail.projections.chain_logs import ChainProjection, on_log
 from chainmail.projections.chain_mails import MAIL_KINDS
 from chainmail.store.schema import metadata
 
@@ -70,6 +74,10 @@ class UserStatisticsProjection(ChainProjection):
     # A statistics view for the GraphQL API: folded by `chainmail project`, not on the indexer's save path.
     synchronous = False
 
+    def __init__(self, bound: Mapping[str, Table] | None = None) -> None:
+        super().__init__(bound)
+        self._built: dict[str, dict[str, Any]] = {}
+
     @on_log(MAILER, *MAIL_KINDS)
     def mail_sent(self, tx: Connection, r: LogRecord) -> None:
         prefix = "prepared_mails" if MAIL_KINDS[r.event] in PREPARED_KINDS else "mails"
@@ -85,34 +93,47 @@ class UserStatisticsProjection(ChainProjection):
         self._count(tx, r, "delegations_received", r.args["delegate"])
 
     def _count(self, tx: Connection, r: LogRecord, counter: str, address: str) -> None:
-        address = address.lower()
-        add_row(
-            tx,
-            self.t.user_statistics_entries,
-            dict(
-                chain_id=r.chain_id,
-                block_number=r.block_number,
-                log_index=r.log_index,
-                counter=counter,
-                address=address,
-                block_time=r.block_time,
-            ),
+        statements = self._statements(tx)
+        entry = dict(
+            chain_id=r.chain_id,
+            block_number=r.block_number,
+            log_index=r.log_index,
+            counter=counter,
+            address=address.lower(),
+            block_time=r.block_time,
         )
+        tx.execute(statements["entry"], entry)
+        time = r.block_time if counter in SENT else None
+        tx.execute(statements[counter], dict(chain_id=r.chain_id, address=entry["address"], time=time))
+
+    def _statements(self, tx: Connection) -> dict[str, Any]:
+        """Built once per dialect: one upsert per counter (a log costs two statements, not two builds)."""
+        dialect = tx.dialect.name
+        built = self._built.get(dialect)
+        if built is None:
+            built = self._built[dialect] = self._build(dialect)
+        return built
+
+    def _build(self, dialect: str) -> dict[str, Any]:
         s = self.t.user_statistics
-        values = {counter: s.c[counter] + 1}
-        if counter in SENT:
-            first, last, t = s.c.first_mail_time, s.c.last_mail_time, r.block_time
-            values["first_mail_time"] = case((or_(first.is_(None), first > t), t), else_=first)
-            values["last_mail_time"] = case((or_(last.is_(None), last < t), t), else_=last)
-        where = (s.c.chain_id == r.chain_id, s.c.address == address)
-        if tx.execute(update(s).where(*where).values(values)).rowcount == 0:
-            row = {c: 0 for c in COUNTERS}
-            row[counter] = 1
-            time = r.block_time if counter in SENT else None
-            tx.execute(
-                insert(s),
-                dict(chain_id=r.chain_id, address=address, **row, first_mail_time=time, last_mail_time=time),
+        upsert_of = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        built: dict[str, Any] = {"entry": insert(self.t.user_statistics_entries)}
+        for counter in COUNTERS:
+            values = {c: 1 if c == counter else 0 for c in COUNTERS}
+            stmt = upsert_of(s).values(
+                chain_id=bindparam("chain_id"),
+                address=bindparam("address"),
+                first_mail_time=bindparam("time", type_=BigInteger),
+                last_mail_time=bindparam("time", type_=BigInteger),
+                **values,
             )
+            change: dict[str, Any] = {counter: s.c[counter] + 1}
+            if counter in SENT:
+                first, last, t = s.c.first_mail_time, s.c.last_mail_time, stmt.excluded.first_mail_time
+                change["first_mail_time"] = case((or_(first.is_(None), first > t), t), else_=first)
+                change["last_mail_time"] = case((or_(last.is_(None), last < t), t), else_=last)
+            built[counter] = stmt.on_conflict_do_update(index_elements=[s.c.chain_id, s.c.address], set_=change)
+        return built
 
     def revert(self, tx: Connection, chain_id: int, from_block: int) -> None:
         e, s = self.t.user_statistics_entries, self.t.user_statistics
