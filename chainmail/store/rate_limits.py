@@ -53,16 +53,20 @@ class RollingWindowLimiter:
         now = self.clock() if now is None else now
         key = key[:255]
         with self._writes.begin() as tx:
-            times = self._locked(tx, key, now - window)
+            if tx.dialect.name == "postgresql":
+                # A counter lost in a crash costs nothing; not waiting for the WAL flush halves a hit's time.
+                tx.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
+            stored, times = self._locked(tx, key, now - window)
             allowed = len(times) < limit
             if allowed:
                 times.append(now)
             times = times[-max(limit, 1) :]
-            tx.execute(
-                update(rate_limits)
-                .where(rate_limits.c.key == key)
-                .values(hits=json.dumps(times), expires=(max(times) if times else now) + window)
-            )
+            if allowed or len(times) != stored:  # a refused hit that drops nothing changes nothing
+                tx.execute(
+                    update(rate_limits)
+                    .where(rate_limits.c.key == key)
+                    .values(hits=json.dumps(times), expires=(max(times) if times else now) + window)
+                )
         self._maybe_sweep(now)
         return _verdict(allowed, times, limit, window, now)
 
@@ -79,15 +83,22 @@ class RollingWindowLimiter:
         with self._writes.begin() as tx:
             tx.execute(delete(rate_limits).where(rate_limits.c.key == key[:255]))
 
-    def _locked(self, tx: Connection, key: str, since: float) -> list[float]:
-        row = {"key": key, "hits": "[]", "expires": 0.0}
-        if tx.dialect.name == "postgresql":
-            tx.execute(pg_insert(rate_limits).values(**row).on_conflict_do_nothing())
-            statement = select(rate_limits.c.hits).where(rate_limits.c.key == key).with_for_update()
-        else:  # the transaction began IMMEDIATE: it alone writes until it commits
-            tx.execute(insert(rate_limits).values(**row).prefix_with("OR IGNORE"))
-            statement = select(rate_limits.c.hits).where(rate_limits.c.key == key)
-        return [t for t in json.loads(tx.execute(statement).scalar_one()) if t > since]
+    def _locked(self, tx: Connection, key: str, since: float) -> tuple[int, list[float]]:
+        """How many hit times the row holds, and those still inside the window; the row stays locked."""
+        postgres = tx.dialect.name == "postgresql"
+        statement = select(rate_limits.c.hits).where(rate_limits.c.key == key)
+        if postgres:
+            statement = statement.with_for_update()
+        raw = tx.execute(statement).scalar_one_or_none()
+        if raw is None:  # a first hit: make the row, then lock it whoever made it
+            row = {"key": key, "hits": "[]", "expires": 0.0}
+            if postgres:
+                tx.execute(pg_insert(rate_limits).values(**row).on_conflict_do_nothing())
+            else:  # the transaction began IMMEDIATE: it alone writes until it commits
+                tx.execute(insert(rate_limits).values(**row).prefix_with("OR IGNORE"))
+            raw = tx.execute(statement).scalar_one()
+        stored = json.loads(raw)
+        return len(stored), [t for t in stored if t > since]
 
     def _maybe_sweep(self, now: float) -> None:
         with self._lock:
