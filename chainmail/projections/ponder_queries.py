@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -71,7 +72,7 @@ class Field:
     column: ColumnElement[Any]
     kind: Kind
     nullable: bool = False
-    lower: bool = False  # an EVM address: filter values are lower-cased as the read models keep them
+    lower: bool = False  # holds EVM addresses or hashes: hex in filter values is lower-cased (base58 is not)
     sort_by: tuple[str, ...] = ()  # ordering by this field orders by these fields instead (a composite id)
 
     def suffixes(self) -> tuple[str, ...]:
@@ -392,7 +393,16 @@ def _value(f: Field, value: Any, label: str) -> Any:
     if not isinstance(value, str):
         raise QueryError(f"Invalid query: {label} needs a string.")
     _check_text(value, label)
-    return value.lower() if f.lower else value
+    return hex_lowered(value) if f.lower else value
+
+
+HEX = re.compile(r"0[xX][0-9a-fA-F]+")
+
+
+def hex_lowered(text: str) -> str:
+    """EVM addresses and hashes in `text` lower-cased, as the read models keep them; Solana's base58 keeps
+    its case (its alphabet has no `0`, so it never looks like hex)."""
+    return HEX.sub(lambda m: m.group(0).lower(), text)
 
 
 def _clean_text(value: str) -> bool:

@@ -47,7 +47,7 @@ user_statistics = Table(
     "user_statistics",
     metadata,
     Column("chain_id", BigInteger, primary_key=True, autoincrement=False),
-    Column("address", String(42), primary_key=True),
+    Column("address", String(44), primary_key=True),
     *[Column(counter, BigInteger, nullable=False) for counter in COUNTERS],
     Column("first_mail_time", BigInteger, nullable=True),  # the wallet's first and last mail sent
     Column("last_mail_time", BigInteger, nullable=True),
@@ -62,7 +62,7 @@ user_statistics_entries = Table(
     Column("block_number", BigInteger, primary_key=True, autoincrement=False),
     Column("log_index", Integer, primary_key=True, autoincrement=False),
     Column("counter", String(32), primary_key=True),
-    Column("address", String(42), nullable=False),
+    Column("address", String(44), nullable=False),
     Column("block_time", BigInteger, nullable=False),
     Index(None, "chain_id", "address"),
 )
@@ -99,7 +99,7 @@ class UserStatisticsProjection(ChainProjection):
             block_number=r.block_number,
             log_index=r.log_index,
             counter=counter,
-            address=address.lower(),
+            address=address,
             block_time=r.block_time,
         )
         tx.execute(statements["entry"], entry)

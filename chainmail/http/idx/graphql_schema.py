@@ -58,7 +58,7 @@ from chainmail.projections.chain_logs import evm_event_log
 from chainmail.projections.chain_mails import evm_mails
 from chainmail.projections.chain_names import threedns_names
 from chainmail.projections.delegations import evm_delegations
-from chainmail.projections.ponder_queries import Entity, Field, QueryError, plural, singular
+from chainmail.projections.ponder_queries import Entity, Field, QueryError, hex_lowered, plural, singular
 from chainmail.projections.user_statistics import user_statistics
 
 log = structlog.get_logger(__name__)
@@ -115,7 +115,7 @@ def _find_log(table: Any) -> Callable[[str], ColumnElement[bool] | None]:
         if not (-(2**63) <= chain_id < 2**63 and 0 <= log_index < 2**31):
             return None
         c = table.c
-        return and_(c.chain_id == chain_id, c.log_index == log_index, c.tx_hash == parts[1].lower())
+        return and_(c.chain_id == chain_id, c.log_index == log_index, c.tx_hash == hex_lowered(parts[1]))
 
     return find
 
@@ -131,7 +131,7 @@ def _find_pair(table: Any, second: str) -> Callable[[str], ColumnElement[bool] |
         chain, _, rest = value.partition(":")
         if not INTEGER_TEXT.fullmatch(chain) or not -(2**63) <= int(chain) < 2**63 or not rest:
             return None
-        return and_(table.c.chain_id == int(chain), table.c[second] == rest.lower())
+        return and_(table.c.chain_id == int(chain), table.c[second] == hex_lowered(rest))
 
     return find
 
