@@ -4,11 +4,14 @@
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Iterator
 
 import falcon.testing
 import pyotp
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from chainmail.config import Settings
 from chainmail.http.app import create_app
@@ -168,3 +171,30 @@ def test_an_indexer_route_answers_429_in_the_indexer_shape_from_the_second_worke
         second.close()
     assert statuses[:2] != [429, 429] and statuses[2] == 429
     assert (limited.status_code, limited.json["success"], limited.json["code"]) == (429, False, "RATE_LIMITED")
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    gaps=st.lists(st.floats(min_value=0, max_value=30, allow_nan=False), min_size=1, max_size=40),
+    limit=st.integers(min_value=1, max_value=6),
+    window=st.sampled_from([10.0, 60.0]),
+)
+def test_the_rolling_window_admits_exactly_what_a_timestamp_log_admits(
+    database_url: str, gaps: list[float], limit: int, window: float
+) -> None:
+    engine = make_engine(database_url)
+    limiter, key = RollingWindowLimiter(engine), f"prop-{uuid.uuid4().hex}"
+    now, admitted, verdicts, expected = 1_000_000.0, [], [], []
+    for gap in gaps:
+        now += gap
+        inside = [t for t in admitted if t > now - window]
+        expected.append(len(inside) < limit)
+        verdict = limiter.hit(key, limit, window, now=now)
+        verdicts.append(verdict.allowed)
+        if verdict.allowed:
+            admitted.append(now)
+    engine.dispose()
+
+    assert verdicts == expected
+    for start in admitted:  # no window of `window` seconds ever holds more than `limit` admitted hits
+        assert sum(1 for t in admitted if start <= t < start + window) <= limit
