@@ -100,6 +100,10 @@ class Entity:
         object.__setattr__(self, "by_name", {f.name: f for f in self.fields})
 
     @property
+    def type_name(self) -> str:
+        return self.name[0].upper() + self.name[1:]  # Ponder's types take the schema's export name: `Mail`
+
+    @property
     def plural(self) -> str:
         return self.name + "s"  # Ponder appends an `s`, always
 

@@ -395,6 +395,12 @@ def _singular_resolver(entity: Entity) -> Callable[..., Any]:
     return resolve
 
 
+def _either(args: dict[str, Any], name: str, alias: str) -> Any:
+    if args.get(name) is not None and args.get(alias) is not None:
+        raise QueryError(f"Cannot specify both {name} and {alias}.")
+    return args.get(name) if args.get(name) is not None else args.get(alias)
+
+
 def _plural_resolver(entity: Entity) -> Callable[..., Any]:
     def resolve(_root: Any, info: GraphQLResolveInfo, **args: Any) -> Any:
         with answering(info) as conn:
@@ -404,8 +410,8 @@ def _plural_resolver(entity: Entity) -> Callable[..., Any]:
                 where=args.get("where"),
                 order_by=args.get("orderBy"),
                 order_direction=args.get("orderDirection"),
-                limit=args.get("limit"),
-                offset=args.get("offset"),
+                limit=_either(args, "limit", "first"),
+                offset=_either(args, "offset", "skip"),
                 before=args.get("before"),
                 after=args.get("after"),
                 total_count=selects(info, "totalCount"),
@@ -478,7 +484,7 @@ def _object_type(entity: Entity) -> GraphQLObjectType:
         scalar: GraphQLOutputType = SCALARS[f.kind]
         kind = scalar if f.nullable else GraphQLNonNull(scalar)
         fields[f.name] = GraphQLField(kind, resolve=_json_field(f.name) if f.kind == "json" else None)
-    return GraphQLObjectType(entity.name, fields, description=entity.description)
+    return GraphQLObjectType(entity.type_name, fields, description=entity.description)
 
 
 def _filter_type(entity: Entity) -> GraphQLInputObjectType:
@@ -491,7 +497,7 @@ def _filter_type(entity: Entity) -> GraphQLInputObjectType:
                 out[f.name + suffix] = GraphQLInputField(kind)
         return out
 
-    filter_type = GraphQLInputObjectType(f"{entity.name}Filter", fields)
+    filter_type = GraphQLInputObjectType(f"{entity.type_name}Filter", fields)
     return filter_type
 
 
@@ -500,7 +506,7 @@ def build_schema(entities: tuple[Entity, ...] = ENTITIES) -> GraphQLSchema:
     for entity in entities:
         item = _object_type(entity)
         page = GraphQLObjectType(
-            f"{entity.name}Page",
+            f"{entity.type_name}Page",
             {
                 "items": GraphQLField(GraphQLNonNull(GraphQLList(GraphQLNonNull(item)))),
                 "pageInfo": GraphQLField(GraphQLNonNull(PAGE_INFO)),
@@ -520,6 +526,9 @@ def build_schema(entities: tuple[Entity, ...] = ENTITIES) -> GraphQLSchema:
                 "after": GraphQLArgument(GraphQLString),
                 "limit": GraphQLArgument(GraphQLInt),
                 "offset": GraphQLArgument(GraphQLInt),
+                # the names the indexer's client helper sends (subgraph style); Ponder knows only limit/offset
+                "first": GraphQLArgument(GraphQLInt, description="Same as limit."),
+                "skip": GraphQLArgument(GraphQLInt, description="Same as offset."),
             },
             resolve=_plural_resolver(entity),
         )
