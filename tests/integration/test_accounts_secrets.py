@@ -116,3 +116,29 @@ def test_a_sealed_value_opens_only_with_its_secret_and_kind() -> None:
     tampered = sealed[:-4] + ("AAAA" if not sealed.endswith("AAAA") else "BBBB")
     with pytest.raises(SealError):
         sealer.open("totp", tampered)
+
+
+def test_a_seed_sealed_under_another_secret_is_a_config_error_not_a_crash(database_url: str) -> None:
+    def client_with(secret: str | None) -> tuple[System, falcon.testing.TestClient]:
+        settings = Settings(
+            database_url=database_url, api_access_token=ROOT_TOKEN, email_domain="example.com", secret=secret
+        )
+        system = System(settings)
+        return system, falcon.testing.TestClient(create_app(system), headers={"X-Access-Token": ROOT_TOKEN})
+
+    first, client = client_with(SECRET)
+    user_id = client.simulate_post("/api/users", json={"username": "moved", "password": "secretvalue"}).json["id"]
+    totp = pyotp.TOTP(client.simulate_post(f"/api/users/{user_id}/2fa/totp/setup", json={"issuer": "t"}).json["seed"])
+    client.simulate_post(f"/api/users/{user_id}/2fa/totp/enable", json={"token": totp.now()})
+    first.close()
+
+    second, other = client_with("a different secret")
+    try:
+        checked = other.simulate_post(f"/api/users/{user_id}/2fa/totp/check", json={"token": totp.now()})
+    finally:
+        second.close()
+
+    assert (checked.status_code, checked.json) == (
+        500,
+        {"error": "Can not use decrypted secret", "code": "InternalConfigError"},
+    )
