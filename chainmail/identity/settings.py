@@ -20,6 +20,8 @@ class IdentitySettings(BaseModel):
     signin_domains: list[str] = Field(default_factory=list)
     # An EVM RPC (e.g. mainnet) asked for EIP-1271 contract-wallet signatures when no key signed; unset: EOAs only.
     eip1271_rpc_url: str | None = None
+    # An Ethereum mainnet RPC for ENS names (forward and reverse records); unset: ENS names do not resolve.
+    ens_rpc_url: str | None = None
     # The indexer's own wallet: `indexer: {message, signature}` submissions are signed by it.
     indexer_wallet_address: str | None = None
     # RevenueCat (nameservice entitlement).

@@ -7,7 +7,7 @@ from typing import Any
 
 from chainmail.domain.identity.application import Identity
 from chainmail.identity.directory import ReadModelDirectory
-from chainmail.identity.names import CachedResolver, NoResolver
+from chainmail.identity.names import CachedResolver, NameResolver, NoResolver
 from chainmail.identity.ratelimit import RateLimiter
 from chainmail.identity.revenuecat import RevenueCat
 from chainmail.identity.settings import IdentitySettings, identity_settings
@@ -21,6 +21,14 @@ class Adapters:
     limiter: RateLimiter
 
 
+def name_resolver(ids: IdentitySettings) -> NameResolver:
+    if ids.ens_rpc_url:
+        from chainmail.identity.ens import EnsResolver
+
+        return EnsResolver(ids.ens_rpc_url)
+    return NoResolver()
+
+
 def wire(system: Any, identity: Identity) -> Adapters:
     adapters: Adapters | None = getattr(identity, "adapters", None)
     if adapters is not None:
@@ -28,7 +36,7 @@ def wire(system: Any, identity: Identity) -> Adapters:
     ids = identity_settings(system.settings)
     adapters = Adapters(
         settings=ids,
-        directory=ReadModelDirectory(system.engine, CachedResolver(NoResolver(), ids.cache_seconds)),
+        directory=ReadModelDirectory(system.engine, CachedResolver(name_resolver(ids), ids.cache_seconds)),
         entitlements=RevenueCat(
             ids.revenuecat_base_url,
             ids.revenuecat_api_key,

@@ -243,3 +243,42 @@ contract ContractWallet {
         return ecrecover(hash, v, r, s) == owner ? bytes4(0x1626ba7e) : bytes4(0xffffffff);
     }
 }
+
+// ENS for tests: a resolver of forward (addr) and reverse (name) records, and a universal resolver that
+// web3's ENS asks (placed at the mainnet universal resolver's address with anvil_setCode) forwarding to it.
+contract TestResolver {
+    mapping(bytes32 => address) private addrs;
+    mapping(bytes32 => string) private names;
+
+    function setAddr(bytes32 node, address a) external {
+        addrs[node] = a;
+    }
+
+    function setName(bytes32 node, string calldata n) external {
+        names[node] = n;
+    }
+
+    function addr(bytes32 node) external view returns (address) {
+        require(addrs[node] != address(0), "no addr record");
+        return addrs[node];
+    }
+
+    function name(bytes32 node) external view returns (string memory) {
+        require(bytes(names[node]).length > 0, "no name record");
+        return names[node];
+    }
+}
+
+contract TestUniversalResolver {
+    address public target;
+
+    function setTarget(address t) external {
+        target = t;
+    }
+
+    function resolve(bytes calldata, bytes calldata data) external view returns (bytes memory, address) {
+        (bool ok, bytes memory result) = target.staticcall(data);
+        require(ok, "resolver call failed");
+        return (result, target);
+    }
+}
