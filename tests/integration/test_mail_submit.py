@@ -442,3 +442,30 @@ def test_any_field_values_on_the_sending_routes_get_a_clear_answer(
 def _fuzz_user(client: falcon.testing.TestClient) -> str:
     found = client.simulate_get("/api/users/resolve/fuzzer")
     return found.json["id"] if found.status_code == 200 else create_user(client, "fuzzer")
+
+
+def test_a_message_sent_from_a_draft_replaces_it_and_an_account_over_quota_still_sends(
+    client: falcon.testing.TestClient, system: System, queue: OutboundQueue, peer: Peer
+) -> None:
+    user = create_user(client, "quotaless")
+    folders = mailbox_ids(client, user)
+    draft = submit(client, user, isDraft=True, subject="Draft v1", text="v1").json["message"]
+    final = submit(
+        client,
+        user,
+        draft={"mailbox": draft["mailbox"], "id": draft["id"]},
+        to=[{"address": "editor@remote.test"}],
+        subject="Final",
+        text="v2",
+    )
+    assert final.status_code == 200, final.text
+    assert client.simulate_get(f"/api/users/{user}/mailboxes/{folders['Drafts']}/messages").json["total"] == 0
+
+    assert client.simulate_put(f"/api/users/{user}", json={"quota": 1}).status_code == 200
+    full = submit(client, user, to=[{"address": "editor@remote.test"}], subject="Still sent", text="x")
+    assert full.status_code == 200, full.text
+    assert full.json["message"]["id"] is False and full.json["message"]["overQuota"] is True
+    assert full.json["message"]["queueId"]
+    assert queue.run_once() == 2
+    subjects = sorted(message_from_bytes(r.data, policy=policy.default)["Subject"] for r in peer.received)
+    assert subjects == ["Final", "Still sent"]
