@@ -104,8 +104,15 @@ def sender_domain(raw: bytes, envelope_from: str) -> str:
 
 
 class Sender:
-    def __init__(self, hostname: str, relay: str | None = None, timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        hostname: str,
+        relay: str | None = None,
+        timeout: float = 30.0,
+        resolver: dns.resolver.Resolver | None = None,
+    ) -> None:
         self.hostname, self.relay, self.timeout = hostname, relay_hop(relay) if relay else None, timeout
+        self.resolver = resolver
         self._contexts: dict[bool, ssl.SSLContext] = {}
 
     def _tls(self, verified: bool) -> ssl.SSLContext:
@@ -128,14 +135,15 @@ class Sender:
             recipient = target["value"]
         if self.relay is not None:
             return self._smtp([self.relay], envelope_from, recipient, raw)
-        hops = self._mx(recipient.rpartition("@")[2])
+        hops = self.mx(recipient.rpartition("@")[2])
         if isinstance(hops, Attempt):
             return hops
         return self._smtp(hops, envelope_from, recipient, raw)
 
-    def _mx(self, domain: str) -> list[Hop] | Attempt:
+    def mx(self, domain: str) -> list[Hop] | Attempt:
         try:
-            answers = dns.resolver.resolve(domain.encode("idna").decode(), "MX", lifetime=self.timeout)
+            resolver = self.resolver or dns.resolver.get_default_resolver()
+            answers = resolver.resolve(domain.encode("idna").decode(), "MX", lifetime=self.timeout)
         except dns.resolver.NXDOMAIN:
             return Attempt("bounced", f"550 5.1.2 Domain {domain} does not exist")
         except dns.resolver.NoAnswer:
