@@ -5,6 +5,7 @@ points from every way in, and referral codes and their statistics."""
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -12,6 +13,8 @@ import falcon.testing
 import pytest
 
 from chainmail.config import Settings
+from chainmail.domain.rewards.application import Rewards
+from chainmail.domain.rewards.points import DailyCapReached
 from chainmail.http.app import create_app
 from chainmail.identity.settings import IdentitySettings
 from chainmail.projections import points as points_model
@@ -168,6 +171,28 @@ def test_mail_actions_past_the_daily_cap_get_429_until_the_next_day(
     assert points(client, wallet)["pointsEarned"] == str(CAP * 5 + 7)
     clock.tick(24 * 3600)
     assert add(client, wallet, {"action": "send"}).status_code == 200
+
+
+def test_concurrent_awards_never_pass_the_daily_cap(system: System) -> None:
+    rewards = system.context(Rewards)
+    outcomes: list[str] = []
+
+    def send() -> None:
+        try:
+            rewards.award("0x" + "ab" * 20, "evm", "send")
+            outcomes.append("awarded")
+        except DailyCapReached:
+            outcomes.append("capped")
+
+    threads = [threading.Thread(target=send) for _ in range(CAP + 4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(outcomes) == ["awarded"] * CAP + ["capped"] * 4
+    with system.engine.connect() as conn:
+        assert points_model.balance_of(conn, "0x" + "ab" * 20)["points_earned"] == CAP * 5
 
 
 @pytest.mark.parametrize(

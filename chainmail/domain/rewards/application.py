@@ -23,6 +23,8 @@ class Award:
 
 class Rewards(ContextApplication):
     name: ClassVar[str] = "Rewards"
+    # Awards to one wallet race only on the same day's aggregate; a loser reruns against the winner's events.
+    conflict_retries: ClassVar[int] = 20
 
     def __init__(self, *args: Any, table: PointsTable | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
