@@ -23,10 +23,12 @@ from sqlalchemy import (
     and_,
     false,
     func,
+    literal,
     not_,
     or_,
     select,
     true,
+    tuple_,
 )
 
 DEFAULT_LIMIT = 50
@@ -300,6 +302,11 @@ def _cursor_condition(schema: OrderSchema, at: tuple[Any, ...], side: Literal["a
             return beyond(f, at[i], greater, True)
         return or_(beyond(f, at[i], greater, False), and_(same(f, at[i]), build(i + 1)))
 
+    if len(schema) > 1 and not any(f.nullable for f, _ in schema):
+        # one row-value comparison: both stores walk the index range with it (the OR form scans)
+        greater = (schema[0][1] == "asc") == (side == "after")
+        columns, values = tuple_(*[f.column for f, _ in schema]), tuple_(*[literal(v) for v in at])
+        return columns >= values if greater else columns <= values
     return build(0)
 
 
