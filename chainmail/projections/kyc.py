@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Boolean, Column, Connection, DateTime, Integer, String, Table, insert, select, update
+from sqlalchemy import Boolean, Column, Connection, DateTime, Index, Integer, String, Table, insert, select, update
 
 from chainmail.domain.identity.application import Identity
 from chainmail.domain.identity.kyc import KycApplication
@@ -17,13 +17,14 @@ kyc_applications = Table(
     metadata,
     Column("wallet", String(64), primary_key=True),
     Column("chain_type", String(8), nullable=False),
-    Column("application_id", String(36), nullable=False, unique=True),
+    Column("application_id", String(36), nullable=False),
     Column("applicant_id", String(64), nullable=False),
     Column("level", String(16), nullable=False),
     Column("status", String(16), nullable=False),
     Column("retry_count", Integer, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index(None, "application_id", unique=True),
 )
 
 kyc_results = Table(

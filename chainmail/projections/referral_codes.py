@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, Connection, DateTime, String, Table, func, select
+from sqlalchemy import Column, Connection, DateTime, Index, String, Table, func, select
 
 from chainmail.domain.identity.application import Identity
 from chainmail.domain.identity.referrals import ReferralCode
@@ -18,9 +18,10 @@ referral_codes = Table(
     "referral_codes",
     metadata,
     Column("code", String(16), primary_key=True),
-    Column("wallet", String(64), nullable=False, unique=True),
+    Column("wallet", String(64), nullable=False),
     Column("chain_type", String(8), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    Index(None, "wallet", unique=True),  # an index, not a constraint: replay rebuilds indexes under new names
 )
 
 

@@ -67,8 +67,8 @@ def upgrade() -> None:
         sa.Column("chain_type", sa.String(length=8), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("code", name=op.f("pk_referral_codes")),
-        sa.UniqueConstraint("wallet", name=op.f("uq_referral_codes_wallet")),
     )
+    op.create_index(op.f("ix_referral_codes_wallet"), "referral_codes", ["wallet"], unique=True)
     op.create_table(
         "kyc_applications",
         sa.Column("wallet", sa.String(length=64), nullable=False),
@@ -81,8 +81,8 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("wallet", name=op.f("pk_kyc_applications")),
-        sa.UniqueConstraint("application_id", name=op.f("uq_kyc_applications_application_id")),
     )
+    op.create_index(op.f("ix_kyc_applications_application_id"), "kyc_applications", ["application_id"], unique=True)
     op.create_table(
         "kyc_results",
         sa.Column("wallet", sa.String(length=64), nullable=False),
@@ -97,7 +97,9 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("kyc_results")
+    op.drop_index(op.f("ix_kyc_applications_application_id"), table_name="kyc_applications")
     op.drop_table("kyc_applications")
+    op.drop_index(op.f("ix_referral_codes_wallet"), table_name="referral_codes")
     op.drop_table("referral_codes")
     op.drop_table("points_site_wallets")
     op.drop_table("points_site_stats")

@@ -264,6 +264,19 @@ def test_rejections_allow_retries_until_they_run_out_or_are_final(client: falcon
     assert status(client, final).json["data"]["status"] == "REJECTED"
 
 
+def test_the_kyc_read_models_rebuild_from_the_events(client: falcon.testing.TestClient, system: System) -> None:
+    wallets = [EvmWallet(), SolanaWallet()]
+    for wallet in wallets:
+        initiate(client, wallet)
+    webhook(client, review(wallets[0], answer="GREEN"))
+    webhook(client, review(wallets[1], answer="RED", reject="RETRY"))
+    before = [status(client, w).json["data"] for w in wallets]
+
+    system.projections.replay("kyc")
+
+    assert [status(client, w).json["data"] for w in wallets] == before
+
+
 def test_a_repeated_webhook_is_applied_once(client: falcon.testing.TestClient) -> None:
     wallet = EvmWallet()
     initiate(client, wallet)

@@ -18,6 +18,7 @@ from chainmail.domain.rewards.points import DailyCapReached
 from chainmail.http.app import create_app
 from chainmail.identity.settings import IdentitySettings
 from chainmail.projections import points as points_model
+from chainmail.projections import points_stats, referral_codes
 from chainmail.rewards.settings import RewardsSettings
 from chainmail.system import System
 from tests.integration.conftest import ROOT_TOKEN
@@ -289,17 +290,28 @@ def test_site_statistics_follow_after_a_catch_up(client: falcon.testing.TestClie
     assert data["totalPoints"] == "17" and data["totalUsers"] == 2 and data["lastUpdated"].endswith("Z")
 
 
-def test_points_read_models_rebuild_from_the_events(client: falcon.testing.TestClient, system: System) -> None:
-    for wallet in (EvmWallet(), SolanaWallet(), EvmWallet()):
+def test_the_rewards_read_models_rebuild_from_the_events(client: falcon.testing.TestClient, system: System) -> None:
+    wallets = (EvmWallet(), SolanaWallet(), EvmWallet())
+    for wallet in wallets:
         add(client, wallet, {"action": "send"})
         add(client, wallet, {"action": "bonus"})
-    with system.engine.connect() as conn:
-        before = points_model.leaderboard(conn, 100)
+        referral_code(client, wallet)
+    system.projections.catch_up_all()
 
-    system.projections.replay("points")
+    def state() -> tuple:
+        with system.engine.connect() as conn:
+            return (
+                points_model.leaderboard(conn, 100),
+                [points_model.ledger_of(conn, w.canonical) for w in wallets],
+                points_stats.site_stats(conn),
+                [referral_codes.code_of_wallet(conn, w.canonical) for w in wallets],
+            )
 
-    with system.engine.connect() as conn:
-        assert points_model.leaderboard(conn, 100) == before
+    before = state()
+    for name in ("points", "points_site_stats", "referral_codes"):
+        system.projections.replay(name)
+
+    assert state() == before
 
 
 # -- first login and referrals ----------------------------------------------------------------------
