@@ -239,6 +239,7 @@ def test_sumsub_reviews_move_the_application_to_completed(client: falcon.testing
     done = webhook(client, review(wallet, answer="GREEN"), alg="HMAC_SHA512_HEX")
 
     assert done.status_code == 200 and done.json["data"] == {"success": True, "applied": True}
+    assert status(client, wallet, prefix="/idx/api/api/kyc").status_code == 200
     data = status(client, wallet, prefix="/idx/api/kyc").json["data"]
     assert data["status"] == "COMPLETED" and data["canRetry"] is False
     basic = data["results"]["basic"]

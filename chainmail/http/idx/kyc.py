@@ -186,7 +186,8 @@ class WebhookResource:
 
 def add_routes(idx: Router, system: System) -> None:
     kyc = Kyc(system)
-    for prefix in ("/kyc", "/api/kyc"):
+    # The seed's `/api/kyc/...` and the client docs' `/kyc/...`, each also under the indexer's `/api` mount.
+    for prefix in ("/kyc", "/api/kyc", "/api/api/kyc"):
         idx.add(f"{prefix}/initiate/{{walletAddress}}", InitiateResource(kyc))
         idx.add(f"{prefix}/status/{{walletAddress}}", StatusResource(kyc))
         idx.add(f"{prefix}/webhook", WebhookResource(kyc))
