@@ -26,7 +26,12 @@ def unhooked_chain(system: System) -> Chain:
 class BackgroundFolding:
     def __init__(self, system: System, idle: float = 0.05) -> None:
         self.runner, self.app = system.projections, system.context(Chain)
-        self.projections = [p for p in self.runner.projections.values() if any(a.name == Chain.name for a in p.follows)]
+        # the read models a save would fold (read your writes); the asynchronous ones are `chainmail project`'s
+        self.projections = [
+            p
+            for p in self.runner.projections.values()
+            if p.synchronous and any(a.name == Chain.name for a in p.follows)
+        ]
         self.idle = idle
         self._stop = threading.Event()
         self.error: BaseException | None = None

@@ -3,6 +3,7 @@ a file beside the SQLite database. Both go away with the process, so a waiting w
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import time
@@ -64,6 +65,9 @@ class ChainLock:
             fcntl.flock(held, fcntl.LOCK_UN)
             os.close(held)
         else:
+            # unlock before closing: the server drops a closed session's locks only a moment later
+            with contextlib.suppress(psycopg.Error):  # a lost connection took its locks with it
+                held.execute("SELECT pg_advisory_unlock(%s, %s)", (LOCK_CLASS, self.chain_id & 0x7FFFFFFF))
             held.close()
 
     def __enter__(self) -> ChainLock:

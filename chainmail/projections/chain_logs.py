@@ -1,8 +1,9 @@
 """The base of every chain read model, and the event log read model (one row per canonical log).
 
 A chain projection names its handlers by contract kind and event name (`@on_log(MAILER, "MailSent")`);
-when blocks are reverted, rows of those blocks are deleted, and projections that keep a current state
-derived from several logs rebuild that state for the keys the reverted rows touched.
+each log of a recorded page goes to its handler, whose rows are inserted many at a time. When blocks are
+reverted, rows of those blocks are deleted, and projections that keep a current state derived from several
+logs rebuild that state for the keys the reverted rows touched.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from sqlalchemy import JSON, BigInteger, Column, Connection, Index, Integer, Str
 
 from chainmail.domain.chain.application import Chain
 from chainmail.domain.chain.cursor import ChainCursor
-from chainmail.domain.chain.logs import ChainLog, LogRecord
+from chainmail.domain.chain.logs import ChainLog, LogPage, LogRecord
 from chainmail.projections.projection import Projection, handles
 from chainmail.store.schema import metadata
 
@@ -40,7 +41,7 @@ def log_columns() -> list[Column[Any]]:
         Column("log_index", Integer, primary_key=True, autoincrement=False),
         Column("block_hash", String(66), nullable=False),
         Column("block_time", BigInteger, nullable=False),
-        Column("tx_hash", String(66), nullable=False),
+        Column("tx_hash", String(88), nullable=False),  # 88: a Solana signature (base58)
     ]
 
 
@@ -101,22 +102,32 @@ class ChainProjection(RevertibleProjection):
                 for key in getattr(attr, "__on_log__", ()):
                     cls._log_handlers[key] = attr
 
+    @handles(LogPage.Observed)
+    def _page(self, tx: Connection, e: LogPage.Observed) -> None:
+        self.fold(tx, e.logs)
+
     @handles(ChainLog.Observed, ChainLog.Reinstated)
     def _observed(self, tx: Connection, e: Any) -> None:
-        handler = self._log_handlers.get((e.record["contract"], e.record["event"]))
-        if handler is not None:
-            handler(self, tx, LogRecord.from_json(e.record))
+        self.fold(tx, [e.record])
+
+    def fold(self, tx: Connection, logs: list[dict[str, Any]]) -> None:
+        """Each log (`LogRecord.to_json()`) to the handler of its contract kind and event, in chain order."""
+        handlers = self._log_handlers
+        for data in logs:
+            handler = handlers.get((data["contract"], data["event"]))
+            if handler is not None:
+                handler(self, tx, LogRecord(**data))
 
 
 evm_event_log = Table(
     "evm_event_log",
     metadata,
     *log_columns(),
-    Column("address", String(42), nullable=False),
+    Column("address", String(44), nullable=False),
     Column("contract", String(32), nullable=False),
     Column("event_name", String(64), nullable=False),
     Column("abi_version", String(16), nullable=False),
-    Column("tx_from", String(42), nullable=True),
+    Column("tx_from", String(44), nullable=True),
     Column("event_data", JSON, nullable=False),
     Index(None, "event_name"),
     Index(None, "tx_hash"),
@@ -129,19 +140,19 @@ class EventLogProjection(ChainProjection):
     name = "evm_event_log"
     tables = (evm_event_log,)
 
-    @handles(ChainLog.Observed, ChainLog.Reinstated)
-    def _observed(self, tx: Connection, e: Any) -> None:
-        r = LogRecord.from_json(e.record)
-        add_row(
-            tx,
-            self.t.evm_event_log,
-            dict(
-                **log_values(r),
-                address=r.address,
-                contract=r.contract,
-                event_name=r.event,
-                abi_version=r.abi_version,
-                tx_from=r.tx_from,
-                event_data=event_data(r),
-            ),
-        )
+    def fold(self, tx: Connection, logs: list[dict[str, Any]]) -> None:
+        for data in logs:
+            r = LogRecord(**data)
+            add_row(
+                tx,
+                self.t.evm_event_log,
+                dict(
+                    **log_values(r),
+                    address=r.address,
+                    contract=r.contract,
+                    event_name=r.event,
+                    abi_version=r.abi_version,
+                    tx_from=r.tx_from,
+                    event_data=event_data(r),
+                ),
+            )

@@ -7,9 +7,10 @@ from types import SimpleNamespace
 from typing import Any, ClassVar, TypeVar
 
 from eventsourcing.utils import get_topic
-from sqlalchemy import Connection, Table, insert
+from sqlalchemy import Connection, Table
 
 from chainmail.domain.application import ContextApplication
+from chainmail.projections.bulk import insert_rows
 
 Handler = Callable[[Any, Connection, Any], None]
 F = TypeVar("F", bound=Handler)
@@ -32,7 +33,7 @@ class BatchedWrites:
     def flush(self) -> None:
         pending, self._pending = self._pending, {}
         for (table, _), rows in pending.items():
-            self._conn.execute(insert(table), rows)
+            insert_rows(self._conn, table, rows)
 
     def execute(self, *args: Any, **kwargs: Any) -> Any:
         self.flush()

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
 
 import structlog
 from eventsourcing.persistence import Notification
@@ -20,6 +23,9 @@ from chainmail.store.schema import metadata as live_metadata
 log = structlog.get_logger(__name__)
 
 Progress = Callable[[int, int], None]  # (position reached, last position)
+# Events at least this big (stored bytes) are decoded once for all projections; the last few are kept.
+SHARED_DECODE_BYTES = 16_384
+SHARED_DECODED_EVENTS = 8
 
 
 @dataclass(frozen=True)
@@ -42,6 +48,8 @@ class ProjectionRunner:
     ) -> None:
         self.engine, self.apps, self.batch_size = engine, apps, batch_size
         self.projections = {p.name: p(None) for p in projections}
+        self._decoded: dict[tuple[str, int, UUID, int], Any] = {}
+        self._decoded_lock = threading.Lock()
 
     # -- live ---------------------------------------------------------------------------------
 
@@ -153,8 +161,24 @@ class ProjectionRunner:
     ) -> None:
         writes = BatchedWrites(tx)
         for note in notes:
-            projection.apply(writes, app.mapper.to_domain_event(note))
+            projection.apply(writes, self._decode(app, note))
         writes.flush()
+
+    def _decode(self, app: ContextApplication, note: Notification) -> Any:
+        """The notification's domain event; a big one (a page of chain logs, read by every chain read
+        model) is decoded once and shared, which is safe because handlers never change events."""
+        if len(note.state) < SHARED_DECODE_BYTES:
+            return app.mapper.to_domain_event(note)
+        key = (app.name, note.id, note.originator_id, note.originator_version)
+        with self._decoded_lock:
+            event = self._decoded.get(key)
+        if event is None:
+            event = app.mapper.to_domain_event(note)
+            with self._decoded_lock:
+                self._decoded[key] = event
+                while len(self._decoded) > SHARED_DECODED_EVENTS:
+                    del self._decoded[next(iter(self._decoded))]
+        return event
 
     def _select(
         self, tx: Connection, app: ContextApplication, projection: Projection, after: int, until: int | None

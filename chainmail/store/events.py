@@ -32,7 +32,7 @@ def event_store_env(database_url: str, *, create_tables: bool) -> dict[str, str]
         raise ValueError(f"unsupported database URL: {url.drivername}")
     env = {
         **common,
-        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "PERSISTENCE_MODULE": "chainmail.store.postgres_events",
         "POSTGRES_DBNAME": url.database or "postgres",
         "POSTGRES_HOST": url.host or str(url.query.get("host") or "127.0.0.1"),
         "POSTGRES_PORT": str(url.port or 5432),

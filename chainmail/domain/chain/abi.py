@@ -73,7 +73,14 @@ class EventAbi:
         args: dict[str, Any] = {}
         for param, topic in zip(indexed, topics[1:], strict=True):
             word = bytes.fromhex(topic.removeprefix("0x"))
-            args[param.name] = "0x" + word.hex() if param.hashed else _plain(param.type, _decode1(param.type, word))
+            if param.hashed:
+                args[param.name] = "0x" + word.hex()
+                continue
+            try:  # a topic is one word: the fast path takes it unless it is malformed
+                value = _decode_simple((param.type,), word)[0] if len(word) == 32 else _decode1(param.type, word)
+            except _NotSimple:
+                value = _decode1(param.type, word)
+            args[param.name] = _plain(param.type, value)
         body = [p for p in self.params if not p.indexed]
         raw = bytes.fromhex(data.removeprefix("0x"))
         try:

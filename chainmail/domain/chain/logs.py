@@ -1,4 +1,4 @@
-"""One observed contract log: its place on the chain and its decoded arguments."""
+"""Observed contract logs: a log's place on the chain and its decoded arguments, recorded a page at a time."""
 
 from __future__ import annotations
 
@@ -51,8 +51,30 @@ def log_id(chain_id: int, block_hash: str, log_index: int) -> UUID:
     return natural_id("evm-log", f"{chain_id}:{block_hash.lower()}:{log_index}")
 
 
+class LogPage(Aggregate):
+    """The logs of a run of blocks, recorded in the save that moves the chain's checkpoint over them.
+
+    One event per page, not one per log: thousands of logs are one row in the event store and one decode
+    per read model. Each log is recorded once per canonical appearance: the checkpoint's version guards the
+    save, and a log comes again only after a `BlocksReverted` undid it (its block hash is then `returned`).
+    """
+
+    @staticmethod
+    def create_id(chain_id: int, step: int) -> UUID:
+        return natural_id("evm-log-page", f"{chain_id}:{step}")
+
+    @event("Observed")
+    def __init__(
+        self, chain_id: int, step: int, from_block: int, to_block: int, logs: list[dict[str, Any]], returned: list[str]
+    ) -> None:
+        # `step`: the checkpoint's version after this page; `logs`: `LogRecord.to_json()` in chain order;
+        # `returned`: hashes of blocks reverted earlier that are canonical again.
+        self.chain_id, self.from_block, self.to_block, self.count = chain_id, from_block, to_block, len(logs)
+
+
 class ChainLog(Aggregate):
-    """A log seen in a block. A reorg may drop its block; if the block comes back, so does the log."""
+    """One log per aggregate: the grain of earlier versions, kept so that event stores holding it still fold.
+    A reorg may drop its block; if the block comes back, so does the log."""
 
     @staticmethod
     def create_id(record: dict[str, Any]) -> UUID:

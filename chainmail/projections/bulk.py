@@ -1,0 +1,55 @@
+"""Many rows into one table in one go: PostgreSQL's COPY where it applies, an executemany insert elsewhere.
+
+COPY sends rows as one stream without per-row statement handling, several times cheaper than an insert
+per row; it is used for batches big enough to pay for its set-up, on tables whose missing columns have
+no Python-side default (COPY would leave them to the server).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import psycopg
+from sqlalchemy import Connection, Table, insert
+from sqlalchemy.exc import DBAPIError
+
+COPY_FROM_ROWS = 50
+
+
+def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert `rows` (all with the same keys) into `table` on `conn`'s transaction."""
+    if not rows:
+        return
+    if conn.dialect.name == "postgresql" and len(rows) >= COPY_FROM_ROWS and _copyable(table, rows[0]):
+        _copy(conn, table, rows)
+    else:
+        conn.execute(insert(table), list(rows))
+
+
+def _copyable(table: Table, row: dict[str, Any]) -> bool:
+    return all(name in row or (column.default is None and column.onupdate is None) for name, column in table.c.items())
+
+
+def _copy(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    dialect = conn.dialect
+    names = list(rows[0])
+    # The column types' own conversions (JSON to psycopg's Json, ...), as an insert would apply them.
+    processors = [table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names]
+    plain = all(p is None for p in processors)
+    quote = dialect.identifier_preparer
+    statement = f"COPY {quote.format_table(table)} ({', '.join(quote.quote(n) for n in names)}) FROM STDIN"
+    driver = conn.connection.driver_connection
+    assert isinstance(driver, psycopg.Connection)
+    try:
+        with driver.cursor() as cursor, cursor.copy(statement) as copy:
+            for row in rows:
+                if plain:
+                    copy.write_row([row[n] for n in names])
+                else:
+                    values = (row[n] for n in names)
+                    copy.write_row(
+                        [v if p is None or v is None else p(v) for p, v in zip(processors, values, strict=True)]
+                    )
+    except psycopg.Error as error:  # the same exception an insert would raise (IntegrityError, ...)
+        raise DBAPIError.instance(statement, None, error, psycopg.Error) from error
