@@ -16,6 +16,7 @@ from chainmail.config import Settings, load_settings
 from chainmail.identity import cli as oauth_cli
 from chainmail.logs import configure_logging
 from chainmail.mail import acme as acme_cli
+from chainmail.mail import cli as mail_cli
 from chainmail.mail.housekeeping import Housekeeping
 from chainmail.store.migrations import head_revisions, missing_event_tables, schema_is_current, upgrade
 from chainmail.system import System
@@ -158,6 +159,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     oauth_cli.add_parser(commands)
     acme_cli.add_parser(commands)
+    mail_cli.add_parsers(commands)
     args = parser.parse_args(argv)
     settings = load_settings(args.config)
     configure_logging(settings.log_level)
@@ -169,6 +171,8 @@ def main(argv: list[str] | None = None) -> None:
         project(settings)
     elif args.command == "purge":
         purge(settings)
+    elif args.command in mail_cli.COMMANDS:
+        mail_cli.run(settings, args, console)
     elif args.command == "index":
         from chainmail.indexer.worker import run_index
 

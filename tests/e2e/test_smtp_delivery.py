@@ -12,6 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import dkim
 import falcon.testing
+import httpx
 import pytest
 
 from chainmail.config import Settings
@@ -19,6 +20,8 @@ from chainmail.http.app import create_app
 from chainmail.mail.queue import OutboundQueue
 from chainmail.mail.smtp_in import ReceiverController
 from chainmail.system import System
+from tests.e2e.conftest import ROOT_TOKEN as SERVE_TOKEN
+from tests.e2e.conftest import chainmail, chainmail_env
 from tests.integration.mail_support import create_user, mailbox_ids
 from tests.integration.smtp_peers import Peer, free_port, smtp_peer, wait_for
 
@@ -271,3 +274,49 @@ def test_webhooks_hear_of_new_mail_and_http_and_relay_targets_get_forwards(
     ((_, headers, body),) = [p for p in posts if p[0] == "/inbound"]
     assert headers["Content-Type"] == "message/rfc822" and b"Subject: Help" in body
     assert [(r.rcpt_tos, r.mail_from) for r in peer.received] == [(["desk@example.com"], "kim@remote.test")]
+
+
+def listening(port: int) -> bool:
+    try:
+        with smtplib.SMTP("127.0.0.1", port, timeout=2) as probe:
+            return probe.noop()[0] == 250
+    except OSError:
+        return False
+
+
+@pytest.mark.e2e
+def test_mail_travels_between_the_running_processes(database_url: str, server_factory, tmp_path) -> None:
+    """`chainmail serve` queues a submission, `chainmail deliver` hands it to `chainmail smtp`, which stores it;
+    the recipient the receiver refuses comes back to the sender as a bounce report."""
+    server = server_factory(database_url, workers=2)
+    smtp_port = free_port()
+    env = chainmail_env(database_url, tmp_path / "var", CHAINMAIL_SMTP_RELAY=f"smtp://127.0.0.1:{smtp_port}")
+    env.update(CHAINMAIL_DELIVER_POLL_INTERVAL="0.2", CHAINMAIL_LOG_LEVEL="info")
+    receiver = chainmail("smtp", "--port", str(smtp_port), env=env, log=tmp_path / "smtp.log")
+    assert wait_for(lambda: listening(smtp_port), timeout=60), (tmp_path / "smtp.log").read_text()
+    worker = chainmail("deliver", env=env, log=tmp_path / "deliver.log")
+    api = httpx.Client(base_url=server.url, headers={"X-Access-Token": SERVE_TOKEN}, timeout=30)
+    try:
+        sender = api.post("/api/users", json={"username": "lena", "password": "secretvalue"}).json()["id"]
+        reader = api.post("/api/users", json={"username": "mike", "password": "secretvalue"}).json()["id"]
+        to = [{"address": "mike@example.com"}, {"address": "ghost@example.com"}]
+        sent = api.post(f"/api/users/{sender}/submit", json={"to": to, "subject": "Across", "text": "hi"})
+        assert sent.status_code == 200, sent.text
+
+        def listed(user: str) -> list[dict]:
+            folders = api.get(f"/api/users/{user}/mailboxes").json()["results"]
+            inbox = next(f["id"] for f in folders if f["path"] == "INBOX")
+            return api.get(f"/api/users/{user}/mailboxes/{inbox}/messages").json()["results"]
+
+        def logs() -> str:
+            return f"{(tmp_path / 'deliver.log').read_text()}\n{(tmp_path / 'smtp.log').read_text()}"
+
+        arrived = wait_for(lambda: listed(reader), timeout=90)
+        assert [m["subject"] for m in arrived] == ["Across"], logs()
+        bounce = wait_for(lambda: listed(sender), timeout=90)
+        assert [m["subject"] for m in bounce] == ["Delivery Status Notification (Failure)"], logs()
+    finally:
+        for process in (receiver, worker):
+            process.terminate()
+            process.wait(timeout=20)
+    assert receiver.returncode == 0 and worker.returncode == 0, (tmp_path / "deliver.log").read_text()
