@@ -162,14 +162,11 @@ class AccountCommands(AddressCommands, AdminCommands, SecondFactorCommands, Weba
             raise auth_failed()
         if not password:
             raise auth_failed()
-        if not self._may_try(failures_key(user.user_id), now):
+        # Every attempt takes one from the account's budget before the password is checked, and a success
+        # gives the budget back: concurrent guesses in several workers can never check more than the limit.
+        if not self._count_failure(failures_key(user.user_id), now):
             raise auth_failed(user.user_id, "Authentication was rate limited", "RateLimitedError")
-        try:
-            return self._check_credentials(user, password, scope, meta, now)
-        except Forbidden as refused:
-            if refused.code in ("AuthFailed", "InvalidAuthScope", "TempPasswordNotYetValid"):
-                self._count_failure(failures_key(user.user_id), now)
-            raise
+        return self._check_credentials(user, password, scope, meta, now)
 
     def _check_credentials(self, user: User, password: str, scope: str, meta: AuthMeta, now: datetime) -> Authenticated:
         log = self._logger(user, meta, now, requiredScope=scope)
@@ -231,13 +228,8 @@ class AccountCommands(AddressCommands, AdminCommands, SecondFactorCommands, Weba
 
     # -- failure throttling ---------------------------------------------------------------------
 
-    def _may_try(self, key: str, now: datetime) -> bool:
-        if self.auth_limits is None:
-            return True
-        return self.auth_limits.peek(key, USER_AUTH_FAILURES, USER_AUTH_WINDOW, now=now.timestamp()).allowed
-
     def _count_failure(self, key: str, now: datetime) -> bool:
-        """Count a failed attempt; False when the window was already full."""
+        """Count an attempt against the budget under `key`; False when the window was already full."""
         if self.auth_limits is None:
             return True
         return self.auth_limits.hit(key, USER_AUTH_FAILURES, USER_AUTH_WINDOW, now=now.timestamp()).allowed

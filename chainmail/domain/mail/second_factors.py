@@ -64,27 +64,26 @@ class SecondFactorCommands(_Base):
         self.save(user, self._auth_event(user.user_id, {**log, "result": "success"}, now))  # type: ignore[attr-defined]
 
     def check_totp(self, user_id: str, token: str, meta: Any) -> None:
-        """As WildDuck: failures are limited per account (`totp:<user>`) and a code that worked once is
-        refused for the rest of its window."""
+        """As WildDuck: checks are limited per account (`totp:<user>`; an attempt takes one from the budget
+        first and a success gives it back) and a code that worked once is refused for the rest of its window."""
         now = self.clock()
         user = self._account(user_id)  # type: ignore[attr-defined]
         failures, used = f"totp:{user.user_id}", f"totp:{user.user_id}:{token}"
-        if not self._may_try(failures, now):  # type: ignore[attr-defined]
+        if not self._count_failure(failures, now):  # type: ignore[attr-defined]
             raise Forbidden("RateLimitedError", "Authentication was rate limited")
         limits = self.auth_limits  # type: ignore[attr-defined]
         if limits is not None and not limits.peek(used, 1, TOTP_USED_WINDOW, now=now.timestamp()).allowed:
-            raise Forbidden("RateLimitedError", "This code has already been used, please try again with a new code")
+            raise _code_used()
         if not user.totp_seed or "totp" not in user.enabled2fa:
             raise Invalid("TotpDisabled", "2FA TOTP is not enabled for this user")
         ok = _valid_code(self.sealer.open("totp", user.totp_seed), token, now)  # type: ignore[attr-defined]
         entry = meta.entry(action="check 2fa totp", result="success" if ok else "fail")
         self.save(self._auth_event(user.user_id, entry, now))  # type: ignore[attr-defined]
         if not ok:
-            self._count_failure(failures, now)  # type: ignore[attr-defined]
             raise Forbidden("InvalidToken", "Failed to validate TOTP")
+        if limits is not None and not limits.hit(used, 1, TOTP_USED_WINDOW, now=now.timestamp()).allowed:
+            raise _code_used()  # a concurrent check used the same code first
         self._release_failures(failures)  # type: ignore[attr-defined]
-        if limits is not None:
-            limits.hit(used, 1, TOTP_USED_WINDOW, now=now.timestamp())
 
     def disable_totp(self, user_id: str, meta: Any) -> None:
         now = self.clock()
@@ -208,6 +207,10 @@ class SecondFactorCommands(_Base):
         except AggregateNotFoundError:
             return SETTINGS[key].default
         return setting.value
+
+
+def _code_used() -> Forbidden:
+    return Forbidden("RateLimitedError", "This code has already been used, please try again with a new code")
 
 
 def _valid_code(seed: str, token: str, now: datetime) -> bool:
