@@ -46,6 +46,19 @@ def test_a_recorded_challenge_is_served_as_text_without_a_token(
     assert other_token.status_code == 404
 
 
+def test_the_challenge_is_also_answered_at_the_root_where_acme_servers_ask(
+    client: falcon.testing.TestClient, open_client: falcon.testing.TestClient, system: System
+) -> None:
+    client.simulate_post("/api/certs", json={"servername": "mail.example.com", "acme": True})
+    system.mail.record_acme_challenge("mail.example.com", TOKEN, KEYAUTH)
+
+    at_root = open_client.simulate_get(f"/.well-known/acme-challenge/{TOKEN}", headers={"Host": "mail.example.com"})
+    unknown = open_client.simulate_get("/.well-known/acme-challenge/nope", headers={"Host": "mail.example.com"})
+
+    assert (at_root.status_code, at_root.text) == (200, KEYAUTH)
+    assert (unknown.status_code, unknown.json) == (404, {"error": "Unknown challenge", "code": "ChallengeNotFound"})
+
+
 def test_the_host_with_a_port_and_in_capitals_still_finds_the_challenge(
     client: falcon.testing.TestClient, open_client: falcon.testing.TestClient, system: System
 ) -> None:

@@ -1,5 +1,6 @@
-"""`GET /.well-known/acme-challenge/:token` under the API prefix, as WildDuck's `lib/api/acme.js`: public
-(no access token), answers the key authorization the ACME client published for the request's host."""
+"""`GET /.well-known/acme-challenge/:token` under the API prefix, as WildDuck's `lib/api/acme.js`, and at the
+root of the host where ACME servers look: public (no access token), answers the key authorization the ACME
+client published for the request's host."""
 
 from __future__ import annotations
 
@@ -52,4 +53,7 @@ class AcmeChallengeResource:
 
 
 def add_routes(api: Router, system: System) -> None:
-    api.add("/.well-known/acme-challenge/{token}", AcmeChallengeResource(system))
+    resource = AcmeChallengeResource(system)
+    api.add("/.well-known/acme-challenge/{token}", resource)
+    if api.prefix:  # ACME servers ask at the root of the host, so answer there too
+        Router(api.app, "").add("/.well-known/acme-challenge/{token}", resource)
