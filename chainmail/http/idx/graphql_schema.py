@@ -473,9 +473,20 @@ def _json_field(name: str) -> Callable[..., Any]:
         value = row[name]
         if isinstance(value, str):  # some drivers hand JSON columns back undecoded
             return value
-        return json.dumps(value, separators=(",", ":"), default=str)
+        return json.dumps(_js_safe(value), separators=(",", ":"), default=str)
 
     return resolve
+
+
+def _js_safe(value: Any) -> Any:
+    """Integers a JavaScript number cannot hold exactly (uint256 amounts) as decimal strings."""
+    if isinstance(value, dict):
+        return {k: _js_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_js_safe(v) for v in value]
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 2**53 - 1:
+        return str(value)
+    return value
 
 
 def _object_type(entity: Entity) -> GraphQLObjectType:
