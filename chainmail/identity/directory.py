@@ -70,7 +70,7 @@ class ReadModelDirectory:
             rows = delegated_to(conn, wallet)
             return rows[0]["delegate"] if rows else None
 
-        return self._read(query, None) if wallet.startswith("0x") else None
+        return self._read(query, None)
 
     def delegators_of(self, wallet: str) -> list[str]:
         def query(conn: Any) -> list[str]:
@@ -78,4 +78,4 @@ class ReadModelDirectory:
 
             return list(dict.fromkeys(row["delegator"] for row in delegators_of(conn, wallet)))
 
-        return self._read(query, []) if wallet.startswith("0x") else []
+        return self._read(query, [])

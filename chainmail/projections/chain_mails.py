@@ -27,11 +27,11 @@ evm_mails = Table(
     "evm_mails",
     metadata,
     *log_columns(),
-    Column("address", String(42), nullable=False),
+    Column("address", String(44), nullable=False),  # 44: Solana keys (base58) as well as EVM addresses
     Column("kind", String(16), nullable=False),  # direct | prepared | email | prepared_email | webhook
-    Column("sender", String(42), nullable=False),
-    Column("payer", String(42), nullable=False),
-    Column("recipient", String(42), nullable=True),
+    Column("sender", String(44), nullable=False),
+    Column("payer", String(44), nullable=False),
+    Column("recipient", String(44), nullable=True),
     Column("to_email", Text, nullable=True),
     Column("subject", Text, nullable=True),
     Column("body", Text, nullable=True),

@@ -29,10 +29,10 @@ evm_delegation_history = Table(
     "evm_delegation_history",
     metadata,
     *log_columns(),
-    Column("address", String(42), nullable=False),
-    Column("delegator", String(42), nullable=False),
-    Column("delegate", String(42), nullable=False),
-    Column("tx_from", String(42), nullable=True),
+    Column("address", String(44), nullable=False),
+    Column("delegator", String(44), nullable=False),  # 44: Solana keys (base58) as well as EVM addresses
+    Column("delegate", String(44), nullable=False),
+    Column("tx_from", String(44), nullable=True),
     Column("effect", String(8), nullable=False),  # set | cleared | ignored (a stranger's rejectDelegation)
     Index(None, "chain_id", "delegator", "block_number", "log_index"),
 )
@@ -42,14 +42,14 @@ evm_delegations = Table(
     "evm_delegations",
     metadata,
     Column("chain_id", BigInteger, primary_key=True, autoincrement=False),
-    Column("delegator", String(42), primary_key=True),
-    Column("delegate", String(42), nullable=True),
+    Column("delegator", String(44), primary_key=True),
+    Column("delegate", String(44), nullable=True),
     Column("is_active", Boolean, nullable=False),
-    Column("address", String(42), nullable=False),
+    Column("address", String(44), nullable=False),
     Column("block_number", BigInteger, nullable=False),
     Column("log_index", Integer, nullable=False),
     Column("block_time", BigInteger, nullable=False),
-    Column("tx_hash", String(66), nullable=False),
+    Column("tx_hash", String(88), nullable=False),
     Index(None, "delegate", "is_active"),
 )
 
@@ -130,11 +130,16 @@ class DelegationsProjection(ChainProjection):
 # -- queries ----------------------------------------------------------------------------------
 
 
+def _wallet(address: str) -> str:
+    """EVM addresses are kept lower-case; Solana keys are base58, whose case matters."""
+    return address.lower() if address.startswith("0x") else address
+
+
 def delegated_to(conn: Connection, delegator: str) -> list[dict[str, Any]]:
     """The active delegations a wallet gave, one per chain where it has one (newest first)."""
     query = (
         select(evm_delegations)
-        .where(evm_delegations.c.delegator == delegator.lower(), evm_delegations.c.is_active)
+        .where(evm_delegations.c.delegator == _wallet(delegator), evm_delegations.c.is_active)
         .order_by(evm_delegations.c.block_time.desc(), evm_delegations.c.chain_id)
     )
     return [dict(row._mapping) for row in conn.execute(query)]
@@ -144,7 +149,7 @@ def delegators_of(conn: Connection, delegate: str) -> list[dict[str, Any]]:
     """The wallets whose active delegate is `delegate`, on any chain."""
     query = (
         select(evm_delegations)
-        .where(evm_delegations.c.delegate == delegate.lower(), evm_delegations.c.is_active)
+        .where(evm_delegations.c.delegate == _wallet(delegate), evm_delegations.c.is_active)
         .order_by(evm_delegations.c.chain_id, evm_delegations.c.delegator)
     )
     return [dict(row._mapping) for row in conn.execute(query)]
@@ -152,7 +157,7 @@ def delegators_of(conn: Connection, delegate: str) -> list[dict[str, Any]]:
 
 def delegation_history(conn: Connection, delegator: str, chain_id: int | None = None) -> list[dict[str, Any]]:
     h = evm_delegation_history
-    query = select(h).where(h.c.delegator == delegator.lower()).order_by(h.c.chain_id, h.c.block_number, h.c.log_index)
+    query = select(h).where(h.c.delegator == _wallet(delegator)).order_by(h.c.chain_id, h.c.block_number, h.c.log_index)
     if chain_id is not None:
         query = query.where(h.c.chain_id == chain_id)
     return [dict(row._mapping) for row in conn.execute(query)]

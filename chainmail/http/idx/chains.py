@@ -34,7 +34,7 @@ def wallet_signature(system: System) -> SignatureCheck:
 def _delegate_data(row: dict[str, Any], wallet_key: str) -> dict[str, Any]:
     return {
         "walletAddress": row[wallet_key],
-        "chainType": "evm",
+        "chainType": "solana" if int(row["chain_id"]) < 0 else "evm",  # Solana networks have negative ids
         "chainId": int(row["chain_id"]),
         "txHash": row["tx_hash"],
     }
@@ -49,10 +49,8 @@ class DelegatedToResource:
     def on_get(self, req: falcon.Request, resp: falcon.Response, walletAddress: str) -> None:
         wallet = path_wallet(walletAddress)
         self.require_wallet_signature(req, wallet)
-        rows: list[dict[str, Any]] = []
-        if wallet.chain_type == "evm":
-            with self.system.engine.connect() as conn:
-                rows = delegated_to(conn, wallet.address)
+        with self.system.engine.connect() as conn:
+            rows = delegated_to(conn, wallet.address)
         resp.media = envelope(_delegate_data(rows[0], "delegate") if rows else None)
 
 
@@ -65,10 +63,8 @@ class DelegatorsResource:
     def on_get(self, req: falcon.Request, resp: falcon.Response, walletAddress: str) -> None:
         wallet = path_wallet(walletAddress)
         self.require_wallet_signature(req, wallet)
-        rows: list[dict[str, Any]] = []
-        if wallet.chain_type == "evm":
-            with self.system.engine.connect() as conn:
-                rows = delegators_of(conn, wallet.address)
+        with self.system.engine.connect() as conn:
+            rows = delegators_of(conn, wallet.address)
         resp.media = envelope({"from": [_delegate_data(row, "delegator") for row in rows]})
 
 
