@@ -52,6 +52,12 @@ def test_replay_rebuilds_the_accounts_read_models(client: falcon.testing.TestCli
     client.simulate_post("/api/domainaccess/t/allow", json={"domain": "ok.org"})
     client.simulate_post("/api/webhooks", json={"type": ["*"], "url": "https://h.example.org"})
     client.simulate_post("/api/dkim", json={"domain": "example.org", "selector": "s"})
+    client.simulate_post("/api/certs", json={"servername": "mx.example.org", "acme": True})
+    client.simulate_post("/api/certs", json={"servername": "old.example.org", "acme": True})
+    system.mail.record_acme_challenge("mx.example.org", "first", "first.key")
+    system.mail.record_acme_challenge("mx.example.org", "second", "second.key")
+    system.mail.record_acme_challenge("old.example.org", "gone", "gone.key")
+    system.mail.clear_acme_challenge("old.example.org", "gone")
     client.simulate_delete(f"/api/users/{bob}", params={"deleteAfter": "2999-01-01"})
     client.simulate_post(f"/api/users/{bob}/restore")
 
