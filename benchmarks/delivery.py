@@ -18,6 +18,7 @@ import falcon.testing
 from benchmarks._stores import database
 from chainmail.config import Settings
 from chainmail.http.app import create_app
+from chainmail.logs import configure_logging
 from chainmail.mail.queue import OutboundQueue
 from chainmail.mail.smtp_in import ReceiverController
 from chainmail.system import System
@@ -97,6 +98,7 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=300)
     parser.add_argument("--recipients", type=int, default=3)
     args = parser.parse_args()
+    configure_logging("warning")
     for store in args.store or ["sqlite", "postgres"]:
         print(f"store: {store}")
         for workers in (1, 4):
