@@ -20,6 +20,7 @@ from sqlalchemy import (
     Connection,
     FromClause,
     Select,
+    Table,
     and_,
     false,
     func,
@@ -174,7 +175,24 @@ def plural(
             if f.nullable:  # the same place for nulls on both stores: first ascending, as a smallest value
                 term = term.nulls_first() if ascending else term.nulls_last()
             order.append(term)
-        query = entity.select().where(*conditions, *extra).order_by(*order).limit(n).offset(offset)
+        if not isinstance(entity.source, Table) or schema[0][0].name in entity.key:
+            query = entity.select().where(*conditions, *extra).order_by(*order).limit(n).offset(offset)
+            return [dict(row._mapping) for row in conn.execute(query)]
+        # Ordered by another column than the key: sort and cut the keys alone, then read the page's rows by
+        # key, so a sort over every matching row (where no index serves the order) moves a few integers per
+        # row, not whole mails.
+        keys = [c for c in entity.source.primary_key.columns]
+        page = (
+            select(*keys)
+            .select_from(entity.source)
+            .where(*entity.base, *conditions, *extra)
+            .order_by(*order)
+            .limit(n)
+            .offset(offset)
+            .subquery("page")
+        )
+        joined = entity.source.join(page, and_(*[c == page.c[c.name] for c in keys]))
+        query = select(*[f.column.label(f.name) for f in entity.fields]).select_from(joined).order_by(*order)
         return [dict(row._mapping) for row in conn.execute(query)]
 
     has_previous = has_next = False
