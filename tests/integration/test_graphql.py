@@ -488,10 +488,13 @@ def test_user_statistics_after_reverted_blocks_equal_a_fold_of_the_canonical_log
     chain.revert_blocks(cursor, 101)
     system.projections.catch_up_all()
 
-    assert stats() == [
+    after_revert = [
         {"address": a, "mailsSent": 1, "mailsReceived": 0, "lastMailTimestamp": "1700000100"},
         {"address": b, "mailsSent": 0, "mailsReceived": 1, "lastMailTimestamp": None},
     ]
+    assert stats() == after_revert
+    system.projections.replay("user_statistics")  # observations and the revert replayed in order
+    assert stats() == after_revert
     totals = client.simulate_post(
         "/idx/graphql", json={"query": '{ chainStatistics(id: "global") { totalMails totalUsers } }'}
     )
@@ -505,3 +508,123 @@ def test_hex_in_filter_values_is_lower_cased_and_base58_keeps_its_case() -> None
     assert hex_lowered("0XAB") == "0xab"
     solana = "-102:7EcDhSYGxXyscszYEp35KHN8vvw3svAuLKTzXwCFLtV"
     assert hex_lowered(solana) == solana
+
+
+# -- paging and filtering as a property ------------------------------------------------------------
+
+SUBJECTS = ["alpha", "Alpha", "beta", "100%", "a_b", None, "", "ünïcode"]
+
+
+def _mail_records(count: int) -> list[LogRecord]:
+    """Mails over 4 blocks of one chain: timestamps repeat, subjects repeat and are sometimes null."""
+    records = []
+    for i in range(count):
+        block = 10 + i // 5
+        records.append(
+            LogRecord(
+                chain_id=7,
+                contract="mailer",
+                address="0x" + "11" * 20,
+                event="MailSent",
+                abi_version="current",
+                block_number=block,
+                block_hash=f"0x{block:064x}",
+                block_time=1_700_000_000 + (block // 2) * 12,
+                tx_hash=f"0x{i + 1:064x}",
+                tx_index=i % 5,
+                log_index=i % 5,
+                args={
+                    "from": "0x" + f"{i % 3:x}" * 40,
+                    "to": "0x" + "e" * 40,
+                    "payer": "0x" + f"{i % 3:x}" * 40,
+                    "subject": SUBJECTS[i % len(SUBJECTS)],
+                    "body": "b",
+                },
+            )
+        )
+    return records
+
+
+@pytest.fixture
+def property_client(system: System) -> falcon.testing.TestClient:
+    chain = system.context(Chain)
+    records = _mail_records(20)
+    headers = []
+    for r in records:
+        if not headers or headers[-1][0] != r.block_number:
+            headers.append([r.block_number, r.block_hash, f"0x{r.block_number - 1:064x}", r.block_time])
+    chain.record_logs(chain.cursor(7, 10), records, to_block=13, to_hash=records[-1].block_hash, headers=headers)
+    return falcon.testing.TestClient(create_app(system))
+
+
+def _walk(client: falcon.testing.TestClient, args: str, limit: int, backwards: bool) -> list[str]:
+    """Every id, page by page: forwards with `after`, or backwards from the end with `before`."""
+    query = (
+        "query($c: String) { mails(%s, limit: %d, %s: $c) "
+        "{ items { id } pageInfo { startCursor endCursor hasNextPage hasPreviousPage } } }"
+    )
+    text = query % (args, limit, "before" if backwards else "after")
+    if backwards:  # the last page first: walk forwards once to find its end cursor
+        last = _walk(client, args, 1000, False)
+        if not last:
+            return []
+        end = client.simulate_post("/idx/graphql", json={"query": query % (args, 1000, "after")}).json
+        cursor = end["data"]["mails"]["pageInfo"]["endCursor"]
+        seen = [last[-1]]
+    else:
+        cursor, seen = None, []
+    while True:
+        body = client.simulate_post("/idx/graphql", json={"query": text, "variables": {"c": cursor}}).json
+        assert "errors" not in body, body
+        page = body["data"]["mails"]
+        ids = [m["id"] for m in page["items"]]
+        assert len(ids) <= limit
+        seen = ids + seen if backwards else seen + ids
+        more = page["pageInfo"]["hasPreviousPage" if backwards else "hasNextPage"]
+        if not more:
+            return seen
+        cursor = page["pageInfo"]["startCursor" if backwards else "endCursor"]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    order_by=st.sampled_from(["timestamp", "subject", "from", "blockNumber", "id", "logIndex", None]),
+    direction=st.sampled_from(["asc", "desc"]),
+    limit=st.integers(1, 6),
+    needle=st.sampled_from([None, "a", "A", "%", "_", "lpha", "ü", ""]),
+    backwards=st.booleans(),
+)
+def test_cursor_walks_meet_one_big_page_and_filters_match_python(
+    property_client: falcon.testing.TestClient,
+    order_by: str | None,
+    direction: str,
+    limit: int,
+    needle: str | None,
+    backwards: bool,
+) -> None:
+    where = f"where: {{subject_contains: {json.dumps(needle)}}}" if needle is not None else "where: {}"
+    ordering = f'orderBy: "{order_by}", orderDirection: "{direction}"' if order_by else f'orderDirection: "{direction}"'
+    args = f"{where}, {ordering}"
+    fields = "id subject timestamp from blockNumber logIndex chainId"
+    query = f"{{ mails({args}, limit: 1000) {{ items {{ {fields} }} totalCount }} }}"
+    body = property_client.simulate_post("/idx/graphql", json={"query": query}).json
+    everything = body["data"]["mails"]
+    expected = [
+        r
+        for r in _mail_records(20)
+        if needle is None or (r.args["subject"] is not None and needle in r.args["subject"])
+    ]
+    assert everything["totalCount"] == len(expected) == len(everything["items"])
+    items = everything["items"]
+    keys = {
+        "timestamp": lambda m: int(m["timestamp"]),
+        "subject": lambda m: (m["subject"] is not None, m["subject"] or ""),
+        "from": lambda m: m["from"],
+        "blockNumber": lambda m: int(m["blockNumber"]),
+        "logIndex": lambda m: m["logIndex"],
+    }
+    natural = lambda m: (m["chainId"], int(m["blockNumber"]), m["logIndex"])  # noqa: E731
+    first = keys.get(order_by or "id")
+    sort_key = (lambda m: (first(m), natural(m))) if first else natural
+    assert items == sorted(items, key=sort_key, reverse=direction == "desc")
+    assert _walk(property_client, args, limit, backwards) == [m["id"] for m in items]
