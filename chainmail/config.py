@@ -33,6 +33,7 @@ class ChainSettings(BaseModel):
     use_finalized_tag: bool = False
     max_block_range: int = Field(default=2000, ge=1)
     concurrency: int = Field(default=4, ge=1, le=64)
+    receipts: bool = False  # eth_getBlockReceipts per block with logs: gas used and price of its transactions
     mailer: str | None = None
     mailer_start_block: int | None = Field(default=None, ge=0)
     threedns: str | None = None

@@ -8,20 +8,18 @@ from typing import Any
 
 import structlog
 
-from chainmail.domain.chain.abi import AbiBook, EventAbi, UndecodableLog, normalized_args
+from chainmail.domain.chain.abi import RECOVERED_STRINGS, AbiBook, EventAbi, UndecodableLog, normalized_args
 from chainmail.domain.chain.delegations import ZERO_ADDRESS
 from chainmail.domain.chain.logs import LogRecord
 from chainmail.domain.chain.recovery import recover_string
 
 log = structlog.get_logger(__name__)
 
-RECOVERED = ("mailId", "webhookId")
-
 
 def needs_transaction(entry: EventAbi, args: Mapping[str, Any]) -> bool:
     """Whether the log's meaning depends on its transaction: a hashed string to recover, or a cleared
     delegation whose sender decides whether it counts."""
-    if any(p.hashed and p.name in RECOVERED for p in entry.params):
+    if entry.recovers_strings:
         return True
     return entry.name == "DelegationSet" and args.get("delegate") == ZERO_ADDRESS
 
@@ -53,12 +51,13 @@ def to_record(
     args: dict[str, Any],
     block_time: int,
     tx: Mapping[str, Any] | None,
+    receipt: Mapping[str, Any] | None = None,
 ) -> LogRecord:
     recovered: dict[str, str | None] = {}
     if tx is not None:
         calldata = bytes.fromhex(str(tx.get("input") or "0x").removeprefix("0x"))
         for param in entry.params:
-            if param.hashed and param.name in RECOVERED:
+            if param.hashed and param.name in RECOVERED_STRINGS:
                 recovered[param.name] = recover_string(calldata, args[param.name])
     return LogRecord(
         chain_id=chain_id,
@@ -75,4 +74,11 @@ def to_record(
         args=normalized_args(entry, args),
         tx_from=str(tx["from"]).lower() if tx is not None and tx.get("from") else None,
         recovered=recovered,
+        gas_used=_quantity(receipt, "gasUsed"),
+        gas_price=_quantity(receipt, "effectiveGasPrice"),
     )
+
+
+def _quantity(receipt: Mapping[str, Any] | None, name: str) -> int | None:
+    value = receipt.get(name) if receipt is not None else None
+    return int(value, 16) if isinstance(value, str) else None

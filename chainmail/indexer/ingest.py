@@ -276,6 +276,7 @@ class ChainIndexer:
                 if header is None:
                     raise InconsistentPage(f"block {n} not found")
                 times[n] = int(header["timestamp"], 16)
+        receipts = self._receipts(sorted(numbers), {item["blockHash"] for item, _, _ in decoded})
         records = [
             to_record(
                 item,
@@ -285,11 +286,26 @@ class ChainIndexer:
                 args,
                 times[int(item["blockNumber"], 16)],
                 txs.get(item["transactionHash"]),
+                receipts.get(item["transactionHash"]),
             )
             for item, entry, args in decoded
         ]
         records.sort(key=lambda r: (r.block_number, r.log_index))
         return records
+
+    def _receipts(self, numbers: list[int], block_hashes: set[str]) -> dict[str, Mapping[str, Any]]:
+        """The receipts of the transactions in these blocks by hash, when the chain is set to fetch them."""
+        if not self.spec.receipts or not numbers:
+            return {}
+        receipts: dict[str, Mapping[str, Any]] = {}
+        for n, block in zip(numbers, self.rpc.block_receipts(numbers), strict=True):
+            if block is None:
+                raise InconsistentPage(f"no receipts for block {n}")
+            for receipt in block:
+                if receipt.get("blockHash") not in block_hashes:
+                    raise InconsistentPage(f"receipts of block {n} are not of the block the logs came from")
+                receipts[receipt["transactionHash"]] = receipt
+        return receipts
 
     def _save(self, cursor: ChainCursor, page: Page) -> None:
         if page.from_block != cursor.block + 1:

@@ -154,3 +154,7 @@ class JsonRpc:
 
     def transactions(self, hashes: Sequence[str]) -> list[dict[str, Any] | None]:
         return self.batch([("eth_getTransactionByHash", [h]) for h in hashes])
+
+    def block_receipts(self, numbers: Sequence[int]) -> list[list[dict[str, Any]] | None]:
+        """Every transaction receipt of each block (one call per block, batched)."""
+        return self.batch([("eth_getBlockReceipts", [hex(n)]) for n in numbers], chunk=20)

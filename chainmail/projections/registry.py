@@ -8,6 +8,7 @@ from chainmail.projections.addresses import AddressesProjection
 from chainmail.projections.asps import AspsProjection
 from chainmail.projections.authlog import AuthlogProjection
 from chainmail.projections.blocks import BlocksProjection
+from chainmail.projections.chain_gas import TransactionGasProjection
 from chainmail.projections.chain_logs import EventLogProjection
 from chainmail.projections.chain_mails import MailsProjection
 from chainmail.projections.chain_names import ThreeDnsNamesProjection
@@ -47,6 +48,7 @@ PROJECTIONS: tuple[type[Projection], ...] = (
     MailsProjection,
     DelegationsProjection,
     ThreeDnsNamesProjection,
+    TransactionGasProjection,
     UserStatisticsProjection,
     # the identity context's read models
     WalletLoginsProjection,

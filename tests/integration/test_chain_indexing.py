@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 from eth_utils import keccak
 from sqlalchemy import func, select
 
 from chainmail.domain.chain.abi import FEE_PAID_NO_PAYER, NO_FEE_PAID
+from chainmail.projections.chain_gas import evm_transaction_gas, gas_totals, transaction_gas
 from chainmail.projections.chain_logs import evm_event_log
 from chainmail.projections.chain_mails import claimable_share, fee_settings, mails_of, wallet_statistics
 from chainmail.projections.chain_names import names_owned_by
@@ -207,3 +209,40 @@ def test_indexing_again_from_the_checkpoint_appends_nothing_twice(system: System
     with system.engine.connect() as conn:
         observed = conn.execute(select(func.count()).select_from(evm_event_log)).scalar_one()
     assert observed == 7
+
+
+def test_with_receipts_fetched_each_indexed_transaction_has_its_gas_used_and_gas_price(
+    system: System, anvil: Anvil
+) -> None:
+    mailer = anvil.deploy("MailerEvents")
+    f, a = mailer.contract.functions, anvil.accounts
+    sent = [
+        anvil.send(f.send(a[1], "Hello", "gas", a[0], False, False, True), 0),
+        anvil.send(f.delegateTo(a[2]), 1),
+        anvil.send(f.sendMany(a[3], "many", 3), 2),  # three logs, one transaction
+    ]
+
+    index(system, replace(spec_for(anvil, [mailer.address]), receipts=True))
+
+    with system.engine.connect() as conn:
+        for receipt in sent:
+            gas = transaction_gas(conn, 31337, "0x" + receipt["transactionHash"].hex().removeprefix("0x"))
+            assert gas is not None
+            assert (gas["gas_used"], int(gas["gas_price"])) == (receipt["gasUsed"], receipt["effectiveGasPrice"])
+            assert gas["block_number"] == receipt["blockNumber"]
+        assert conn.execute(select(func.count()).select_from(evm_transaction_gas)).scalar_one() == 3
+        [sender] = [m["sender"] for m in mails_of(conn, 31337) if m["subject"] == "Hello"]
+        totals = gas_totals(conn, select(evm_event_log.c.tx_hash))
+    assert sender == a[0].lower()
+    assert int(totals["totalGasUsed"]) == sum(r["gasUsed"] for r in sent)
+    assert int(totals["averageGasPrice"]) > 0
+
+
+def test_without_receipts_no_gas_is_recorded(system: System, anvil: Anvil) -> None:
+    mailer = anvil.deploy("MailerEvents")
+    anvil.send(mailer.contract.functions.send(anvil.accounts[1], "Hi", "", anvil.accounts[0], False, False, True), 0)
+
+    index(system, spec_for(anvil, [mailer.address]))
+
+    with system.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(evm_transaction_gas)).scalar_one() == 0

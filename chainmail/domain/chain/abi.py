@@ -4,8 +4,9 @@ ABIs) and the 3DNS token; topic hashes computed from the signatures, logs decode
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property, lru_cache
 from typing import Any
 
 from eth_abi import decode as abi_decode
@@ -14,6 +15,8 @@ from eth_utils import keccak
 MAILER = "mailer"
 THREEDNS = "threedns"
 CURRENT = "current"
+# Indexed string arguments whose text chainmail recovers from the transaction input.
+RECOVERED_STRINGS = ("mailId", "webhookId")
 
 _PARAM = re.compile(r"^\s*(?P<type>[a-z0-9\[\]]+)(?P<indexed>\s+indexed)?\s+(?P<name>\w+)\s*$")
 _SIGNATURE = re.compile(r"^(?P<name>\w+)\((?P<params>.*)\)$")
@@ -64,86 +67,152 @@ class EventAbi:
     def topic0(self) -> str:
         return "0x" + keccak(text=self.canonical).hex()
 
+    @cached_property
+    def _layout(
+        self,
+    ) -> tuple[tuple[Any, ...], tuple[str, ...], tuple[str, ...], Any, tuple[bool, ...], tuple[str, ...]]:
+        """Worked out once per entry: indexed (name, type, hashed, bytes-valued, fast reader), then the data
+        part's names, types, fast readers (None: left to eth_abi) and which are shown as 0x hex, then the
+        order of all arguments."""
+        indexed = tuple(
+            (p.name, p.type, p.hashed, p.type.startswith("bytes"), _reader(p.type)) for p in self.params if p.indexed
+        )
+        body = [p for p in self.params if not p.indexed]
+        types = tuple(p.type for p in body)
+        return (
+            indexed,
+            tuple(p.name for p in body),
+            types,
+            _readers(types),
+            tuple(p.type.startswith("bytes") or p.type.endswith("]") for p in body),
+            tuple(p.name for p in self.params),
+        )
+
+    @cached_property
+    def recovers_strings(self) -> bool:
+        """Whether an indexed string argument (mailId, webhookId) has to be recovered from the transaction."""
+        return any(p.hashed and p.name in RECOVERED_STRINGS for p in self.params)
+
     def decode(self, topics: Sequence[str], data: str) -> dict[str, Any]:
         """The log's arguments: addresses lower-case, integers as int, bytes as 0x hex, hashed values
         (indexed strings) as 0x hex of their hash."""
-        indexed = [p for p in self.params if p.indexed]
+        indexed, names, types, readers, shown_as_hex, order = self._layout
         if len(topics) != 1 + len(indexed):
             raise UndecodableLog(f"{self.name}: {len(topics) - 1} indexed topics, the ABI has {len(indexed)}")
         args: dict[str, Any] = {}
-        for param, topic in zip(indexed, topics[1:], strict=True):
+        for (name, type_, hashed, as_hex, read), topic in zip(indexed, topics[1:], strict=True):
             word = bytes.fromhex(topic.removeprefix("0x"))
-            if param.hashed:
-                args[param.name] = "0x" + word.hex()
+            if hashed:
+                args[name] = "0x" + word.hex()
                 continue
             try:  # a topic is one word: the fast path takes it unless it is malformed
-                value = _decode_simple((param.type,), word)[0] if len(word) == 32 else _decode1(param.type, word)
+                if read is None or len(word) != 32:
+                    raise _NotSimple
+                value = read(word, 0)
+                args[name] = _plain(type_, value) if as_hex else value
             except _NotSimple:
-                value = _decode1(param.type, word)
-            args[param.name] = _plain(param.type, value)
-        body = [p for p in self.params if not p.indexed]
+                args[name] = _plain(type_, _decode1(type_, word))
         raw = bytes.fromhex(data.removeprefix("0x"))
         try:
-            values = _decode_simple([p.type for p in body], raw)
+            if readers is None or len(raw) < 32 * len(readers):
+                raise _NotSimple
+            values = [read(raw, 32 * i) for i, read in enumerate(readers)]
         except _NotSimple:
             try:
-                values = abi_decode([p.type for p in body], raw)
+                values = [_plain(t, v) for t, v in zip(types, abi_decode(types, raw), strict=True)]
             except Exception as error:  # eth_abi raises several unrelated types for short or bad data
                 raise UndecodableLog(f"{self.name}: {error}") from error
-        for param, value in zip(body, values, strict=True):
-            args[param.name] = _plain(param.type, value)
-        return {p.name: args[p.name] for p in self.params}
+        else:
+            if any(shown_as_hex):
+                values = [_plain(t, v) if h else v for t, v, h in zip(types, values, shown_as_hex, strict=True)]
+        args.update(zip(names, values, strict=True))
+        return {name: args[name] for name in order}
 
 
 class _NotSimple(Exception):
     """Types or data the fast path leaves to eth_abi (arrays, tuples, anything malformed)."""
 
 
+_ZERO_WORD = bytes(32)
+_TRUE_WORD = bytes(31) + b"\x01"
+Reader = Callable[[bytes, int], Any]
+
+
 def _decode_simple(types: Sequence[str], data: bytes) -> list[Any]:
     """ABI-decode a flat list of elementary types (the shape of every event chainmail indexes), several
     times faster than eth_abi's general decoder; anything unusual falls back to eth_abi."""
-    if len(data) < 32 * len(types):
+    readers = _readers(tuple(types))
+    if readers is None or len(data) < 32 * len(readers):
         raise _NotSimple
-    out: list[Any] = []
-    for i, type_ in enumerate(types):
-        word = data[32 * i : 32 * i + 32]
-        if type_ == "address":
-            if any(word[:12]):
+    return [read(data, 32 * i) for i, read in enumerate(readers)]
+
+
+@lru_cache(maxsize=256)
+def _readers(types: tuple[str, ...]) -> tuple[Reader, ...] | None:
+    readers = [_reader(t) for t in types]
+    return None if any(r is None for r in readers) else tuple(r for r in readers if r is not None)
+
+
+def _reader(type_: str) -> Reader | None:
+    """A function reading one head word of this type at an offset of the data, or None for types left to eth_abi."""
+    if type_ == "address":
+
+        def address(data: bytes, at: int) -> str:
+            if data[at : at + 12] != _ZERO_WORD[:12]:
                 raise _NotSimple
-            out.append("0x" + word[12:].hex())
-        elif type_ == "bool":
-            value = int.from_bytes(word, "big")
-            if value > 1:
+            return "0x" + data[at + 12 : at + 32].hex()
+
+        return address
+    if type_ == "bool":
+
+        def boolean(data: bytes, at: int) -> bool:
+            word = data[at : at + 32]
+            if word == _ZERO_WORD:
+                return False
+            if word == _TRUE_WORD:
+                return True
+            raise _NotSimple
+
+        return boolean
+    if type_.startswith("uint") and type_[4:].isdigit():
+        bits = int(type_[4:])
+
+        def uint(data: bytes, at: int) -> int:
+            value = int.from_bytes(data[at : at + 32], "big")
+            if value >> bits:
                 raise _NotSimple
-            out.append(bool(value))
-        elif type_.startswith("uint") and type_[4:].isdigit():
-            value = int.from_bytes(word, "big")
-            if value.bit_length() > int(type_[4:]):
-                raise _NotSimple
-            out.append(value)
-        elif type_ in ("string", "bytes"):
-            offset = int.from_bytes(word, "big")
+            return value
+
+        return uint
+    if type_ in ("string", "bytes"):
+        text = type_ == "string"
+
+        def dynamic(data: bytes, at: int) -> str | bytes:
+            offset = int.from_bytes(data[at : at + 32], "big")
             if offset + 32 > len(data):
                 raise _NotSimple
             length = int.from_bytes(data[offset : offset + 32], "big")
             if offset + 32 + length > len(data):
                 raise _NotSimple
             chunk = data[offset + 32 : offset + 32 + length]
-            if type_ == "string":
-                try:
-                    out.append(chunk.decode("utf-8"))
-                except UnicodeDecodeError as error:
-                    raise _NotSimple from error
-            else:
-                out.append(chunk)
-        elif type_.startswith("bytes") and type_[5:].isdigit():
-            size = int(type_[5:])
-            if any(word[size:]):
+            if not text:
+                return chunk
+            try:
+                return chunk.decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise _NotSimple from error
+
+        return dynamic
+    if type_.startswith("bytes") and type_[5:].isdigit():
+        size = int(type_[5:])
+
+        def fixed(data: bytes, at: int) -> bytes:
+            if data[at + size : at + 32] != _ZERO_WORD[size:]:
                 raise _NotSimple
-            out.append(word[:size])
-        else:
-            raise _NotSimple
-    return out
+            return data[at : at + size]
+
+        return fixed
+    return None
 
 
 def _decode1(type_: str, word: bytes) -> Any:

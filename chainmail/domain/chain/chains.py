@@ -75,6 +75,7 @@ class ChainSpec:
     use_finalized_tag: bool
     max_block_range: int
     concurrency: int
+    receipts: bool = False  # fetch each block's receipts: gas used and price of the indexed transactions
 
     @property
     def start_block(self) -> int:
@@ -133,6 +134,7 @@ def chain_specs(chains: Mapping[int, Any], *, enable_testnets: bool) -> list[Cha
                 use_finalized_tag=cfg.use_finalized_tag,
                 max_block_range=cfg.max_block_range,
                 concurrency=cfg.concurrency,
+                receipts=getattr(cfg, "receipts", False),
             )
         )
     return specs
