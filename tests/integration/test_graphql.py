@@ -11,6 +11,7 @@ from typing import Any
 
 import falcon.testing
 import pytest
+from graphql import get_introspection_query
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -284,6 +285,9 @@ def test_the_endpoint_answers_at_root_and_graphql_by_get_and_post(indexed: Index
         "/idx/", body="{ preparedMails { totalCount } }", headers={"Content-Type": "application/graphql"}
     )
     assert plain.json == {"data": {"preparedMails": {"totalCount": 2}}}
+    introspection = client.simulate_post("/idx/graphql", json={"query": get_introspection_query(descriptions=True)})
+    assert "errors" not in introspection.json  # GraphiQL and code generators work within the limits
+    assert "MailFilter" in {t["name"] for t in introspection.json["data"]["__schema"]["types"]}
     named = client.simulate_post(
         "/idx/graphql",
         json={"query": "query A { mails { totalCount } } query B { delegations { totalCount } }", "operationName": "B"},
