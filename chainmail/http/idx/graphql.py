@@ -81,7 +81,6 @@ def _limits(document: DocumentNode) -> list[GraphQLError]:
     """Alias count and selection depth (through fragments), before validation spends time on the query."""
     fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
     aliases = 0
-    deepest = 0
     stack: list[tuple[SelectionSetNode, int, frozenset[str]]] = [
         (d.selection_set, 1, frozenset()) for d in document.definitions if isinstance(d, OperationDefinitionNode)
     ]
@@ -94,8 +93,6 @@ def _limits(document: DocumentNode) -> list[GraphQLError]:
                 aliases += selection.alias is not None
                 if selection.selection_set is not None:
                     stack.append((selection.selection_set, depth + 1, via))
-                else:
-                    deepest = max(deepest, depth)
             elif isinstance(selection, InlineFragmentNode):
                 stack.append((selection.selection_set, depth, via))
             elif isinstance(selection, FragmentSpreadNode):
