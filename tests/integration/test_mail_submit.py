@@ -23,11 +23,13 @@ from chainmail.identity.settings import IdentitySettings
 from chainmail.mail.mime import parse_message
 from chainmail.mail.queue import OutboundQueue
 from chainmail.projections import outbound as outbound_model
+from chainmail.projections.outbound import OutboundProjection
 from chainmail.projections.points import ledger_of
 from chainmail.system import System
 from tests.integration.conftest import ROOT_TOKEN
 from tests.integration.mail_support import create_user, mailbox_ids, upload
 from tests.integration.smtp_peers import Peer, smtp_peer
+from tests.integration.test_projections import rows
 
 INDEXER = Account.from_key("0x" + "11" * 32)
 
@@ -469,3 +471,19 @@ def test_a_message_sent_from_a_draft_replaces_it_and_an_account_over_quota_still
     assert queue.run_once() == 2
     subjects = sorted(message_from_bytes(r.data, policy=policy.default)["Subject"] for r in peer.received)
     assert subjects == ["Final", "Still sent"]
+
+
+def test_the_outbound_queue_read_model_rebuilt_from_the_events_equals_the_live_one(
+    client: falcon.testing.TestClient, system: System, queue: OutboundQueue, peer: Peer
+) -> None:
+    user = create_user(client, "replayed")
+    peer.handler.rcpt_answers = {"soft@remote.test": "451 later", "hard@remote.test": "550 no"}
+    to = [{"address": a} for a in ("ok@remote.test", "soft@remote.test", "hard@remote.test")]
+    submit(client, user, to=to, text="x")
+    later = submit(client, user, to=to, text="y", sendTime=(datetime.now(UTC) + timedelta(days=1)).isoformat())
+    queue.run_once()
+    client.simulate_delete(f"/api/users/{user}/outbound/{later.json['message']['queueId']}")
+    live = rows(system.engine, OutboundProjection)
+    assert {r["status"] for r in live["outbound_queue"]} == {"delivered", "deferred", "bounced", "deleted"}
+    assert system.projections.replay(OutboundProjection.name).swapped
+    assert rows(system.engine, OutboundProjection) == live
