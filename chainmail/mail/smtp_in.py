@@ -4,6 +4,7 @@ addresses only and hands every message to the inbound delivery (filters, forward
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any
@@ -20,6 +21,8 @@ from chainmail.system import System
 log = structlog.get_logger(__name__)
 
 MAX_MESSAGE_SIZE = 64 * 1024 * 1024
+MAX_HOPS = 30  # a message that has passed this many MTAs is going round in circles (WildDuck's limit)
+RECEIVED = re.compile(rb"^received:", re.I | re.M)
 
 
 class Receiver:
@@ -48,6 +51,9 @@ class Receiver:
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         content = envelope.original_content or b""
+        head = content.split(b"\r\n\r\n", 1)[0]
+        if len(RECEIVED.findall(head)) >= MAX_HOPS:
+            return "554 5.4.6 Routing loop detected: too many Received headers"
         raw = self._received(session) + content
         loop = asyncio.get_running_loop()
         answers = []

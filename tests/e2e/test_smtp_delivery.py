@@ -115,6 +115,13 @@ def test_the_receiver_delivers_to_local_addresses_and_refuses_unknown_ones(
     with pytest.raises(smtplib.SMTPRecipientsRefused):
         send(receiver, mail("x@remote.test", "ghost@example.com", "Nobody"), "x@remote.test", ["ghost@example.com"])
 
+    looping = mail("x@remote.test", "alice@example.com", "Looping")
+    for hop in range(30):
+        looping["Received"] = f"from hop{hop}.remote.test by hop{hop + 1}.remote.test"
+    with pytest.raises(smtplib.SMTPDataError) as refused_loop:
+        send(receiver, looping, "x@remote.test", ["alice@example.com"])
+    assert refused_loop.value.smtp_code == 554
+
     (received,) = inbox(client, user)
     assert received["subject"] == "Hi Alice" and received["seen"] is False
     mailbox = mailbox_ids(client, user)["INBOX"]
