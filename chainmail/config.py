@@ -16,6 +16,7 @@ from pydantic_settings import (
 )
 
 from chainmail.identity.settings import IdentitySettings
+from chainmail.indexer.solana.settings import SolanaSettings
 
 CONFIG_ENV = "CHAINMAIL_CONFIG"
 
@@ -61,6 +62,7 @@ class Settings(BaseSettings):
     enable_testnets: bool = False
     chains: dict[int, ChainSettings] = Field(default_factory=dict)
     identity: IdentitySettings = Field(default_factory=IdentitySettings)
+    solana: SolanaSettings = Field(default_factory=SolanaSettings)
     # Seals TOTP seeds and DKIM/TLS private keys in events and read models (AES-GCM); unset stores them as given.
     secret: str | None = None
     # `allowUnsafe: false` looks new passwords up in this Pwned Passwords range API (k-anonymity).

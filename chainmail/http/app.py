@@ -11,6 +11,7 @@ from chainmail.http.errors import ErrorShaper
 from chainmail.http.idx import chains as idx_chains
 from chainmail.http.idx import internal as idx_internal
 from chainmail.http.idx import oauth as idx_oauth
+from chainmail.http.idx import solana as idx_solana
 from chainmail.http.idx import users as idx_users
 from chainmail.http.idx import wallets as idx_wallets
 from chainmail.http.middleware import RequestIdMiddleware
@@ -39,6 +40,7 @@ API_ROUTES.append(wildduck_acme.add_routes)
 IDX_ROUTES: list[Callable[[Router, System], None]] = []
 IDX_ROUTES += [idx_users.add_routes, idx_wallets.add_routes, idx_internal.add_routes, idx_oauth.add_routes]
 IDX_ROUTES.append(idx_chains.add_routes)
+IDX_ROUTES.append(idx_solana.add_routes)
 
 
 def create_app(

@@ -21,6 +21,7 @@ from chainmail.projections.oauth_grants import OAuthGrantsProjection
 from chainmail.projections.outbound import OutboundProjection
 from chainmail.projections.projection import Projection
 from chainmail.projections.settings import SettingsProjection
+from chainmail.projections.solana_networks import SolanaNetworksProjection
 from chainmail.projections.user_statistics import UserStatisticsProjection
 from chainmail.projections.userdata import UserDataProjection
 from chainmail.projections.users import UsersProjection
@@ -48,6 +49,7 @@ PROJECTIONS: tuple[type[Projection], ...] = (
     MailsProjection,
     DelegationsProjection,
     ThreeDnsNamesProjection,
+    SolanaNetworksProjection,
     TransactionGasProjection,
     UserStatisticsProjection,
     # the identity context's read models
