@@ -6,7 +6,7 @@ autoreply."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from email.utils import make_msgid
 from typing import Any
 
@@ -34,6 +34,8 @@ class Recipient:
     address: str  # as it was resolved (the address row's own form)
     user_id: str | None  # None for a forwarded address
     targets: list[dict[str, Any]] = field(default_factory=list)  # a forwarded address's targets
+    address_id: str | None = None
+    autoreply: dict[str, Any] | None = None  # a forwarded address's own autoreply settings
 
 
 @dataclass(frozen=True)
@@ -70,8 +72,24 @@ def resolve_recipient(system: System, address: str) -> Recipient | None:
         return None
     if row["user_id"]:
         return Recipient(row["address"], row["user_id"])
-    targets = [t for t in (row["profile"] or {}).get("targets", []) if t.get("value")]
-    return Recipient(row["address"], None, targets)
+    profile = row["profile"] or {}
+    targets = [t for t in profile.get("targets", []) if t.get("value")]
+    return Recipient(row["address"], None, targets, row["id"], profile.get("autoreply"))
+
+
+def in_window(settings: dict[str, Any] | None, now: datetime) -> bool:
+    """An autoreply that is on and whose `start`/`end` (ISO or false) include `now`."""
+    if not settings or not settings.get("status"):
+        return False
+
+    def moment(value: Any) -> datetime | None:
+        if not value:
+            return None
+        parsed = datetime.fromisoformat(value) if isinstance(value, str) else value
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+    start, end = moment(settings.get("start")), moment(settings.get("end"))
+    return not ((start is not None and now < start) or (end is not None and now > end))
 
 
 class Inbound:
@@ -92,7 +110,13 @@ class Inbound:
                 envelope_from=envelope_from,
                 deliveries=forward_deliveries(recipient.targets, rcpt_to),
             )
-            return Received(rcpt_to, None, forward_queue_id=queue_id)
+            autoreply_id = None
+            if recipient.address_id and in_window(recipient.autoreply, self.system.mail.clock()):
+                assert recipient.autoreply is not None
+                autoreply_id = self._autoreply(
+                    None, recipient.address_id, recipient.address, envelope_from, raw, recipient.autoreply, {}
+                )
+            return Received(rcpt_to, None, forward_queue_id=queue_id, autoreply_queue_id=autoreply_id)
 
         delivery = self.store.deliver(recipient.user_id, raw, envelope=envelope)
         user = self.store.user(recipient.user_id)
@@ -110,7 +134,7 @@ class Inbound:
         autoreply_id = None
         if delivery.autoreply is not None:
             autoreply_id = self._autoreply(
-                recipient.user_id, recipient.address, envelope_from, raw, delivery.autoreply, user
+                recipient.user_id, recipient.user_id, recipient.address, envelope_from, raw, delivery.autoreply, user
             )
         stored = delivery.stored
         if stored is not None:
@@ -145,7 +169,8 @@ class Inbound:
 
     def _autoreply(
         self,
-        user_id: str,
+        user_id: str | None,
+        owner: str,  # whose autoreply: the user, or the forwarded address
         own_address: str,
         sender: str,
         raw: bytes,
@@ -169,7 +194,7 @@ class Inbound:
         with self.system.engine.connect() as conn:
             interval = settings_model.setting(conn, "const:autoreply:interval", AUTOREPLY_INTERVAL_MS)
             since = now - timedelta(milliseconds=int(interval or AUTOREPLY_INTERVAL_MS))
-            if outbound_model.autoreplied_since(conn, user_id, sender, since):
+            if outbound_model.autoreplied_since(conn, owner, sender, since):
                 return None
         answer = autoreply_message(
             self.system.settings.email_domain,
@@ -184,7 +209,7 @@ class Inbound:
         return self.queue.queue(
             answer,
             user_id=user_id,
-            parent_id=None,
+            parent_id=owner if user_id is None else None,
             reason="autoreply",
             envelope_from="",
             deliveries=[{"recipient": sender, "target": None}],

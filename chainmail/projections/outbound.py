@@ -163,11 +163,16 @@ def recipients_since(conn: Connection, user_id: str, since: datetime) -> int:
     return int(conn.execute(query).scalar_one())
 
 
-def autoreplied_since(conn: Connection, parent_user: str, recipient: str, since: datetime) -> bool:
-    """Did this user's autoreply already answer `recipient` since `since` (one answer per sender per interval)?"""
+def autoreplied_since(conn: Connection, owner: str, recipient: str, since: datetime) -> bool:
+    """Did the autoreply of `owner` (a user, or a forwarded address) already answer `recipient` since `since`?"""
     t = outbound_queue
     query = select(t.c.queue_id).where(
-        and_(t.c.user_id == parent_user, t.c.reason == "autoreply", t.c.recipient == recipient, t.c.queued >= since)
+        and_(
+            t.c.reason == "autoreply",
+            or_(t.c.user_id == owner, t.c.parent_id == owner),
+            t.c.recipient == recipient,
+            t.c.queued >= since,
+        )
     )
     return conn.execute(query.limit(1)).first() is not None
 

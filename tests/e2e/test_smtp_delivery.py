@@ -189,6 +189,15 @@ def test_an_autoreply_answers_each_sender_once_per_interval_and_never_automatic_
     assert b"In-Reply-To: <Question@remote.test>" in answer.data
     assert len(inbox(client, user)) == 4
 
+    desk = {"address": "desk@example.com", "targets": ["team@remote.test"], "autoreply": {"status": True}}
+    assert client.simulate_post("/api/addresses/forwarded", json=desk).status_code == 200
+    for subject in ("Order", "Order again"):
+        send(receiver, mail("dan@remote.test", "desk@example.com", subject), "dan@remote.test", ["desk@example.com"])
+    assert OutboundQueue(system).run_once() == 3  # two forwards, one autoreply from the forwarded address
+    answers = [r for r in peer.received if r.rcpt_tos == ["dan@remote.test"]]
+    assert len(answers) == 2 and b"Subject: Auto: Re: Order" in answers[1].data
+    assert b"From: desk@example.com" in answers[1].data
+
 
 def test_one_account_mails_another_through_the_queue_and_the_receiver_with_a_valid_dkim_signature(
     database_url: str, tmp_path: object
