@@ -419,7 +419,7 @@ class AccountCommands(AddressCommands, AdminCommands, SecondFactorCommands, Weba
             user: User = self.repository.get(User.create_id(user_id))
         except (AggregateNotFoundError, ValueError):
             user = None  # type: ignore[assignment]
-        if user is None or not user.is_deleted:
+        if user is None or not user.is_deleted or user.purged:  # purged: nothing left to bring back
             raise NotFound("AccountNotFound", "Deleted account was not found")
         if user.delete_after is not None and user.delete_after <= now:
             raise Invalid("DeleteInProgress", "Deletion already in progress")
