@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from uuid import UUID
 
@@ -17,7 +17,7 @@ from chainmail.domain.application import ContextApplication
 from chainmail.projections.projection import BatchedWrites, Projection
 from chainmail.projections.tracking import lock_position, move_position, read_position
 from chainmail.store.database import writer
-from chainmail.store.events import max_notification_id, select_notifications
+from chainmail.store.events import max_notification_id, notification_state, select_notifications
 from chainmail.store.schema import metadata as live_metadata
 
 log = structlog.get_logger(__name__)
@@ -65,7 +65,9 @@ class ProjectionRunner:
                 position = lock_position(tx, projection.name, app.name)
                 if until is not None and position >= until:
                     return done
-                notes = select_notifications(tx, app.name, after=position, limit=self.batch_size, topics=topics)
+                notes = select_notifications(
+                    tx, app.name, after=position, limit=self.batch_size, topics=topics, skip_state=self._shared(app)
+                )
                 if not notes:
                     return done
                 self._apply(projection, app, tx, notes)
@@ -161,15 +163,26 @@ class ProjectionRunner:
     ) -> None:
         writes = BatchedWrites(tx)
         for note in notes:
-            projection.apply(writes, self._decode(app, note))
+            projection.apply(writes, self._decode(app, note, tx))
         writes.flush()
 
-    def _decode(self, app: ContextApplication, note: Notification) -> Any:
+    def _shared(self, app: ContextApplication) -> list[int]:
+        """Notifications of `app` decoded already and shared: selected again without their state."""
+        with self._decoded_lock:
+            return [key[1] for key in self._decoded if key[0] == app.name]
+
+    def _decode(self, app: ContextApplication, note: Notification, tx: Connection) -> Any:
         """The notification's domain event; a big one (a page of chain logs, read by every chain read
         model) is decoded once and shared, which is safe because handlers never change events."""
+        key = (app.name, note.id, note.originator_id, note.originator_version)
+        if not note.state:  # selected without its state as shared, but no longer kept: read it
+            with self._decoded_lock:
+                event = self._decoded.get(key)
+            if event is not None:
+                return event
+            note = replace(note, state=notification_state(tx, app.name, note.id))
         if len(note.state) < SHARED_DECODE_BYTES:
             return app.mapper.to_domain_event(note)
-        key = (app.name, note.id, note.originator_id, note.originator_version)
         with self._decoded_lock:
             event = self._decoded.get(key)
         if event is None:

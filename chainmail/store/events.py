@@ -57,6 +57,7 @@ def select_notifications(
     limit: int,
     topics: Collection[str] = (),
     stop: int | None = None,
+    skip_state: Collection[int] = (),
 ) -> list[Notification]:
     """An application's notifications after `after`, read on the caller's connection and transaction.
 
@@ -72,22 +73,34 @@ def select_notifications(
     if stop is not None:
         clauses.append(f"{position} <= :stop")
         params["stop"] = stop
-    statement = f"SELECT {position} AS id, originator_id, originator_version, topic, state FROM {table} "
+    # `skip_state`: notifications the caller has decoded already come without their (maybe large) state
+    state = f"CASE WHEN {position} IN :skip THEN NULL ELSE state END" if skip_state else "state"
+    statement = f"SELECT {position} AS id, originator_id, originator_version, topic, {state} AS state FROM {table} "
     query = text(statement + "WHERE " + " AND ".join(clauses) + (" AND topic IN :topics" if topics else ""))
     query = text(f"{query.text} ORDER BY {position} LIMIT :limit")
     if topics:
         query = query.bindparams(bindparam("topics", expanding=True))
         params["topics"] = sorted(topics)
+    if skip_state:
+        query = query.bindparams(bindparam("skip", expanding=True))
+        params["skip"] = sorted(skip_state)
     return [
         Notification(
             id=int(row.id),
             originator_id=row.originator_id if isinstance(row.originator_id, UUID) else UUID(str(row.originator_id)),
             originator_version=int(row.originator_version),
             topic=row.topic,
-            state=bytes(row.state),
+            state=bytes(row.state) if row.state is not None else b"",
         )
         for row in conn.execute(query, params)
     ]
+
+
+def notification_state(conn: Connection, application: str, notification_id: int) -> bytes:
+    position = "rowid" if conn.dialect.name == "sqlite" else "notification_id"
+    table = conn.dialect.identifier_preparer.quote(f"{application.lower()}_events")
+    query = text(f"SELECT state FROM {table} WHERE {position} = :id")
+    return bytes(conn.execute(query, {"id": notification_id}).scalar_one())
 
 
 def max_notification_id(conn: Connection, application: str) -> int:
