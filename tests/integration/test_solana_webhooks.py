@@ -473,3 +473,21 @@ def test_test_transactions_are_refused_in_production(database_url: str) -> None:
         assert _count(system, evm_mails) == 0
     finally:
         system.close()
+
+
+def test_the_same_delivery_posted_twice_at_once_is_recorded_once(system: System) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from chainmail.indexer.solana.ingest import SolanaIngestion
+
+    ingestion = SolanaIngestion(system)
+    network = ingestion.networks[MAINNET]
+    delivery = [_mail(Keypair(), "Send", slot=90 + i).raw() for i in range(5)]
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: ingestion.ingest(network, delivery), range(4)))
+
+    assert sorted(r.recorded for r in results) == [0, 0, 0, 5]
+    assert _count(system, evm_mails) == 5
+    with system.engine.connect() as conn:
+        assert [r["log_index"] for r in mails_of(conn, chain_id=MAINNET)] == [0, 1, 2, 3, 4]
