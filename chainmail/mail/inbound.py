@@ -12,6 +12,7 @@ from typing import Any
 
 import structlog
 
+from chainmail.domain.mail.limits import DEFAULTS
 from chainmail.domain.mail.names import normalize_address, uview
 from chainmail.mail import webhook_calls
 from chainmail.mail.mime import Composition, build_message, parse_message
@@ -36,6 +37,7 @@ class Recipient:
     targets: list[dict[str, Any]] = field(default_factory=list)  # a forwarded address's targets
     address_id: str | None = None
     autoreply: dict[str, Any] | None = None  # a forwarded address's own autoreply settings
+    profile: dict[str, Any] | None = None  # a forwarded address's limits (`forwards`)
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,7 @@ def resolve_recipient(system: System, address: str) -> Recipient | None:
         return Recipient(row["address"], row["user_id"])
     profile = row["profile"] or {}
     targets = [t for t in profile.get("targets", []) if t.get("value")]
-    return Recipient(row["address"], None, targets, row["id"], profile.get("autoreply"))
+    return Recipient(row["address"], None, targets, row["id"], profile.get("autoreply"), profile)
 
 
 def in_window(settings: dict[str, Any] | None, now: datetime) -> bool:
@@ -102,13 +104,15 @@ class Inbound:
         """Deliver one message to one resolved recipient."""
         envelope = {"from": envelope_from, "rcpt": [{"value": rcpt_to, "formatted": rcpt_to}]}
         if recipient.user_id is None:
+            assert recipient.address_id is not None
+            allowed = int((recipient.profile or {}).get("forwards") or 0)
             queue_id = self.queue.queue(
                 raw,
                 user_id=None,
-                parent_id=None,
+                parent_id=recipient.address_id,
                 reason="forward",
                 envelope_from=envelope_from,
-                deliveries=forward_deliveries(recipient.targets, rcpt_to),
+                deliveries=self._within_limit(recipient.address_id, allowed, recipient.targets, rcpt_to),
             )
             autoreply_id = None
             if recipient.address_id and in_window(recipient.autoreply, self.system.mail.clock()):
@@ -123,13 +127,14 @@ class Inbound:
         targets = list(delivery.outcome.targets) + [
             t for t in (user["profile"] or {}).get("targets", []) if t.get("value")
         ]
+        allowed = int((user["profile"] or {}).get("forwards") or 0)
         forward_id = self.queue.queue(
             raw,
             user_id=recipient.user_id,
             parent_id=delivery.stored.message if delivery.stored else None,
             reason="forward",
             envelope_from=envelope_from,
-            deliveries=forward_deliveries(targets, rcpt_to),
+            deliveries=self._within_limit(recipient.user_id, allowed, targets, rcpt_to),
         )
         autoreply_id = None
         if delivery.autoreply is not None:
@@ -147,6 +152,22 @@ class Inbound:
             forward_id,
             autoreply_id,
         )
+
+    def _within_limit(
+        self, owner: str, allowed: int, targets: list[dict[str, Any]], rcpt_to: str
+    ) -> list[dict[str, Any]]:
+        """The forward deliveries, or none once the owner's daily `forwards` (else `const:max:forwards`) is used."""
+        deliveries = forward_deliveries(targets, rcpt_to)
+        if not deliveries:
+            return []
+        now = self.system.mail.clock()
+        with self.system.engine.connect() as conn:
+            allowed = allowed or int(settings_model.limit_defaults(conn, DEFAULTS)["const:max:forwards"])
+            used = outbound_model.forwards_since(conn, owner, now - timedelta(days=1))
+        if used + len(deliveries) > allowed:
+            log.info("forward limit reached", owner=owner, allowed=allowed, used=used)
+            return []
+        return deliveries
 
     def _message_new(self, user_id: str, stored: Stored, raw: bytes, envelope_from: str) -> None:
         with self.system.engine.connect() as conn:

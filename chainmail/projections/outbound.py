@@ -163,6 +163,15 @@ def recipients_since(conn: Connection, user_id: str, since: datetime) -> int:
     return int(conn.execute(query).scalar_one())
 
 
+def forwards_since(conn: Connection, owner: str, since: datetime) -> int:
+    """Forward deliveries queued for `owner` (a user, or a forwarded address) since `since`: the daily
+    `forwards` limit."""
+    t = outbound_queue
+    mine = or_(t.c.user_id == owner, and_(t.c.user_id.is_(None), t.c.parent_id == owner))
+    query = select(func.count()).where(t.c.reason == "forward", mine, t.c.queued >= since)
+    return int(conn.execute(query).scalar_one())
+
+
 def autoreplied_since(conn: Connection, owner: str, recipient: str, since: datetime) -> bool:
     """Did the autoreply of `owner` (a user, or a forwarded address) already answer `recipient` since `since`?"""
     t = outbound_queue

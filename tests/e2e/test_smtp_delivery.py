@@ -160,6 +160,13 @@ def test_forwarded_addresses_filters_and_account_targets_forward_through_the_que
     (kept,) = inbox(client, user)
     assert kept["subject"] == "Your invoice" and kept["seen"] is True  # the filter marked it
 
+    limited = {"address": "once@example.com", "targets": ["only@remote.test"], "forwards": 1}
+    assert client.simulate_post("/api/addresses/forwarded", json=limited).status_code == 200
+    for subject in ("First", "Second"):
+        send(receiver, mail("ceo@remote.test", "once@example.com", subject), "ceo@remote.test", ["once@example.com"])
+    assert queue.run_once() == 1  # the daily `forwards` limit of the address lets one through
+    assert [r.rcpt_tos for r in peer.received[3:]] == [["only@remote.test"]]
+
     mailbox = mailbox_ids(client, user)["INBOX"]
     again = client.simulate_post(
         f"/api/users/{user}/mailboxes/{mailbox}/messages/{kept['id']}/forward", json={"target": 2}
