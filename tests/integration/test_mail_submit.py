@@ -103,7 +103,7 @@ def test_a_submitted_message_is_kept_in_sent_and_delivered_to_every_recipient_dk
     answer = submit(
         client,
         user,
-        to=[{"name": "Ann", "address": "ann@remote.test"}],
+        to=[{"name": "Ann", "address": "ann@remote.test", "nested": "unknown keys are ignored here too"}],
         cc=[{"address": "bob@remote.test"}],
         bcc=[{"address": "hidden@remote.test"}],
         subject="Quarterly report",

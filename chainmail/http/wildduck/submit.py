@@ -20,11 +20,18 @@ from chainmail.mail.mime import NewAttachment
 from chainmail.mail.submission import Outgoing, Submission
 from chainmail.system import System
 
+# Joi's `allowUnknown` on submit reaches nested objects too: unknown keys anywhere are ignored.
+IGNORE_UNKNOWN = ConfigDict(extra="ignore")
+
+
+class SubmitAttachment(UploadAttachment):
+    model_config = IGNORE_UNKNOWN
+
 
 class Person(BaseModel):
     """WildDuck's `AddressOptionalName`."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = IGNORE_UNKNOWN
 
     name: optional_text(255) = None
     address: Email
@@ -34,14 +41,14 @@ class Person(BaseModel):
 
 
 class Header(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = IGNORE_UNKNOWN
 
     key: Annotated[str, Field(min_length=1, max_length=255)]
     value: Annotated[str, Field(max_length=100 * 1024)] = ""
 
 
 class Reference(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = IGNORE_UNKNOWN
 
     mailbox: ObjectIdParam
     id: Uid
@@ -49,14 +56,14 @@ class Reference(BaseModel):
 
 
 class DraftRef(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = IGNORE_UNKNOWN
 
     mailbox: ObjectIdParam
     id: Uid
 
 
 class SubmitEnvelope(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = IGNORE_UNKNOWN
 
     from_: Person | None = Field(default=None, alias="from")
     to: list[Person] | None = None
@@ -65,7 +72,7 @@ class SubmitEnvelope(BaseModel):
 class IndexerSignature(BaseModel):
     """The chainmail fork's `indexer: {message, signature}`: a submission signed by the indexer's wallet."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = IGNORE_UNKNOWN
 
     message: Annotated[str, Field(min_length=1, max_length=8192)]
     signature: Annotated[str, Field(min_length=1, max_length=512)]
@@ -85,7 +92,7 @@ class SubmitMessage(WildDuckListing):
     subject: optional_text(2 * 1024) = None
     text: optional_text(1024 * 1024) = None
     html: optional_text(1024 * 1024) = None
-    attachments: list[UploadAttachment] | None = None
+    attachments: list[SubmitAttachment] | None = None
     meta: MetaData | None = None
     reference: Reference | None = None
     isDraft: JoiBool = False
