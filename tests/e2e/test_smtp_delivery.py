@@ -243,8 +243,8 @@ def test_one_account_mails_another_through_the_queue_and_the_receiver_with_a_val
 
 
 def test_lmtp_answers_data_once_per_recipient(client: falcon.testing.TestClient, system: System) -> None:
-    create_user(client, "gina")
-    create_user(client, "hank")
+    gina = create_user(client, "gina")
+    create_user(client, "hank", quota=1)  # full: its answer is its own
     port = free_port()
     controller = ReceiverController(system, "127.0.0.1", port, lmtp=True)
     controller.start()
@@ -260,9 +260,10 @@ def test_lmtp_answers_data_once_per_recipient(client: falcon.testing.TestClient,
                 mail("x@remote.test", "gina@example.com", "Both").as_bytes().replace(b"\n", b"\r\n") + b"\r\n.\r\n"
             )
             replies = [lmtp.getreply(), lmtp.getreply()]
-        assert [code for code, _ in replies] == [250, 250]
+        assert [code for code, _ in replies] == [250, 552]
     finally:
         controller.stop()
+    assert [m["subject"] for m in inbox(client, gina)] == ["Both"]
 
 
 def test_webhooks_hear_of_new_mail_and_http_and_relay_targets_get_forwards(
