@@ -366,6 +366,9 @@ def test_a_submission_signed_by_the_indexer_wallet_needs_no_privileges_on_the_ac
     forged = Account.sign_message(encode_defunct(text=text), "0x" + "22" * 32).signature.hex()
     refused = as_stranger(indexer={"message": text, "signature": forged})
     assert refused.status_code == 403 and refused.json["code"] == "IndexerAuthFailed"
+    elsewhere = "chainmail delivery for someoneelse tx 0xabc"  # genuinely signed, but for another account
+    replayed = Account.sign_message(encode_defunct(text=elsewhere), INDEXER.key).signature.hex()
+    assert as_stranger(indexer={"message": elsewhere, "signature": replayed}).status_code == 403
 
 
 def test_several_workers_deliver_each_recipient_exactly_once(

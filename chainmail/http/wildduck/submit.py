@@ -160,8 +160,9 @@ class SubmitResource:
         params = parse(SubmitMessage, req.context.params)
         if params.indexer is not None:
             # Signed by the indexer's own wallet: delivery of on-chain mail, allowed whatever the token's role.
+            # The signed text must name the recipient account (indexer.md §6.3), so it opens no other mailbox.
             signed = identity_of(self.system).is_indexer_signed(params.indexer.message, params.indexer.signature)
-            if not signed:
+            if not signed or not self._names_recipient(params.user, params.indexer.message):
                 raise WildDuckError(403, "IndexerAuthFailed", "Indexer signature verification failed")
         else:
             require(req.context.principal, "create", "messages", params.user)
@@ -176,6 +177,11 @@ class SubmitResource:
         if stored is None:
             message["overQuota"] = True
         resp.media = {"success": True, "message": message}
+
+    def _names_recipient(self, user_id: str, message: str) -> bool:
+        user = self.submission.store.user(user_id)
+        text = message.lower()
+        return any(name and name.lower() in text for name in (user["username"], user["address"]))
 
 
 class SubmitDraftResource:
