@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from chainmail.domain.chain.application import Chain
+from chainmail.domain.chain.chains import ChainSpec
 from chainmail.domain.chain.logs import LogRecord
 from chainmail.http.app import create_app
 from chainmail.system import System
@@ -68,8 +69,8 @@ def indexed(system: System, anvil: Anvil) -> Iterator[Indexed]:
     node = "0x" + "42" * 32
     fqdn = b"\x07example\x03com\x00"
     anvil.send(names.contract.functions.register(node, "0x" + "00" * 32, fqdn, a[4], 2_000_000_000), 0)
-    system_spec = spec_for(anvil, [mailer.address], threedns=names.address)
-    index(system, system_spec)
+    spec = spec_for(anvil, [mailer.address], threedns=names.address)
+    index(system, ChainSpec(**{**spec.__dict__, "receipts": True}))  # gas used and price from the receipts
     system.projections.catch_up_all()  # the statistics view is folded by `chainmail project`
     client = falcon.testing.TestClient(create_app(system))
     yield Indexed(client, anvil, mailer.address, [x.lower() for x in a])
@@ -171,8 +172,10 @@ def test_where_filters_with_ponder_operators(indexed: Indexed) -> None:
     assert ids('{id_ends_with: ":0", subject_starts_with: "Hello"}') == hellos
 
     got = indexed.query(
-        "query($id: String!) { mail(id: $id) { subject body from to kind feePaid gasUsed } }", {"id": mail_id}
+        "query($id: String!) { mail(id: $id) { subject body from to kind feePaid gasUsed gasPrice } }", {"id": mail_id}
     )
+    gas_used, gas_price = int(got["mail"].pop("gasUsed")), int(got["mail"].pop("gasPrice"))
+    assert 21_000 < gas_used < 3_000_000 and gas_price > 0  # from the transaction's receipt
     assert got["mail"] == {
         "subject": "Hello 2",
         "body": "body 2",
@@ -180,7 +183,6 @@ def test_where_filters_with_ponder_operators(indexed: Indexed) -> None:
         "to": w[1],
         "kind": "direct",
         "feePaid": True,
-        "gasUsed": None,
     }
     assert indexed.query('{ mail(id: "31337:0x00:0") { id } }')["mail"] is None
     assert indexed.query('{ mail(id: "no id at all") { id } }')["mail"] is None
@@ -216,7 +218,7 @@ def test_prepared_mails_delegations_statistics_event_logs_and_names(indexed: Ind
         totalGasUsed } }""",
         {"id": f"{CHAIN}:{w[0]}"},
     )["userStatistics"]
-    assert {k: v for k, v in stats.items() if "Timestamp" not in k} == {
+    assert {k: v for k, v in stats.items() if "Timestamp" not in k and "Gas" not in k} == {
         "address": w[0],
         "mailsSent": 5 + 1 + 1,  # direct, to e-mail, webhook
         "mailsReceived": 0,
@@ -224,9 +226,9 @@ def test_prepared_mails_delegations_statistics_event_logs_and_names(indexed: Ind
         "preparedMailsReceived": 0,
         "delegationsGiven": 1,
         "delegationsReceived": 0,
-        "totalGasUsed": None,
     }
     assert int(stats["firstMailTimestamp"]) <= int(stats["lastMailTimestamp"])
+    assert int(stats["totalGasUsed"]) > 7 * 21_000  # the gas of the wallet's nine sending transactions
     ranking = indexed.query(
         '{ userStatisticss(orderBy: "mailsReceived", orderDirection: "desc", limit: 2) '
         "{ items { address mailsReceived } } }"
@@ -238,9 +240,12 @@ def test_prepared_mails_delegations_statistics_event_logs_and_names(indexed: Ind
     assert delegates["userStatisticss"]["items"] == [{"address": w[3], "delegationsReceived": 2}]
 
     totals = indexed.query(
-        """{ chainStatistics(id: "global") { id totalChains totalMails totalPreparedMails totalDelegations totalUsers }
+        """{ chainStatistics(id: "global") { id totalChains totalMails totalPreparedMails totalDelegations totalUsers
+                                             totalGasUsed averageGasPrice }
              chainStatisticss(where: {chainId: 31337}) { items { id totalMails } } }"""
     )
+    gas_used, gas_price = (int(totals["chainStatistics"].pop(k)) for k in ("totalGasUsed", "averageGasPrice"))
+    assert gas_used > int(stats["totalGasUsed"]) and gas_price > 0
     assert totals["chainStatistics"] == {
         "id": "global",
         "totalChains": 1,

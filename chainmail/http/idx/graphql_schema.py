@@ -54,6 +54,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import SQLAlchemyError
 
 from chainmail.projections.blocks import evm_blocks, evm_chain_heads, evm_checkpoints
+from chainmail.projections.chain_gas import evm_transaction_gas as gas
 from chainmail.projections.chain_logs import evm_event_log
 from chainmail.projections.chain_mails import evm_mails
 from chainmail.projections.chain_names import threedns_names
@@ -136,9 +137,18 @@ def _find_pair(table: Any, second: str) -> Callable[[str], ColumnElement[bool] |
     return find
 
 
-def _unknown(kind: type) -> ColumnElement[Any]:
-    """A field the clients ask for that no indexed event carries (gas): always null."""
-    return cast(null(), kind)
+def _gas(table: Any, column: str) -> ColumnElement[Any]:
+    """The gas used or price of the row's transaction (null where the chain's receipts are not fetched)."""
+    g = gas
+    found = select(g.c[column]).where(g.c.chain_id == table.c.chain_id, g.c.tx_hash == table.c.tx_hash)
+    return cast(found.scalar_subquery(), BigInteger)
+
+
+def _gas_totals(*where: ColumnElement[bool]) -> tuple[ColumnElement[Any], ColumnElement[Any]]:
+    """totalGasUsed and averageGasPrice (the mean of the transactions' prices) over the matching transactions."""
+    used = select(func.sum(gas.c.gas_used)).where(*where).scalar_subquery()
+    price = select(func.avg(gas.c.gas_price)).where(*where).scalar_subquery()
+    return cast(used, BigInteger), cast(price, BigInteger)
 
 
 LOG_KEY = ("chainId", "blockNumber", "logIndex")
@@ -168,8 +178,8 @@ def _mail_fields(t: Any) -> list[Field]:
         Field("revenueShareToReceiver", t.c.revenue_share, "boolean"),
         Field("resolveSenderToName", t.c.resolve_sender_to_name, "boolean"),
         Field("feePaid", t.c.fee_paid, "boolean"),
-        Field("gasUsed", _unknown(BigInteger), "bigint", nullable=True),
-        Field("gasPrice", _unknown(BigInteger), "bigint", nullable=True),
+        Field("gasUsed", _gas(t, "gas_used"), "bigint", nullable=True),
+        Field("gasPrice", _gas(t, "gas_price"), "bigint", nullable=True),
     ]
 
 
@@ -218,14 +228,17 @@ DELEGATION = Entity(
         Field("blockNumber", d.c.block_number, "bigint"),
         Field("transactionHash", d.c.tx_hash, "string", lower=True),
         Field("logIndex", d.c.log_index, "int"),
-        Field("gasUsed", _unknown(BigInteger), "bigint", nullable=True),
-        Field("gasPrice", _unknown(BigInteger), "bigint", nullable=True),
+        Field("gasUsed", _gas(d, "gas_used"), "bigint", nullable=True),
+        Field("gasPrice", _gas(d, "gas_price"), "bigint", nullable=True),
     ],
     key=("chainId", "delegator"),
     lookup=_find_pair(d, "delegator"),
 )
 
 u = user_statistics
+# the gas of the transactions whose mails the wallet sent
+sent_by_wallet = select(m.c.tx_hash).where(m.c.chain_id == u.c.chain_id, m.c.sender == u.c.address)
+user_gas_used, user_gas_price = _gas_totals(gas.c.chain_id == u.c.chain_id, gas.c.tx_hash.in_(sent_by_wallet))
 USER_STATISTICS = Entity(
     name="userStatistics",
     description="What one wallet sent and received on one chain.",
@@ -240,14 +253,17 @@ USER_STATISTICS = Entity(
         Field("preparedMailsReceived", u.c.prepared_mails_received, "int"),
         Field("delegationsGiven", u.c.delegations_given, "int"),
         Field("delegationsReceived", u.c.delegations_received, "int"),
-        Field("totalGasUsed", _unknown(BigInteger), "bigint", nullable=True),
-        Field("averageGasPrice", _unknown(BigInteger), "bigint", nullable=True),
+        Field("totalGasUsed", user_gas_used, "bigint", nullable=True),
+        Field("averageGasPrice", user_gas_price, "bigint", nullable=True),
         Field("firstMailTimestamp", u.c.first_mail_time, "bigint", nullable=True),
         Field("lastMailTimestamp", u.c.last_mail_time, "bigint", nullable=True),
     ],
     key=("chainId", "address"),
     lookup=_find_pair(u, "address"),
 )
+
+
+GAS_LABELS = ("total_gas_used", "average_gas_price")
 
 
 def _chain_statistics_rows() -> Any:
@@ -267,6 +283,7 @@ def _chain_statistics_rows() -> Any:
         cast(func.count(func.distinct(u.c.chain_id)), BigInteger).label("total_chains"),
         *sums,
         cast(func.count(func.distinct(u.c.address)), BigInteger).label("total_users"),
+        *[total.label(name) for total, name in zip(_gas_totals(), GAS_LABELS, strict=True)],
     )
     per_chain = select(
         cast(u.c.chain_id, String).label("id"),
@@ -274,6 +291,10 @@ def _chain_statistics_rows() -> Any:
         cast(literal(1, Integer), BigInteger).label("total_chains"),
         *sums,
         cast(func.count(), BigInteger).label("total_users"),
+        *[
+            total.label(name)
+            for total, name in zip(_gas_totals(gas.c.chain_id == u.c.chain_id), GAS_LABELS, strict=True)
+        ],
     ).group_by(u.c.chain_id)
     return union_all(everywhere, per_chain).subquery("chain_statistics")
 
@@ -291,8 +312,8 @@ CHAIN_STATISTICS = Entity(
         Field("totalPreparedMails", cs.c.total_prepared_mails, "int"),
         Field("totalDelegations", cs.c.total_delegations, "int"),
         Field("totalUsers", cs.c.total_users, "int"),
-        Field("totalGasUsed", _unknown(BigInteger), "bigint", nullable=True),
-        Field("averageGasPrice", _unknown(BigInteger), "bigint", nullable=True),
+        Field("totalGasUsed", cs.c.total_gas_used, "bigint", nullable=True),
+        Field("averageGasPrice", cs.c.average_gas_price, "bigint", nullable=True),
     ],
     key=("id",),
 )
