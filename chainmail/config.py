@@ -16,7 +16,9 @@ from pydantic_settings import (
 )
 
 from chainmail.identity.settings import IdentitySettings
+from chainmail.identity.sumsub import KycSettings
 from chainmail.indexer.solana.settings import SolanaSettings
+from chainmail.rewards.settings import RewardsSettings
 
 CONFIG_ENV = "CHAINMAIL_CONFIG"
 
@@ -63,6 +65,8 @@ class Settings(BaseSettings):
     chains: dict[int, ChainSettings] = Field(default_factory=dict)
     identity: IdentitySettings = Field(default_factory=IdentitySettings)
     solana: SolanaSettings = Field(default_factory=SolanaSettings)
+    rewards: RewardsSettings = Field(default_factory=RewardsSettings)
+    kyc: KycSettings = Field(default_factory=KycSettings)
     # Seals TOTP seeds and DKIM/TLS private keys in events and read models (AES-GCM); unset stores them as given.
     secret: str | None = None
     # `allowUnsafe: false` looks new passwords up in this Pwned Passwords range API (k-anonymity).

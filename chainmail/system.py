@@ -9,6 +9,7 @@ from chainmail.domain.application import Clock, ContextApplication, IdSource, sy
 from chainmail.domain.chain.application import Chain
 from chainmail.domain.identity.application import Identity
 from chainmail.domain.mail.application import Mail
+from chainmail.domain.rewards.application import Rewards
 from chainmail.projections.registry import PROJECTIONS
 from chainmail.projections.runner import ProjectionRunner
 from chainmail.store.database import make_engine
@@ -18,7 +19,7 @@ from chainmail.store.rate_limits import RollingWindowLimiter
 C = TypeVar("C", bound=ContextApplication)
 
 # Every bounded context with an event store of its own.
-CONTEXTS: tuple[type[ContextApplication], ...] = (Mail, Chain, Identity)
+CONTEXTS: tuple[type[ContextApplication], ...] = (Mail, Chain, Identity, Rewards)
 
 
 class System:

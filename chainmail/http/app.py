@@ -9,8 +9,12 @@ import falcon
 from chainmail.http.auth import AccessTokenMiddleware, TokenResolver
 from chainmail.http.errors import ErrorShaper
 from chainmail.http.idx import chains as idx_chains
+from chainmail.http.idx import graphql as idx_graphql
 from chainmail.http.idx import internal as idx_internal
+from chainmail.http.idx import kyc as idx_kyc
 from chainmail.http.idx import oauth as idx_oauth
+from chainmail.http.idx import points as idx_points
+from chainmail.http.idx import referrals as idx_referrals
 from chainmail.http.idx import solana as idx_solana
 from chainmail.http.idx import users as idx_users
 from chainmail.http.idx import wallets as idx_wallets
@@ -41,6 +45,8 @@ IDX_ROUTES: list[Callable[[Router, System], None]] = []
 IDX_ROUTES += [idx_users.add_routes, idx_wallets.add_routes, idx_internal.add_routes, idx_oauth.add_routes]
 IDX_ROUTES.append(idx_chains.add_routes)
 IDX_ROUTES.append(idx_solana.add_routes)
+IDX_ROUTES.append(idx_graphql.add_routes)
+IDX_ROUTES += [idx_points.add_routes, idx_referrals.add_routes, idx_kyc.add_routes]
 
 
 def create_app(

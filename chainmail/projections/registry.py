@@ -15,11 +15,15 @@ from chainmail.projections.chain_names import ThreeDnsNamesProjection
 from chainmail.projections.delegations import DelegationsProjection
 from chainmail.projections.domains import DomainsProjection
 from chainmail.projections.keys import KeysProjection
+from chainmail.projections.kyc import KycProjection
 from chainmail.projections.mailboxes import MailboxesProjection
 from chainmail.projections.messages import MessagesProjection
 from chainmail.projections.oauth_grants import OAuthGrantsProjection
 from chainmail.projections.outbound import OutboundProjection
+from chainmail.projections.points import PointsProjection
+from chainmail.projections.points_stats import PointsSiteStatsProjection
 from chainmail.projections.projection import Projection
+from chainmail.projections.referral_codes import ReferralCodesProjection
 from chainmail.projections.settings import SettingsProjection
 from chainmail.projections.solana_networks import SolanaNetworksProjection
 from chainmail.projections.user_statistics import UserStatisticsProjection
@@ -55,4 +59,9 @@ PROJECTIONS: tuple[type[Projection], ...] = (
     # the identity context's read models
     WalletLoginsProjection,
     OAuthGrantsProjection,
+    ReferralCodesProjection,
+    KycProjection,
+    # the rewards context's read models
+    PointsProjection,
+    PointsSiteStatsProjection,
 )

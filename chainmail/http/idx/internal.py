@@ -15,6 +15,7 @@ from chainmail.http.errors import IndexerError
 from chainmail.http.idx.signature import add_everywhere, envelope, identity_of, rate_limited, refusals_as_401
 from chainmail.http.router import Router
 from chainmail.identity.settings import IdentitySettings, identity_settings
+from chainmail.rewards.awards import reward_sign_in
 from chainmail.system import System
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -96,6 +97,7 @@ class AuthenticateResource:
             login = identity_of(self.system).verify_wallet_login(
                 username, message, signature, signer, via="indexer", referrer=referrer
             )
+        reward_sign_in(self.system, login.signer or login.wallet)
         resp.media = envelope(
             {
                 "message": "Authentication successful",

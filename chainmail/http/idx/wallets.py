@@ -21,6 +21,7 @@ from chainmail.http.idx.signature import (
 from chainmail.http.router import Router
 from chainmail.identity.revenuecat import Entitlement, EntitlementUnavailable
 from chainmail.identity.wiring import wire
+from chainmail.rewards.awards import reward_referral
 from chainmail.system import System
 
 # A domain or URI goes into the signed text on a line of its own: no spaces or line breaks.
@@ -108,8 +109,9 @@ class AccountsResource:
         identity = identity_of(self.system)
         signed_wallet(req, identity, wallet, allow_delegate=True)
         referral = (req.get_header("x-referral") or "").strip()
-        if referral and _REFERRAL.match(referral):
-            identity.consume_referral(wallet, referral)  # once per wallet; later codes are ignored
+        # Once per wallet; unknown codes and the wallet's own are ignored.
+        if referral and _REFERRAL.match(referral) and identity.consume_referral(wallet, referral):
+            reward_referral(self.system, wallet)
         accounts = [self._account(wallet)]
         for delegator in identity.directory.delegators_of(wallet.address):
             other = parse_wallet(delegator)

@@ -17,6 +17,7 @@ from chainmail.domain.mail.application import NewUser
 from chainmail.http.auth import Principal, require
 from chainmail.http.errors import WildDuckError
 from chainmail.http.validation import JoiBool, WildDuckInput, joi, parse
+from chainmail.rewards.awards import reward_sign_in
 from chainmail.system import System
 
 _DOMAIN = re.compile(r"^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$")
@@ -74,6 +75,7 @@ def wallet_login(system: System, principal: Principal, params: dict[str, Any]) -
         )
     except SignInRefused as refused:
         raise WildDuckError(403, "IndexerAuthFailed", "Authentication failed", reason=refused.code) from None
+    reward_sign_in(system, login.signer or login.wallet)
     username = login.username
     domain = body.emailDomain or system.mail.email_domain
     try:
