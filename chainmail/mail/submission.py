@@ -374,13 +374,8 @@ class Submission:
         }
 
     def forward_targets(self, message_id: str) -> list[dict[str, str]]:
-        """The targets a message was forwarded to when it arrived (`forwardTargets`), in order."""
         with self.engine.connect() as conn:
-            rows = outbound_model.entries_of_message(conn, message_id, "forward")
-        if not rows:
-            return []
-        first = rows[0]["queue_id"]
-        return [dict(r["target"]) for r in rows if r["queue_id"] == first and r["target"]]
+            return outbound_model.forward_targets_of(conn, message_id)
 
     # -- DELETE /users/:user/outbound/:queueId -------------------------------------------------
 

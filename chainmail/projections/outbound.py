@@ -197,3 +197,10 @@ def outbound_of_message(conn: Connection, message_id: str) -> list[dict[str, Any
                 {"seq": row["seq"], "recipient": row["recipient"], "sendingZone": "default", "queued": row["queued"]}
             )
     return [{"queueId": queue_id, "entries": entries} for queue_id, entries in found.items()]
+
+
+def forward_targets_of(conn: Connection, message_id: str) -> list[dict[str, Any]]:
+    """The targets a stored message was forwarded to when it arrived (`forwardTargets`), in order."""
+    rows = entries_of_message(conn, message_id, "forward")
+    first = rows[0]["queue_id"] if rows else None
+    return [dict(r["target"]) for r in rows if r["queue_id"] == first and r["target"]]

@@ -168,6 +168,9 @@ def test_forwarded_addresses_filters_and_account_targets_forward_through_the_que
     assert [r.rcpt_tos for r in peer.received[3:]] == [["only@remote.test"]]
 
     mailbox = mailbox_ids(client, user)["INBOX"]
+    shown = client.simulate_get(f"/api/users/{user}/mailboxes/{mailbox}/messages/{kept['id']}").json
+    assert [t["value"] for t in shown["forwardTargets"]] == ["accounts@remote.test", "bob@elsewhere.test"]
+    assert shown["outbound"][0]["entries"] == []  # both forwards are done
     again = client.simulate_post(
         f"/api/users/{user}/mailboxes/{mailbox}/messages/{kept['id']}/forward", json={"target": 2}
     )

@@ -32,7 +32,7 @@ from chainmail.mail.store import MailStore
 from chainmail.projections import messages as messages_model
 from chainmail.projections.messages import messages as messages_table
 from chainmail.projections.messages import utc
-from chainmail.projections.outbound import outbound_of_message
+from chainmail.projections.outbound import forward_targets_of, outbound_of_message
 from chainmail.projections.userdata import stored_files
 from chainmail.system import System
 
@@ -548,8 +548,11 @@ class MessageResource:
             body["encrypted"] = True
         with self.system.engine.connect() as conn:
             outbound = outbound_of_message(conn, row["id"])
+            forward_targets = forward_targets_of(conn, row["id"])
         if outbound:  # only for messages that were sent or forwarded
             body["outbound"] = outbound
+        if forward_targets:
+            body["forwardTargets"] = forward_targets
         resp.media = body
 
     def on_put(self, req: falcon.Request, resp: falcon.Response, **_: str) -> None:
