@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import subprocess
 import time
 import uuid
@@ -25,8 +26,9 @@ from tests.chain.anvil import Anvil, free_port
 PONDER_APP = Path(__file__).with_name("ponder")
 
 
-def ponder_backfill(anvil: Anvil, mailer: str, events: int, schema_db: str) -> float:
-    """Seconds from `ponder start` to `/ready`, after checking the `mails` table holds every event."""
+def ponder_backfill(anvil: Anvil, mailer: str, events: int, schema_db: str) -> tuple[float, float]:
+    """Seconds from `ponder start` to `/ready`, after checking the `mails` table holds every event, and the
+    CPU seconds Ponder's processes used until they exited."""
     port = free_port()
     env = {
         **os.environ,
@@ -37,6 +39,7 @@ def ponder_backfill(anvil: Anvil, mailer: str, events: int, schema_db: str) -> f
         "PONDER_TELEMETRY_DISABLED": "true",
     }
     log = Path(f"/tmp/ponder-{port}.log")
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     with log.open("wb") as out:
         process = subprocess.Popen(
@@ -60,10 +63,12 @@ def ponder_backfill(anvil: Anvil, mailer: str, events: int, schema_db: str) -> f
         finally:
             process.terminate()
             process.wait(timeout=30)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     with psycopg.connect(schema_db) as conn:
         count = conn.execute("SELECT count(*) FROM bench.mails").fetchone()[0]  # type: ignore[index]
     assert count == events, (count, events)
-    return seconds
+    return seconds, cpu
 
 
 def fresh_pg() -> str:
@@ -92,7 +97,7 @@ def main() -> None:
         empty.mine(100)
         url = fresh_pg()
         try:
-            startup = ponder_backfill(empty, mailer, 0, url)
+            startup, startup_cpu = ponder_backfill(empty, mailer, 0, url)
         finally:
             drop_pg(url)
     finally:
@@ -105,16 +110,20 @@ def main() -> None:
         anvil.mine(100)  # Ponder backfills only up to the finalized block (head - 64 on anvil); the rest is live
         url = fresh_pg()
         try:
-            total = ponder_backfill(anvil, mailer, args.events, url)
+            total, total_cpu = ponder_backfill(anvil, mailer, args.events, url)
         finally:
             drop_pg(url)
         ponder_rate = args.events / max(total - startup, 1e-9)
         took = total - startup
+        cpu = max(total_cpu - startup_cpu, 0.0)
         print(
-            f"ponder   {args.events:,} events in {took:.1f} s (+{startup:.1f} s start-up) = {ponder_rate:,.0f} events/s"
+            f"ponder   {args.events:,} events in {took:.1f} s (+{startup:.1f} s start-up) = "
+            f"{ponder_rate:,.0f} events/s (CPU of its processes {cpu:.1f} s = "
+            f"{1e6 * cpu / args.events:.0f} us/event, start-up's subtracted)"
         )
         chainmail_rate = backfill("postgres", anvil, mailer, args.events, 10, 4)
         print(f"chainmail/ponder on PostgreSQL: {chainmail_rate / ponder_rate:.2f}x")
+        print("load average (1, 5, 15 min) at the end: " + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
     finally:
         anvil.stop()
 

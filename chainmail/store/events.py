@@ -16,7 +16,11 @@ from chainmail.store.database import sqlite_path
 def event_store_env(database_url: str, *, create_tables: bool) -> dict[str, str]:
     """eventsourcing's environment for the database at `database_url` (SQLite file or PostgreSQL)."""
     path = sqlite_path(database_url)
-    common = {"CREATE_TABLE": "y" if create_tables else "n"}
+    common = {
+        "CREATE_TABLE": "y" if create_tables else "n",
+        # the chain context's pages of logs are megabytes of JSON: compressed before they are sent
+        "CHAIN_COMPRESSOR_TOPIC": "chainmail.store.compression:FastZlib",
+    }
     if path is not None:
         if str(path) in ("", ":memory:"):
             raise ValueError("the event store needs a SQLite file, not an in-memory database")

@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from chainmail.domain.chain.logs import LogPage
 from chainmail.projections.blocks import evm_checkpoints
 from chainmail.projections.chain_logs import evm_event_log
+from chainmail.store.compression import FastZlib
 from chainmail.store.database import make_engine
 from chainmail.store.events import select_notifications
 from tests.chain.anvil import Anvil
@@ -102,5 +103,6 @@ def test_a_killed_worker_is_replaced_by_the_waiting_one_and_no_event_is_lost_or_
         pages = select_notifications(conn, "Chain", after=0, limit=10**6, topics=[get_topic(LogPage.Observed)])
     engine.dispose()
     assert rows == distinct == BLOCKS * LOGS_PER_BLOCK
-    appended = [(log["tx_hash"], log["log_index"]) for page in pages for log in json.loads(page.state)["logs"]]
+    states = [json.loads(FastZlib().decompress(page.state)) for page in pages]
+    appended = [(log["tx_hash"], log["log_index"]) for state in states for log in state["logs"]]
     assert len(appended) == len(set(appended)) == BLOCKS * LOGS_PER_BLOCK  # each log in the event store once
