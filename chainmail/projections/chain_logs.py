@@ -141,18 +141,31 @@ class EventLogProjection(ChainProjection):
     tables = (evm_event_log,)
 
     def fold(self, tx: Connection, logs: list[dict[str, Any]]) -> None:
-        for data in logs:
-            r = LogRecord(**data)
+        # straight from the page's dicts: this read model takes every log, so no record is made for each
+        table = self.t.evm_event_log
+        for d in logs:
+            args, recovered = d["args"], d.get("recovered")
+            data = args
+            if recovered:  # as event_data() shows them
+                data = dict(args)
+                for name, text in recovered.items():
+                    data[name + "Hash"] = args[name]
+                    data[name] = text
             add_row(
                 tx,
-                self.t.evm_event_log,
-                dict(
-                    **log_values(r),
-                    address=r.address,
-                    contract=r.contract,
-                    event_name=r.event,
-                    abi_version=r.abi_version,
-                    tx_from=r.tx_from,
-                    event_data=event_data(r),
-                ),
+                table,
+                {
+                    "chain_id": d["chain_id"],
+                    "block_number": d["block_number"],
+                    "log_index": d["log_index"],
+                    "block_hash": d["block_hash"],
+                    "block_time": d["block_time"],
+                    "tx_hash": d["tx_hash"],
+                    "address": d["address"],
+                    "contract": d["contract"],
+                    "event_name": d["event"],
+                    "abi_version": d["abi_version"],
+                    "tx_from": d.get("tx_from"),
+                    "event_data": data,
+                },
             )
