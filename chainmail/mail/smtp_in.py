@@ -16,6 +16,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from chainmail.domain.errors import DomainError
 from chainmail.mail.inbound import Inbound, Recipient, resolve_recipient
+from chainmail.mail.queue import bounce_report
 from chainmail.system import System
 
 log = structlog.get_logger(__name__)
@@ -62,10 +63,31 @@ class Receiver:
             answers.append(await loop.run_in_executor(None, self._deliver, envelope, recipient, address, raw))
         if self.lmtp:
             return "\r\n".join(answers)  # LMTP answers DATA once per recipient
-        failed = [a for a in answers if not a.startswith("250")]
+        failed = [(a, answer) for a, answer in zip(envelope.rcpt_tos, answers, strict=True) if answer[:1] != "2"]
         if failed and len(failed) == len(answers):
-            return failed[0]
+            return failed[0][1]
+        if failed:
+            # SMTP has one answer for all: the message was taken for the others, so the sender learns of
+            # the recipients it did not reach from a bounce report, as from any MTA.
+            await loop.run_in_executor(None, self._bounce, envelope, raw, failed)
         return "250 2.0.0 Message accepted for delivery"
+
+    def _bounce(self, envelope: Envelope, raw: bytes, failed: list[tuple[str, str]]) -> None:
+        sender = "" if envelope.mail_from in (None, "<>") else envelope.mail_from
+        if not sender:
+            return  # never answer a bounce with a bounce
+        now = self.system.mail.clock()
+        for address, answer in failed:
+            row = {"sender": sender, "recipient": address, "queue_id": "inbound", "seq": "000"}
+            report = bounce_report(self.system.settings.email_domain, row, raw, answer, now)
+            self.inbound.queue.queue(
+                report,
+                user_id=None,
+                parent_id=None,
+                reason="bounce",
+                envelope_from="",
+                deliveries=[{"recipient": sender, "target": None}],
+            )
 
     def _deliver(self, envelope: Envelope, recipient: Recipient, address: str, raw: bytes) -> str:
         try:

@@ -101,7 +101,7 @@ def inbox(client: falcon.testing.TestClient, user: str, folder: str = "INBOX") -
 
 
 def test_the_receiver_delivers_to_local_addresses_and_refuses_unknown_ones(
-    client: falcon.testing.TestClient, receiver: int
+    client: falcon.testing.TestClient, system: System, receiver: int, peer: Peer
 ) -> None:
     user = create_user(client, "alice")
     wild = create_user(client, "catchall")
@@ -115,6 +115,16 @@ def test_the_receiver_delivers_to_local_addresses_and_refuses_unknown_ones(
     with pytest.raises(smtplib.SMTPRecipientsRefused):
         send(receiver, mail("x@remote.test", "ghost@example.com", "Nobody"), "x@remote.test", ["ghost@example.com"])
 
+    full = create_user(client, "full", quota=1)
+    partly = send(receiver, mail("x@remote.test", "alice@example.com", "Split"), "x@remote.test",
+                  ["alice@example.com", "full@example.com"])  # fmt: skip
+    assert partly == {}  # SMTP has one answer: taken; the full mailbox is reported back in a bounce
+    assert OutboundQueue(system).run_once() == 1
+    (report,) = peer.received
+    assert report.rcpt_tos == ["x@remote.test"] and report.mail_from == "<>"
+    assert b"full@example.com" in report.data and b"552 5.2.2" in report.data
+    assert inbox(client, full) == []
+
     looping = mail("x@remote.test", "alice@example.com", "Looping")
     for hop in range(30):
         looping["Received"] = f"from hop{hop}.remote.test by hop{hop + 1}.remote.test"
@@ -122,8 +132,8 @@ def test_the_receiver_delivers_to_local_addresses_and_refuses_unknown_ones(
         send(receiver, looping, "x@remote.test", ["alice@example.com"])
     assert refused_loop.value.smtp_code == 554
 
-    (received,) = inbox(client, user)
-    assert received["subject"] == "Hi Alice" and received["seen"] is False
+    received, split = sorted(inbox(client, user), key=lambda m: m["id"])
+    assert received["subject"] == "Hi Alice" and received["seen"] is False and split["subject"] == "Split"
     mailbox = mailbox_ids(client, user)["INBOX"]
     full = client.simulate_get(f"/api/users/{user}/mailboxes/{mailbox}/messages/{received['id']}").json
     rcpt = {"value": "Alice@Example.com", "formatted": "Alice@Example.com"}
