@@ -215,7 +215,7 @@ def test_prepared_mails_delegations_statistics_event_logs_and_names(indexed: Ind
     stats = indexed.query(
         """query($id: String!) { userStatistics(id: $id) { address mailsSent mailsReceived preparedMailsSent
         preparedMailsReceived delegationsGiven delegationsReceived firstMailTimestamp lastMailTimestamp
-        totalGasUsed } }""",
+        totalGasUsed averageGasPrice } }""",
         {"id": f"{CHAIN}:{w[0]}"},
     )["userStatistics"]
     assert {k: v for k, v in stats.items() if "Timestamp" not in k and "Gas" not in k} == {
@@ -228,7 +228,16 @@ def test_prepared_mails_delegations_statistics_event_logs_and_names(indexed: Ind
         "delegationsReceived": 0,
     }
     assert int(stats["firstMailTimestamp"]) <= int(stats["lastMailTimestamp"])
-    assert int(stats["totalGasUsed"]) > 7 * 21_000  # the gas of the wallet's nine sending transactions
+    sent = indexed.query(
+        "query($w: String) { mails(where: {from: $w}) { items { transactionHash gasUsed gasPrice } } "
+        "preparedMails(where: {from: $w}) { items { transactionHash gasUsed gasPrice } } }",
+        {"w": w[0]},
+    )
+    transactions = {m["transactionHash"]: m for page in sent.values() for m in page["items"]}
+    assert len(transactions) == 9  # the wallet's sending transactions, one mail each
+    assert int(stats["totalGasUsed"]) == sum(int(m["gasUsed"]) for m in transactions.values())
+    prices = [int(m["gasPrice"]) for m in transactions.values()]
+    assert int(stats["averageGasPrice"]) == sum(prices) // len(prices)
     ranking = indexed.query(
         '{ userStatisticss(orderBy: "mailsReceived", orderDirection: "desc", limit: 2) '
         "{ items { address mailsReceived } } }"

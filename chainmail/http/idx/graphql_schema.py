@@ -144,10 +144,13 @@ def _gas(table: Any, column: str) -> ColumnElement[Any]:
     return cast(found.scalar_subquery(), BigInteger)
 
 
-def _gas_totals(*where: ColumnElement[bool]) -> tuple[ColumnElement[Any], ColumnElement[Any]]:
-    """totalGasUsed and averageGasPrice (the mean of the transactions' prices) over the matching transactions."""
-    used = select(func.sum(gas.c.gas_used)).where(*where).scalar_subquery()
-    price = select(func.avg(gas.c.gas_price)).where(*where).scalar_subquery()
+def _gas_totals(outer: Any, *where: ColumnElement[bool]) -> tuple[ColumnElement[Any], ColumnElement[Any]]:
+    """totalGasUsed and averageGasPrice (the mean of the transactions' prices) over the matching transactions,
+    for each row of `outer`."""
+    used = select(func.sum(gas.c.gas_used)).where(*where).correlate(outer).scalar_subquery()
+    # the mean rounded down on both stores (integer division; PostgreSQL would round a numeric average)
+    mean = cast(func.sum(gas.c.gas_price), BigInteger).op("/")(func.nullif(func.count(), 0))
+    price = select(mean).where(*where).correlate(outer).scalar_subquery()
     return cast(used, BigInteger), cast(price, BigInteger)
 
 
@@ -237,8 +240,8 @@ DELEGATION = Entity(
 
 u = user_statistics
 # the gas of the transactions whose mails the wallet sent
-sent_by_wallet = select(m.c.tx_hash).where(m.c.chain_id == u.c.chain_id, m.c.sender == u.c.address)
-user_gas_used, user_gas_price = _gas_totals(gas.c.chain_id == u.c.chain_id, gas.c.tx_hash.in_(sent_by_wallet))
+sent_by_wallet = select(m.c.tx_hash).where(m.c.chain_id == u.c.chain_id, m.c.sender == u.c.address).correlate(u)
+user_gas_used, user_gas_price = _gas_totals(u, gas.c.chain_id == u.c.chain_id, gas.c.tx_hash.in_(sent_by_wallet))
 USER_STATISTICS = Entity(
     name="userStatistics",
     description="What one wallet sent and received on one chain.",
@@ -283,7 +286,7 @@ def _chain_statistics_rows() -> Any:
         cast(func.count(func.distinct(u.c.chain_id)), BigInteger).label("total_chains"),
         *sums,
         cast(func.count(func.distinct(u.c.address)), BigInteger).label("total_users"),
-        *[total.label(name) for total, name in zip(_gas_totals(), GAS_LABELS, strict=True)],
+        *[total.label(name) for total, name in zip(_gas_totals(u), GAS_LABELS, strict=True)],
     )
     per_chain = select(
         cast(u.c.chain_id, String).label("id"),
@@ -293,7 +296,7 @@ def _chain_statistics_rows() -> Any:
         cast(func.count(), BigInteger).label("total_users"),
         *[
             total.label(name)
-            for total, name in zip(_gas_totals(gas.c.chain_id == u.c.chain_id), GAS_LABELS, strict=True)
+            for total, name in zip(_gas_totals(u, gas.c.chain_id == u.c.chain_id), GAS_LABELS, strict=True)
         ],
     ).group_by(u.c.chain_id)
     return union_all(everywhere, per_chain).subquery("chain_statistics")
