@@ -251,7 +251,7 @@ def test_prepared_mails_delegations_statistics_event_logs_and_names(indexed: Ind
     totals = indexed.query(
         """{ chainStatistics(id: "global") { id totalChains totalMails totalPreparedMails totalDelegations totalUsers
                                              totalGasUsed averageGasPrice }
-             chainStatisticss(where: {chainId: 31337}) { items { id totalMails } } }"""
+             chainStatisticss(where: {chainId: 31337}) { items { id totalMails totalGasUsed } } }"""
     )
     gas_used, gas_price = (int(totals["chainStatistics"].pop(k)) for k in ("totalGasUsed", "averageGasPrice"))
     assert gas_used > int(stats["totalGasUsed"]) and gas_price > 0
@@ -263,7 +263,7 @@ def test_prepared_mails_delegations_statistics_event_logs_and_names(indexed: Ind
         "totalDelegations": 2,
         "totalUsers": 4,  # wallets 0-3 mailed or delegated; wallet 4 only owns a name
     }
-    assert totals["chainStatisticss"]["items"] == [{"id": str(CHAIN), "totalMails": 14}]
+    assert totals["chainStatisticss"]["items"] == [{"id": str(CHAIN), "totalMails": 14, "totalGasUsed": str(gas_used)}]
 
     logs = indexed.query(
         '{ eventLogs(where: {eventName: "DelegationSet"}, orderBy: "blockNumber") '
