@@ -7,11 +7,12 @@ no Python-side default (COPY would leave them to the server).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import psycopg
-from sqlalchemy import Connection, Table, insert
+from sqlalchemy import JSON, Boolean, Connection, Table, insert
 from sqlalchemy.exc import DBAPIError
 
 COPY_FROM_ROWS = 50
@@ -21,21 +22,25 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) 
     """Insert `rows` (all with the same keys) into `table` on `conn`'s transaction."""
     if not rows:
         return
-    if conn.dialect.name == "postgresql" and len(rows) >= COPY_FROM_ROWS and _copyable(table, rows[0]):
+    if conn.dialect.name == "postgresql" and len(rows) >= COPY_FROM_ROWS and _copyable(table, rows):
         _copy(conn, table, rows)
     else:
         conn.execute(insert(table), list(rows))
 
 
-def _copyable(table: Table, row: dict[str, Any]) -> bool:
-    return all(name in row or (column.default is None and column.onupdate is None) for name, column in table.c.items())
+def _copyable(table: Table, rows: Sequence[dict[str, Any]]) -> bool:
+    row = rows[0]
+    if not all(name in row or (column.default is None and column.onupdate is None) for name, column in table.c.items()):
+        return False
+    # an insert stores None in a JSON column as JSON null, COPY would store SQL NULL: leave those to the insert
+    json_columns = [n for n in row if isinstance(table.c[n].type, JSON) and not table.c[n].type.none_as_null]
+    return not any(r[n] is None for n in json_columns for r in rows)
 
 
 def _copy(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
     dialect = conn.dialect
     names = list(rows[0])
-    # The column types' own conversions (JSON to psycopg's Json, ...), as an insert would apply them.
-    processors = [table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names]
+    processors = [_converter(table.c[name].type, dialect) for name in names]
     plain = all(p is None for p in processors)
     quote = dialect.identifier_preparer
     statement = f"COPY {quote.format_table(table)} ({', '.join(quote.quote(n) for n in names)}) FROM STDIN"
@@ -53,3 +58,15 @@ def _copy(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> Non
                     )
     except psycopg.Error as error:  # the same exception an insert would raise (IntegrityError, ...)
         raise DBAPIError.instance(statement, None, error, psycopg.Error) from error
+
+
+def _converter(type_: Any, dialect: Any) -> Callable[[Any], Any] | None:
+    """What an insert would do to a value of this column type before sending it (None: nothing), with COPY's
+    text format in mind: JSON goes as its text (the dialect's serializer, `json.dumps` unless configured),
+    booleans as they are (SQLAlchemy's processor only checks them)."""
+    if isinstance(type_, JSON):
+        return getattr(dialect, "_json_serializer", None) or json.dumps
+    if isinstance(type_, Boolean):
+        return None
+    processor: Callable[[Any], Any] | None = type_.dialect_impl(dialect).bind_processor(dialect)
+    return processor

@@ -4,7 +4,20 @@ and break the same constraints with the same errors."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import JSON, BigInteger, Boolean, Column, Integer, MetaData, String, Table, Text, create_engine, select
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    func,
+    select,
+)
 from sqlalchemy.exc import IntegrityError
 
 from chainmail.projections.bulk import COPY_FROM_ROWS, insert_rows
@@ -62,6 +75,23 @@ def test_a_duplicate_key_in_a_bulk_insert_is_an_integrity_error_and_writes_nothi
             insert_rows(conn, sample, rows)
         with engine.connect() as conn:
             assert conn.execute(select(sample)).first() is None
+    finally:
+        metadata.drop_all(engine)
+        engine.dispose()
+
+
+def test_none_in_a_json_column_is_stored_as_an_insert_stores_it(database_url: str) -> None:
+    engine = create_engine(database_url)
+    try:
+        metadata.create_all(engine)
+        rows = [{**row, "data": None if row["id"] % 7 == 0 else row["data"]} for row in _rows(COPY_FROM_ROWS * 2)]
+        with engine.begin() as conn:
+            insert_rows(conn, sample, rows)
+        with engine.connect() as conn:
+            got = [dict(r._mapping) for r in conn.execute(select(sample).order_by(sample.c.id))]
+            sql_nulls = conn.execute(select(func.count()).where(sample.c.data.is_(None))).scalar_one()
+        assert got == rows
+        assert sql_nulls == 0  # JSON null, as SQLAlchemy's insert writes None
     finally:
         metadata.drop_all(engine)
         engine.dispose()
