@@ -1,6 +1,7 @@
 """GraphQL queries per second over 100k indexed mails, on both stores.
 
-Run: .venv/bin/python -m benchmarks.graphql_queries [--mails 100000] [--wallets 1000] [--seconds 3] [--stores sqlite,postgres]
+Run: .venv/bin/python -m benchmarks.graphql_queries [--mails 100000] [--wallets 1000] [--seconds 3]
+     [--stores sqlite,postgres]
 The mails are recorded through the chain context's own command (`record_logs`, a page of 1,000 logs per
 block) and folded into the read models, then each query is sent through the Falcon app (HTTP handling,
 parsing, validation, SQL and JSON included) for a few seconds, one client at a time.
