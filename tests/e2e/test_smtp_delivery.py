@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import json
 import smtplib
-import threading
 from collections.abc import Iterator
 from email.message import EmailMessage
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import dkim
 import falcon.testing
@@ -24,6 +22,7 @@ from tests.e2e.conftest import ROOT_TOKEN as SERVE_TOKEN
 from tests.e2e.conftest import chainmail, chainmail_env
 from tests.integration.mail_support import create_user, mailbox_ids
 from tests.integration.smtp_peers import Peer, free_port, smtp_peer, wait_for
+from tests.local_http import QuietHandler, serving
 
 ROOT = "root-token-for-smtp-tests"
 
@@ -62,22 +61,15 @@ def http_sink() -> Iterator[tuple[str, list[tuple[str, dict[str, str], bytes]]]]
     """A local HTTP server keeping every POST (path, headers, body): webhooks and HTTP forward targets."""
     posts: list[tuple[str, dict[str, str], bytes]] = []
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             posts.append((self.path, dict(self.headers), body))
             self.send_response(200)
             self.end_headers()
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", posts
-    server.shutdown()
-    server.server_close()
+    with serving(Handler) as url:
+        yield url, posts
 
 
 def mail(sender: str, to: str, subject: str, body: str = "Hello", **headers: str) -> EmailMessage:

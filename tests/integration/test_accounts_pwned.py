@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import falcon.testing
 import pytest
@@ -15,6 +13,7 @@ import pytest
 from chainmail.config import Settings
 from chainmail.http.app import create_app
 from chainmail.system import System
+from tests.local_http import QuietHandler, serving
 
 from .conftest import ROOT_TOKEN
 from .test_accounts_auth import login
@@ -26,7 +25,7 @@ def _sha1(text: str) -> str:
     return hashlib.sha1(text.encode()).hexdigest().upper()
 
 
-class RangeApi(BaseHTTPRequestHandler):
+class RangeApi(QuietHandler):
     breached: dict[str, int] = {_sha1(BREACHED): 251682}
     requests: list[str] = []
     failing = False
@@ -50,19 +49,12 @@ class RangeApi(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def log_message(self, *args: object) -> None:
-        pass
-
 
 @pytest.fixture
 def range_api() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), RangeApi)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     RangeApi.requests, RangeApi.failing = [], False
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serving(RangeApi) as url:
+        yield url
 
 
 @pytest.fixture

@@ -3,11 +3,8 @@ the signature headers and each way they are refused, usernames, accounts and ent
 
 from __future__ import annotations
 
-import json
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import quote
 
@@ -29,48 +26,35 @@ from tests.integration.identity_wallets import (
     sign_in_message,
     signed_headers,
 )
+from tests.local_http import QuietHandler, serving
 
 RC_KEY = "rc-secret-key"
 
 
-class RevenueCatServer(BaseHTTPRequestHandler):
+class RevenueCatServer(QuietHandler):
     """Answers `GET /v1/subscribers/{id}` as RevenueCat does, and only with the right bearer key."""
 
     subscribers: dict[str, dict[str, Any]] = {}
 
     def do_GET(self) -> None:
         if self.headers.get("Authorization") != f"Bearer {RC_KEY}":
-            self._send(401, {"code": 7225, "message": "Invalid API key."})
+            self.send_json(401, {"code": 7225, "message": "Invalid API key."})
             return
         prefix = "/v1/subscribers/"
         if not self.path.startswith(prefix):
-            self._send(404, {"code": 7259, "message": "Not found"})
+            self.send_json(404, {"code": 7259, "message": "Not found"})
             return
         user = self.path[len(prefix) :]
         subscriber = self.subscribers.get(user, {"entitlements": {}, "subscriptions": {}})
-        self._send(
+        self.send_json(
             200, {"request_date": "2026-01-01T00:00:00Z", "subscriber": {"original_app_user_id": user, **subscriber}}
         )
-
-    def _send(self, status: int, body: dict[str, Any]) -> None:
-        raw = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(raw)))
-        self.end_headers()
-        self.wfile.write(raw)
-
-    def log_message(self, *args: Any) -> None:
-        pass
 
 
 @pytest.fixture(scope="module")
 def revenuecat() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), RevenueCatServer)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+    with serving(RevenueCatServer) as url:
+        yield url
 
 
 class Clock:

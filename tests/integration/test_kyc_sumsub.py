@@ -8,11 +8,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import threading
 import time
 import uuid
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import falcon.testing
@@ -25,13 +23,14 @@ from chainmail.identity.sumsub import KycSettings
 from chainmail.system import System
 from tests.integration.conftest import ROOT_TOKEN
 from tests.integration.identity_wallets import EvmWallet, SolanaWallet, Wallet, sign_in_headers
+from tests.local_http import QuietHandler, serving
 
 APP_TOKEN = "sbx:app-token-for-tests"
 SECRET_KEY = "sumsub-secret-key"
 WEBHOOK_SECRET = "sumsub-webhook-secret"
 
 
-class SumsubServer(BaseHTTPRequestHandler):
+class SumsubServer(QuietHandler):
     """Sumsub's REST API as far as chainmail uses it, refusing requests not signed as Sumsub requires."""
 
     applicants: dict[str, dict[str, Any]] = {}  # externalUserId -> applicant
@@ -53,54 +52,40 @@ class SumsubServer(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         body = self._body()
         if not self._authorised(body):
-            self._send(401, {"description": "Request signature mismatch", "code": 401, "correlationId": "x"})
+            self.send_json(401, {"description": "Request signature mismatch", "code": 401, "correlationId": "x"})
             return
         payload = json.loads(body or b"{}")
         if self.path.startswith("/resources/applicants?levelName="):
             external = payload["externalUserId"]
             if external in self.applicants:
-                self._send(409, {"description": f"Applicant with external user id '{external}' already exists"})
+                self.send_json(409, {"description": f"Applicant with external user id '{external}' already exists"})
                 return
             applicant = {"id": uuid.uuid4().hex[:24], "externalUserId": external, "levelName": self.path.split("=")[1]}
             self.applicants[external] = applicant
             self.created.append(external)
-            self._send(201, applicant)
+            self.send_json(201, applicant)
         elif self.path == "/resources/accessTokens/sdk":
             self.tokens.append(payload)
-            self._send(200, {"token": "_act-sbx-" + uuid.uuid4().hex, "userId": payload["userId"]})
+            self.send_json(200, {"token": "_act-sbx-" + uuid.uuid4().hex, "userId": payload["userId"]})
         else:
-            self._send(404, {"description": "Not found"})
+            self.send_json(404, {"description": "Not found"})
 
     def do_GET(self) -> None:
         if not self._authorised(b""):
-            self._send(401, {"description": "Request signature mismatch"})
+            self.send_json(401, {"description": "Request signature mismatch"})
             return
         prefix = "/resources/applicants/-;externalUserId="
         external = self.path[len(prefix) : -len("/one")] if self.path.startswith(prefix) else None
         if external in self.applicants:
-            self._send(200, self.applicants[external])
+            self.send_json(200, self.applicants[external])
         else:
-            self._send(404, {"description": "Not found"})
-
-    def _send(self, status: int, body: dict[str, Any]) -> None:
-        raw = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(raw)))
-        self.end_headers()
-        self.wfile.write(raw)
-
-    def log_message(self, *args: Any) -> None:
-        pass
+            self.send_json(404, {"description": "Not found"})
 
 
 @pytest.fixture(scope="module")
 def sumsub() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), SumsubServer)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+    with serving(SumsubServer) as url:
+        yield url
 
 
 def kyc_settings(base_url: str, **changes: Any) -> KycSettings:
