@@ -16,6 +16,7 @@ import sqlalchemy.exc
 import structlog
 
 from chainmail.domain.errors import DomainError
+from chainmail.domain.mail.sealing import SealError
 
 log = structlog.get_logger(__name__)
 
@@ -73,6 +74,7 @@ class ErrorShaper:
         app.add_error_handler(RestifyError, self.restify)
         app.add_error_handler(IndexerError, self.indexer)
         app.add_error_handler(DomainError, self.domain)
+        app.add_error_handler(SealError, self.sealed)
         for busy in BUSY_ERRORS:
             app.add_error_handler(busy, self.busy)
 
@@ -141,6 +143,14 @@ class ErrorShaper:
             self._send(resp, 503, self._indexer_body("SERVICE_UNAVAILABLE", "Database is busy, try again"))
             return
         self._send(resp, 503, {"error": "Database is busy, try again", "code": "ServiceUnavailable"})
+
+    def sealed(self, req: falcon.Request, resp: falcon.Response, ex: SealError, params: Any) -> None:
+        """A secret sealed under another key (or with none configured): WildDuck's InternalConfigError."""
+        log.error("a sealed secret cannot be opened with the configured secret", path=req.path)
+        if self.is_indexer(req):
+            self._send(resp, 500, self._indexer_body("INTERNAL_CONFIG_ERROR", "Can not use decrypted secret"))
+            return
+        self._send(resp, 500, {"error": "Can not use decrypted secret", "code": "InternalConfigError"})
 
     def unexpected(self, req: falcon.Request, resp: falcon.Response, ex: Exception, params: Any) -> None:
         log.exception("unhandled error", path=req.path, method=req.method)
