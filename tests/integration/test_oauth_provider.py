@@ -399,6 +399,31 @@ def test_the_token_endpoint_is_rate_limited_per_client(client: falcon.testing.Te
     assert statuses[:40] == [400] * 40 and statuses[40] == 429
 
 
+def test_behind_a_trusted_proxy_challenges_are_rate_limited_per_forwarded_client_address(
+    settings: Settings, clock: Clock
+) -> None:
+    proxied = settings.model_copy(
+        update={"identity": settings.identity.model_copy(update={"trusted_proxies": ["10.0.0.1"]})}
+    )
+    system = System(proxied, clock=clock)
+    try:
+        client = falcon.testing.TestClient(create_app(system))
+
+        def challenge(forwarded_for: str, n: int) -> int:
+            return client.simulate_post(
+                "/idx/auth/challenge",
+                json={"wallet_identifier": EvmWallet().address, "client_id": f"c{n}", "redirect_uri": REDIRECT},
+                headers={"X-Forwarded-For": forwarded_for},
+                remote_addr="10.0.0.1",
+            ).status_code
+
+        statuses = [challenge("203.0.113.5", n) for n in range(41)]
+        assert 429 not in statuses[:40] and statuses[40] == 429
+        assert challenge("198.51.100.7", 99) != 429  # another client behind the same proxy has its own budget
+    finally:
+        system.close()
+
+
 def test_clients_are_registered_with_the_cli(
     database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

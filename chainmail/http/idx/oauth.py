@@ -22,6 +22,7 @@ from chainmail.domain.identity.application import Identity
 from chainmail.domain.identity.names import validate_username
 from chainmail.domain.identity.oauth import SCOPES, OAuthClient, OAuthRefused, Tokens
 from chainmail.domain.identity.signatures import Wallet, parse_wallet
+from chainmail.http.idx.internal import PeerCheck
 from chainmail.http.idx.signature import add_everywhere, envelope, identity_of, rate_limited
 from chainmail.http.router import Router
 from chainmail.identity.keys import InvalidToken, SigningKey
@@ -75,6 +76,8 @@ class Provider:
     def __init__(self, system: System) -> None:
         self.system = system
         self.settings: IdentitySettings = identity_settings(system.settings)
+        # rate limits count per client address, behind trusted proxies too
+        self.peers = PeerCheck(self.settings)
         self._key: SigningKey | None = None
 
     @property
@@ -241,7 +244,7 @@ class ChallengeResource:
         client_id = _text(params, "client_id", limit=128)
         redirect_uri = _text(params, "redirect_uri")
         assert identifier is not None and client_id is not None and redirect_uri is not None
-        rate_limited(self.p.system, f"ip:{req.remote_addr}", f"client:{client_id}")
+        rate_limited(self.p.system, f"ip:{self.p.peers.client_ip(req)}", f"client:{client_id}")
         username = validate_username(identifier)
         if username is None:
             raise OAuthRefused("invalid_request", "wallet_identifier is not a wallet address or name")
@@ -276,7 +279,7 @@ class VerifyResource:
         current = _text(params, "current_wallet", limit=64)
         chain_type = _text(params, "chain_type", required=False, limit=16)
         assert session_id is not None and signature is not None and current is not None
-        rate_limited(self.p.system, f"session:{session_id}", f"ip:{req.remote_addr}")
+        rate_limited(self.p.system, f"session:{session_id}", f"ip:{self.p.peers.client_ip(req)}")
         signer: Wallet | None = parse_wallet(current)
         if signer is None or (chain_type is not None and chain_type != signer.chain_type):
             raise OAuthRefused("invalid_request", "current_wallet is not a wallet of the given chain_type")
