@@ -1,6 +1,6 @@
 """Backfill rate of `chainmail index` on a real anvil chain full of Mailer events, on both stores.
 
-Run: .venv/bin/python -m benchmarks.indexer_backfill [--events 100000] [--per-tx 500] [--range 10]
+Run: .venv/bin/python -m benchmarks.indexer_backfill [--events 100000] [--per-tx 500] [--range 10] [--processes N]
 Builds the chain once (MailerEvents.sendMany: `per-tx` MailSent logs per transaction, one block each),
 then indexes it from block 0 into a fresh database of each store and prints events/s, with the time
 spent in eth_getLogs, in decoding, in event-store appends and in the read-model catch-up.
@@ -11,6 +11,7 @@ benchmark (RPC-bound, mainnet); eventsourcing batched appends here 5,900-7,200 e
 from __future__ import annotations
 
 import argparse
+import resource
 import time
 from collections.abc import Callable
 from functools import wraps
@@ -47,6 +48,11 @@ class Timer:
         return timed
 
 
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def build_chain(anvil: Anvil, events: int, per_tx: int) -> str:
     mailer = anvil.deploy("MailerEvents")
     start = time.perf_counter()
@@ -59,7 +65,14 @@ def build_chain(anvil: Anvil, events: int, per_tx: int) -> str:
 
 
 def backfill(
-    store: str, anvil: Anvil, mailer: str, events: int, block_range: int, concurrency: int, background: bool = False
+    store: str,
+    anvil: Anvil,
+    mailer: str,
+    events: int,
+    block_range: int,
+    concurrency: int,
+    background: bool = False,
+    processes: int | None = None,
 ) -> float:
     """Index the chain into a fresh database of `store`; prints and returns events/s (read models included:
     folded inside each save, or with `background` by a thread beside ingestion, drained before the clock stops)."""
@@ -70,11 +83,15 @@ def backfill(
             chain = unhooked_chain(system) if background else system.context(Chain)
             worker = ChainIndexer(chain, system.engine, spec)
             timer = Timer()
-            worker.rpc.logs = timer.wrap("eth_getLogs (threads)", worker.rpc.logs)  # type: ignore[method-assign]
-            worker._records = timer.wrap("decode (threads)", worker._records)  # type: ignore[method-assign]
+            if processes is not None:
+                worker._processes = processes
+            # reading pages: in threads until the backfill has seen 20,000 logs, then in worker processes
+            reader = worker.reader
+            reader.rpc.logs = timer.wrap("eth_getLogs (threads)", reader.rpc.logs)  # type: ignore[method-assign]
+            reader.records = timer.wrap("decode (threads)", reader.records)  # type: ignore[method-assign]
             system.projections.after_save = timer.wrap("read models", system.projections.after_save)  # type: ignore[method-assign]
             chain.record_logs = timer.wrap("append + read models", chain.record_logs)  # type: ignore[method-assign]
-            start, cpu = time.perf_counter(), time.process_time()
+            start, cpu, children = time.perf_counter(), time.process_time(), _children_cpu()
             folding = BackgroundFolding(system) if background else None
             cursor = worker.sync()
             if folding is not None:
@@ -82,18 +99,21 @@ def backfill(
                 folding.drain()
                 timer.seconds["read models still to fold after the last append"] = time.perf_counter() - folded
             seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+            children = _children_cpu() - children  # the decoding processes, counted once they have exited
             assert cursor.block == anvil.head(), (cursor.block, anvil.head())
             assert worker.logs_written == events, worker.logs_written
         finally:
             system.close()
     mode = "(background read models) " if background else ""
+    mode += f"({worker._processes} decoding processes) "
     parts = ", ".join(
         f"{k} {v:.1f} s" + (f" ({timer.cpu[k]:.1f} s CPU)" if k in timer.cpu else "") for k, v in timer.seconds.items()
     )
     appends = timer.seconds.get("append + read models", 0) - timer.seconds.get("read models", 0)
     print(
         f"{store:8} {mode}{events:,} events in {seconds:.1f} s = {events / seconds:,.0f} events/s "
-        f"(process CPU {cpu:.1f} s = {1e6 * cpu / events:.0f} us/event) "
+        f"(process CPU {cpu:.1f} s = {1e6 * cpu / events:.0f} us/event, decoding processes "
+        f"{children:.1f} s = {1e6 * children / events:.0f} us/event) "
         f"(range {block_range} blocks, {concurrency} fetchers, {worker.rpc.requests} RPC requests; {parts}; "
         f"event-store appends alone {appends:.1f} s = {events / max(appends, 1e-9):,.0f} events/s)"
     )
@@ -108,12 +128,13 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--stores", default="sqlite,postgres")
     parser.add_argument("--background", action="store_true", help="fold read models beside ingestion")
+    parser.add_argument("--processes", type=int, help="decoding processes (default: the chain setting's)")
     args = parser.parse_args()
     anvil = Anvil(31337, "--gas-limit", "300000000")
     try:
         mailer = build_chain(anvil, args.events, args.per_tx)
         for store in args.stores.split(","):
-            backfill(store, anvil, mailer, args.events, args.range, args.concurrency, args.background)
+            backfill(store, anvil, mailer, args.events, args.range, args.concurrency, args.background, args.processes)
     finally:
         anvil.stop()
 

@@ -37,6 +37,8 @@ class ChainSettings(BaseModel):
     max_block_range: int = Field(default=2000, ge=1)
     concurrency: int = Field(default=4, ge=1, le=64)
     receipts: bool = False  # eth_getBlockReceipts per block with logs: gas used and price of its transactions
+    # worker processes that read and decode pages once a backfill proves heavy; 0 keeps it all in threads
+    decode_processes: int = Field(default=1, ge=0, le=16)
     mailer: str | None = None
     mailer_start_block: int | None = Field(default=None, ge=0)
     threedns: str | None = None

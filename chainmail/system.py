@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TypeVar
+from uuid import UUID
+
+from eventsourcing.persistence import Recording
 
 from chainmail.config import Settings
 from chainmail.domain.application import Clock, ContextApplication, IdSource, system_clock
@@ -53,8 +57,8 @@ class System:
         assert isinstance(app, context)
         return app
 
-    def _saved(self, app: ContextApplication, notification_id: int, topics: frozenset[str]) -> None:
-        self.projections.after_save(app, notification_id, topics)
+    def _saved(self, app: ContextApplication, recordings: Sequence[Recording[UUID]]) -> None:
+        self.projections.after_save(app, recordings)
 
     def close(self) -> None:
         for app in self.apps.values():

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import secrets
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Protocol, TypeVar
@@ -51,8 +51,8 @@ class IdSource:
 
 
 T = TypeVar("T")
-# Told after each save: the application, the last notification id, the topics of the saved events.
-Saved = Callable[[Application[UUID], int, frozenset[str]], None]
+# Told after each save: the application and what it recorded (the domain events with their notifications).
+Saved = Callable[["ContextApplication", Sequence[Recording[UUID]]], None]
 
 
 class ContextApplication(Application[UUID]):
@@ -81,8 +81,7 @@ class ContextApplication(Application[UUID]):
     def save(self, *objs: Any, **kwargs: Any) -> list[Recording[UUID]]:
         recordings = super().save(*objs, **kwargs)
         if recordings and self.on_saved is not None:
-            last = max(r.notification.id for r in recordings)
-            self.on_saved(self, last, frozenset(r.notification.topic for r in recordings))
+            self.on_saved(self, recordings)
         return recordings
 
     def retrying(self, command: Callable[[], T]) -> T:

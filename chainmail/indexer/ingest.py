@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 import structlog
 from sqlalchemy import Engine
@@ -17,10 +16,9 @@ from sqlalchemy import Engine
 from chainmail.domain.chain.abi import AbiBook
 from chainmail.domain.chain.application import Chain
 from chainmail.domain.chain.chains import ChainSpec
-from chainmail.domain.chain.cursor import ChainCursor, Header
-from chainmail.domain.chain.logs import LogRecord
-from chainmail.indexer.decoding import decode_log, needs_transaction, to_record
-from chainmail.indexer.rpc import JsonRpc, RangeTooLarge
+from chainmail.domain.chain.cursor import ChainCursor
+from chainmail.indexer.pages import DecodingPool, InconsistentPage, Lesson, Page, PageReader
+from chainmail.indexer.rpc import JsonRpc
 from chainmail.projections.blocks import record_head
 
 log = structlog.get_logger(__name__)
@@ -31,19 +29,6 @@ FORGET_REFUSAL_AFTER = 100  # pages after which a refused range size may be trie
 
 class ChainMismatch(RuntimeError):
     """The node serves a different chain than the one configured."""
-
-
-class InconsistentPage(RuntimeError):
-    """Headers or logs changed under a page (a reorg while reading it); read it again."""
-
-
-@dataclass
-class Page:
-    from_block: int
-    to_block: int
-    to_hash: str | None
-    records: list[LogRecord]
-    headers: list[Header] = field(default_factory=list)
 
 
 @dataclass
@@ -59,6 +44,9 @@ class Progress:
 class ChainIndexer:
     """Indexes one chain into the chain context; a single instance per chain writes at a time."""
 
+    # Logs a backfill reads in threads before it starts worker processes (which take a moment to start).
+    PROCESSES_AFTER_LOGS = 20_000
+
     def __init__(
         self,
         chain: Chain,
@@ -72,10 +60,9 @@ class ChainIndexer:
         if not spec.rpc_url and rpc is None:
             raise ValueError(f"chain {spec.chain_id} has no RPC URL")
         self.chain, self.engine, self.spec = chain, engine, spec
-        self.rpc = rpc or JsonRpc(spec.rpc_url or "", max_rps=spec.max_rps)
-        self.book = book or AbiBook()
-        self.kinds = {d.address: d.kind for d in spec.deployments}
-        self.topics = sorted({t for kind in set(self.kinds.values()) for t in self.book.topics(kind)})
+        self.reader = PageReader(spec, rpc or JsonRpc(spec.rpc_url or "", max_rps=spec.max_rps), book or AbiBook())
+        # worker processes read pages of heavy backfills; they decode with the standard ABI book
+        self._processes = spec.decode_processes if book is None else 0
         self.range = spec.max_block_range
         self._refused_at: int | None = None
         self._since_refusal = 0
@@ -86,6 +73,14 @@ class ChainIndexer:
         self._start_indexed: int | None = None
         self.head: int | None = None
         self.finalized: int | None = None
+
+    @property
+    def rpc(self) -> JsonRpc:
+        return self.reader.rpc
+
+    @rpc.setter
+    def rpc(self, rpc: JsonRpc) -> None:
+        self.reader.rpc = rpc
 
     # -- the loop ---------------------------------------------------------------------------------
 
@@ -153,52 +148,52 @@ class ChainIndexer:
     # -- backfill: final blocks, no reorg checks, several ranges in flight --------------------------
 
     def _backfill(self, cursor: ChainCursor, last: int, stop: Callable[[], bool]) -> None:
+        """Pages of final blocks, `concurrency` of them read at once and saved in order. Reading starts in
+        threads; once this backfill has seen `PROCESSES_AFTER_LOGS` logs, it moves to worker processes."""
         pending: deque[Future[Page]] = deque()
-        next_from = cursor.block + 1
+        next_from, logs = cursor.block + 1, 0
+        pool: DecodingPool | None = None
         with ThreadPoolExecutor(
             max_workers=self.spec.concurrency, thread_name_prefix=f"logs-{self.spec.chain_id}"
-        ) as pool:
+        ) as threads:
             try:
                 while (pending or next_from <= last) and not stop():
+                    if pool is None and self._processes and logs >= self.PROCESSES_AFTER_LOGS:
+                        pool = DecodingPool(self.spec, self.rpc.url, min(self._processes, self.spec.concurrency))
                     while len(pending) < self.spec.concurrency and next_from <= last:
                         to = min(last, next_from + self.range - 1)
-                        pending.append(pool.submit(self._final_page, next_from, to))
+                        if pool is not None:
+                            pending.append(pool.final_page(next_from, to))
+                        else:
+                            pending.append(threads.submit(self.reader.final_page, next_from, to))
                         next_from = to + 1
                     page = pending.popleft().result()
+                    self._learn(page.lessons)
+                    self.rpc.requests += page.requests
                     self._save(cursor, page)
+                    logs += len(page.records)
             finally:
                 for future in pending:
                     future.cancel()
+                if pool is not None:
+                    pool.close()
 
-    def _final_page(self, from_block: int, to_block: int) -> Page:
-        raw = self._logs(from_block, to_block)
-        to_header = self.rpc.header(to_block)
-        if to_header is None:
-            raise InconsistentPage(f"block {to_block} not found")
-        return Page(from_block, to_block, to_header["hash"], self._records(raw, {}))
-
-    def _logs(self, from_block: int, to_block: int) -> list[dict[str, Any]]:
-        """eth_getLogs over the range, halving it (and the ranges to come) while the node says it is too much;
-        ranges grow back up to `max_block_range` while pages stay small, but not to a size refused lately."""
-        size = to_block - from_block + 1
-        try:
-            raw = self.rpc.logs(from_block, to_block, list(self.kinds), self.topics)
-        except RangeTooLarge:
-            if size == 1:
-                raise
-            self.range = max(1, min(self.range, size // 2))
-            self._refused_at, self._since_refusal = min(self._refused_at or size, size), 0
-            middle = from_block + size // 2 - 1
-            return self._logs(from_block, middle) + self._logs(middle + 1, to_block)
-        self._since_refusal += 1
-        if self._refused_at is not None and self._since_refusal > FORGET_REFUSAL_AFTER:
-            self._refused_at = None  # the busy stretch of chain may be over: probe bigger ranges again
-        if len(raw) < TARGET_LOGS and size >= self.range:
-            grown = min(self.spec.max_block_range, self.range * 2)
-            if self._refused_at is not None:
-                grown = max(self.range, min(grown, self._refused_at - 1))
-            self.range = grown
-        return raw
+    def _learn(self, lessons: Sequence[Lesson]) -> None:
+        """Size the ranges to come from how eth_getLogs calls went: halve below a refused size; grow back up
+        to `max_block_range` while pages stay small, but not to a size refused lately."""
+        for size, count in lessons:
+            if count is None:
+                self.range = max(1, min(self.range, size // 2))
+                self._refused_at, self._since_refusal = min(self._refused_at or size, size), 0
+                continue
+            self._since_refusal += 1
+            if self._refused_at is not None and self._since_refusal > FORGET_REFUSAL_AFTER:
+                self._refused_at = None  # the busy stretch of chain may be over: probe bigger ranges again
+            if count < TARGET_LOGS and size >= self.range:
+                grown = min(self.spec.max_block_range, self.range * 2)
+                if self._refused_at is not None:
+                    grown = max(self.range, min(grown, self._refused_at - 1))
+                self.range = grown
 
     # -- near the head: every header checked, reorgs found and reverted -----------------------------
 
@@ -215,7 +210,9 @@ class ChainIndexer:
         for n in range(from_block, to_block + 1):
             if n - 1 in headers and headers[n]["parentHash"] != headers[n - 1]["hash"]:
                 raise InconsistentPage(f"block {n} does not follow block {n - 1}")
-        raw = self._logs(from_block, to_block)
+        lessons: list[Lesson] = []
+        raw = self.reader.logs(from_block, to_block, lessons)
+        self._learn(lessons)
         for item in raw:
             number = int(item["blockNumber"], 16)
             if number > to_block or headers[number]["hash"] != item["blockHash"]:
@@ -225,9 +222,8 @@ class ChainIndexer:
             for n in range(from_block, to_block + 1)
         ]
         times = {n: int(headers[n]["timestamp"], 16) for n in range(from_block, to_block + 1)}
-        self._save(
-            cursor, Page(from_block, to_block, headers[to_block]["hash"], self._records(raw, times), page_headers)
-        )
+        records = self.reader.records(raw, times)
+        self._save(cursor, Page(from_block, to_block, headers[to_block]["hash"], records, page_headers))
 
     def _revert(self, cursor: ChainCursor) -> None:
         """Walk back over the recorded hashes to the newest block the node still has, and revert after it."""
@@ -252,60 +248,6 @@ class ChainIndexer:
         self.chain.revert_blocks(cursor, ancestor + 1)
 
     # -- shared ------------------------------------------------------------------------------------
-
-    def _records(self, raw: Sequence[Mapping[str, Any]], times: Mapping[int, int]) -> list[LogRecord]:
-        decoded = []
-        for item in raw:
-            if item.get("removed"):
-                continue
-            found = decode_log(item, self.spec.chain_id, self.kinds, self.book)
-            if found is not None:
-                decoded.append((item, *found))
-        if not decoded:
-            return []
-        tx_hashes = sorted({item["transactionHash"] for item, entry, args in decoded if needs_transaction(entry, args)})
-        txs = dict(zip(tx_hashes, self.rpc.transactions(tx_hashes), strict=True)) if tx_hashes else {}
-        numbers = {int(item["blockNumber"], 16) for item, _, _ in decoded}
-        times = dict(times)
-        for item, _, _ in decoded:
-            if item.get("blockTimestamp"):
-                times.setdefault(int(item["blockNumber"], 16), int(item["blockTimestamp"], 16))
-        missing = sorted(n for n in numbers if n not in times)
-        if missing:
-            for n, header in zip(missing, self.rpc.headers(missing), strict=True):
-                if header is None:
-                    raise InconsistentPage(f"block {n} not found")
-                times[n] = int(header["timestamp"], 16)
-        receipts = self._receipts(sorted(numbers), {item["blockHash"] for item, _, _ in decoded})
-        records = [
-            to_record(
-                item,
-                self.spec.chain_id,
-                self.kinds[str(item["address"]).lower()],
-                entry,
-                args,
-                times[int(item["blockNumber"], 16)],
-                txs.get(item["transactionHash"]),
-                receipts.get(item["transactionHash"]),
-            )
-            for item, entry, args in decoded
-        ]
-        records.sort(key=lambda r: (r.block_number, r.log_index))
-        return records
-
-    def _receipts(self, numbers: list[int], block_hashes: set[str]) -> dict[str, Mapping[str, Any]]:
-        """The receipts of the transactions in these blocks by hash, when the chain is set to fetch them."""
-        if not self.spec.receipts or not numbers:
-            return {}
-        receipts: dict[str, Mapping[str, Any]] = {}
-        for n, block in zip(numbers, self.rpc.block_receipts(numbers), strict=True):
-            if block is None:
-                raise InconsistentPage(f"no receipts for block {n}")
-            for receipt in block:
-                if receipt.get("blockHash") not in block_hashes:
-                    raise InconsistentPage(f"receipts of block {n} are not of the block the logs came from")
-                receipts[receipt["transactionHash"]] = receipt
-        return receipts
 
     def _save(self, cursor: ChainCursor, page: Page) -> None:
         if page.from_block != cursor.block + 1:

@@ -7,13 +7,14 @@ no Python-side default (COPY would leave them to the server).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import psycopg
 from sqlalchemy import JSON, Boolean, Connection, Table, insert
 from sqlalchemy.exc import DBAPIError
+
+from chainmail.store.json_values import json_text
 
 COPY_FROM_ROWS = 50
 
@@ -62,10 +63,10 @@ def _copy(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> Non
 
 def _converter(type_: Any, dialect: Any) -> Callable[[Any], Any] | None:
     """What an insert would do to a value of this column type before sending it (None: nothing), with COPY's
-    text format in mind: JSON goes as its text (the dialect's serializer, `json.dumps` unless configured),
+    text format in mind: JSON goes as its text (the dialect's serializer if configured, else orjson's),
     booleans as they are (SQLAlchemy's processor only checks them)."""
     if isinstance(type_, JSON):
-        return getattr(dialect, "_json_serializer", None) or json.dumps
+        return getattr(dialect, "_json_serializer", None) or json_text
     if isinstance(type_, Boolean):
         return None
     processor: Callable[[Any], Any] | None = type_.dialect_impl(dialect).bind_processor(dialect)

@@ -20,6 +20,8 @@ def event_store_env(database_url: str, *, create_tables: bool) -> dict[str, str]
         "CREATE_TABLE": "y" if create_tables else "n",
         # the chain context's pages of logs are megabytes of JSON: compressed before they are sent
         "CHAIN_COMPRESSOR_TOPIC": "chainmail.store.compression:FastZlib",
+        # and encoded by orjson, which their JSON values allow
+        "CHAIN_MAPPER_TOPIC": "chainmail.store.json_values:JsonValuesMapper",
     }
     if path is not None:
         if str(path) in ("", ":memory:"):

@@ -1,5 +1,6 @@
 """Ingestion mechanics: ABI topic hashes, the committed contract artifact, chains from settings, adaptive
-eth_getLogs ranges behind a provider that refuses big answers, and one writer per chain."""
+eth_getLogs ranges behind a provider that refuses big answers, one writer per chain, and pages read by
+decoding processes."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import shutil
 import subprocess
 import threading
 from collections.abc import Iterator
+from concurrent.futures import Future
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -29,13 +31,15 @@ from chainmail.domain.chain.abi import (
     _decode_simple,
 )
 from chainmail.domain.chain.chains import ChainSpec, chain_specs, redact_url
+from chainmail.indexer import ingest
 from chainmail.indexer.folding import BackgroundFolding, unhooked_chain
 from chainmail.indexer.ingest import ChainIndexer
 from chainmail.indexer.lock import ChainLock
-from chainmail.indexer.rpc import JsonRpc
+from chainmail.indexer.pages import DecodingPool, Page
+from chainmail.indexer.rpc import JsonRpc, RpcUnavailable
 from chainmail.projections.chain_mails import mails_of
 from chainmail.system import System
-from tests.chain.anvil import ARTIFACTS, ROOT, Anvil
+from tests.chain.anvil import ARTIFACTS, ROOT, Anvil, free_port
 from tests.chain.databases import fresh_database
 from tests.chain.harness import index, indexer, read_models, spec_for
 
@@ -312,3 +316,79 @@ def test_read_models_folded_beside_ingestion_equal_those_folded_in_each_save(
             inline.close()
     assert read_models(system.engine) == expected
     assert len(expected["evm_mails"]) == 30
+
+
+def test_a_backfill_read_by_decoding_processes_gives_the_read_models_of_one_read_in_threads(
+    system: System,
+    anvil: Anvil,
+    database_url: str,
+    sqlite_template: Path,
+    pg_template: str | None,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    mailer = anvil.deploy("MailerEvents")
+    f, a = mailer.contract.functions, anvil.accounts
+    for i in range(4):
+        anvil.send(f.sendMany(a[1], f"many {i}", 5), 0)
+        anvil.send(f.sendPrepared(a[2], f"mail-id-{i}", a[0], True, False), 0)  # mailId recovered from the input
+        anvil.send(f.sendThroughWebhook(a[3], f"hook-{i}", a[0], False, True), 1)
+        anvil.send(f.delegateTo(a[2 + i % 3]), 1)
+    anvil.send(f.rejectDelegation(a[1]), 4)
+    pages_from_processes: list[int] = []
+
+    class CountingPool(ingest.DecodingPool):
+        def final_page(self, from_block: int, to_block: int) -> Future[Page]:
+            pages_from_processes.append(from_block)
+            return super().final_page(from_block, to_block)
+
+    monkeypatch.setattr(ingest, "DecodingPool", CountingPool)
+    spec = spec_for(anvil, [mailer.address], confirmations=0, max_block_range=2)
+    worker = indexer(system, spec)
+    worker.PROCESSES_AFTER_LOGS = 0  # a backfill this small would not start them
+    assert worker.sync().block == anvil.head()
+    assert len(pages_from_processes) > 3
+
+    threads_only = ChainSpec(**{**spec.__dict__, "decode_processes": 0})
+    with fresh_database(database_url, sqlite_template, pg_template, tmp_path) as url:
+        inline = System(Settings(database_url=url, email_domain="example.com"))
+        try:
+            index(inline, threads_only)
+            expected = read_models(inline.engine)
+        finally:
+            inline.close()
+    assert len(pages_from_processes) > 3  # the second index read no page through the pool
+    models = read_models(system.engine)
+    assert models == expected
+    mails = {m["kind"]: m for m in models["evm_mails"]}
+    assert mails["prepared"]["mail_id"].startswith("mail-id-")
+    assert mails["webhook"]["webhook_id"].startswith("hook-")
+    assert len(models["evm_mails"]) == 4 * 5 + 4 + 4
+
+
+def test_a_decoding_process_that_dies_fails_its_pages_instead_of_leaving_the_indexer_waiting(anvil: Anvil) -> None:
+    mailer = anvil.deploy("MailerEvents")
+    anvil.send(mailer.contract.functions.sendMany(anvil.accounts[1], "x", 3), 0)
+    pool = DecodingPool(spec_for(anvil, [mailer.address], confirmations=0), anvil.url, 1)
+    try:
+        page = pool.final_page(0, anvil.head()).result(timeout=60)
+        assert [r.args["subject"] for r in page.records] == ["x", "x", "x"]
+        pool._workers[0].process.kill()
+        pool._workers[0].process.wait()
+        pending = [pool.final_page(0, anvil.head()) for _ in range(3)]
+        for future in pending:
+            with pytest.raises(RuntimeError, match="decoding process"):
+                future.result(timeout=60)
+    finally:
+        pool.close()
+
+
+def test_a_node_error_in_a_decoding_process_reaches_the_indexer_as_itself(anvil: Anvil) -> None:
+    mailer = anvil.deploy("MailerEvents")
+    closed = f"http://127.0.0.1:{free_port()}"
+    pool = DecodingPool(spec_for(anvil, [mailer.address], confirmations=0), closed, 1)
+    try:
+        with pytest.raises(RpcUnavailable, match="cannot reach"):
+            pool.final_page(0, 1).result(timeout=60)
+    finally:
+        pool.close()

@@ -76,6 +76,7 @@ class ChainSpec:
     max_block_range: int
     concurrency: int
     receipts: bool = False  # fetch each block's receipts: gas used and price of the indexed transactions
+    decode_processes: int = 1  # worker processes reading and decoding pages of a heavy backfill (0: threads)
 
     @property
     def start_block(self) -> int:
@@ -135,6 +136,7 @@ def chain_specs(chains: Mapping[int, Any], *, enable_testnets: bool) -> list[Cha
                 max_block_range=cfg.max_block_range,
                 concurrency=cfg.concurrency,
                 receipts=getattr(cfg, "receipts", False),
+                decode_processes=getattr(cfg, "decode_processes", 1),
             )
         )
     return specs

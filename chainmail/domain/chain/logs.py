@@ -71,6 +71,10 @@ class LogPage(Aggregate):
         self.chain_id, self.from_block, self.to_block, self.count = chain_id, from_block, to_block, len(logs)
 
 
+# A page's state is JSON values only (its logs are `LogRecord.to_json()`): the store may encode it as such.
+LogPage.Observed.json_values_only = True  # type: ignore[attr-defined]
+
+
 class ChainLog(Aggregate):
     """One log per aggregate: the grain of earlier versions, kept so that event stores holding it still fold.
     A reorg may drop its block; if the block comes back, so does the log."""
