@@ -9,6 +9,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+import orjson
 import requests
 
 from chainmail.domain.chain.chains import redact_url
@@ -91,7 +92,7 @@ class JsonRpc:
         if response.status_code == 429 or response.status_code >= 500:
             raise RpcUnavailable(f"HTTP {response.status_code} from {redact_url(self.url)}")
         try:
-            return response.json()
+            return orjson.loads(response.content)  # pages of logs are megabytes: twice as fast as json
         except ValueError as error:
             raise RpcUnavailable(f"not JSON (HTTP {response.status_code}) from {redact_url(self.url)}") from error
 

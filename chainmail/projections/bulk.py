@@ -7,6 +7,7 @@ no Python-side default (COPY would leave them to the server).
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -41,22 +42,24 @@ def _copyable(table: Table, rows: Sequence[dict[str, Any]]) -> bool:
 def _copy(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
     dialect = conn.dialect
     names = list(rows[0])
-    processors = [_converter(table.c[name].type, dialect) for name in names]
-    plain = all(p is None for p in processors)
+    values_of = operator.itemgetter(*names) if len(names) > 1 else lambda row: (row[names[0]],)
+    converted = [(i, p) for i, p in enumerate(_converter(table.c[n].type, dialect) for n in names) if p is not None]
     quote = dialect.identifier_preparer
     statement = f"COPY {quote.format_table(table)} ({', '.join(quote.quote(n) for n in names)}) FROM STDIN"
     driver = conn.connection.driver_connection
     assert isinstance(driver, psycopg.Connection)
     try:
         with driver.cursor() as cursor, cursor.copy(statement) as copy:
-            for row in rows:
-                if plain:
-                    copy.write_row([row[n] for n in names])
-                else:
-                    values = (row[n] for n in names)
-                    copy.write_row(
-                        [v if p is None or v is None else p(v) for p, v in zip(processors, values, strict=True)]
-                    )
+            if not converted:
+                for row in rows:
+                    copy.write_row(values_of(row))
+            else:
+                for row in rows:
+                    values = list(values_of(row))
+                    for i, convert in converted:
+                        if values[i] is not None:
+                            values[i] = convert(values[i])
+                    copy.write_row(values)
     except psycopg.Error as error:  # the same exception an insert would raise (IntegrityError, ...)
         raise DBAPIError.instance(statement, None, error, psycopg.Error) from error
 
