@@ -7,7 +7,9 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import Future
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -392,3 +394,36 @@ def test_a_node_error_in_a_decoding_process_reaches_the_indexer_as_itself(anvil:
             pool.final_page(0, 1).result(timeout=60)
     finally:
         pool.close()
+
+
+def test_decoding_processes_end_with_an_indexer_killed_by_sigkill() -> None:
+    """No stray worker is left behind when the indexer cannot clean up: each ends at the end of its input."""
+    script = (
+        "import time\n"
+        "from chainmail.domain.chain.chains import ChainSpec, Deployment\n"
+        "from chainmail.indexer.pages import DecodingPool\n"
+        "spec = ChainSpec(31337, 'anvil', False, (Deployment('mailer', '0x' + '11' * 20, 0),), "
+        "'http://127.0.0.1:9', 10.0, 1.0, 0, False, 10, 2)\n"
+        "pool = DecodingPool(spec, spec.rpc_url, 2)\n"
+        "print(' '.join(str(w.process.pid) for w in pool._workers), flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    indexer = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    assert indexer.stdout is not None
+    workers = [int(pid) for pid in indexer.stdout.readline().split()]
+    assert len(workers) == 2 and all(_running(pid) for pid in workers)
+    indexer.kill()
+    indexer.wait()
+    deadline = time.monotonic() + 30
+    while any(_running(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_running(pid) for pid in workers)
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (an exited child of a killed parent may wait a while for its reaper)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state not in ("Z", "X")
