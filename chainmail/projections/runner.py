@@ -92,7 +92,7 @@ class ProjectionRunner:
 
         A big saved event (a page of chain logs) is kept as the domain event just recorded, so the catch-ups
         fold it without decoding its stored state again: the mapper's encoding round-trips it exactly (JSON
-        values only), which the replay tests hold it to."""
+        values only), which the replay tests and `tests/unit/test_json_values_mapper.py` hold it to."""
         if not recordings:
             return
         notification_id = max(r.notification.id for r in recordings)

@@ -4,7 +4,8 @@ value for COPY, costs a tenth of the standard encoder's time.
 orjson writes some Python values differently from eventsourcing's transcoder (a UUID as a bare string, not
 as a tagged object), so it is used only for event classes that declare `json_values_only = True`: their
 state holds JSON values and datetimes (which it hands back to the transcoder). What it writes is plain
-JSON: decoding stays the transcoder's. The chain context's mapper (`CHAIN_MAPPER_TOPIC`).
+JSON: decoding stays the transcoder's. It is the chain context's mapper (`CHAIN_MAPPER_TOPIC` in
+`store/events.py`).
 """
 
 from __future__ import annotations
