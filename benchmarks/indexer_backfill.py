@@ -20,7 +20,6 @@ from typing import Any
 from benchmarks._stores import database
 from chainmail.config import Settings
 from chainmail.domain.chain.application import Chain
-from chainmail.indexer.folding import BackgroundFolding, unhooked_chain
 from chainmail.indexer.ingest import ChainIndexer
 from chainmail.system import System
 from tests.chain.anvil import Anvil
@@ -71,16 +70,15 @@ def backfill(
     events: int,
     block_range: int,
     concurrency: int,
-    background: bool = False,
     processes: int | None = None,
 ) -> float:
     """Index the chain into a fresh database of `store`; prints and returns events/s (read models included:
-    folded inside each save, or with `background` by a thread beside ingestion, drained before the clock stops)."""
+    folded inside each save)."""
     with database(store) as url:
         system = System(Settings(database_url=url, email_domain="example.com"))
         try:
             spec = spec_for(anvil, [mailer], confirmations=0, max_block_range=block_range, concurrency=concurrency)
-            chain = unhooked_chain(system) if background else system.context(Chain)
+            chain = system.context(Chain)
             worker = ChainIndexer(chain, system.engine, spec)
             timer = Timer()
             if processes is not None:
@@ -92,20 +90,14 @@ def backfill(
             system.projections.after_save = timer.wrap("read models", system.projections.after_save)  # type: ignore[method-assign]
             chain.record_logs = timer.wrap("append + read models", chain.record_logs)  # type: ignore[method-assign]
             start, cpu, children = time.perf_counter(), time.process_time(), _children_cpu()
-            folding = BackgroundFolding(system) if background else None
             cursor = worker.sync()
-            if folding is not None:
-                folded = time.perf_counter()
-                folding.drain()
-                timer.seconds["read models still to fold after the last append"] = time.perf_counter() - folded
             seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
             children = _children_cpu() - children  # the decoding processes, counted once they have exited
             assert cursor.block == anvil.head(), (cursor.block, anvil.head())
             assert worker.logs_written == events, worker.logs_written
         finally:
             system.close()
-    mode = "(background read models) " if background else ""
-    mode += f"({worker._processes} decoding processes) "
+    mode = f"({worker._processes} decoding processes) "
     parts = ", ".join(
         f"{k} {v:.1f} s" + (f" ({timer.cpu[k]:.1f} s CPU)" if k in timer.cpu else "") for k, v in timer.seconds.items()
     )
@@ -127,14 +119,13 @@ def main() -> None:
     parser.add_argument("--range", type=int, default=10, help="blocks per eth_getLogs")
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--stores", default="sqlite,postgres")
-    parser.add_argument("--background", action="store_true", help="fold read models beside ingestion")
     parser.add_argument("--processes", type=int, help="decoding processes (default: the chain setting's)")
     args = parser.parse_args()
     anvil = Anvil(31337, "--gas-limit", "300000000")
     try:
         mailer = build_chain(anvil, args.events, args.per_tx)
         for store in args.stores.split(","):
-            backfill(store, anvil, mailer, args.events, args.range, args.concurrency, args.background, args.processes)
+            backfill(store, anvil, mailer, args.events, args.range, args.concurrency, args.processes)
     finally:
         anvil.stop()
 

@@ -34,8 +34,6 @@ from chainmail.domain.chain.abi import (
 )
 from chainmail.domain.chain.chains import ChainSpec, chain_specs, redact_url
 from chainmail.indexer import ingest
-from chainmail.indexer.folding import BackgroundFolding, unhooked_chain
-from chainmail.indexer.ingest import ChainIndexer
 from chainmail.indexer.lock import ChainLock
 from chainmail.indexer.pages import DecodingPool, Page
 from chainmail.indexer.rpc import JsonRpc, RpcUnavailable
@@ -292,32 +290,6 @@ def test_with_the_finalized_tag_blocks_up_to_the_nodes_finalized_block_are_backf
     assert len(worker.cursor.recent) == anvil.head() - finalized + 1  # every unfinalized header kept
     with system.engine.connect() as conn:
         assert len(mails_of(conn, 31337)) == 3
-
-
-def test_read_models_folded_beside_ingestion_equal_those_folded_in_each_save(
-    system: System, anvil: Anvil, database_url: str, sqlite_template: Path, pg_template: str | None, tmp_path: Path
-) -> None:
-    mailer = anvil.deploy("MailerEvents")
-    f, a = mailer.contract.functions, anvil.accounts
-    for i in range(6):
-        anvil.send(f.sendMany(a[1], f"many {i}", 5), 0)
-        anvil.send(f.delegateTo(a[2 + i % 3]), 1)
-    anvil.send(f.rejectDelegation(a[1]), 4)
-    spec = spec_for(anvil, [mailer.address], max_block_range=3)
-    folding = BackgroundFolding(system)
-    ChainIndexer(unhooked_chain(system), system.engine, spec).sync()
-    folding.drain()
-    assert folding.error is None
-
-    with fresh_database(database_url, sqlite_template, pg_template, tmp_path) as url:
-        inline = System(Settings(database_url=url, email_domain="example.com"))
-        try:
-            index(inline, spec)
-            expected = read_models(inline.engine)
-        finally:
-            inline.close()
-    assert read_models(system.engine) == expected
-    assert len(expected["evm_mails"]) == 30
 
 
 def test_a_backfill_read_by_decoding_processes_gives_the_read_models_of_one_read_in_threads(
