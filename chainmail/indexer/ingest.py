@@ -159,7 +159,9 @@ class ChainIndexer:
             try:
                 while (pending or next_from <= last) and not stop():
                     if pool is None and self._processes and logs >= self.PROCESSES_AFTER_LOGS:
-                        pool = DecodingPool(self.spec, self.rpc.url, min(self._processes, self.spec.concurrency))
+                        processes = min(self._processes, self.spec.concurrency)
+                        log.info("reading pages in decoding processes", chain=self.spec.chain_id, processes=processes)
+                        pool = DecodingPool(self.spec, self.rpc.url, processes)
                     while len(pending) < self.spec.concurrency and next_from <= last:
                         to = min(last, next_from + self.range - 1)
                         if pool is not None:
