@@ -77,6 +77,9 @@ class ProjectionRunner:
                 self._apply(projection, app, tx, notes)
                 move_position(tx, projection.name, app.name, position, notes[-1].id)
             done += len(notes)
+            if len(notes) < self.batch_size or (until is not None and notes[-1].id >= until):
+                # nothing more to read (or nothing more wanted): no second transaction just to find that out
+                return done
 
     def catch_up_all(self) -> int:
         """One pass over every projection and application it follows; the number of events read."""
