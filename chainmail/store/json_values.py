@@ -16,39 +16,42 @@ from uuid import UUID
 
 import orjson
 from eventsourcing.domain import DomainEventProtocol
-from eventsourcing.persistence import JSONTranscoder, Mapper, StoredEvent
-from eventsourcing.utils import get_topic
+from eventsourcing.persistence import Cipher, Compressor, JSONTranscoder, Mapper, StoredEvent, Transcoder
 
 _OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_SUBCLASS | orjson.OPT_PASSTHROUGH_DATACLASS
+
+
+class _OrjsonFirst(Transcoder):
+    """Encodes with orjson, handing datetimes (and anything else not plain) to the JSON transcoder's tagged
+    encoding, and what orjson refuses (integers beyond 64 bits, keys that are not strings) to the transcoder
+    itself; decodes with the transcoder."""
+
+    def __init__(self, transcoder: JSONTranscoder) -> None:
+        self.transcoder = transcoder
+
+    def encode(self, obj: Any) -> bytes:
+        try:
+            return orjson.dumps(obj, default=self.transcoder._encode_obj, option=_OPTIONS)
+        except TypeError:
+            return self.transcoder.encode(obj)
+
+    def decode(self, data: bytes) -> Any:
+        return self.transcoder.decode(data)
 
 
 class JsonValuesMapper(Mapper[UUID]):
     """eventsourcing's mapper, with the state of events marked `json_values_only` encoded by orjson."""
 
+    def __init__(self, transcoder: Transcoder, compressor: Compressor | None = None, cipher: Cipher | None = None):
+        super().__init__(transcoder, compressor=compressor, cipher=cipher)
+        self._json_values: Mapper[UUID] | None = None
+        if isinstance(transcoder, JSONTranscoder):
+            self._json_values = Mapper(_OrjsonFirst(transcoder), compressor=compressor, cipher=cipher)
+
     def to_stored_event(self, domain_event: DomainEventProtocol[UUID]) -> StoredEvent:
-        transcoder = self.transcoder
-        if not getattr(domain_event, "json_values_only", False) or not isinstance(transcoder, JSONTranscoder):
-            return super().to_stored_event(domain_event)
-        state = dict(vars(domain_event))
-        originator_id, originator_version = state.pop("originator_id"), state.pop("originator_version")
-        class_version = getattr(type(domain_event), "class_version", 1)
-        if class_version > 1:
-            state["class_version"] = class_version
-        try:
-            # datetimes (and anything else not plain) go to the transcoder's own tagged encoding
-            stored = orjson.dumps(state, default=transcoder._encode_obj, option=_OPTIONS)
-        except TypeError:  # integers beyond 64 bits, keys that are not strings: as the transcoder writes them
-            stored = transcoder.encode(state)
-        if self.compressor:
-            stored = self.compressor.compress(stored)
-        if self.cipher:
-            stored = self.cipher.encrypt(stored)
-        return StoredEvent(
-            originator_id=originator_id,
-            originator_version=originator_version,
-            topic=get_topic(type(domain_event)),
-            state=stored,
-        )
+        if self._json_values is not None and getattr(domain_event, "json_values_only", False):
+            return self._json_values.to_stored_event(domain_event)
+        return super().to_stored_event(domain_event)
 
 
 def json_text(value: Any) -> str:
