@@ -18,7 +18,7 @@ import structlog
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from pydantic_core import PydanticCustomError
 
-from chainmail.http.errors import WildDuckError
+from chainmail.http.errors import IndexerError, WildDuckError
 
 M = TypeVar("M", bound=BaseModel)
 log = structlog.get_logger(__name__)
@@ -265,3 +265,16 @@ def parse(model: type[M], params: dict[str, Any]) -> M:
         # A validator that tripped over an unexpected shape: still the caller's bad input, never a 500.
         log.warning("validator failed", model=model.__name__, error=str(error))
         raise WildDuckError(400, "InputValidationError", "Invalid input", details={}) from None
+
+
+def indexer_body(model: type[M], params: dict[str, Any]) -> M:
+    """Validate an indexer request body, or answer 400 VALIDATION_ERROR naming the first bad field."""
+    try:
+        return model.model_validate(params)
+    except ValidationError as error:
+        first = error.errors(include_url=False)[0]
+        where = ".".join(str(p) for p in first["loc"]) or "body"
+        raise IndexerError(400, "VALIDATION_ERROR", f"{where}: {first['msg']}") from None
+    except (TypeError, ValueError) as error:  # a validator that tripped over an unexpected shape: bad input
+        log.warning("validator failed", model=model.__name__, error=str(error))
+        raise IndexerError(400, "VALIDATION_ERROR", "Invalid input") from None

@@ -72,7 +72,8 @@ def webhook_is_authentic(secret: str, body: bytes, digest: str | None, algorithm
     if hash_function is None or not digest:
         return False
     expected = hmac.new(secret.encode(), body, hash_function).hexdigest()
-    return hmac.compare_digest(expected, digest.strip().lower())
+    # as bytes: compare_digest refuses str holding non-ASCII characters, which a header may carry
+    return hmac.compare_digest(expected.encode(), digest.strip().lower().encode())
 
 
 class Sumsub:

@@ -64,11 +64,13 @@ def log_values(r: LogRecord) -> dict[str, Any]:
     }
 
 
-def event_data(r: LogRecord) -> dict[str, Any]:
-    """The arguments, with each recovered indexed string in place of its hash (kept as `<name>Hash`)."""
-    data = dict(r.args)
-    for name, text in r.recovered.items():
-        data[name + "Hash"] = r.args[name]
+def event_data(args: dict[str, Any], recovered: dict[str, str | None] | None) -> dict[str, Any]:
+    """A log's arguments, with each recovered indexed string in place of its hash (kept as `<name>Hash`)."""
+    if not recovered:
+        return args
+    data = dict(args)
+    for name, text in recovered.items():
+        data[name + "Hash"] = args[name]
         data[name] = text
     return data
 
@@ -144,13 +146,6 @@ class EventLogProjection(ChainProjection):
         # straight from the page's dicts: this read model takes every log, so no record is made for each
         table = self.t.evm_event_log
         for d in logs:
-            args, recovered = d["args"], d.get("recovered")
-            data = args
-            if recovered:  # as event_data() shows them
-                data = dict(args)
-                for name, text in recovered.items():
-                    data[name + "Hash"] = args[name]
-                    data[name] = text
             add_row(
                 tx,
                 table,
@@ -166,6 +161,6 @@ class EventLogProjection(ChainProjection):
                     "event_name": d["event"],
                     "abi_version": d["abi_version"],
                     "tx_from": d.get("tx_from"),
-                    "event_data": data,
+                    "event_data": event_data(d["args"], d.get("recovered")),
                 },
             )

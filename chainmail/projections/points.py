@@ -3,7 +3,6 @@ ranks) and every award with the balance before and after it, for audits."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -130,9 +129,7 @@ def leaderboard(conn: Connection, count: int) -> list[dict[str, Any]]:
     return [{**row._mapping, "rank": position} for position, row in enumerate(rows, start=1)]
 
 
-def ledger_of(conn: Connection, wallet: str, since: datetime | None = None) -> list[dict[str, Any]]:
+def ledger_of(conn: Connection, wallet: str) -> list[dict[str, Any]]:
     t = points_ledger
     query = select(t).where(t.c.wallet == wallet)
-    if since is not None:
-        query = query.where(t.c.created_at >= since)
     return [dict(row._mapping) for row in conn.execute(query.order_by(t.c.created_at, t.c.day_id, t.c.version))]

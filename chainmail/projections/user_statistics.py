@@ -29,6 +29,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from chainmail.domain.chain.abi import MAILER
 from chainmail.domain.chain.delegations import ZERO_ADDRESS
 from chainmail.domain.chain.logs import LogRecord
+from chainmail.projections.bulk import insert_rows
 from chainmail.projections.chain_logs import ChainProjection, on_log
 from chainmail.projections.chain_mails import MAIL_KINDS
 from chainmail.store.schema import metadata
@@ -131,7 +132,7 @@ class UserStatisticsProjection(ChainProjection):
                     delta["first"] = min(delta["first"] or r.block_time, r.block_time)
                     delta["last"] = max(delta["last"] or r.block_time, r.block_time)
         if entries:
-            tx.execute(insert(self.t.user_statistics_entries), entries)
+            insert_rows(tx, self.t.user_statistics_entries, entries)
             tx.execute(self._upsert(tx.dialect.name), list(deltas.values()))
 
     def _upsert(self, dialect: str) -> Any:

@@ -31,8 +31,7 @@ def award(system: Any, wallet_address: str, action: str, *, referrer: str | None
         raise Invalid("INVALID_WALLET_ADDRESS", "Invalid wallet address")
     rewards = system.context(Rewards)
     rewards.table.amount(action)  # an unknown action is refused before anything is recorded
-    if referrer:
-        system.context(Identity).consume_referral(wallet, referrer)
+    if referrer and system.context(Identity).consume_referral(wallet, referrer):
         reward_referral(system, wallet)
     return rewards.award(wallet.address, wallet.chain_type, action)
 
@@ -55,8 +54,8 @@ def reward_referral(system: Any, wallet: Wallet) -> None:
     rewards = system.context(Rewards)
     if "referral" not in rewards.table.amounts:
         return
-    referrer = identity.referrer_of(wallet)
-    if referrer is None or identity.first_authentication(wallet) is None:
+    referrer = identity.signed_in_referrer(wallet)
+    if referrer is None:
         return
     rewards.award(
         referrer.address, referrer.chain_type, "referral", once=f"referral:{wallet.address}", reason=wallet.address

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +19,7 @@ from chainmail.domain.mail.names import normalize_address, username_view, uview
 from chainmail.domain.mail.passwords import hash_algorithm, hash_password, verify_pbkdf2
 from chainmail.http.pagination import decode_cursor, encode_cursor, page_request
 from chainmail.http.params import parse_query
+from chainmail.identity.sumsub import webhook_is_authentic
 from chainmail.projections.paging import Boundary
 
 object_ids = st.text(alphabet="0123456789abcdef", min_size=24, max_size=24)
@@ -129,3 +132,10 @@ def test_an_empty_prefix_mounts_at_the_root(monkeypatch: pytest.MonkeyPatch) -> 
     assert load_settings().api_prefix == ""
     with pytest.raises(SystemExit):
         load_settings("/no/such/file.toml")
+
+
+def test_a_kyc_webhook_digest_with_non_ascii_characters_is_refused_not_an_error() -> None:
+    body = b'{"type":"applicantReviewed"}'
+    right = hmac.new(b"hook-secret", body, hashlib.sha256).hexdigest()
+    assert webhook_is_authentic("hook-secret", body, right, None)
+    assert not webhook_is_authentic("hook-secret", body, "é" + right[1:], None)  # a header is latin-1 text

@@ -41,10 +41,6 @@ class LogRecord(NamedTuple):
     def to_json(self) -> dict[str, Any]:
         return self._asdict()
 
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> LogRecord:
-        return cls(**data)
-
 
 def log_id(chain_id: int, block_hash: str, log_index: int) -> UUID:
     return natural_id("evm-log", f"{chain_id}:{block_hash.lower()}:{log_index}")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -19,7 +19,7 @@ from eth_utils import keccak
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate, event
 
-from chainmail.domain.chain.abi import MAILER
+from chainmail.domain.chain.abi import MAILER, RECOVERED_STRINGS
 from chainmail.domain.chain.delegations import ZERO_ADDRESS
 from chainmail.domain.chain.logs import LogPage, LogRecord
 from chainmail.domain.ids import natural_id
@@ -68,7 +68,6 @@ class MailerCall:
     args: dict[str, Any]
     accounts: tuple[str, ...]  # signer first
     fee_paid: bool | None = None  # from the instruction's log line; None when the payload had no logs
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 # -- aggregates -------------------------------------------------------------------------------------
@@ -168,8 +167,6 @@ MAIL_EVENTS = {
     "SendPreparedToEmail": "PreparedMailSentToEmail",
     "SendThroughWebhook": "WebhookMailSent",
 }
-# Strings that reach an EVM log only as keccak256 hashes; Solana has the text, both are kept alike.
-HASHED_ARGS = ("mailId", "webhookId")
 
 
 def _hash(text: str) -> str:
@@ -190,7 +187,7 @@ def mailer_event(call: MailerCall, delegator_of_account: str | None) -> tuple[st
     if call.instruction in MAIL_EVENTS:
         out: dict[str, Any] = {"from": signer, "payer": signer}  # on Solana the sender always pays
         for name, value in args.items():
-            if name in HASHED_ARGS:
+            if name in RECOVERED_STRINGS:
                 recovered[name] = value
                 value = _hash(call.args[name])
             out[name] = value

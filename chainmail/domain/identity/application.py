@@ -279,13 +279,15 @@ class Identity(KycCommands, OAuthCommands, ContextApplication):
             return None
         return Wallet(found.wallet, found.chain_type)  # type: ignore[arg-type]
 
-    def referrer_of(self, wallet: Wallet) -> Wallet | None:
-        """The wallet whose code brought `wallet`, once it consumed one."""
+    def signed_in_referrer(self, wallet: Wallet) -> Wallet | None:
+        """The wallet whose code brought `wallet`, once `wallet` has both consumed one and signed in."""
         try:
             account: WalletAccount = self.repository.get(WalletAccount.create_id(wallet.address))
         except AggregateNotFoundError:
             return None
-        return self.referral_owner(account.referral_code) if account.referral_code else None
+        if not account.referral_code or account.first_authenticated_at is None:
+            return None
+        return self.referral_owner(account.referral_code)
 
     def _valid_referral(self, wallet: Wallet, code: str | None) -> str | None:
         """`code` normalised when it names another wallet's code; None for unknown codes and self-referral."""

@@ -9,6 +9,7 @@ from typing import Any
 import falcon
 
 from chainmail.domain.chain.chains import KNOWN_CHAINS, chain_specs
+from chainmail.domain.chain.solana import is_solana_chain
 from chainmail.domain.identity.signatures import Wallet
 from chainmail.http.idx.signature import add_everywhere, envelope, identity_of, path_wallet, signed_wallet
 from chainmail.http.router import Router
@@ -34,7 +35,7 @@ def wallet_signature(system: System) -> SignatureCheck:
 def _delegate_data(row: dict[str, Any], wallet_key: str) -> dict[str, Any]:
     return {
         "walletAddress": row[wallet_key],
-        "chainType": "solana" if int(row["chain_id"]) < 0 else "evm",  # Solana networks have negative ids
+        "chainType": "solana" if is_solana_chain(int(row["chain_id"])) else "evm",
         "chainId": int(row["chain_id"]),
         "txHash": row["tx_hash"],
     }

@@ -33,7 +33,7 @@ from graphql import (
 )
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from chainmail.http.idx.graphql_schema import QueryContext, build_schema
+from chainmail.http.idx.graphql_schema import QueryContext, build_schema, limit_statements
 from chainmail.http.idx.signature import add_everywhere
 from chainmail.http.router import Router
 from chainmail.system import System
@@ -44,7 +44,6 @@ MAX_BODY_BYTES = 1024 * 1024
 MAX_TOKENS = 1000
 MAX_ALIASES = 30
 MAX_DEPTH = 20
-STATEMENT_TIMEOUT_MS = 10_000  # PostgreSQL, per statement of a GraphQL request
 MAX_VARIABLE_NESTING = 64  # JSON levels; an AND/OR filter takes two per level (MAX_NESTING is 16)
 
 
@@ -179,8 +178,7 @@ class GraphQLResource:
             if errors:
                 return ExecutionResult(None, errors)
             with self.system.engine.connect() as conn:
-                if conn.dialect.name == "postgresql":  # no query text holds a worker for long
-                    conn.exec_driver_sql(f"SET LOCAL statement_timeout = {STATEMENT_TIMEOUT_MS}")
+                limit_statements(conn)
                 result = execute_sync(
                     self.schema,
                     document,

@@ -377,6 +377,15 @@ class QueryContext:
     conn: Connection
 
 
+STATEMENT_TIMEOUT_MS = 10_000  # PostgreSQL, per statement of a GraphQL request
+
+
+def limit_statements(conn: Connection) -> None:
+    """No query text holds a worker for long: a timeout on each statement of the request's transaction."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"SET LOCAL statement_timeout = {STATEMENT_TIMEOUT_MS}")
+
+
 @contextmanager
 def answering(info: GraphQLResolveInfo) -> Iterator[Connection]:
     """The request's connection; a bad argument or a database failure becomes a GraphQL error, never a 500."""
@@ -388,6 +397,7 @@ def answering(info: GraphQLResolveInfo) -> Iterator[Connection]:
     except SQLAlchemyError as error:
         log.warning("graphql query failed", error=str(error).splitlines()[0])
         conn.rollback()
+        limit_statements(conn)  # the rest of the request runs in a new transaction, under the same limit
         raise GraphQLError("The database could not answer this query, try again.") from None
 
 

@@ -13,9 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from chainmail.domain.identity.kyc import LEVELS, KycReview
 from chainmail.domain.identity.signatures import parse_wallet
 from chainmail.http.errors import IndexerError
-from chainmail.http.idx.points import indexer_body
 from chainmail.http.idx.signature import envelope, identity_of, path_wallet, rate_limited, signed_wallet
 from chainmail.http.router import Router
+from chainmail.http.validation import indexer_body
 from chainmail.identity.sumsub import KycSettings, Sumsub, SumsubUnavailable, kyc_settings, webhook_is_authentic
 from chainmail.projections import kyc as kyc_model
 from chainmail.system import System

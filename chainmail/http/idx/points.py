@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import falcon
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from chainmail.domain.identity.signatures import Wallet
 from chainmail.domain.rewards.points import DailyCapReached
@@ -16,6 +16,7 @@ from chainmail.http.errors import IndexerError
 from chainmail.http.idx.internal import PeerCheck
 from chainmail.http.idx.signature import add_everywhere, envelope, identity_of, path_wallet, signed_wallet
 from chainmail.http.router import Router
+from chainmail.http.validation import indexer_body
 from chainmail.http.wire import js_iso
 from chainmail.identity.settings import identity_settings
 from chainmail.projections import points as points_model
@@ -55,16 +56,6 @@ def points_data(wallet: Wallet, row: dict[str, Any] | None) -> dict[str, Any]:
         "createdAt": _iso(row["created_at"]),
         "updatedAt": _iso(row["last_activity_at"]),
     }
-
-
-def indexer_body(model: type[BaseModel], params: dict[str, Any]) -> Any:
-    """Validate a body with pydantic, or answer 400 VALIDATION_ERROR naming the first bad field."""
-    try:
-        return model.model_validate(params)
-    except ValidationError as error:
-        first = error.errors(include_url=False)[0]
-        where = ".".join(str(p) for p in first["loc"]) or "body"
-        raise IndexerError(400, "VALIDATION_ERROR", f"{where}: {first['msg']}") from None
 
 
 class AddPointsBody(BaseModel):

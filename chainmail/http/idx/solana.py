@@ -8,13 +8,14 @@ import json
 from typing import Any, Literal
 
 import falcon
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from chainmail.domain.chain.solana import canonical_chain_id
 from chainmail.http.errors import IndexerError
 from chainmail.http.idx.internal import PeerCheck
 from chainmail.http.idx.signature import add_everywhere, envelope
 from chainmail.http.router import Router
+from chainmail.http.validation import indexer_body
 from chainmail.identity.settings import identity_settings
 from chainmail.indexer.solana.helius import Helius
 from chainmail.indexer.solana.ingest import WEBHOOK_PATH, Delivery, SolanaIngestion
@@ -61,7 +62,7 @@ class WebhookResource:
             raise falcon.HTTPPayloadTooLarge()
         try:
             body = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested past Python's limit
             raise IndexerError(400, "INVALID_PAYLOAD", "The body is not JSON") from None
         delivery = _ingested(self.ingestion, network, body)
         data = _delivery_data(delivery, network.chain_id)
@@ -144,12 +145,7 @@ class TestTransactionResource:
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         if not self.ingestion.settings.dev_mode:
             raise IndexerError(403, "FORBIDDEN", "Test transactions are only available in development mode")
-        try:
-            body = TestTransactionInput.model_validate(req.context.params)
-        except ValidationError as error:
-            first = error.errors(include_url=False)[0]
-            where = ".".join(str(p) for p in first["loc"]) or "body"
-            raise IndexerError(400, "VALIDATION_ERROR", f"{where}: {first['msg']}") from None
+        body = indexer_body(TestTransactionInput, req.context.params)
         networks = self.ingestion.networks
         chain_id = canonical_chain_id(body.chainId) if body.chainId is not None else next(iter(networks), None)
         network = networks.get(chain_id) if chain_id is not None else None
