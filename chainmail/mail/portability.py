@@ -85,13 +85,16 @@ class MailImport:
             if use and use in by_use:
                 paths[path] = by_use[use]  # a special folder, named otherwise here
                 continue
-            paths[path] = self.store.create_mailbox(
-                user_id,
-                path,
-                hidden=bool(entry.get("hidden")),
-                retention=int(entry.get("retention") or 0),
-                encrypt_messages=bool(entry.get("encryptMessages")),
-            )
+            try:
+                paths[path] = self.store.create_mailbox(
+                    user_id,
+                    path,
+                    hidden=bool(entry.get("hidden")),
+                    retention=int(entry.get("retention") or 0),
+                    encrypt_messages=bool(entry.get("encryptMessages")),
+                )
+            except (ValueError, TypeError, DomainError):  # a folder the file describes badly is left out
+                continue
             if entry.get("subscribed") is False:
                 self.store.mail.update_mailbox(user_id, paths[path], None, {"subscribed": False})
         self._folders[user_id] = paths

@@ -126,12 +126,12 @@ class OutboundQueue:
         with self.engine.connect() as conn:
             raw = get_blob(conn, row["blob"]) or b""
             outgoing = without_bcc(raw)
-            key = dkim_signing_key(conn, sender_domain(outgoing, row["sender"]), self.system.mail.sealer)
-        try:
-            return sign(outgoing, key)
-        except Exception:  # an unusable key sends the message unsigned rather than never
-            log.exception("dkim signing failed", queue_id=row["queue_id"])
-            return outgoing
+            try:
+                key = dkim_signing_key(conn, sender_domain(outgoing, row["sender"]), self.system.mail.sealer)
+                return sign(outgoing, key)
+            except Exception:  # an unusable key (or one that cannot be unsealed) sends unsigned rather than never
+                log.exception("dkim signing failed", queue_id=row["queue_id"])
+                return outgoing
 
     def _attempt(self, row: dict[str, Any], raw: bytes, waits: list[timedelta]) -> None:
         try:

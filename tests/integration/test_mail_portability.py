@@ -171,3 +171,23 @@ def test_broken_message_lines_fail_alone(
     there = falcon.testing.TestClient(create_app(other_system), headers={"X-Access-Token": ROOT_TOKEN})
     listed = there.simulate_get(f"/api/users/{user}/mailboxes/{mailbox_ids(there, user)['INBOX']}/messages").json
     assert listed["total"] == 1
+
+
+def test_folders_an_import_file_describes_badly_are_left_out_and_the_account_still_imports(
+    client: falcon.testing.TestClient, system: System, other_system: System
+) -> None:
+    user = create_user(client, "oddfolders")
+    client.simulate_post(f"/api/users/{user}/mailboxes", json={"path": "Kept"})
+    exported = exporter(system).simulate_post("/api/data/export", json={"users": [user]}).content
+    header, account = exported.splitlines()
+    entry = json.loads(account)
+    entry["mailboxes"] += [{"path": "Odd", "retention": "soon"}, {"path": "Odder", "retention": [30]}]
+    body = b"\n".join([header, json.dumps(entry).encode()]) + b"\n"
+
+    imported = exporter(other_system).simulate_post("/api/data/import", body=body)
+
+    assert imported.status_code == 200
+    assert imported.json == {"success": True, "entries": 1, "imported": 1, "failed": 0, "existing": 0}
+    there = falcon.testing.TestClient(create_app(other_system), headers={"X-Access-Token": ROOT_TOKEN})
+    paths = set(mailbox_ids(there, user))
+    assert "Kept" in paths and not {"Odd", "Odder"} & paths
