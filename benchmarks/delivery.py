@@ -22,7 +22,8 @@ from chainmail.logs import configure_logging
 from chainmail.mail.queue import OutboundQueue
 from chainmail.mail.smtp_in import ReceiverController
 from chainmail.system import System
-from tests.integration.smtp_peers import free_port, smtp_peer
+from tests.chain.anvil import free_port
+from tests.integration.smtp_peers import smtp_peer
 
 TOKEN = "benchmark-root-token"
 

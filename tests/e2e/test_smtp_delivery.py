@@ -18,10 +18,11 @@ from chainmail.http.app import create_app
 from chainmail.mail.queue import OutboundQueue
 from chainmail.mail.smtp_in import ReceiverController
 from chainmail.system import System
+from tests.chain.anvil import free_port
 from tests.e2e.conftest import ROOT_TOKEN as SERVE_TOKEN
 from tests.e2e.conftest import chainmail, chainmail_env
 from tests.integration.mail_support import create_user, mailbox_ids
-from tests.integration.smtp_peers import Peer, free_port, smtp_peer, wait_for
+from tests.integration.smtp_peers import Peer, smtp_peer, wait_for
 from tests.local_http import QuietHandler, serving
 
 ROOT = "root-token-for-smtp-tests"

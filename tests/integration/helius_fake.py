@@ -4,11 +4,11 @@
 from __future__ import annotations
 
 import json
-import threading
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from tests.local_http import QuietHandler
 
 WEBHOOK_TYPES = {"enhanced", "raw", "discord", "enhancedDevnet", "rawDevnet", "discordDevnet"}
 
@@ -20,28 +20,16 @@ class FakeHelius:
         self.requests: list[tuple[str, str, Any]] = []  # (method, path, body)
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:  # keep test output quiet
-                pass
-
-            def _answer(self, status: int, body: Any) -> None:
-                raw = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(raw)))
-                self.end_headers()
-                self.wfile.write(raw)
-
+        class Handler(QuietHandler):
             def _handle(self, method: str) -> None:
                 url = urlsplit(self.path)
                 length = int(self.headers.get("Content-Length") or 0)
                 body = json.loads(self.rfile.read(length)) if length else None
                 fake.requests.append((method, url.path, body))
                 if parse_qs(url.query).get("api-key") != [fake.api_key]:
-                    self._answer(401, {"error": "invalid api key"})
+                    self.send_json(401, {"error": "invalid api key"})
                     return
-                status, answer = fake.route(method, url.path, body)
-                self._answer(status, answer)
+                self.send_json(*fake.route(method, url.path, body))
 
             def do_GET(self) -> None:
                 self._handle("GET")
@@ -52,10 +40,8 @@ class FakeHelius:
             def do_PUT(self) -> None:
                 self._handle("PUT")
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        self.Handler = Handler
+        self.url = ""  # set while served: `with serving(fake.Handler) as fake.url`
 
     @staticmethod
     def _invalid(body: Any) -> str | None:
@@ -92,7 +78,3 @@ class FakeHelius:
             self.webhooks[webhook_id] = {**self.webhooks[webhook_id], **body}
             return 200, self.webhooks[webhook_id]
         return 404, {"error": "not found"}
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()

@@ -115,6 +115,7 @@ def test_a_breached_password_is_refused_on_update_and_the_old_one_keeps_working(
     user_id = checked.simulate_post("/api/users", json={"username": "changer", "password": "first-secret"}).json["id"]
 
     refused = checked.simulate_put(f"/api/users/{user_id}", json={"password": BREACHED, "allowUnsafe": False})
+    assert login(checked, "changer", "first-secret").status_code == 200
     allowed = checked.simulate_put(f"/api/users/{user_id}", json={"password": "second-secret", "allowUnsafe": False})
 
     assert (refused.status_code, refused.json["code"]) == (403, "InsecurePasswordError")

@@ -29,6 +29,7 @@ from chainmail.system import System
 from tests.integration.conftest import ROOT_TOKEN
 from tests.integration.mail_support import create_user, mailbox_ids, upload
 from tests.integration.smtp_peers import Peer, smtp_peer
+from tests.integration.test_accounts_users import token_for
 from tests.integration.test_projections import rows
 
 INDEXER = Account.from_key("0x" + "11" * 32)
@@ -337,20 +338,12 @@ def test_forwarding_a_stored_message_queues_it_for_the_given_addresses(
     assert gone.status_code == 404 and gone.json["code"] == "MessageNotFound"
 
 
-def _user_token(client: falcon.testing.TestClient, username: str) -> str:
-    answer = client.simulate_post(
-        "/api/authenticate", json={"username": username, "password": "secretvalue", "token": True, "scope": "master"}
-    )
-    assert answer.status_code == 200, answer.text
-    return answer.json["token"]
-
-
 def test_a_submission_signed_by_the_indexer_wallet_needs_no_privileges_on_the_account(
     client: falcon.testing.TestClient, system: System
 ) -> None:
     recipient = create_user(client, "onchainreader")
     create_user(client, "stranger")
-    token = _user_token(client, "stranger")
+    token = token_for(client, "stranger")
     body = {"to": [{"address": "onchainreader@example.com"}], "subject": "MailSent", "text": "from the chain"}
 
     def as_stranger(**extra: object) -> falcon.testing.Result:

@@ -33,6 +33,7 @@ from chainmail.system import System
 from tests.integration.conftest import ROOT_TOKEN
 from tests.integration.helius_fake import FakeHelius
 from tests.integration.identity_wallets import SolanaWallet, sign_in_headers
+from tests.local_http import serving
 
 PROGRAM = SOLANA_NETWORKS[MAINNET].program_id
 SECRET = "static-secret-for-tests"
@@ -325,8 +326,8 @@ def test_the_routes_answer_under_the_legacy_api_prefix_too(system: System, clien
 @pytest.fixture
 def helius() -> Iterator[FakeHelius]:
     fake = FakeHelius(api_key="helius-key")
-    yield fake
-    fake.stop()
+    with serving(fake.Handler) as fake.url:
+        yield fake
 
 
 def test_setup_webhooks_creates_then_updates_the_helius_webhook_and_its_secret_opens_the_webhook(
