@@ -7,19 +7,12 @@ from one thread and from several (each with its own engine, as separate workers)
 from __future__ import annotations
 
 import argparse
-import tempfile
 import threading
 import time
-import uuid
-from pathlib import Path
 
-import psycopg
-
+from benchmarks._stores import database
 from chainmail.store.database import make_engine
-from chainmail.store.migrations import upgrade
 from chainmail.store.rate_limits import RollingWindowLimiter
-
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
 def run(url: str, hits: int, threads: int, hot: bool) -> float:
@@ -45,7 +38,6 @@ def run(url: str, hits: int, threads: int, hot: bool) -> float:
 
 
 def report(store: str, url: str, hits: int, threads: int) -> None:
-    upgrade(url)
     for label, count, hot in (
         ("1 thread, one key  ", 1, True),
         ("1 thread, 500 keys ", 1, False),
@@ -63,17 +55,9 @@ def main() -> None:
     parser.add_argument("--no-postgres", action="store_true")
     args = parser.parse_args()
 
-    report("sqlite", f"sqlite:///{Path(tempfile.mkdtemp()) / 'bench.sqlite'}", args.hits, args.threads)
-    if args.no_postgres:
-        return
-    name = f"chainmail_bench_rl_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        report("postgres", PG_ADMIN.rsplit("/", 1)[0] + f"/{name}", args.hits, args.threads)
-    finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    for store in ["sqlite"] if args.no_postgres else ["sqlite", "postgres"]:
+        with database(store) as url:
+            report(store, url, args.hits, args.threads)
 
 
 if __name__ == "__main__":
