@@ -6,7 +6,7 @@ autoreply."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from email.utils import make_msgid
 from typing import Any
 
@@ -17,7 +17,7 @@ from chainmail.domain.mail.names import normalize_address, uview
 from chainmail.mail import webhook_calls
 from chainmail.mail.mime import Composition, build_message, parse_message
 from chainmail.mail.queue import OutboundQueue, forward_deliveries
-from chainmail.mail.store import MailStore, Stored
+from chainmail.mail.store import MailStore, Stored, in_window
 from chainmail.projections import addresses as addresses_model
 from chainmail.projections import domains as domains_model
 from chainmail.projections import outbound as outbound_model
@@ -77,21 +77,6 @@ def resolve_recipient(system: System, address: str) -> Recipient | None:
     profile = row["profile"] or {}
     targets = [t for t in profile.get("targets", []) if t.get("value")]
     return Recipient(row["address"], None, targets, row["id"], profile.get("autoreply"), profile)
-
-
-def in_window(settings: dict[str, Any] | None, now: datetime) -> bool:
-    """An autoreply that is on and whose `start`/`end` (ISO or false) include `now`."""
-    if not settings or not settings.get("status"):
-        return False
-
-    def moment(value: Any) -> datetime | None:
-        if not value:
-            return None
-        parsed = datetime.fromisoformat(value) if isinstance(value, str) else value
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-    start, end = moment(settings.get("start")), moment(settings.get("end"))
-    return not ((start is not None and now < start) or (end is not None and now > end))
 
 
 class Inbound:

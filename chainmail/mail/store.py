@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from chainmail.domain.errors import AlreadyExists, DomainError, Forbidden, Invalid, NotFound
@@ -403,17 +403,27 @@ class MailStore:
         """The user's autoreply when it is switched on and now is inside its window."""
         with self.engine.connect() as conn:
             row = userdata_model.get_autoreply(conn, user_id)
-        if row is None or not row["settings"].get("status"):
+        if row is None or not in_window(row["settings"], self.mail.clock()):
             return None
-        settings, now = row["settings"], self.mail.clock()
-        start = datetime.fromisoformat(settings["start"]) if settings.get("start") else None
-        end = datetime.fromisoformat(settings["end"]) if settings.get("end") else None
-        if (start is not None and now < start) or (end is not None and now > end):
-            return None
-        return {k: settings.get(k, "") for k in ("name", "subject", "text", "html")}
+        return {k: row["settings"].get(k, "") for k in ("name", "subject", "text", "html")}
 
 
 def meta_json(value: Any) -> str | None:
     if value is None:
         return None
     return value if isinstance(value, str) else json.dumps(value)
+
+
+def in_window(settings: dict[str, Any] | None, now: datetime) -> bool:
+    """An autoreply that is on and whose `start`/`end` (ISO or false) include `now`."""
+    if not settings or not settings.get("status"):
+        return False
+
+    def moment(value: Any) -> datetime | None:
+        if not value:
+            return None
+        parsed = datetime.fromisoformat(value) if isinstance(value, str) else value
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+    start, end = moment(settings.get("start")), moment(settings.get("end"))
+    return not ((start is not None and now < start) or (end is not None and now > end))
