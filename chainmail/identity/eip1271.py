@@ -10,8 +10,8 @@ import re
 
 import structlog
 from eth_abi import encode
-from eth_account.messages import encode_defunct
-from eth_utils import keccak, to_checksum_address
+from eth_account.messages import defunct_hash_message
+from eth_utils import to_checksum_address
 from web3 import Web3
 
 log = structlog.get_logger(__name__)
@@ -41,12 +41,10 @@ class ContractSignatures:
         raw = signature_bytes(signature)
         if raw is None:
             return False
-        signable = encode_defunct(text=message)
-        digest = keccak(b"\x19" + signable.version + signable.header + signable.body)
+        digest = bytes(defunct_hash_message(text=message))
         try:
             contract = to_checksum_address(address)
-            if not self.w3.eth.get_code(contract):
-                return False
+            # an address with no code answers an empty result: not the magic value, so no get_code first
             answer = self.w3.eth.call({"to": contract, "data": SELECTOR + encode(["bytes32", "bytes"], [digest, raw])})
         except Exception as error:  # a revert, a bad answer or a network error: the wallet did not sign
             log.info("isValidSignature failed", address=address, error=str(error)[:200])
