@@ -42,7 +42,9 @@ class _OrjsonFirst(Transcoder):
 class JsonValuesMapper(Mapper[UUID]):
     """eventsourcing's mapper, with the state of events marked `json_values_only` encoded by orjson."""
 
-    def __init__(self, transcoder: Transcoder, compressor: Compressor | None = None, cipher: Cipher | None = None):
+    def __init__(
+        self, transcoder: Transcoder, compressor: Compressor | None = None, cipher: Cipher | None = None
+    ) -> None:
         super().__init__(transcoder, compressor=compressor, cipher=cipher)
         self._json_values: Mapper[UUID] | None = None
         if isinstance(transcoder, JSONTranscoder):
