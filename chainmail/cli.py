@@ -1,4 +1,4 @@
-"""The `chainmail` command: serve, migrate, project, replay."""
+"""The `chainmail` command: up, serve, migrate, project, replay."""
 
 from __future__ import annotations
 
@@ -59,6 +59,18 @@ def root_token(settings: Settings) -> str | None:
 
 
 def serve(settings: Settings, *, migrate_first: bool) -> None:
+    prepare_to_serve(settings, migrate_first=migrate_first)
+    console.print(
+        f"chainmail serving on http://{settings.host}:{settings.port} "
+        f"(api at '{settings.api_prefix or '/'}', indexer at '{settings.idx_prefix or '/'}', "
+        f"{settings.workers} workers)"
+    )
+    argv = [sys.executable, "-m", "gunicorn", "-c", str(OPS / "gunicorn.conf.py"), "chainmail.http.wsgi:application"]
+    os.execv(sys.executable, argv)
+
+
+def prepare_to_serve(settings: Settings, *, migrate_first: bool) -> None:
+    """Check (or with `migrate_first` bring) the schema to head and export the root token for the workers."""
     from chainmail.store.database import make_engine
 
     engine = make_engine(settings.database_url)
@@ -76,13 +88,21 @@ def serve(settings: Settings, *, migrate_first: bool) -> None:
     token = root_token(settings)
     if token:
         os.environ["CHAINMAIL_API_ACCESS_TOKEN"] = token
+
+
+def up(settings: Settings, *, smtp_host: str, smtp_port: int, without: list[str]) -> None:
+    """Migrate if behind, then run every service as a supervised child until SIGTERM/SIGINT."""
+    from chainmail.supervisor import Supervisor, services_for
+
+    prepare_to_serve(settings, migrate_first=True)
+    services = services_for(settings, smtp_host=smtp_host, smtp_port=smtp_port, without=without)
+    supervisor = Supervisor(services)
+    supervisor.install_signals()
     console.print(
-        f"chainmail serving on http://{settings.host}:{settings.port} "
-        f"(api at '{settings.api_prefix or '/'}', indexer at '{settings.idx_prefix or '/'}', "
-        f"{settings.workers} workers)"
+        f"chainmail up: {', '.join(s.name for s in services)}; API on http://{settings.host}:{settings.port}",
+        soft_wrap=True,
     )
-    argv = [sys.executable, "-m", "gunicorn", "-c", str(OPS / "gunicorn.conf.py"), "chainmail.http.wsgi:application"]
-    os.execv(sys.executable, argv)
+    supervisor.run()
 
 
 def project(settings: Settings) -> None:
@@ -147,6 +167,14 @@ def main(argv: list[str] | None = None) -> None:
     commands = parser.add_subparsers(dest="command", required=True)
     serve_cmd = commands.add_parser("serve", help="run the HTTP API under gunicorn")
     serve_cmd.add_argument("--migrate", action="store_true", help="migrate the schema first if it is behind")
+    up_cmd = commands.add_parser(
+        "up", help="run the API, projections, indexer (if chains are configured), delivery and SMTP, supervised"
+    )
+    up_cmd.add_argument("--smtp-host", default="127.0.0.1", help="address the SMTP receiver listens on")
+    up_cmd.add_argument("--smtp-port", type=int, default=2525, help="port the SMTP receiver listens on (2525)")
+    up_cmd.add_argument(
+        "--without", action="append", default=[], choices=("index", "deliver", "smtp"), help="leave one service out"
+    )
     commands.add_parser("migrate", help="create or upgrade the database schema")
     commands.add_parser("project", help="keep all read models caught up with the event store")
     commands.add_parser("purge", help="purge deleted accounts, expired messages and old archive entries now")
@@ -165,6 +193,8 @@ def main(argv: list[str] | None = None) -> None:
     configure_logging(settings.log_level)
     if args.command == "serve":
         serve(settings, migrate_first=args.migrate)
+    elif args.command == "up":
+        up(settings, smtp_host=args.smtp_host, smtp_port=args.smtp_port, without=args.without)
     elif args.command == "migrate":
         migrate(settings)
     elif args.command == "project":

@@ -1,0 +1,109 @@
+"""`chainmail up`: every service starts, a killed one is restarted, SIGTERM stops them all."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import smtplib
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import ROOT_TOKEN, chainmail, chainmail_env, free_port
+
+
+def supervisor_events(log: Path) -> list[dict]:
+    events = []
+    for line in log.read_text(errors="replace").splitlines():
+        if line.startswith("{"):
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if event.get("logger", "").endswith("supervisor") or "service" in event:
+                events.append(event)
+    return events
+
+
+def wait_for(condition, what: str, log: Path, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}: {log.read_text(errors='replace')[-4000:]}")
+
+
+def pids(log: Path, event: str = "started") -> dict[str, list[int]]:
+    started: dict[str, list[int]] = {}
+    for item in supervisor_events(log):
+        if item.get("event") == event:
+            started.setdefault(item["service"], []).append(item["pid"])
+    return started
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie (exited, not yet reaped) counts as gone
+    stat = Path(f"/proc/{pid}/stat")
+    return not (stat.exists() and stat.read_text().split(")")[-1].split()[0] == "Z")
+
+
+def api_healthy(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/api/health", headers={"X-Access-Token": ROOT_TOKEN}).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+@pytest.mark.e2e
+def test_up_supervises_every_service(database_url: str, tmp_path: Path) -> None:
+    port, smtp_port = free_port(), free_port()
+    env = chainmail_env(database_url, tmp_path / "var", CHAINMAIL_PORT=str(port), CHAINMAIL_WORKERS="1")
+    env["CHAINMAIL_LOG_LEVEL"] = "info"  # the supervisor reports starts, exits and stops at info
+    log = tmp_path / "up.log"
+    up = chainmail("up", "--smtp-port", str(smtp_port), env=env, log=log)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: api_healthy(url) and len(pids(log)) == 4, "every service", log)
+        first = {name: found[0] for name, found in pids(log).items()}
+        assert set(first) == {"api", "project", "deliver", "smtp"}  # no chain configured: no indexer
+        with smtplib.SMTP("127.0.0.1", smtp_port, timeout=10) as smtp:
+            assert smtp.noop()[0] == 250
+
+        os.kill(first["project"], signal.SIGKILL)
+        wait_for(lambda: len(pids(log).get("project", [])) == 2, "the projector's restart", log, timeout=30)
+        restarted = pids(log)["project"][1]
+        assert restarted != first["project"] and alive(restarted)
+        assert all(alive(first[name]) for name in ("api", "deliver", "smtp"))
+        exits = [e for e in supervisor_events(log) if e.get("event") == "exited"]
+        assert [(e["service"], e["code"]) for e in exits] == [("project", -signal.SIGKILL)]
+        # the restarted projector still folds what the API records
+        created = httpx.post(
+            f"{url}/api/users",
+            json={"username": "afterrestart", "password": "secret-pass-1"},
+            headers={"X-Access-Token": ROOT_TOKEN},
+        )
+        assert created.status_code == 200, created.text
+
+        up.send_signal(signal.SIGTERM)
+        assert up.wait(timeout=60) == 0
+        children = [pid for found in pids(log).values() for pid in found]
+        assert not [pid for pid in children if alive(pid)]
+        assert {e["service"] for e in supervisor_events(log) if e.get("event") == "stopped"} == {
+            "api",
+            "project",
+            "deliver",
+            "smtp",
+        }
+        assert not api_healthy(url)
+    finally:
+        if up.poll() is None:
+            up.kill()
+            up.wait()
