@@ -11,8 +11,10 @@ import operator
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import orjson
 import psycopg
-from sqlalchemy import JSON, Boolean, Connection, Table, insert
+from sqlalchemy import JSON, Boolean, Connection, Table, Text, bindparam, cast, func, insert, literal_column, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 
 from chainmail.store.json_values import json_text
@@ -74,3 +76,66 @@ def _converter(type_: Any, dialect: Any) -> Callable[[Any], Any] | None:
         return None
     processor: Callable[[Any], Any] | None = type_.dialect_impl(dialect).bind_processor(dialect)
     return processor
+
+
+class Upsert:
+    """Insert rows, or update the row already there under the same key, all in one statement.
+
+    On PostgreSQL the rows go as one JSON parameter (`INSERT ... SELECT FROM json_populate_recordset(...)
+    ON CONFLICT DO UPDATE`): one statement and one round trip whatever their number, where an executemany
+    costs a statement per row (and orjson writes the JSON faster than the driver adapts arrays). SQLite
+    runs in-process, so there it is an executemany of the same upsert.
+    `update(table, excluded)` gives the new value of each column to change (default: every non-key column
+    takes the incoming row's value). The rows of one call must have distinct keys.
+    """
+
+    def __init__(
+        self,
+        table: Table,
+        keys: Sequence[str],
+        update: Callable[[Table, Any], dict[str, Any]] | None = None,
+    ) -> None:
+        self.table, self.keys = table, list(keys)
+        self.update = update or (lambda t, new: {c.name: new[c.name] for c in t.columns if c.name not in self.keys})
+        self._built: dict[tuple[str, tuple[str, ...]], Any] = {}
+
+    def __call__(self, conn: Any, rows: Sequence[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        dialect = conn.dialect.name
+        names = tuple(rows[0])
+        statement = self._built.get((dialect, names))
+        if statement is None:
+            statement = self._built[(dialect, names)] = self._statement(dialect, names)
+        if dialect == "postgresql":
+            conn.execute(statement, {"rows": orjson.dumps(rows).decode()})
+        else:
+            conn.execute(statement, list(rows))
+
+    def _statement(self, dialect: str, names: tuple[str, ...]) -> Any:
+        t = self.table
+        if dialect == "postgresql":
+            quoted = postgresql.dialect().identifier_preparer.format_table(t)
+            given = func.json_populate_recordset(
+                literal_column(f"NULL::{quoted}"), cast(bindparam("rows", type_=Text), postgresql.JSON)
+            ).table_valued(*names)
+            stmt = postgresql.insert(t).from_select(list(names), select(*[given.c[n] for n in names]))
+        else:
+            stmt = sqlite.insert(t)
+        keys = [t.c[k] for k in self.keys]
+        return stmt.on_conflict_do_update(index_elements=keys, set_=self.update(t, stmt.excluded))
+
+
+def rows_with_keys(conn: Any, query: Any, column: Any, keys: Sequence[Any]) -> list[Any]:
+    """The rows of `query` whose `column` is one of `keys`: on PostgreSQL one statement with the keys as one
+    JSON parameter (planned once whatever their number), elsewhere an IN list per 500 keys."""
+    if not keys:
+        return []
+    if conn.dialect.name == "postgresql":
+        given = func.json_array_elements_text(cast(bindparam("keys", type_=Text), postgresql.JSON))
+        wanted = column.in_(select(cast(given, column.type)))
+        return conn.execute(query.where(wanted), {"keys": orjson.dumps(list(keys)).decode()}).all()
+    found = []
+    for offset in range(0, len(keys), 500):
+        found.extend(conn.execute(query.where(column.in_(keys[offset : offset + 500]))).all())
+    return found

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import BigInteger, Column, Connection, Index, Integer, String, Table, Text, delete, insert, select
@@ -10,7 +11,8 @@ from chainmail.domain.chain.abi import THREEDNS
 from chainmail.domain.chain.delegations import ZERO_ADDRESS
 from chainmail.domain.chain.logs import LogRecord
 from chainmail.domain.chain.recovery import dns_wire_name
-from chainmail.projections.chain_logs import ChainProjection, add_row, log_columns, log_values, on_log
+from chainmail.projections.bulk import Upsert, insert_rows, rows_with_keys
+from chainmail.projections.chain_logs import ChainProjection, log_columns, log_values, on_log
 from chainmail.store.schema import metadata
 
 threedns_name_events = Table(
@@ -40,30 +42,85 @@ threedns_names = Table(
 
 
 class ThreeDnsNamesProjection(ChainProjection):
+    """Folds a page of 3DNS events at once: the events in one go, then each touched name's current row
+    read once, moved through its events of the page in chain order, and written back in one upsert."""
+
     name = "threedns_names"
     tables = (threedns_name_events, threedns_names)
 
+    def __init__(self, bound: Mapping[str, Table] | None = None) -> None:
+        super().__init__(bound)
+        self._upsert = Upsert(self.t.threedns_names, ["chain_id", "node"])
+
     @on_log(THREEDNS, "RegistrationCreated")
     def created(self, tx: Connection, r: LogRecord) -> None:
-        a = r.args
-        self._event(tx, r, a["node"], name=dns_wire_name(a["fqdn"]), owner=a["registrant"], expiry=int(a["expiry"]))
+        self._fold(tx, [r])
 
     @on_log(THREEDNS, "RegistrationExtended")
     def extended(self, tx: Connection, r: LogRecord) -> None:
-        self._event(tx, r, r.args["node"], expiry=int(r.args["newExpiry"]))
+        self._fold(tx, [r])
 
     @on_log(THREEDNS, "RegistrationTransferred")
     def transferred(self, tx: Connection, r: LogRecord) -> None:
-        self._event(tx, r, r.args["node"], owner=r.args["newOwner"])
+        self._fold(tx, [r])
 
     @on_log(THREEDNS, "TransferSingle")
     def token_transferred(self, tx: Connection, r: LogRecord) -> None:
-        node = "0x" + int(r.args["id"]).to_bytes(32, "big").hex()
-        self._event(tx, r, node, owner=r.args["to"])
+        self._fold(tx, [r])
 
-    def _event(self, tx: Connection, r: LogRecord, node: str, **change: Any) -> None:
-        add_row(tx, self.t.threedns_name_events, dict(**log_values(r), node=node, event_name=r.event, **change))
-        self._rebuild(tx, r.chain_id, node)
+    def fold(self, tx: Connection, logs: list[dict[str, Any]]) -> None:
+        handled = self._log_handlers
+        self._fold(tx, [LogRecord(**d) for d in logs if (d["contract"], d["event"]) in handled])
+
+    @staticmethod
+    def _change(r: LogRecord) -> tuple[str, dict[str, Any]]:
+        """The name's node and what the event says of its name, owner and expiry (None: nothing)."""
+        a = r.args
+        if r.event == "RegistrationCreated":
+            change = {"name": dns_wire_name(a["fqdn"]), "owner": a["registrant"], "expiry": int(a["expiry"])}
+            return a["node"], change
+        if r.event == "RegistrationExtended":
+            return a["node"], {"name": None, "owner": None, "expiry": int(a["newExpiry"])}
+        if r.event == "RegistrationTransferred":
+            return a["node"], {"name": None, "owner": a["newOwner"], "expiry": None}
+        node = "0x" + int(a["id"]).to_bytes(32, "big").hex()  # TransferSingle: the token id is the node
+        return node, {"name": None, "owner": a["to"], "expiry": None}
+
+    def _fold(self, tx: Connection, records: list[LogRecord]) -> None:
+        if not records:
+            return
+        events, changes = [], []
+        for r in records:
+            node, change = self._change(r)
+            events.append(dict(**log_values(r), node=node, event_name=r.event, **change))
+            changes.append((r, node, change))
+        insert_rows(tx, self.t.threedns_name_events, events)
+        states = self._current(tx, {(r.chain_id, node) for r, node, _ in changes})
+        for r, node, change in changes:
+            state = states.setdefault((r.chain_id, node), {"name": None, "owner": None, "expiry": None})
+            for key, value in change.items():
+                if value is not None:
+                    state[key] = value
+            state["block_number"], state["log_index"] = r.block_number, r.log_index
+        rows = [
+            dict(state, chain_id=chain_id, node=node, owner=None if state["owner"] == ZERO_ADDRESS else state["owner"])
+            for (chain_id, node), state in states.items()
+            if "block_number" in state
+        ]
+        self._upsert(tx, rows)
+
+    def _current(self, tx: Connection, keys: set[tuple[int, str]]) -> dict[tuple[int, str], dict[str, Any]]:
+        """The current state of these names, for those that have one."""
+        n = self.t.threedns_names
+        states: dict[tuple[int, str], dict[str, Any]] = {}
+        by_chain: dict[int, list[str]] = {}
+        for chain_id, node in keys:
+            by_chain.setdefault(chain_id, []).append(node)
+        for chain_id, nodes in by_chain.items():
+            query = select(n.c.node, n.c.name, n.c.owner, n.c.expiry).where(n.c.chain_id == chain_id)
+            for row in rows_with_keys(tx, query, n.c.node, nodes):
+                states[(chain_id, row.node)] = {"name": row.name, "owner": row.owner, "expiry": row.expiry}
+        return states
 
     def revert(self, tx: Connection, chain_id: int, from_block: int) -> None:
         e = self.t.threedns_name_events

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import (
@@ -16,13 +17,13 @@ from sqlalchemy import (
     delete,
     insert,
     select,
-    update,
 )
 
 from chainmail.domain.chain.abi import MAILER
-from chainmail.domain.chain.delegations import delegation_effect
+from chainmail.domain.chain.delegations import ZERO_ADDRESS, delegation_effect
 from chainmail.domain.chain.logs import LogRecord
-from chainmail.projections.chain_logs import ChainProjection, add_row, log_columns, log_values, on_log
+from chainmail.projections.bulk import Upsert, insert_rows, rows_with_keys
+from chainmail.projections.chain_logs import ChainProjection, log_columns, log_values, on_log
 from chainmail.store.schema import metadata
 
 evm_delegation_history = Table(
@@ -55,31 +56,64 @@ evm_delegations = Table(
 
 
 class DelegationsProjection(ChainProjection):
+    """Folds a page of DelegationSet logs at once: one read of the current delegates the page's clears
+    depend on, the history rows in one go, and one upsert of each touched delegator's last state."""
+
     name = "evm_delegations"
     tables = (evm_delegation_history, evm_delegations)
 
+    def __init__(self, bound: Mapping[str, Table] | None = None) -> None:
+        super().__init__(bound)
+        self._upsert = Upsert(self.t.evm_delegations, ["chain_id", "delegator"])
+
     @on_log(MAILER, "DelegationSet")
     def delegation_set(self, tx: Connection, r: LogRecord) -> None:
-        delegator, delegate = r.args["delegator"], r.args["delegate"]
+        self._fold(tx, [r])
+
+    def fold(self, tx: Connection, logs: list[dict[str, Any]]) -> None:
+        self._fold(tx, [LogRecord(**d) for d in logs if d["event"] == "DelegationSet" and d["contract"] == MAILER])
+
+    def _fold(self, tx: Connection, records: list[LogRecord]) -> None:
+        if not records:
+            return
+        # Only a clear's effect depends on the delegator's current delegate: read those delegates, once.
+        clearing = {(r.chain_id, r.args["delegator"]) for r in records if r.args["delegate"] == ZERO_ADDRESS}
+        current = self._current_delegates(tx, clearing)
+        history: list[dict[str, Any]] = []
+        latest: dict[tuple[int, str], dict[str, Any]] = {}
+        for r in records:
+            delegator, delegate = r.args["delegator"], r.args["delegate"]
+            key = (r.chain_id, delegator)
+            effect = delegation_effect(current.get(key), delegator, delegate, r.tx_from)
+            history.append(
+                dict(
+                    **log_values(r),
+                    address=r.address,
+                    delegator=delegator,
+                    delegate=delegate,
+                    tx_from=r.tx_from,
+                    effect=effect,
+                )
+            )
+            if effect == "ignored":
+                continue
+            current[key] = delegate if effect == "set" else None
+            latest[key] = self._current_row(r.chain_id, delegator, self._history_row(r, delegate, effect))
+        insert_rows(tx, self.t.evm_delegation_history, history)
+        self._upsert(tx, list(latest.values()))
+
+    def _current_delegates(self, tx: Connection, keys: set[tuple[int, str]]) -> dict[tuple[int, str], str | None]:
+        """The active delegate of each (chain, delegator) that has one."""
         d = self.t.evm_delegations
-        current = tx.execute(
-            select(d.c.delegate).where(d.c.chain_id == r.chain_id, d.c.delegator == delegator, d.c.is_active)
-        ).scalar_one_or_none()
-        effect = delegation_effect(current, delegator, delegate, r.tx_from)
-        add_row(
-            tx,
-            self.t.evm_delegation_history,
-            dict(
-                **log_values(r),
-                address=r.address,
-                delegator=delegator,
-                delegate=delegate,
-                tx_from=r.tx_from,
-                effect=effect,
-            ),
-        )
-        if effect != "ignored":
-            self._set_current(tx, r.chain_id, delegator, self._history_row(r, delegate, effect))
+        found: dict[tuple[int, str], str | None] = {}
+        by_chain: dict[int, list[str]] = {}
+        for chain_id, delegator in keys:
+            by_chain.setdefault(chain_id, []).append(delegator)
+        for chain_id, delegators in by_chain.items():
+            query = select(d.c.delegator, d.c.delegate).where(d.c.chain_id == chain_id, d.c.is_active)
+            rows = rows_with_keys(tx, query, d.c.delegator, delegators)
+            found.update(((chain_id, row.delegator), row.delegate) for row in rows)
+        return found
 
     def revert(self, tx: Connection, chain_id: int, from_block: int) -> None:
         d, h = self.t.evm_delegations, self.t.evm_delegation_history
@@ -89,16 +123,15 @@ class DelegationsProjection(ChainProjection):
         touched = list(touched)
         tx.execute(delete(h).where(h.c.chain_id == chain_id, h.c.block_number >= from_block))
         for delegator in touched:
+            tx.execute(delete(d).where(d.c.chain_id == chain_id, d.c.delegator == delegator))
             last = tx.execute(
                 select(h)
                 .where(h.c.chain_id == chain_id, h.c.delegator == delegator, h.c.effect != "ignored")
                 .order_by(h.c.block_number.desc(), h.c.log_index.desc())
                 .limit(1)
             ).first()
-            if last is None:
-                tx.execute(delete(d).where(d.c.chain_id == chain_id, d.c.delegator == delegator))
-            else:
-                self._set_current(tx, chain_id, delegator, self._row_values(last._mapping))
+            if last is not None:
+                tx.execute(insert(d), self._current_row(chain_id, delegator, self._row_values(last._mapping)))
 
     @staticmethod
     def _history_row(r: LogRecord, delegate: str, effect: str) -> dict[str, Any]:
@@ -118,13 +151,21 @@ class DelegationsProjection(ChainProjection):
             k: row[k] for k in ("delegate", "effect", "address", "block_number", "log_index", "block_time", "tx_hash")
         }
 
-    def _set_current(self, tx: Connection, chain_id: int, delegator: str, row: dict[str, Any]) -> None:
-        d = self.t.evm_delegations
-        active = row.pop("effect") == "set"
-        values = {**row, "delegate": row["delegate"] if active else None, "is_active": active}
-        where = (d.c.chain_id == chain_id, d.c.delegator == delegator)
-        if tx.execute(update(d).where(*where).values(**values)).rowcount == 0:
-            tx.execute(insert(d), dict(chain_id=chain_id, delegator=delegator, **values))
+    @staticmethod
+    def _current_row(chain_id: int, delegator: str, row: dict[str, Any]) -> dict[str, Any]:
+        """The evm_delegations row of a delegator whose last effective log is `row`."""
+        active = row["effect"] == "set"
+        return {
+            "chain_id": chain_id,
+            "delegator": delegator,
+            "delegate": row["delegate"] if active else None,
+            "is_active": active,
+            "address": row["address"],
+            "block_number": row["block_number"],
+            "log_index": row["log_index"],
+            "block_time": row["block_time"],
+            "tx_hash": row["tx_hash"],
+        }
 
 
 # -- queries ----------------------------------------------------------------------------------

@@ -16,7 +16,6 @@ from sqlalchemy import (
     String,
     Table,
     and_,
-    bindparam,
     case,
     delete,
     func,
@@ -24,12 +23,11 @@ from sqlalchemy import (
     or_,
     select,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 
 from chainmail.domain.chain.abi import MAILER
 from chainmail.domain.chain.delegations import ZERO_ADDRESS
 from chainmail.domain.chain.logs import LogRecord
-from chainmail.projections.bulk import insert_rows
+from chainmail.projections.bulk import Upsert, insert_rows
 from chainmail.projections.chain_logs import ChainProjection, on_log
 from chainmail.projections.chain_mails import MAIL_KINDS
 from chainmail.store.schema import metadata
@@ -78,95 +76,68 @@ class UserStatisticsProjection(ChainProjection):
 
     def __init__(self, bound: Mapping[str, Table] | None = None) -> None:
         super().__init__(bound)
-        self._upserts: dict[str, Any] = {}
+        self._upsert = Upsert(self.t.user_statistics, ["chain_id", "address"], _add_deltas)
 
     @on_log(MAILER, *MAIL_KINDS)
     def mail_sent(self, tx: Connection, r: LogRecord) -> None:
-        self._count(tx, [r])
+        self._count(tx, [r.to_json()])
 
     @on_log(MAILER, "DelegationSet")
     def delegation_set(self, tx: Connection, r: LogRecord) -> None:
-        self._count(tx, [r])
+        self._count(tx, [r.to_json()])
 
     def fold(self, tx: Connection, logs: list[dict[str, Any]]) -> None:
         """A page of logs at once, where the chain context records them a page per event: two statements
         for the whole page instead of two per log."""
         handled = self._log_handlers
-        self._count(tx, [LogRecord(**data) for data in logs if (data["contract"], data["event"]) in handled])
+        self._count(tx, [data for data in logs if (data["contract"], data["event"]) in handled])
 
     @staticmethod
-    def _counted(r: LogRecord) -> list[tuple[str, str]]:
+    def _counted(event: str, args: Mapping[str, Any]) -> list[tuple[str, str]]:
         """(counter, wallet) pairs one log moves."""
-        if r.event == "DelegationSet":
-            if r.args["delegate"] == ZERO_ADDRESS:
+        if event == "DelegationSet":
+            if args["delegate"] == ZERO_ADDRESS:
                 return []  # a clear or a rejection gives nothing
-            return [("delegations_given", r.args["delegator"]), ("delegations_received", r.args["delegate"])]
-        prefix = "prepared_mails" if MAIL_KINDS[r.event] in PREPARED_KINDS else "mails"
-        counted = [(f"{prefix}_sent", r.args["from"])]
-        if r.args.get("to"):
-            counted.append((f"{prefix}_received", r.args["to"]))
+            return [("delegations_given", args["delegator"]), ("delegations_received", args["delegate"])]
+        prefix = "prepared_mails" if MAIL_KINDS[event] in PREPARED_KINDS else "mails"
+        counted = [(f"{prefix}_sent", args["from"])]
+        if args.get("to"):
+            counted.append((f"{prefix}_received", args["to"]))
         return counted
 
-    def _count(self, tx: Connection, records: list[LogRecord]) -> None:
+    def _count(self, tx: Connection, logs: list[dict[str, Any]]) -> None:
         entries: list[dict[str, Any]] = []
         deltas: dict[tuple[int, str], dict[str, Any]] = {}
-        for r in records:
-            for counter, address in self._counted(r):
+        for d in logs:
+            chain_id, block_time = d["chain_id"], d["block_time"]
+            for counter, address in self._counted(d["event"], d["args"]):
                 entries.append(
-                    dict(
-                        chain_id=r.chain_id,
-                        block_number=r.block_number,
-                        log_index=r.log_index,
-                        counter=counter,
-                        address=address,
-                        block_time=r.block_time,
-                    )
+                    {
+                        "chain_id": chain_id,
+                        "block_number": d["block_number"],
+                        "log_index": d["log_index"],
+                        "counter": counter,
+                        "address": address,
+                        "block_time": block_time,
+                    }
                 )
-                delta = deltas.get((r.chain_id, address))
+                delta = deltas.get((chain_id, address))
                 if delta is None:
-                    delta = deltas[(r.chain_id, address)] = dict(
-                        chain_id=r.chain_id, address=address, first=None, last=None, **dict.fromkeys(COUNTERS, 0)
+                    delta = deltas[(chain_id, address)] = dict(
+                        chain_id=chain_id,
+                        address=address,
+                        first_mail_time=None,
+                        last_mail_time=None,
+                        **dict.fromkeys(COUNTERS, 0),
                     )
                 delta[counter] += 1
                 if counter in SENT:
-                    delta["first"] = min(delta["first"] or r.block_time, r.block_time)
-                    delta["last"] = max(delta["last"] or r.block_time, r.block_time)
+                    first, last = delta["first_mail_time"], delta["last_mail_time"]
+                    delta["first_mail_time"] = block_time if first is None else min(first, block_time)
+                    delta["last_mail_time"] = block_time if last is None else max(last, block_time)
         if entries:
             insert_rows(tx, self.t.user_statistics_entries, entries)
-            tx.execute(self._upsert(tx.dialect.name), list(deltas.values()))
-
-    def _upsert(self, dialect: str) -> Any:
-        """Add a wallet's deltas to its counters (inserting its row the first time); built once per dialect."""
-        built = self._upserts.get(dialect)
-        if built is not None:
-            return built
-        s = self.t.user_statistics
-        upsert_of = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        stmt = upsert_of(s).values(
-            chain_id=bindparam("chain_id"),
-            address=bindparam("address"),
-            first_mail_time=bindparam("first", type_=BigInteger),
-            last_mail_time=bindparam("last", type_=BigInteger),
-            **{c: bindparam(c, type_=BigInteger) for c in COUNTERS},
-        )
-        new = stmt.excluded
-        change: dict[str, Any] = {c: s.c[c] + new[c] for c in COUNTERS}
-        first, last = s.c.first_mail_time, s.c.last_mail_time
-        change["first_mail_time"] = case(
-            (
-                and_(new.first_mail_time.is_not(None), or_(first.is_(None), first > new.first_mail_time)),
-                new.first_mail_time,
-            ),
-            else_=first,
-        )
-        change["last_mail_time"] = case(
-            (and_(new.last_mail_time.is_not(None), or_(last.is_(None), last < new.last_mail_time)), new.last_mail_time),
-            else_=last,
-        )
-        built = self._upserts[dialect] = stmt.on_conflict_do_update(
-            index_elements=[s.c.chain_id, s.c.address], set_=change
-        )
-        return built
+            self._upsert(tx, list(deltas.values()))
 
     def revert(self, tx: Connection, chain_id: int, from_block: int) -> None:
         e, s = self.t.user_statistics_entries, self.t.user_statistics
@@ -198,3 +169,21 @@ class UserStatisticsProjection(ChainProjection):
             insert(self.t.user_statistics),
             dict(chain_id=chain_id, address=address, **row, first_mail_time=first, last_mail_time=last),
         )
+
+
+def _add_deltas(s: Table, new: Any) -> dict[str, Any]:
+    """A wallet's counters plus the incoming deltas; its first and last mail times widened to theirs."""
+    change: dict[str, Any] = {c: s.c[c] + new[c] for c in COUNTERS}
+    first, last = s.c.first_mail_time, s.c.last_mail_time
+    change["first_mail_time"] = case(
+        (
+            and_(new.first_mail_time.is_not(None), or_(first.is_(None), first > new.first_mail_time)),
+            new.first_mail_time,
+        ),
+        else_=first,
+    )
+    change["last_mail_time"] = case(
+        (and_(new.last_mail_time.is_not(None), or_(last.is_(None), last < new.last_mail_time)), new.last_mail_time),
+        else_=last,
+    )
+    return change
