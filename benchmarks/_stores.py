@@ -18,12 +18,13 @@ PG_ADMIN = os.environ.get("CHAINMAIL_BENCH_PG", "postgresql://postgres@127.0.0.1
 
 
 @contextmanager
-def database(store: str) -> Iterator[str]:
-    """A migrated, empty database URL for `store` ("sqlite" or "postgres")."""
+def database(store: str, *, migrated: bool = True) -> Iterator[str]:
+    """An empty database URL for `store` ("sqlite" or "postgres"), migrated unless told otherwise."""
     if store == "sqlite":
         with tempfile.TemporaryDirectory() as folder:
             url = f"sqlite:///{folder}/bench.sqlite"
-            _migrate(url)
+            if migrated:
+                _migrate(url)
             yield url
         return
     name = f"chainmail_bench_{uuid.uuid4().hex[:8]}"
@@ -31,7 +32,8 @@ def database(store: str) -> Iterator[str]:
         admin.execute(f'CREATE DATABASE "{name}"')
     url = PG_ADMIN.rsplit("/", 1)[0] + "/" + name
     try:
-        _migrate(url)
+        if migrated:
+            _migrate(url)
         yield url
     finally:
         with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
