@@ -15,9 +15,10 @@ Then, for a fixed time each:
   `GET /idx/points/leaderboard/100`, beside a bare GET of a small JSON document and one of a row by key.
 
 Each row gives requests/s, p50 and p99 (measured per request by the generator, no coordinated-omission
-correction), the ratio to the bare app and the answers that were not 2xx (they must be 0), with the load
-average at the end of the run. `--sqlite` repeats everything on the embedded SQLite default (2 workers).
-Exits 1 if any answer was not 2xx or the hot INBOX check failed.
+correction), the ratio to the bare app and the answers that were not 2xx (a request that a broken
+connection left without an answer counts as one; they must be 0), with the load average at the end of
+the run. `--sqlite` repeats everything on the embedded SQLite default (2 workers). Exits 1 if an answer
+was not 2xx or the hot INBOX check failed.
 """
 
 from __future__ import annotations
@@ -169,11 +170,12 @@ class Result:
     errors: list[str]
     load: float
     ids: list[list[int]]  # per client, the message ids its uploads were answered with (when captured)
+    dropped: int = 0  # connections that failed (connect, read or write errors): requests without an answer
     checked: bool = True  # what was written is what the API shows (the hot INBOX run)
 
     @property
     def failed(self) -> int:
-        return sum(n for status, n in self.statuses.items() if not 200 <= status <= 299)
+        return self.dropped + sum(n for status, n in self.statuses.items() if not 200 <= status <= 299)
 
 
 def _lua_string(text: str) -> str:
@@ -222,7 +224,7 @@ def drive(port: int, clients: int, cycles: list[list[Req]], seconds: float, run:
         os.unlink(script.name)
     if wrk.returncode != 0:
         raise SystemExit(f"wrk failed ({wrk.returncode}): {problems}")
-    firsts, lasts, latencies, statuses, errors, ids = [], [], [], {}, [], []
+    firsts, lasts, latencies, statuses, errors, ids, dropped = [], [], [], {}, [], [], 0
     for line in output.splitlines():
         kind, _, rest = line.partition(" ")
         if kind == "CLIENT":
@@ -240,6 +242,7 @@ def drive(port: int, clients: int, cycles: list[list[Req]], seconds: float, run:
         elif kind == "LATENCIES":
             latencies += [int(x) / 1000 for x in rest.split()]
         elif kind == "SOCKET" and any(int(n) for n in rest.split()[:3]):
+            dropped = sum(int(n) for n in rest.split()[:3])
             errors.append(f"socket errors (connect, read, write, timeout): {rest}")
     latencies.sort()
     window = max(lasts) - min(firsts) if firsts else float("nan")
@@ -252,6 +255,7 @@ def drive(port: int, clients: int, cycles: list[list[Req]], seconds: float, run:
         errors=errors,
         load=os.getloadavg()[0],
         ids=ids,
+        dropped=dropped,
     )
 
 
