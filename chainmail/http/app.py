@@ -70,7 +70,7 @@ def create_app(
                 else wildduck_auth.user_token_resolver(system),
                 applies_to=is_api,
             ),
-            ParamsMiddleware(MAX_BODY_BYTES),
+            ParamsMiddleware(MAX_BODY_BYTES, is_indexer=shaper.is_indexer),
         ]
     )
     app.req_options.strip_url_path_trailing_slash = False

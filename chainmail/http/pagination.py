@@ -8,6 +8,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from chainmail.http.bodies import loads_json
 from chainmail.projections.paging import Boundary, Page
 
 
@@ -43,11 +44,11 @@ def decode_cursor(cursor: str | None, *, sorted_by_id: bool = True) -> tuple[Bou
     if not cursor:
         return None
     try:
-        outer = json.loads(_b64decode(cursor))
+        outer = loads_json(_b64decode(cursor))
         if not (isinstance(outer, list) and len(outer) == 2 and isinstance(outer[0], str)):
             return None
         page = int(outer[1]) if isinstance(outer[1], int | float) else 1
-        inner = json.loads(_b64decode(outer[0]))
+        inner = loads_json(_b64decode(outer[0]))
         if sorted_by_id:
             oid = inner.get("$oid") if isinstance(inner, dict) else None
             return (Boundary(str(oid)), max(page, 1)) if isinstance(oid, str) else None

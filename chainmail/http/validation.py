@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import binascii
 import ipaddress
-import json
 import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
@@ -18,6 +17,7 @@ import structlog
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from pydantic_core import PydanticCustomError
 
+from chainmail.http.bodies import loads_json, printable
 from chainmail.http.errors import IndexerError, WildDuckError
 
 M = TypeVar("M", bound=BaseModel)
@@ -116,7 +116,7 @@ def _cursor(value: Any) -> Any:
     if re.search(r"[^a-zA-Z0-9\-_]", text):
         raise joi("contains an invalid value")
     try:
-        json.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+        loads_json(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
     except (binascii.Error, ValueError):
         raise joi("contains an invalid value") from None
     return text
@@ -232,10 +232,10 @@ def validation_error(error: ValidationError) -> WildDuckError:
     messages: list[str] = []
     details: dict[str, str] = {}
     for item in error.errors(include_url=False):
-        message = _message(item)
+        message = printable(_message(item))  # a message may quote the input, and the input may not be UTF-8
         messages.append(message)
         loc = [str(p) for p in item["loc"] if not (isinstance(p, str) and p.startswith("function-"))]
-        details.setdefault(",".join(loc), message)
+        details.setdefault(printable(",".join(loc)), message)
     return WildDuckError(400, "InputValidationError", ". ".join(messages), details=details)
 
 
@@ -274,7 +274,7 @@ def indexer_body(model: type[M], params: dict[str, Any]) -> M:
     except ValidationError as error:
         first = error.errors(include_url=False)[0]
         where = ".".join(str(p) for p in first["loc"]) or "body"
-        raise IndexerError(400, "VALIDATION_ERROR", f"{where}: {first['msg']}") from None
+        raise IndexerError(400, "VALIDATION_ERROR", printable(f"{where}: {first['msg']}")) from None
     except (TypeError, ValueError) as error:  # a validator that tripped over an unexpected shape: bad input
         log.warning("validator failed", model=model.__name__, error=str(error))
         raise IndexerError(400, "VALIDATION_ERROR", "Invalid input") from None

@@ -9,6 +9,8 @@ from typing import Any
 
 import falcon.media
 
+from chainmail.http.bodies import loads_json, printable
+
 
 def js_iso(moment: datetime) -> str:
     """`Date.prototype.toISOString()`: UTC with milliseconds and a `Z` (a naive time is taken as UTC)."""
@@ -22,9 +24,13 @@ def _default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, indent=2, ensure_ascii=False, default=_default) + "\n"
+def _dumps(value: Any) -> bytes:
+    text = json.dumps(value, indent=2, ensure_ascii=False, default=_default) + "\n"
+    try:
+        return text.encode()
+    except UnicodeEncodeError:  # a lone surrogate from somewhere: never let it turn an answer into a 500
+        return printable(text).encode()
 
 
 def json_handler() -> falcon.media.JSONHandler:
-    return falcon.media.JSONHandler(dumps=_dumps, loads=partial(json.loads))
+    return falcon.media.JSONHandler(dumps=_dumps, loads=partial(loads_json))

@@ -221,7 +221,16 @@ def create_intro(text: str) -> str:
 
 
 def parse_message(raw: bytes) -> ParsedMessage:
-    message = BytesParser(policy=policy.compat32).parsebytes(raw)
+    """The headers, texts and attachments of a message. Multipart nesting deeper than Python's recursion limit
+    (a hostile message, thousands of levels) is kept as one body (an attachment) under the top-level headers."""
+    try:
+        return _parse_message(raw, headers_only=False)
+    except RecursionError:
+        return _parse_message(raw, headers_only=True)
+
+
+def _parse_message(raw: bytes, *, headers_only: bool) -> ParsedMessage:
+    message = BytesParser(policy=policy.compat32).parsebytes(raw, headersonly=headers_only)
     headers: list[tuple[str, str]] = []
     for key, value in message.items():
         headers.append((str(key).strip().lower(), decode_words(value)[:MAX_HEADER_VALUE]))

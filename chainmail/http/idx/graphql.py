@@ -33,6 +33,7 @@ from graphql import (
 )
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from chainmail.http.bodies import bad_text_at, loads_json, read_body
 from chainmail.http.idx.graphql_schema import QueryContext, build_schema, limit_statements
 from chainmail.http.idx.signature import add_everywhere
 from chainmail.http.router import Router
@@ -121,7 +122,7 @@ class GraphQLResource:
             resp.text = self.page
             return
         try:
-            variables = json.loads(params["variables"]) if params.get("variables") else None
+            variables = loads_json(params["variables"]) if params.get("variables") else None
         except (ValueError, RecursionError):
             self._refuse(resp, RequestRefused(400, "Variables are invalid JSON."))
             return
@@ -136,10 +137,8 @@ class GraphQLResource:
         self._answer(resp, body)
 
     def _body(self, req: falcon.Request) -> Any:
-        if req.content_length is not None and req.content_length > MAX_BODY_BYTES:
-            raise RequestRefused(413, f"Request body is larger than {MAX_BODY_BYTES} bytes.")
-        raw = req.bounded_stream.read(MAX_BODY_BYTES + 1)
-        if len(raw) > MAX_BODY_BYTES:
+        raw = read_body(req, MAX_BODY_BYTES)
+        if raw is None:
             raise RequestRefused(413, f"Request body is larger than {MAX_BODY_BYTES} bytes.")
         media_type = (req.content_type or "application/json").split(";")[0].strip().lower()
         try:
@@ -151,13 +150,16 @@ class GraphQLResource:
         if media_type != "application/json" and not media_type.endswith("+json"):
             raise RequestRefused(415, f"Unsupported content type {media_type}: send application/json.")
         try:
-            return json.loads(text)
+            return loads_json(text)
         except (ValueError, RecursionError):
             raise RequestRefused(400, "POST body sent invalid JSON.") from None
 
     def _answer(self, resp: falcon.Response, body: Any) -> None:
         if not isinstance(body, dict):
             self._refuse(resp, RequestRefused(400, "POST body is expected to be a JSON object."))
+            return
+        if bad_text_at(body) is not None:
+            self._refuse(resp, RequestRefused(400, "The request contains null characters or unpaired surrogates."))
             return
         if _nesting(body.get("variables")) > MAX_VARIABLE_NESTING:
             self._refuse(resp, RequestRefused(400, f"Variables nest deeper than {MAX_VARIABLE_NESTING}."))

@@ -4,7 +4,6 @@ All answer 503 KYC_DISABLED unless `kyc.enabled`."""
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any, Literal
 
 import falcon
@@ -12,8 +11,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from chainmail.domain.identity.kyc import LEVELS, KycReview
 from chainmail.domain.identity.signatures import parse_wallet
+from chainmail.http.bodies import loads_json, read_body
 from chainmail.http.errors import IndexerError
 from chainmail.http.idx.signature import envelope, identity_of, path_wallet, rate_limited, signed_wallet
+from chainmail.http.params import refuse_bad_text
 from chainmail.http.router import Router
 from chainmail.http.validation import indexer_body
 from chainmail.identity.sumsub import KycSettings, Sumsub, SumsubUnavailable, kyc_settings, webhook_is_authentic
@@ -150,20 +151,19 @@ class WebhookResource:
         secret = self.kyc.settings.sumsub_webhook_secret
         if not secret:
             raise IndexerError(503, "KYC_NOT_CONFIGURED", "The Sumsub webhook secret is not configured")
-        if req.content_length is not None and req.content_length > MAX_WEBHOOK_BYTES:
-            raise IndexerError(413, "PAYLOAD_TOO_LARGE", "Webhook body is too large")
-        raw = req.bounded_stream.read(MAX_WEBHOOK_BYTES + 1)
-        if len(raw) > MAX_WEBHOOK_BYTES:
+        raw = read_body(req, MAX_WEBHOOK_BYTES)
+        if raw is None:
             raise IndexerError(413, "PAYLOAD_TOO_LARGE", "Webhook body is too large")
         digest, algorithm = req.get_header("X-Payload-Digest"), req.get_header("X-Payload-Digest-Alg")
         if not webhook_is_authentic(secret, raw, digest, algorithm):
             raise IndexerError(401, "INVALID_WEBHOOK_SIGNATURE", "The payload digest does not match")
         try:
-            payload = json.loads(raw)
+            payload = loads_json(raw)
         except (ValueError, UnicodeDecodeError):
             raise IndexerError(400, "INVALID_JSON", "Webhook body is not JSON") from None
         if not isinstance(payload, dict):
             raise IndexerError(400, "INVALID_JSON", "Webhook body must be a JSON object")
+        refuse_bad_text(payload, indexer=True)
         hook = indexer_body(SumsubWebhook, payload)
         wallet = parse_wallet(hook.externalUserId)
         applied = False

@@ -4,16 +4,17 @@ secret), `POST /solana/setup-webhooks` (internal peers only), `GET /solana/statu
 
 from __future__ import annotations
 
-import json
 from typing import Any, Literal
 
 import falcon
 from pydantic import BaseModel, ConfigDict, Field
 
 from chainmail.domain.chain.solana import canonical_chain_id
+from chainmail.http.bodies import loads_json, read_body
 from chainmail.http.errors import IndexerError
 from chainmail.http.idx.internal import PeerCheck
 from chainmail.http.idx.signature import add_everywhere, envelope
+from chainmail.http.params import refuse_bad_text
 from chainmail.http.router import Router
 from chainmail.http.validation import indexer_body
 from chainmail.identity.settings import identity_settings
@@ -55,15 +56,14 @@ class WebhookResource:
         if network is None:
             raise IndexerError(403, "FORBIDDEN", "Missing or unknown webhook authorization")
         limit = self.ingestion.settings.max_delivery_bytes
-        if req.content_length is not None and req.content_length > limit:
-            raise falcon.HTTPPayloadTooLarge()
-        raw = req.bounded_stream.read(limit + 1)
-        if len(raw) > limit:
-            raise falcon.HTTPPayloadTooLarge()
+        raw = read_body(req, limit)
+        if raw is None:
+            raise falcon.HTTPContentTooLarge()
         try:
-            body = json.loads(raw)
-        except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested past Python's limit
+            body = loads_json(raw)
+        except ValueError:  # malformed, nested too deeply, or with a lone surrogate
             raise IndexerError(400, "INVALID_PAYLOAD", "The body is not JSON") from None
+        refuse_bad_text({"body": body}, indexer=True)
         delivery = _ingested(self.ingestion, network, body)
         data = _delivery_data(delivery, network.chain_id)
         # older clients read processed/total beside `success`

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Annotated, Any
 
@@ -13,6 +12,7 @@ from chainmail.domain.mail.address_book import NewAddress
 from chainmail.domain.mail.limits import DEFAULTS
 from chainmail.domain.mail.names import normalize_address, normalize_domain, uview
 from chainmail.http.auth import listing_scope, require
+from chainmail.http.bodies import loads_json
 from chainmail.http.errors import WildDuckError
 from chainmail.http.pagination import page_fields, page_request
 from chainmail.http.params import parse_query
@@ -231,7 +231,7 @@ def _new_address(req: falcon.Request) -> dict[str, Any]:
     raw = getattr(req.context, "raw_body", None) or b""
     try:
         text_body = raw.decode("utf-8")
-        body = json.loads(text_body) if text_body.lstrip().startswith("{") else parse_query(text_body)
+        body = loads_json(text_body) if text_body.lstrip().startswith("{") else parse_query(text_body)
     except (UnicodeDecodeError, ValueError):
         return {}
     return {"address": body["address"]} if isinstance(body, dict) and "address" in body else {}

@@ -14,6 +14,7 @@ from pydantic import BeforeValidator, Field
 from sqlalchemy import select
 
 from chainmail.http.auth import require
+from chainmail.http.bodies import body_stream, loads_json
 from chainmail.http.errors import WildDuckError
 from chainmail.http.router import Router
 from chainmail.http.validation import ObjectIdParam, WildDuckInput, parse
@@ -89,10 +90,10 @@ class ImportResource:
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         require(req.context.principal, "create", "import")
-        lines = import_lines(req.bounded_stream)
+        lines = import_lines(body_stream(req))
         first = next(lines, None)
         try:
-            header = json.loads(first) if first is not None else None
+            header = loads_json(first) if first is not None else None
         except ValueError:
             header = None
         if not isinstance(header, dict) or header.get("type") != EXPORT_TYPE:
@@ -107,7 +108,7 @@ class ImportResource:
 
     def _entry(self, line: bytes, mail: MailImport, outcomes: dict[str, str]) -> str:
         try:
-            item = json.loads(line)
+            item = loads_json(line)
             entry = item["entry"]
             if not isinstance(item, dict) or not isinstance(entry, dict):
                 raise ValueError("not an entry")

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BeforeValidator, Field
 
+from chainmail.http.bodies import loads_json
 from chainmail.http.validation import Number, empty_to_none, joi
 
 USERNAME = re.compile(r"^[a-z0-9-]+(?:[._=:][a-z0-9-]+)*(?:@[a-z0-9-]+(?:[._=:][a-z0-9-]+)*)?$")
@@ -70,7 +71,7 @@ def _metadata(value: Any) -> Any:
         text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
     elif isinstance(value, str):
         try:
-            parsed = json.loads(value)
+            parsed = loads_json(value)
         except ValueError:
             raise joi("contains an invalid value") from None
         if not isinstance(parsed, dict):
@@ -122,7 +123,7 @@ def metadata_object(text: str | None) -> dict[str, Any]:
     if not text:
         return {}
     try:
-        parsed = json.loads(text)
+        parsed = loads_json(text)
     except ValueError:
         return {}
     return parsed if isinstance(parsed, dict) else {}

@@ -12,6 +12,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from sqlalchemy import ColumnElement, select
 
 from chainmail.http.auth import require
+from chainmail.http.bodies import read_body
 from chainmail.http.errors import WildDuckError
 from chainmail.http.pagination import page_fields, page_request
 from chainmail.http.router import Router
@@ -344,8 +345,8 @@ class MessagesResource:
         raw: bytes | None = None
         media_type = (req.content_type or "").split(";")[0].strip().lower()
         if media_type == "message/rfc822":
-            raw = req.bounded_stream.read(MAX_MESSAGE_SIZE + 1)
-            if len(raw) > MAX_MESSAGE_SIZE:
+            raw = read_body(req, MAX_MESSAGE_SIZE)
+            if raw is None:
                 raise WildDuckError(400, "InputValidationError", '"raw" must be less than or equal to 67108864 bytes')
         params = parse(UploadMessage, params_in)
         require(req.context.principal, "create", "messages", params.user)

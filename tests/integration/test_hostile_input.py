@@ -1,0 +1,193 @@
+"""What an attacker sends first: deeply nested JSON, lone surrogates, NUL characters and chunked bodies.
+Each is answered with a 400 in the route's shape (or works, for chunked bodies), never a 500 or a crash."""
+
+from __future__ import annotations
+
+import base64
+import io
+from typing import Any
+
+import falcon.testing
+import pytest
+
+from chainmail.http.app import create_app
+from chainmail.http.auth import Principal
+from chainmail.http.bodies import MAX_JSON_DEPTH
+from chainmail.system import System
+from tests.integration.mail_support import create_user, mailbox_ids
+
+DEEP_BODIES = {
+    "arrays": b"[" * 100_000 + b"]" * 100_000,
+    "objects": b'{"a":' * 20_000 + b"1" + b"}" * 20_000,
+    "just past the limit": b'{"a":' + b"[" * MAX_JSON_DEPTH + b"]" * MAX_JSON_DEPTH + b"}",
+}
+LONE_SURROGATE = b'"\\ud800"'
+
+
+def assert_api_400(result: falcon.testing.Result, *codes: str) -> None:
+    assert result.status_code == 400, result.text
+    assert result.json["code"] in codes, result.json
+    assert "success" not in result.json
+
+
+def assert_indexer_400(result: falcon.testing.Result) -> None:
+    assert result.status_code == 400, result.text
+    assert result.json["success"] is False and result.json["code"] and result.json["error"], result.json
+
+
+def post_raw(client: falcon.testing.TestClient, path: str, body: bytes, method: str = "POST") -> falcon.testing.Result:
+    return client.simulate_request(method, path, body=body, headers={"Content-Type": "application/json"})
+
+
+@pytest.mark.parametrize("shape", DEEP_BODIES)
+def test_deeply_nested_json_is_a_400_on_every_parser(client: falcon.testing.TestClient, shape: str) -> None:
+    body = DEEP_BODIES[shape]
+
+    assert_api_400(post_raw(client, "/api/users", body), "InvalidContent")
+    assert_indexer_400(post_raw(client, "/idx/authenticate", body))
+    assert_indexer_400(post_raw(client, "/idx/oauth/token", body))
+    graphql = post_raw(client, "/idx/graphql", body)
+    assert graphql.status_code == 400 and graphql.json["errors"][0]["message"], graphql.text
+    variables = client.simulate_get("/idx/graphql", params={"query": "{ __typename }", "variables": body.decode()})
+    assert variables.status_code == 400, variables.text
+
+
+def test_nesting_up_to_the_limit_is_parsed(client: falcon.testing.TestClient) -> None:
+    nested: Any = "deep"
+    for _ in range(MAX_JSON_DEPTH - 2):
+        nested = {"k": nested}
+    result = client.simulate_post("/api/users", json={"username": "nested", "password": "secretvalue", "x": nested})
+
+    assert_api_400(result, "InputValidationError")  # parsed, then refused as an unknown key
+    assert result.json["details"] == {"x": '"x" is not allowed'}
+
+
+def test_a_lone_surrogate_is_a_400_on_every_wildduck_route_that_had_a_500(client: falcon.testing.TestClient) -> None:
+    user = create_user(client, "surrogates")
+    inbox = mailbox_ids(client, user)["INBOX"]
+    routes = [
+        ("POST", "/api/users", b'{"username": ' + LONE_SURROGATE + b', "password": "secretvalue"}'),
+        ("PUT", f"/api/users/{user}", b'{"name": ' + LONE_SURROGATE + b"}"),
+        ("PUT", f"/api/users/{user}/mailboxes/{inbox}/messages", b'{"message": "1", "seen": ' + LONE_SURROGATE + b"}"),
+        ("POST", f"/api/users/{user}/search", b'{"query": ' + LONE_SURROGATE + b"}"),
+        ("POST", f"/api/users/{user}/asps", b'{"description": ' + LONE_SURROGATE + b', "scopes": ["imap"]}'),
+        ("POST", "/api/certs", b'{"servername": ' + LONE_SURROGATE + b"}"),
+        ("POST", "/api/users", b'{"username": "ok", "password": "secretvalue", ' + LONE_SURROGATE + b": 1}"),
+    ]
+    for method, path, body in routes:
+        assert_api_400(post_raw(client, path, body, method), "InvalidContent", "InputValidationError")
+    assert client.simulate_get("/api/users", params={"query": "surrogates"}).json["total"] == 1
+
+
+@pytest.mark.parametrize("path", ["/idx/authenticate", "/idx/oauth/token", "/idx/oauth/revoke"])
+def test_a_lone_surrogate_or_a_nul_is_a_400_on_the_indexer(client: falcon.testing.TestClient, path: str) -> None:
+    surrogate = post_raw(client, path, b'{"username": ' + LONE_SURROGATE + b', "token": "t", "grant_type": "x"}')
+    nul_json = client.simulate_post(path, json={"username": "a\x00b", "token": "a\x00b", "grant_type": "a\x00"})
+    nul_form = client.simulate_post(path, params={"token": "a\x00b", "client_id": "c", "grant_type": "password"})
+
+    for result in (surrogate, nul_json, nul_form):
+        assert_indexer_400(result)
+
+
+def test_nul_and_surrogates_in_a_query_string_or_path_are_refused_or_replaced(
+    client: falcon.testing.TestClient,
+) -> None:
+    nul = client.simulate_get("/api/users", query_string="query=a%00b")
+    surrogate = client.simulate_get("/api/users", query_string="query=%ED%A0%80")  # not UTF-8: decoded as U+FFFD
+    in_path = client.simulate_get("/api/users/resolve/a%00b")
+
+    assert_api_400(nul, "InputValidationError")
+    assert nul.json["details"] == {"query": '"query" must not contain null characters'}
+    assert surrogate.status_code == 200, surrogate.text
+    assert_api_400(in_path, "InputValidationError")
+
+
+def test_the_error_shaper_answers_even_when_the_input_cannot_be_encoded() -> None:
+    from pydantic import BaseModel, Field, ValidationError
+
+    from chainmail.http.validation import validation_error
+
+    class Named(BaseModel):
+        name: str = Field(pattern="^[a-z]+$")
+
+    with pytest.raises(ValidationError) as caught:
+        Named.model_validate({"name": "\ud800"})
+    error = validation_error(caught.value)
+
+    error.message.encode("utf-8")
+    for key, value in error.details["details"].items():
+        (key + value).encode("utf-8")
+
+
+def chunked(
+    client: falcon.testing.TestClient, path: str, body: bytes, content_type: str, method: str = "POST"
+) -> falcon.testing.Result:
+    """A chunked request as gunicorn hands it over: no Content-Length, `wsgi.input` de-chunked to the end."""
+    return client.simulate_request(
+        method,
+        path,
+        headers={"Content-Type": content_type, "Transfer-Encoding": "chunked"},
+        extras={"wsgi.input": io.BytesIO(body)},
+    )
+
+
+def test_chunked_bodies_are_read_on_every_kind_of_route(client: falcon.testing.TestClient, system: System) -> None:
+    made = chunked(client, "/api/users", b'{"username": "chunky", "password": "secretvalue"}', "application/json")
+    assert made.status_code == 200, made.text
+    user = made.json["id"]
+    inbox = mailbox_ids(client, user)["INBOX"]
+
+    raw = b"From: a@example.org\r\nTo: chunky@example.com\r\nSubject: streamed\r\n\r\nbody\r\n"
+    uploaded = chunked(client, f"/api/users/{user}/mailboxes/{inbox}/messages", raw, "message/rfc822")
+    assert uploaded.status_code == 200, uploaded.text
+    message = uploaded.json["message"]["id"]
+    source = client.simulate_get(f"/api/users/{user}/mailboxes/{inbox}/messages/{message}/message.eml")
+    assert source.content == raw
+
+    stored = chunked(
+        client,
+        f"/api/users/{user}/storage",
+        b'{"filename": "a.bin", "encoding": "base64", "content": "' + base64.b64encode(b"\x00\x01file") + b'"}',
+        "application/json",
+    )
+    assert stored.status_code == 200, stored.text
+    assert client.simulate_get(f"/api/users/{user}/storage/{stored.json['id']}").content == b"\x00\x01file"
+
+    form = chunked(client, f"/api/users/{user}", b"name=Chunked+Name", "application/x-www-form-urlencoded", "PUT")
+    assert form.status_code == 200, form.text
+    assert client.simulate_get(f"/api/users/{user}").json["name"] == "Chunked Name"
+
+    exporter = falcon.testing.TestClient(
+        create_app(system, user_tokens={"e" * 40: Principal(role="export", user="export", token="e" * 40)}.get),
+        headers={"X-Access-Token": "e" * 40},
+    )
+    exported = exporter.simulate_post("/api/data/export", json={"users": [user]})
+    assert exported.status_code == 200, exported.text
+    imported = chunked(exporter, "/api/data/import", exported.content, "application/octet-stream")
+    assert imported.status_code == 200, imported.text
+    assert imported.json["entries"] == 2 and imported.json["failed"] == 0, imported.json  # read to the end
+
+
+def test_a_chunked_body_past_the_limit_is_refused(client: falcon.testing.TestClient) -> None:
+    from chainmail.http.app import MAX_BODY_BYTES
+
+    class Endless(io.RawIOBase):
+        sent = 0
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, buffer: Any) -> int:
+            buffer[: len(buffer)] = b" " * len(buffer)
+            self.sent += len(buffer)
+            return len(buffer)
+
+    endless = Endless()
+    result = client.simulate_post(
+        "/api/users",
+        headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"},
+        extras={"wsgi.input": io.BufferedReader(endless)},
+    )
+
+    assert result.status_code == 413, result.text
+    assert endless.sent <= MAX_BODY_BYTES + (2 << 20)
