@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import ipaddress
+import math
 import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
@@ -17,6 +18,7 @@ import structlog
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from pydantic_core import PydanticCustomError
 
+from chainmail.domain.bounds import SAFE_INTEGER_MAX
 from chainmail.http.bodies import loads_json, printable
 from chainmail.http.errors import IndexerError, WildDuckError
 
@@ -87,8 +89,14 @@ def _joi_number(value: Any) -> Any:
             number = float(text)
         except ValueError:
             raise joi("must be a number") from None
-        return int(number) if number.is_integer() and "." not in text and "e" not in text.lower() else number
+        if not math.isfinite(number):
+            raise joi("must be a number")
+        value = int(text) if number.is_integer() and re.fullmatch(r"[+-]?\d+", text) else number
     if isinstance(value, int | float):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise joi("must be a number")
+        if abs(value) > SAFE_INTEGER_MAX:  # Joi refuses what a JavaScript number cannot hold exactly
+            raise joi("must be a safe number")
         return value
     raise joi("must be a number")
 

@@ -416,8 +416,10 @@ def test_requests_that_are_not_graphql_answer_4xx_in_the_errors_shape(system: Sy
     huge = json.dumps({"query": "{ mails { totalCount } }", "pad": "x" * (1024 * 1024)})
     assert "larger than" in _errors(client, huge, 413, headers=json_type)
     surrogate = {"query": "query($o: String) { mails(orderBy: $o) { totalCount } }", "variables": {"o": "\ud800"}}
-    # echoed back escaped, not a failed encoding
-    assert "Unknown column" in _errors(client, json.dumps(surrogate), headers=json_type)
+    # a lone surrogate (or a NUL) is refused at the edge, as on every route
+    assert "invalid JSON" in _errors(client, json.dumps(surrogate), 400, headers=json_type)
+    nul = {"query": "query($o: String) { mails(orderBy: $o) { totalCount } }", "variables": {"o": "a\x00"}}
+    assert "null characters" in _errors(client, nul, 400)
     bad_get = client.simulate_get("/idx/graphql", params={"query": "{ mails { totalCount } }", "variables": "{x"})
     assert bad_get.status_code == 400 and bad_get.json["errors"][0]["message"] == "Variables are invalid JSON."
     # variables are coerced with the schema's types: a nested AND/OR filter within the limits works

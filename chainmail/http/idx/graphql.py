@@ -122,7 +122,7 @@ class GraphQLResource:
             resp.text = self.page
             return
         try:
-            variables = loads_json(params["variables"]) if params.get("variables") else None
+            variables = loads_json(params["variables"], max_depth=1000) if params.get("variables") else None
         except (ValueError, RecursionError):
             self._refuse(resp, RequestRefused(400, "Variables are invalid JSON."))
             return
@@ -150,7 +150,7 @@ class GraphQLResource:
         if media_type != "application/json" and not media_type.endswith("+json"):
             raise RequestRefused(415, f"Unsupported content type {media_type}: send application/json.")
         try:
-            return loads_json(text)
+            return loads_json(text, max_depth=1000)  # variables get their own, clearer limit below
         except (ValueError, RecursionError):
             raise RequestRefused(400, "POST body sent invalid JSON.") from None
 

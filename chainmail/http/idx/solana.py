@@ -7,8 +7,9 @@ from __future__ import annotations
 from typing import Any, Literal
 
 import falcon
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
+from chainmail.domain.bounds import ChainIdParam, SlotParam
 from chainmail.domain.chain.solana import canonical_chain_id
 from chainmail.http.bodies import loads_json, read_body
 from chainmail.http.errors import IndexerError
@@ -129,10 +130,10 @@ class StatusResource:
 class TestTransactionInput(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    chainId: int | None = None
+    chainId: ChainIdParam | None = None
     eventType: Literal[EVENT_TYPES] | None = None  # type: ignore[valid-type]
     transaction: dict[str, Any] | None = None  # older clients: one Helius transaction to ingest
-    slot: int | None = Field(default=None, ge=0)
+    slot: SlotParam | None = None
 
 
 class TestTransactionResource:

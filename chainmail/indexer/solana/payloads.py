@@ -12,6 +12,7 @@ import solders.pubkey
 import solders.signature
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from chainmail.domain.bounds import IndexInBlock, Slot, UnixTime
 from chainmail.indexer.solana.borsh import UndecodableInstruction, b58decode
 
 MAX_TRANSACTIONS = 1000  # per delivery
@@ -100,9 +101,9 @@ class RawTransaction(_Model):
 
 
 class RawItem(_Model):
-    slot: int = Field(ge=0)
-    blockTime: int | None = Field(default=None, ge=0)
-    indexWithinBlock: int | None = Field(default=None, ge=0)
+    slot: Slot
+    blockTime: UnixTime | None = None
+    indexWithinBlock: IndexInBlock | None = None
     meta: RawMeta | None = None
     transaction: RawTransaction
 
@@ -141,8 +142,8 @@ class EnhancedInstruction(EnhancedInnerInstruction):
 
 class EnhancedItem(_Model):
     signature: Signature
-    slot: int = Field(ge=0)
-    timestamp: int | None = Field(default=None, ge=0)
+    slot: Slot
+    timestamp: UnixTime | None = None
     transactionError: Any = None
     instructions: list[EnhancedInstruction] = Field(default_factory=list, max_length=MAX_INSTRUCTIONS)
 
