@@ -6,8 +6,9 @@ Served by gunicorn with chainmail's own settings (ops/gunicorn.conf.py), one poo
 - `GET /json`: a small JSON document, no database;
 - `GET /row/{id}`: one row read by primary key.
 
-`BARE_DATABASE_URL` is a `postgresql://` URL (a psycopg pool) or a `sqlite:///path` file (a connection per
-thread, WAL). `prepare(url)` creates the table and a row to read; call it once before the workers start.
+`BARE_DATABASE_URL` is a `postgresql://` URL (a psycopg pool of `BARE_POOL_SIZE` connections per worker, as
+many as it has threads) or a `sqlite:///path` file (a connection per thread, WAL). `prepare(url)` creates
+the table and a row to read; call it once before the workers start.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from typing import Any
 import falcon
 
 TABLE = "bare_rows"
-_POOL_SIZE = 8  # as many connections as a worker has threads, and then some
 
 
 def _sqlite_path(url: str) -> str | None:
@@ -71,7 +71,8 @@ def _runner(url: str) -> Runner:
         return run_sqlite
     from psycopg_pool import ConnectionPool
 
-    pool = ConnectionPool(url, min_size=_POOL_SIZE, max_size=_POOL_SIZE, open=True)
+    size = int(os.environ.get("BARE_POOL_SIZE", "4"))
+    pool = ConnectionPool(url, min_size=size, max_size=size, open=True)
 
     def run_postgres(sql: str, args: tuple[Any, ...]) -> Any:
         with pool.connection() as conn:  # commits on the way out

@@ -433,8 +433,9 @@ class Target:
 
 
 @contextmanager
-def servers(store: str, workers: int) -> Iterator[Target]:
-    """Throwaway databases; `chainmail migrate` and `chainmail serve`; the bare app beside it, same settings."""
+def servers(store: str, workers: int, threads: int) -> Iterator[Target]:
+    """Throwaway databases; `chainmail migrate` and `chainmail serve`; the bare app beside it, same settings
+    (a pool of as many connections as a worker has threads)."""
     with (
         database(store, migrated=False) as chainmail_url,
         database(store, migrated=False) as bare_url,
@@ -448,19 +449,14 @@ def servers(store: str, workers: int) -> Iterator[Target]:
         serve = [sys.executable, "-m", "chainmail.cli", "serve"]
         bare = [sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONF), "--pythonpath", str(HERE)]
         bare.append("bare_falcon:application")
+        bare_env = {**env, "CHAINMAIL_PORT": str(bare_port), "BARE_DATABASE_URL": bare_url}
+        bare_env["BARE_POOL_SIZE"] = str(threads)
         logs = Path(folder)
         with (
             server(
                 "chainmail", serve, {**env, "CHAINMAIL_PORT": str(chainmail_port)}, chainmail_port, "/api/health", logs
             ),
-            server(
-                "bare",
-                bare,
-                {**env, "CHAINMAIL_PORT": str(bare_port), "BARE_DATABASE_URL": bare_url},
-                bare_port,
-                "/json",
-                logs,
-            ),
+            server("bare", bare, bare_env, bare_port, "/json", logs),
         ):
             yield Target(store, chainmail_port, bare_port, Api(chainmail_port))
 
@@ -528,7 +524,7 @@ def section(store: str, workers: int, seconds: float, client_counts: list[int], 
     conf = runpy.run_path(str(GUNICORN_CONF))
     shape = f"{conf['worker_class']}, {workers} workers x {conf['threads']} threads, keepalive {conf['keepalive']} s"
     print(f"\n=== {store}: chainmail serve and the bare Falcon app, gunicorn {shape}; {seconds:g} s per run ===")
-    with servers(store, workers) as target:
+    with servers(store, workers, conf["threads"]) as target:
         fixtures = prepare(target.api, max(client_counts))
         print(f"  setup: {len(fixtures.inboxes) + 2} users, {LISTING_SIZE} messages to list, {POINTS_WALLETS} wallets")
         every = writes(target, fixtures, client_counts, seconds) + reads(target, fixtures, read_connections, seconds)
