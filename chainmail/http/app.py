@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import falcon
 
+from chainmail.http import openapi
 from chainmail.http.auth import AccessTokenMiddleware, TokenResolver
 from chainmail.http.errors import ErrorShaper
 from chainmail.http.idx import chains as idx_chains
@@ -86,4 +87,6 @@ def create_app(
     idx = Router(app, settings.idx_prefix)
     for add_routes in IDX_ROUTES:
         add_routes(idx, system)
+    openapi.add_routes(api, lambda: openapi.wildduck_document(api), "chainmail WildDuck API")
+    openapi.add_routes(idx, lambda: openapi.indexer_document(idx), "chainmail Mail Box Indexer API")
     return app
