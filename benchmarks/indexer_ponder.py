@@ -1,74 +1,150 @@
-"""chainmail against Ponder on the same anvil chain and the same PostgreSQL server, side by side.
+"""`chainmail index` against Ponder 1.0.0 and 0.16.4, end to end, on a dense and a sparse anvil chain.
 
-Run: (cd benchmarks/ponder && npm ci) then .venv/bin/python -m benchmarks.indexer_ponder [--events 100000]
-Both backfill every MailSent log of the chain into PostgreSQL from block 0: chainmail with
-`ChainIndexer.sync()` (event store + read models), Ponder 0.16 (`ponder start`, its `mails` table) timed
-from process start until `/ready` answers 200, minus its start-up measured on an empty chain.
+Run: (cd benchmarks/ponder && npm ci) && (cd benchmarks/ponder-1.0 && npm ci) then
+     .venv/bin/python -m benchmarks.indexer_ponder [--chains dense,sparse] [--ponders 1.0,0.16]
+
+The chains (MailerEvents.sendMix, one transaction per block):
+- dense: 100,000 events (80,000 MailSent, 10,000 PreparedMailSent, 10,000 DelegationSet over 2,000
+  delegators), 50 logs per transaction, blocks 1 to 2,001;
+- sparse: 5,000 events in the same proportions, one per transaction, one transaction every 100 blocks
+  (500,000 blocks).
+Each indexer runs as an operator runs it, from the command line into its own fresh PostgreSQL database
+on the same server, and is timed from process start until every row is in (counted every 0.1 s):
+chainmail with a TOML file giving only the RPC URL, the contract, `confirmations = 0` and
+`max_rps = 1000` (every other setting its default); Ponder with its defaults (`ponder start`), handlers
+writing mails, prepared mails and an upsert per delegator, and done when those rows are in and `/ready`
+answers 200. The machine is shared: run it more than once and read the figures as such.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
-import resource
 import subprocess
+import sys
+import tempfile
+import threading
 import time
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
 import requests
 
-from benchmarks._stores import PG_ADMIN
-from benchmarks.indexer_backfill import backfill, build_chain
+from benchmarks._stores import PG_ADMIN, _migrate
 from tests.chain.anvil import Anvil, free_port
 
-PONDER_APP = Path(__file__).with_name("ponder")
+HERE = Path(__file__).parent
+PONDER_APPS = {"1.0": HERE / "ponder-1.0", "0.16": HERE / "ponder"}
+CHAINMAIL = Path(sys.executable).with_name("chainmail")
+ZERO = "0x" + "00" * 20
 
 
-def ponder_backfill(anvil: Anvil, mailer: str, events: int, schema_db: str) -> tuple[float, float]:
-    """Seconds from `ponder start` to `/ready`, after checking the `mails` table holds every event, and the
-    CPU seconds Ponder's processes used until they exited."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": schema_db,
-        "PONDER_RPC_URL": anvil.url,
-        "MAILER_ADDRESS": mailer,
-        "END_BLOCK": str(anvil.head()),
-        "PONDER_TELEMETRY_DISABLED": "true",
-    }
-    log = Path(f"/tmp/ponder-{port}.log")
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+@dataclass(frozen=True)
+class Chain:
+    name: str
+    mailer: str
+    mails: int
+    prepared: int
+    delegations: int
+    delegators: int  # distinct delegators (Ponder's delegations table holds one row each)
+    head: int
+
+    @property
+    def events(self) -> int:
+        return self.mails + self.prepared + self.delegations
+
+
+@dataclass(frozen=True)
+class Load:
+    """One GraphQL query sent by `clients` clients at once for a while."""
+
+    queries: int
+    seconds: float
+    p50: float  # milliseconds
+    p99: float
+
+    @property
+    def rate(self) -> float:
+        return self.queries / self.seconds
+
+
+@dataclass(frozen=True)
+class Run:
+    first_row: float  # seconds from process start to the first row
+    done: float  # ... to every row
+    graphql: dict[str, Load] | None = None
+
+    def rate(self, events: int) -> float:
+        return events / self.done
+
+
+class Sender:
+    """Signs and sends transactions without waiting for receipts (anvil mines each into its own block)."""
+
+    def __init__(self, anvil: Anvil, sender: int = 0) -> None:
+        self.anvil, self.key = anvil, anvil.keys[sender]
+        self.nonce = int(anvil.rpc("eth_getTransactionCount", self.key.address, "pending"), 16)
+
+    def send(self, to: str, data: str) -> None:
+        tx = {
+            "to": to,
+            "data": data,
+            "nonce": self.nonce,
+            "gas": 5_000_000,
+            "maxFeePerGas": 10**11,
+            "maxPriorityFeePerGas": 1,
+            "chainId": self.anvil.chain_id,
+            "value": 0,
+            "type": 2,
+        }
+        signed = self.key.sign_transaction(tx)
+        self.anvil.rpc("eth_sendRawTransaction", "0x" + bytes(signed.raw_transaction).hex())
+        self.nonce += 1
+
+    def wait(self) -> None:
+        """Until every transaction sent is mined."""
+        while int(self.anvil.rpc("eth_getTransactionCount", self.key.address, "latest"), 16) < self.nonce:
+            time.sleep(0.05)
+
+
+def build(anvil: Anvil, kind: str) -> Chain:
     start = time.perf_counter()
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [str(PONDER_APP / "node_modules/.bin/ponder"), "start", "--schema", "bench", "--port", str(port)],
-            cwd=PONDER_APP,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            while True:
-                if process.poll() is not None:
-                    raise RuntimeError(f"ponder exited: {log.read_text()[-3000:]}")
-                try:
-                    if requests.get(f"http://127.0.0.1:{port}/ready", timeout=2).status_code == 200:
-                        break
-                except requests.RequestException:
-                    pass
-                time.sleep(0.05)
-            seconds = time.perf_counter() - start
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    with psycopg.connect(schema_db) as conn:
-        count = conn.execute("SELECT count(*) FROM bench.mails").fetchone()[0]  # type: ignore[index]
-    assert count == events, (count, events)
-    return seconds, cpu
+    deployed = anvil.deploy("MailerEvents")
+    functions, accounts = deployed.contract.functions, anvil.accounts
+    sender = Sender(anvil)
+    address = deployed.contract.address
+    mails = prepared = delegations = 0
+    if kind == "dense":
+        for i in range(2000):
+            data = functions.sendMix(
+                accounts[1 + i % 5], f"mail {i}", f"prepared-{i}", 40, 5, 5, 1 + (5 * i) % 2000
+            )._encode_transaction_data()
+            sender.send(address, data)
+        mails, prepared, delegations = 80_000, 10_000, 10_000
+        delegators = len({1 + (5 * i) % 2000 + k for i in range(2000) for k in range(5)})
+    else:
+        for i in range(5000):
+            share = (1, 0, 0) if i % 10 < 8 else (0, 1, 0) if i % 10 == 8 else (0, 0, 1)
+            data = functions.sendMix(
+                accounts[1 + i % 5], f"mail {i}", f"prepared-{i}", *share, 1 + i % 500
+            )._encode_transaction_data()
+            sender.send(address, data)
+            anvil.mine(99)
+            mails, prepared, delegations = mails + share[0], prepared + share[1], delegations + share[2]
+        delegators = len({1 + i % 500 for i in range(5000) if i % 10 == 9})
+    sender.wait()
+    head = anvil.head()
+    print(
+        f"{kind} chain: {mails + prepared + delegations:,} events ({mails:,} MailSent, {prepared:,} "
+        f"PreparedMailSent, {delegations:,} DelegationSet) in blocks 1..{head:,}, made in "
+        f"{time.perf_counter() - start:.0f} s",
+        flush=True,
+    )
+    return Chain(kind, deployed.address, mails, prepared, delegations, delegators, head)
 
 
 def fresh_pg() -> str:
@@ -83,49 +159,261 @@ def drop_pg(url: str) -> None:
         admin.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
 
 
+def _count(url: str, query: str) -> tuple[int, ...]:
+    try:
+        with psycopg.connect(url, connect_timeout=2) as conn:
+            row = conn.execute(query).fetchone()
+    except psycopg.Error:  # tables not made yet
+        return (0, 0, 0)
+    return tuple(int(x or 0) for x in row) if row else (0, 0, 0)
+
+
+def _time(
+    process: subprocess.Popen[bytes], start: float, counts: Callable[[], tuple[int, ...]], want: tuple[int, ...]
+) -> Run:
+    first = None
+    deadline = start + 1800
+    while time.perf_counter() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the indexer exited with {process.returncode}")
+        have = counts()
+        if first is None and any(have):
+            first = time.perf_counter() - start
+        if have == want:
+            return Run(first or 0.0, time.perf_counter() - start)
+        time.sleep(0.1)
+    raise TimeoutError(f"not every row after 30 minutes: {counts()} of {want}")
+
+
+def run_chainmail(anvil: Anvil, chain: Chain, queries: Callable[[str], dict[str, Load]] | None) -> Run:
+    """Index with `chainmail index`; with `queries`, then serve the indexed database with `chainmail serve`
+    and measure the GraphQL queries against it."""
+    url = fresh_pg()
+    try:
+        _migrate(url)  # an operator runs `chainmail migrate` once, before indexing
+        with tempfile.TemporaryDirectory() as folder:
+            config = Path(folder) / "chainmail.toml"
+            port = free_port()
+            config.write_text(
+                f'database_url = "{url}"\nvar_dir = "{folder}"\nport = {port}\n\n[chains.31337]\n'
+                f'rpc_url = "{anvil.url}"\nmailer = "{chain.mailer}"\nmailer_start_block = 0\n'
+                "confirmations = 0\nmax_rps = 1000\n"
+            )
+            log = Path(f"/tmp/chainmail-index-{chain.name}.log")
+            with log.open("wb") as out:
+                start = time.perf_counter()
+                process = subprocess.Popen(
+                    [str(CHAINMAIL), "--config", str(config), "index"], stdout=out, stderr=subprocess.STDOUT
+                )
+                try:
+                    query = (
+                        "SELECT (SELECT count(*) FROM evm_mails WHERE kind = 'direct'),"
+                        " (SELECT count(*) FROM evm_mails WHERE kind = 'prepared'),"
+                        " (SELECT count(*) FROM evm_delegation_history)"
+                    )
+                    want = (chain.mails, chain.prepared, chain.delegations)
+                    run = _time(process, start, lambda: _count(url, query), want)
+                finally:
+                    process.terminate()
+                    process.wait(timeout=60)
+            if queries is None:
+                return run
+            env = {**os.environ, "CHAINMAIL_CONFIG": str(config)}
+            with Path(f"/tmp/chainmail-serve-{chain.name}.log").open("wb") as out:
+                server = subprocess.Popen([str(CHAINMAIL), "serve"], env=env, stdout=out, stderr=subprocess.STDOUT)
+                try:
+                    _wait_http(f"http://127.0.0.1:{port}/idx/graphql", server)
+                    return Run(run.first_row, run.done, queries(f"http://127.0.0.1:{port}/idx/graphql"))
+                finally:
+                    server.terminate()
+                    server.wait(timeout=60)
+    finally:
+        drop_pg(url)
+
+
+def _wait_http(url: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited with {process.returncode}")
+        try:
+            requests.post(url, json={"query": "{ __typename }"}, timeout=2)
+            return
+        except requests.RequestException:
+            time.sleep(0.2)
+    raise TimeoutError(f"{url} did not answer")
+
+
+def run_ponder(version: str, anvil: Anvil, chain: Chain, queries: Callable[[str], dict[str, Load]] | None) -> Run:
+    app = PONDER_APPS[version]
+    url = fresh_pg()
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "PONDER_RPC_URL": anvil.url,
+        "MAILER_ADDRESS": chain.mailer,
+        "END_BLOCK": str(anvil.head()),
+        "PONDER_TELEMETRY_DISABLED": "true",
+    }
+    log = Path(f"/tmp/ponder-{version}-{chain.name}.log")
+    try:
+        with log.open("wb") as out:
+            start = time.perf_counter()
+            process = subprocess.Popen(
+                [str(app / "node_modules/.bin/ponder"), "start", "--schema", "bench", "--port", str(port)],
+                cwd=app,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+            try:
+                query = (
+                    "SELECT (SELECT count(*) FROM bench.mails), (SELECT count(*) FROM bench.prepared_mails),"
+                    " (SELECT count(*) FROM bench.delegations)"
+                )
+                delegators = chain.delegators
+
+                def counts() -> tuple[int, ...]:
+                    have = _count(url, query)
+                    if have != (chain.mails, chain.prepared, delegators):
+                        return have
+                    try:  # every row is in once the backfill is over; delegations are upserts: ask Ponder
+                        ready = requests.get(f"http://127.0.0.1:{port}/ready", timeout=2).status_code == 200
+                    except requests.RequestException:
+                        ready = False
+                    return have if ready else (*have[:2], -1)
+
+                run = _time(process, start, counts, (chain.mails, chain.prepared, delegators))
+                if queries is None:
+                    return run
+                return Run(run.first_row, run.done, queries(f"http://127.0.0.1:{port}/graphql"))
+            finally:
+                process.terminate()
+                process.wait(timeout=60)
+    finally:
+        drop_pg(url)
+
+
+# The three queries, in each server's field names: chainmail's Ponder-compatible `mails` (from/to) and the
+# Ponder app's `mails` table (sender/recipient).
+FIELDS = {
+    "chainmail": "id from to subject blockNumber timestamp transactionHash",
+    "ponder": "id sender recipient subject blockNumber timestamp transactionHash",
+}
+WALLET_FIELD = {"chainmail": "to", "ponder": "recipient"}
+
+
+def graphql_load(url: str, flavour: str, wallet: str, clients: int, seconds: float) -> dict[str, Load]:
+    """Latest 50 mails by blockNumber desc; page 20 of that listing by `after` cursor; 50 mails to one
+    wallet with totalCount: each sent by `clients` clients at once for `seconds`."""
+    fields = FIELDS[flavour]
+
+    def listing(after: str | None, selection: str) -> str:
+        cursor = f", after: {json.dumps(after)}" if after else ""
+        order = 'orderBy: "blockNumber", orderDirection: "desc", limit: 50'
+        return f"{{ mails({order}{cursor}) {{ items {{ {selection} }} pageInfo {{ endCursor hasNextPage }} }} }}"
+
+    session = requests.Session()
+    cursor = None
+    for _ in range(19):  # the cursor of page 19's end: page 20 starts after it
+        answer = session.post(url, json={"query": listing(cursor, "id")}, timeout=60).json()
+        cursor = answer["data"]["mails"]["pageInfo"]["endCursor"]
+    latest, page20 = listing(None, fields), listing(cursor, fields)
+    where = f'where: {{ {WALLET_FIELD[flavour]}: "{wallet}" }}'
+    to_wallet = f"{{ mails({where}, limit: 50) {{ items {{ {fields} }} totalCount }} }}"
+    out = {}
+    for name, query in (
+        ("latest 50 by blockNumber desc", latest),
+        ("page 20 by after cursor", page20),
+        ("50 to one wallet + totalCount", to_wallet),
+    ):
+        check = session.post(url, json={"query": query}, timeout=60).json()
+        assert "errors" not in check and len(check["data"]["mails"]["items"]) == 50, str(check)[:500]
+        out[name] = _load(url, query, clients, seconds)
+    return out
+
+
+def _load(url: str, query: str, clients: int, seconds: float) -> Load:
+    latencies: list[float] = []
+    lock = threading.Lock()
+    start = time.perf_counter()
+    deadline = start + seconds
+
+    def client() -> None:
+        session, mine = requests.Session(), []
+        while time.perf_counter() < deadline:
+            sent = time.perf_counter()
+            reply = session.post(url, json={"query": query}, timeout=60)
+            reply.raise_for_status()
+            mine.append((time.perf_counter() - sent) * 1000)
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    took = time.perf_counter() - start
+    latencies.sort()
+    pick = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))]  # noqa: E731
+    return Load(len(latencies), took, pick(0.5), pick(0.99))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--events", type=int, default=100_000)
-    parser.add_argument("--per-tx", type=int, default=500)
+    parser.add_argument("--chains", default="dense,sparse")
+    parser.add_argument("--ponders", default="1.0,0.16", help="Ponder versions to run (empty: none)")
+    parser.add_argument("--clients", type=int, default=16, help="GraphQL clients at once (dense chain)")
+    parser.add_argument("--seconds", type=float, default=10.0, help="seconds per GraphQL query (0: none)")
     args = parser.parse_args()
-    if not (PONDER_APP / "node_modules/.bin/ponder").exists():
-        raise SystemExit("install the Ponder app first: (cd benchmarks/ponder && npm ci)")
-
-    empty = Anvil(31337)
-    try:
-        mailer = empty.deploy("MailerEvents").address
-        empty.mine(100)
-        url = fresh_pg()
+    ponders = [v for v in args.ponders.split(",") if v]
+    for version in ponders:
+        if not (PONDER_APPS[version] / "node_modules/.bin/ponder").exists():
+            raise SystemExit(f"install the Ponder app first: (cd {PONDER_APPS[version]} && npm ci)")
+    results: list[str] = []
+    for kind in args.chains.split(","):
+        anvil = Anvil(31337, "--gas-limit", "300000000")
         try:
-            startup, startup_cpu = ponder_backfill(empty, mailer, 0, url)
-        finally:
-            drop_pg(url)
-    finally:
-        empty.stop()
-    print(f"ponder start-up on an empty chain: {startup:.1f} s (subtracted below)")
+            chain = build(anvil, kind)
+            anvil.mine(100)  # Ponder backfills up to its finality depth below the head: give it the whole chain
+            wallet = anvil.accounts[1].lower()
 
-    anvil = Anvil(31337, "--gas-limit", "300000000")
-    try:
-        mailer = build_chain(anvil, args.events, args.per_tx)
-        anvil.mine(100)  # Ponder backfills only up to the finalized block (head - 64 on anvil); the rest is live
-        url = fresh_pg()
-        try:
-            total, total_cpu = ponder_backfill(anvil, mailer, args.events, url)
+            def queries(
+                flavour: str, kind: str = kind, wallet: str = wallet
+            ) -> Callable[[str], dict[str, Load]] | None:
+                if kind != "dense" or not args.seconds:
+                    return None
+                return lambda url: graphql_load(url, flavour, wallet, args.clients, args.seconds)
+
+            runs = {"chainmail": run_chainmail(anvil, chain, queries("chainmail"))}
+            for version in ponders:
+                runs[f"Ponder {version}"] = run_ponder(version, anvil, chain, queries("ponder"))
         finally:
-            drop_pg(url)
-        ponder_rate = args.events / max(total - startup, 1e-9)
-        took = total - startup
-        cpu = max(total_cpu - startup_cpu, 0.0)
-        print(
-            f"ponder   {args.events:,} events in {took:.1f} s (+{startup:.1f} s start-up) = "
-            f"{ponder_rate:,.0f} events/s (CPU of its processes {cpu:.1f} s = "
-            f"{1e6 * cpu / args.events:.0f} us/event, start-up's subtracted)"
-        )
-        chainmail_rate = backfill("postgres", anvil, mailer, args.events, 10, 4)
-        print(f"chainmail/ponder on PostgreSQL: {chainmail_rate / ponder_rate:.2f}x")
-        print("load average (1, 5, 15 min) at the end: " + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
-    finally:
-        anvil.stop()
+            anvil.stop()
+        for name, run in runs.items():
+            line = (
+                f"{kind:6} {name:12} first row {run.first_row:5.1f} s, every row {run.done:6.1f} s = "
+                f"{run.rate(chain.events):>7,.0f} events/s"
+            )
+            for version in ponders:
+                other = runs[f"Ponder {version}"]
+                if name == "chainmail":
+                    line += f"  {other.done / run.done:.2f}x Ponder {version}"
+            print(line, flush=True)
+            results.append(line)
+        for name, run in runs.items():
+            for query, load in (run.graphql or {}).items():
+                line = (
+                    f"{kind:6} {name:12} GraphQL {query:32} {load.rate:7,.0f} queries/s at {args.clients} "
+                    f"clients, p50 {load.p50:6.1f} ms, p99 {load.p99:6.1f} ms"
+                )
+                theirs = runs["chainmail"].graphql
+                if name != "chainmail" and theirs:
+                    line += f"  (chainmail {theirs[query].rate / load.rate:.2f}x)"
+                print(line, flush=True)
+    print("load average (1, 5, 15 min) at the end: " + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ class ChainSettings(BaseModel):
     polling_interval: float = Field(default=2.0, gt=0)
     confirmations: int = Field(default=12, ge=0)
     use_finalized_tag: bool = False
-    max_block_range: int = Field(default=2000, ge=1)
+    max_block_range: int = Field(default=10_000, ge=1)  # an upper bound: ranges are sized by log density
     concurrency: int = Field(default=4, ge=1, le=64)
     receipts: bool = False  # eth_getBlockReceipts per block with logs: gas used and price of its transactions
     # worker processes that read and decode pages once a backfill proves heavy; 0 keeps it all in threads

@@ -1,4 +1,4 @@
-// The benchmark's Ponder app: the test Mailer's MailSent events on one anvil chain, into PostgreSQL.
+// The benchmark's Ponder 0.16 app: the test Mailer's mails, prepared mails and delegations on one anvil chain.
 // Environment: PONDER_RPC_URL, MAILER_ADDRESS, END_BLOCK, DATABASE_URL (set by benchmarks/indexer_ponder.py).
 import { createConfig } from "ponder";
 import artifacts from "../../tests/chain/artifacts.json";

@@ -23,8 +23,15 @@ from chainmail.projections.blocks import record_head
 
 log = structlog.get_logger(__name__)
 
-TARGET_LOGS = 5_000  # logs per page above which ranges stop growing back
+# Ranges are sized from the density the chain showed so far, so that one eth_getLogs answer holds about
+# this many logs and bytes whatever the chain (a dense chain's 2,000 blocks can hold 100,000 logs)...
+TARGET_LOGS = 5_000
+TARGET_BYTES = 8 * 1024 * 1024
+# ...and a fetched range is saved in pages of at most this many logs (cut at block boundaries), so rows
+# appear while the rest of a range is still being appended and folded.
+SAVE_LOGS = 5_000
 FORGET_REFUSAL_AFTER = 100  # pages after which a refused range size may be tried again
+FIRST_RANGE = 100  # blocks of the first eth_getLogs of a backfill, before the chain's density is known
 
 
 class ChainMismatch(RuntimeError):
@@ -36,16 +43,32 @@ class Progress:
     start_block: int
     indexed_block: int
     head_block: int
-    logs: int
-    blocks_per_second: float
+    logs: int  # logs written since this indexer started
+    blocks_per_second: float  # over the last minute (or since start)
     logs_per_second: float
+
+    @property
+    def behind(self) -> int:
+        """Blocks between the checkpoint and the head."""
+        return max(self.head_block - self.indexed_block, 0)
+
+    @property
+    def eta_seconds(self) -> float | None:
+        """Seconds to reach the head at the current pace (None: no pace yet)."""
+        if not self.behind:
+            return 0.0
+        return self.behind / self.blocks_per_second if self.blocks_per_second > 0 else None
+
+
+RATE_WINDOW = 60.0  # seconds over which the reported rates are measured
+STATUS_EVERY = 1.0  # seconds between progress writes to the chain's status row
 
 
 class ChainIndexer:
     """Indexes one chain into the chain context; a single instance per chain writes at a time."""
 
     # Logs a backfill reads in threads before it starts worker processes (which take a moment to start).
-    PROCESSES_AFTER_LOGS = 20_000
+    PROCESSES_AFTER_LOGS = 5_000
 
     def __init__(
         self,
@@ -63,14 +86,16 @@ class ChainIndexer:
         self.reader = PageReader(spec, rpc or JsonRpc(spec.rpc_url or "", max_rps=spec.max_rps), book or AbiBook())
         # worker processes read pages of heavy backfills; they decode with the standard ABI book
         self._processes = spec.decode_processes if book is None else 0
-        self.range = spec.max_block_range
+        # a first range small enough for a dense chain; answers then size the rest (`_learn`)
+        self.range = min(spec.max_block_range, FIRST_RANGE)
+        self._sized = False
         self._refused_at: int | None = None
         self._since_refusal = 0
         self.on_progress = on_progress
         self.cursor: ChainCursor | None = None
         self.logs_written = 0
-        self._started = time.monotonic()
-        self._start_indexed: int | None = None
+        self._samples: deque[tuple[float, int, int]] = deque()  # (time, checkpoint block, logs written)
+        self._status_written = 0.0
         self.head: int | None = None
         self.finalized: int | None = None
 
@@ -130,8 +155,8 @@ class ChainIndexer:
         self.head = self.rpc.block_number()
         self.finalized = self._finalized(self.head)
         self._status()
-        if self._start_indexed is None:
-            self._start_indexed = cursor.block
+        if not self._samples:  # the pace is measured from here
+            self._samples.append((time.monotonic(), cursor.block, self.logs_written))
         if cursor.block >= self.head:
             if cursor.block > self.finalized and cursor.hash is not None:
                 tip = self.rpc.header(cursor.block)
@@ -162,7 +187,10 @@ class ChainIndexer:
                         processes = min(self._processes, self.spec.concurrency)
                         log.info("reading pages in decoding processes", chain=self.spec.chain_id, processes=processes)
                         pool = DecodingPool(self.spec, self.rpc.url, processes)
-                    while len(pending) < self.spec.concurrency and next_from <= last:
+                    # until a first answer shows the chain's density, one range at a time: a guess too big
+                    # for a dense chain would otherwise be fetched `concurrency` times over
+                    in_flight = self.spec.concurrency if self._sized else 1
+                    while len(pending) < in_flight and next_from <= last:
                         to = min(last, next_from + self.range - 1)
                         if pool is not None:
                             pending.append(pool.final_page(next_from, to))
@@ -170,6 +198,14 @@ class ChainIndexer:
                             pending.append(threads.submit(self.reader.final_page, next_from, to))
                         next_from = to + 1
                     page = pending.popleft().result()
+                    # ranges read meanwhile join the save while it stays small (a sparse chain's ranges hold
+                    # a few logs each: one save for many of them, not a save each)
+                    while pending and pending[0].done() and len(page.records) < SAVE_LOGS:
+                        following = pending[0].result()
+                        if len(page.records) + len(following.records) > SAVE_LOGS:
+                            break
+                        pending.popleft()
+                        page = _joined(page, following)
                     self._learn(page.lessons)
                     self.rpc.requests += page.requests
                     self._save(cursor, page)
@@ -181,21 +217,32 @@ class ChainIndexer:
                     pool.close()
 
     def _learn(self, lessons: Sequence[Lesson]) -> None:
-        """Size the ranges to come from how eth_getLogs calls went: halve below a refused size; grow back up
-        to `max_block_range` while pages stay small, but not to a size refused lately."""
-        for size, count in lessons:
+        """Size the ranges to come from how eth_getLogs calls went: halve below a refused size; otherwise
+        aim at `TARGET_LOGS` logs and `TARGET_BYTES` bytes per answer at the density just seen (growing at
+        most twofold a step), within `max_block_range` and below a size refused lately."""
+        for size, count, received in lessons:
             if count is None:
                 self.range = max(1, min(self.range, size // 2))
                 self._refused_at, self._since_refusal = min(self._refused_at or size, size), 0
                 continue
+            self._sized = True
             self._since_refusal += 1
             if self._refused_at is not None and self._since_refusal > FORGET_REFUSAL_AFTER:
                 self._refused_at = None  # the busy stretch of chain may be over: probe bigger ranges again
-            if count < TARGET_LOGS and size >= self.range:
-                grown = min(self.spec.max_block_range, self.range * 2)
-                if self._refused_at is not None:
-                    grown = max(self.range, min(grown, self._refused_at - 1))
-                self.range = grown
+            # the range that would hold about the target at this density (no limit from an empty answer)
+            wanted = self.spec.max_block_range
+            if count:
+                wanted = min(wanted, size * TARGET_LOGS // count)
+            if received:
+                wanted = min(wanted, size * TARGET_BYTES // received)
+            if wanted >= self.range:
+                if size < self.range:
+                    continue  # a short range (a split half, the end of the chain) says little of longer ones
+                wanted = min(wanted, self.range * 2)
+            grown = max(1, min(self.spec.max_block_range, wanted))
+            if self._refused_at is not None:
+                grown = min(grown, max(1, self._refused_at - 1))
+            self.range = grown
 
     # -- near the head: every header checked, reorgs found and reverted -----------------------------
 
@@ -254,8 +301,26 @@ class ChainIndexer:
     def _save(self, cursor: ChainCursor, page: Page) -> None:
         if page.from_block != cursor.block + 1:
             raise InconsistentPage(f"page starts at {page.from_block}, the checkpoint is at {cursor.block}")
-        self.chain.record_logs(cursor, page.records, to_block=page.to_block, to_hash=page.to_hash, headers=page.headers)
-        self.logs_written += len(page.records)
+        records = page.records
+        if len(records) > SAVE_LOGS and not page.headers:
+            # a final range with many logs: saved in parts ending at a block boundary, each with the hash
+            # of its last block (the block of its last log), so rows appear part by part
+            start = 0
+            while len(records) - start > SAVE_LOGS:
+                end = start + SAVE_LOGS
+                block = records[end - 1].block_number
+                while end < len(records) and records[end].block_number == block:
+                    end += 1
+                if end == len(records):
+                    break
+                part = records[start:end]
+                self.chain.record_logs(cursor, part, to_block=block, to_hash=part[-1].block_hash)
+                self.logs_written += len(part)
+                self._report(cursor)
+                start = end
+            records = records[start:]
+        self.chain.record_logs(cursor, records, to_block=page.to_block, to_hash=page.to_hash, headers=page.headers)
+        self.logs_written += len(records)
         self._report(cursor)
 
     def _cursor(self) -> ChainCursor:
@@ -270,7 +335,7 @@ class ChainIndexer:
                 return int(header["number"], 16)
         return max(head - self.spec.confirmations, 0)
 
-    def _status(self, error: str | None = None) -> None:
+    def _status(self, error: str | None = None, progress: Progress | None = None) -> None:
         record_head(
             self.engine,
             self.spec.chain_id,
@@ -280,23 +345,45 @@ class ChainIndexer:
             rpc_url=self.spec.public_rpc_url,
             error=error,
             now=datetime.now(UTC),
+            progress=(
+                (progress.indexed_block, progress.blocks_per_second, progress.logs_per_second) if progress else None
+            ),
         )
 
     def _report(self, cursor: ChainCursor) -> None:
-        if self.on_progress is None:
-            return
-        elapsed = max(time.monotonic() - self._started, 1e-6)
-        done = cursor.block - (self._start_indexed if self._start_indexed is not None else cursor.block)
-        self.on_progress(
-            Progress(
-                start_block=self.spec.start_block,
-                indexed_block=cursor.block,
-                head_block=self.head or cursor.block,
-                logs=self.logs_written,
-                blocks_per_second=done / elapsed,
-                logs_per_second=self.logs_written / elapsed,
-            )
+        """The pace after a save: to `on_progress` each time, to the chain's status row each second."""
+        now = time.monotonic()
+        samples = self._samples
+        samples.append((now, cursor.block, self.logs_written))
+        while len(samples) > 2 and now - samples[1][0] >= RATE_WINDOW:
+            samples.popleft()
+        since, block, logs = samples[0]
+        elapsed = now - since
+        progress = Progress(
+            start_block=self.spec.start_block,
+            indexed_block=cursor.block,
+            head_block=max(self.head or cursor.block, cursor.block),
+            logs=self.logs_written,
+            blocks_per_second=(cursor.block - block) / elapsed if elapsed > 0 else 0.0,
+            logs_per_second=(self.logs_written - logs) / elapsed if elapsed > 0 else 0.0,
         )
+        if self.on_progress is not None:
+            self.on_progress(progress)
+        if now - self._status_written >= STATUS_EVERY or progress.behind == 0:
+            self._status_written = now
+            self._status(progress=progress)
+
+
+def _joined(first: Page, following: Page) -> Page:
+    """Two adjacent pages of final blocks as one."""
+    return Page(
+        first.from_block,
+        following.to_block,
+        following.to_hash,
+        first.records + following.records,
+        lessons=first.lessons + following.lessons,
+        requests=first.requests + following.requests,
+    )
 
 
 def _sleep(seconds: float, stop: Callable[[], bool]) -> None:

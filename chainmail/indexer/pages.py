@@ -29,8 +29,9 @@ from chainmail.domain.chain.logs import LogRecord
 from chainmail.indexer.decoding import decode_log, needs_transaction, to_record
 from chainmail.indexer.rpc import JsonRpc, RangeTooLarge
 
-# What one eth_getLogs call taught about range sizes: (blocks asked for, logs returned, or None: refused).
-Lesson = tuple[int, int | None]
+# What one eth_getLogs call taught about range sizes: (blocks asked for, logs returned or None: refused,
+# bytes of the answer).
+Lesson = tuple[int, int | None, int]
 
 
 class InconsistentPage(RuntimeError):
@@ -74,10 +75,10 @@ class PageReader:
         except RangeTooLarge:
             if size == 1:
                 raise
-            lessons.append((size, None))
+            lessons.append((size, None, 0))
             middle = from_block + size // 2 - 1
             return self.logs(from_block, middle, lessons) + self.logs(middle + 1, to_block, lessons)
-        lessons.append((size, len(raw)))
+        lessons.append((size, len(raw), getattr(self.rpc, "received", 0)))
         return raw
 
     def records(self, raw: Sequence[Mapping[str, Any]], times: Mapping[int, int]) -> list[LogRecord]:

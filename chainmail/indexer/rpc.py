@@ -11,8 +11,11 @@ from typing import Any
 
 import orjson
 import requests
+import structlog
 
 from chainmail.domain.chain.chains import redact_url
+
+log = structlog.get_logger(__name__)
 
 # Phrases providers use when an eth_getLogs range returns too much or takes too long
 # (Alchemy, Infura, QuickNode, Ankr, Chainstack, geth, erigon, reth).
@@ -72,6 +75,7 @@ class JsonRpc:
         self.ids = itertools.count(1)
         self.local = threading.local()
         self.requests = 0
+        self.batches = True  # False once the node refused a batch request
 
     def _session(self) -> requests.Session:
         session = getattr(self.local, "session", None)
@@ -89,6 +93,7 @@ class JsonRpc:
         except requests.RequestException as error:
             # requests' messages name the URL, and RPC URLs often carry an API key: never repeat them
             raise RpcUnavailable(f"{type(error).__name__}: cannot reach {redact_url(self.url)}") from error
+        self.local.received = len(response.content)
         if response.status_code == 429 or response.status_code >= 500:
             raise RpcUnavailable(f"HTTP {response.status_code} from {redact_url(self.url)}")
         try:
@@ -108,15 +113,25 @@ class JsonRpc:
             raise RpcError(code, f"{method}: {message}")
         return reply.get("result")
 
+    @property
+    def received(self) -> int:
+        """Bytes of the last answer this thread received."""
+        return int(getattr(self.local, "received", 0))
+
     def call(self, method: str, params: Sequence[Any] = ()) -> Any:
         reply = self._post({"jsonrpc": "2.0", "id": next(self.ids), "method": method, "params": list(params)})
         return self._result(reply, method)
 
     def batch(self, calls: Sequence[tuple[str, Sequence[Any]]], *, chunk: int = 100) -> list[Any]:
-        """Several calls in one HTTP request each `chunk`; results in the order of `calls`."""
+        """Several calls in one HTTP request each `chunk`; results in the order of `calls`. A node that does
+        not take batch requests (it answers one with anything but a list) is asked one call at a time
+        from then on."""
         results: list[Any] = []
         for offset in range(0, len(calls), chunk):
             part = calls[offset : offset + chunk]
+            if not self.batches or len(part) == 1:
+                results.extend(self.call(method, params) for method, params in part)
+                continue
             first = next(self.ids)
             payload = [
                 {"jsonrpc": "2.0", "id": first + i, "method": method, "params": list(params)}
@@ -126,7 +141,10 @@ class JsonRpc:
                 next(self.ids)
             replies = self._post(payload)
             if not isinstance(replies, list):
-                raise RpcUnavailable("batch: malformed reply")
+                log.warning("the node does not take batch requests: one call at a time", url=redact_url(self.url))
+                self.batches = False
+                results.extend(self.call(method, params) for method, params in part)
+                continue
             by_id = {r.get("id"): r for r in replies if isinstance(r, dict)}
             for i, (method, _params) in enumerate(part):
                 results.append(self._result(by_id.get(first + i), method))

@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 
 import structlog
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, Progress, TaskID, TextColumn
 
 from chainmail.config import Settings
 from chainmail.domain.chain.application import Chain
@@ -46,7 +46,6 @@ def index_chains(
         BarColumn(),
         TextColumn("{task.percentage:>5.1f}%"),
         TextColumn("{task.fields[rates]}"),
-        TimeRemainingColumn(),
     )
     with Progress(*columns, console=console, transient=False, disable=console is None) as bars:
         tasks: dict[int, TaskID] = {
@@ -55,12 +54,14 @@ def index_chains(
 
         def reporter(spec: ChainSpec) -> Callable[[ChainProgress], None]:
             def report(p: ChainProgress) -> None:
+                eta = p.eta_seconds
                 bars.update(
                     tasks[spec.chain_id],
                     total=max(p.head_block - p.start_block + 1, 1),
                     completed=max(p.indexed_block - p.start_block + 1, 0),
-                    rates=f"block {p.indexed_block}/{p.head_block}  {p.blocks_per_second:,.0f} blocks/s"
-                    f"  {p.logs_per_second:,.0f} events/s",
+                    rates=f"block {p.indexed_block:,}/{p.head_block:,} ({p.behind:,} behind)"
+                    f"  {p.blocks_per_second:,.0f} blocks/s  {p.logs_per_second:,.0f} events/s"
+                    f"  ETA {'-' if eta is None else _duration(eta)}",
                 )
 
             return report
@@ -79,6 +80,12 @@ def index_chains(
         for thread in threads:
             while thread.is_alive():
                 thread.join(timeout=0.5)
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02}:{secs:02}"
 
 
 def run_index(settings: Settings, chain_ids: Sequence[int] | None, console: Console) -> None:

@@ -6,7 +6,20 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Connection, DateTime, Engine, String, Table, Text, delete, insert, select
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    DateTime,
+    Engine,
+    Float,
+    String,
+    Table,
+    Text,
+    delete,
+    insert,
+    select,
+)
 from sqlalchemy import update as sql_update
 
 from chainmail.domain.chain.cursor import ChainCursor
@@ -49,6 +62,10 @@ evm_chain_heads = Table(
     Column("rpc_url", Text, nullable=True),  # redacted
     Column("error", Text, nullable=True),
     Column("updated", DateTime(timezone=True), nullable=False),
+    # the indexer's progress as it last reported it: checkpoint block, and rates over the last minute
+    Column("indexed_block", BigInteger, nullable=True),
+    Column("blocks_per_second", Float, nullable=True),
+    Column("events_per_second", Float, nullable=True),
 )
 
 
@@ -113,8 +130,11 @@ def record_head(
     rpc_url: str | None,
     error: str | None,
     now: datetime,
+    progress: tuple[int, float, float] | None = None,
 ) -> None:
-    values = {
+    """The head the node showed, the last error, and with `progress` (indexed block, blocks/s, events/s)
+    the indexer's pace."""
+    values: dict[str, Any] = {
         "name": name,
         "head_block": head,
         "finalized_block": finalized,
@@ -122,6 +142,8 @@ def record_head(
         "error": error,
         "updated": now,
     }
+    if progress is not None:
+        values["indexed_block"], values["blocks_per_second"], values["events_per_second"] = progress
     with writer(engine).begin() as tx:
         if (
             tx.execute(
@@ -145,5 +167,7 @@ def chain_status(conn: Connection) -> dict[int, dict[str, Any]]:
             rpc_url=row.rpc_url,
             error=row.error,
             updated=row.updated,
+            blocks_per_second=row.blocks_per_second,
+            events_per_second=row.events_per_second,
         )
     return out

@@ -129,6 +129,21 @@ contract MailerEvents {
             emit MailSent(msg.sender, msg.sender, to, subject, "", false, false, true);
         }
     }
+
+    // A dense chain's transaction for benchmarks: mails, prepared mails, and delegations of the wallets
+    // numbered from `firstDelegator` (to `to`, or cleared by a zero `to`), in one transaction.
+    function sendMix(address to, string calldata subject, string calldata mailId, uint256 mails, uint256 prepared,
+        uint256 delegations, uint256 firstDelegator) external {
+        for (uint256 i = 0; i < mails; i++) {
+            emit MailSent(msg.sender, msg.sender, to, subject, "", false, false, true);
+        }
+        for (uint256 i = 0; i < prepared; i++) {
+            emit PreparedMailSent(msg.sender, msg.sender, to, mailId, false, false, true);
+        }
+        for (uint256 i = 0; i < delegations; i++) {
+            emit DelegationSet(address(uint160(firstDelegator + i)), to);
+        }
+    }
 }
 
 // The events of the older Mailer ABIs, which the same proxy addresses emitted before upgrades.

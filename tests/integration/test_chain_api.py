@@ -82,6 +82,9 @@ def test_two_chains_indexed_at_once_report_their_status_in_blocks(
     assert by_id[1337]["status"] == "synced" and by_id[1337]["blocksBehind"] == "0"
     assert by_id[1337]["currentBlock"] == by_id[1337]["indexedBlock"] == str(second.head())
     assert by_id[1337]["percentage"] == "100.00"
+    # the pace the indexer reported on its last save: blocks and events a second, and no time left
+    assert float(by_id[1337]["blocksPerSecond"]) > 0 and float(by_id[1337]["eventsPerSecond"]) > 0
+    assert by_id[1337]["etaSeconds"] == "0.0"
     assert "abcdef0123456789abcdef" not in by_id[1337]["rpcUrl"]  # keys in RPC URLs are never shown
     assert by_id[31337]["indexedBlock"] == str(first.head() - 20)
     assert data["totalChains"] == 2
@@ -96,6 +99,7 @@ def test_two_chains_indexed_at_once_report_their_status_in_blocks(
     indexer._status()
     lagging = {c["chainId"]: c for c in client.simulate_get("/idx/blocks").json["data"]["chains"]}[31337]
     assert lagging["status"] == "syncing" and lagging["blocksBehind"] == "20"
+    assert float(lagging["etaSeconds"]) == pytest.approx(20 / float(lagging["blocksPerSecond"]), rel=0.05)
 
 
 def test_delegation_routes_answer_the_signed_wallet_and_refuse_unsigned_requests(

@@ -155,17 +155,24 @@ class RefusingProvider:
     """A stand-in for a hosted RPC provider in front of anvil: eth_getLogs answers with more than
     `max_logs` logs are refused the way Infura does (-32005 "query returned more than N results")."""
 
-    def __init__(self, upstream: str, max_logs: int) -> None:
+    def __init__(self, upstream: str, max_logs: int, *, batches: bool = True) -> None:
         self.upstream, self.max_logs, self.refused, self.get_logs = upstream, max_logs, 0, 0
+        self.batches, self.batches_refused = batches, 0
         provider = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                reply = requests.post(provider.upstream, json=body, timeout=30).json()
+                if isinstance(body, list) and not provider.batches:  # as some hosted nodes answer a batch
+                    provider.batches_refused += 1
+                    error = {"code": -32600, "message": "batch requests are not supported"}
+                    reply: Any = {"jsonrpc": "2.0", "id": None, "error": error}
+                    body = []
+                else:
+                    reply = requests.post(provider.upstream, json=body, timeout=30).json()
                 for call, answer in zip(
                     body if isinstance(body, list) else [body],
-                    reply if isinstance(reply, list) else [reply],
+                    reply if isinstance(reply, list) else [reply] if body else [],
                     strict=True,
                 ):
                     if call["method"] == "eth_getLogs":
@@ -221,6 +228,30 @@ def test_ranges_shrink_when_the_provider_refuses_and_every_log_still_arrives(sys
     assert [m["subject"] for m in mails] == [f"batch {i}" for i in range(12) for _ in range(4)]
     assert provider.refused >= 1
     assert worker.range <= 2  # at most two blocks of four logs fit under ten
+
+
+def test_a_node_that_refuses_batch_requests_is_asked_one_call_at_a_time_and_every_log_arrives(
+    system: System, anvil: Anvil
+) -> None:
+    mailer = anvil.deploy("MailerEvents")
+    f = mailer.contract.functions
+    for i in range(3):
+        anvil.send(f.sendPrepared(anvil.accounts[2], f"prepared-{i}", anvil.accounts[0], False, False), 0)
+        anvil.send(f.sendMany(anvil.accounts[1], f"batch {i}", 2), 0)
+    provider = RefusingProvider(anvil.url, max_logs=1000, batches=False)
+    try:
+        spec = spec_for(anvil, [mailer.address], confirmations=0)
+        worker = indexer(system, spec)
+        worker.rpc = JsonRpc(provider.url, max_rps=1000)
+        worker.sync()
+    finally:
+        provider.close()
+    with system.engine.connect() as conn:
+        mails = mails_of(conn, 31337)
+    assert [m["mail_id"] for m in mails if m["kind"] == "prepared"] == [f"prepared-{i}" for i in range(3)]
+    assert len(mails) == 9
+    assert all(m["block_time"] > 0 for m in mails)
+    assert provider.batches_refused == 1  # asked once, then one call at a time
 
 
 def test_one_writer_per_chain_the_lock_excludes_a_second_worker_until_released(database_url: str) -> None:

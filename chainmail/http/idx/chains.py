@@ -73,6 +73,10 @@ def _text(value: int | None) -> str | None:
     return None if value is None else str(value)
 
 
+def _rate(value: float | None) -> str | None:
+    return None if value is None else f"{value:.1f}"
+
+
 class BlocksResource:
     """`GET /blocks`: per-chain indexing status (IndexerBlockStatusData); numbers as strings."""
 
@@ -99,6 +103,11 @@ class BlocksResource:
                 span = max(head - start + 1, 1)
                 percentage = f"{min(max(indexed - start + 1, 0) / span * 100, 100):.2f}"
             state = "error" if error else "synced" if behind is not None and behind <= SYNCED_LAG else "syncing"
+            # the indexer's pace as it last reported it (over its last minute), and the time left at that pace
+            blocks_rate, events_rate = row.get("blocks_per_second"), row.get("events_per_second")
+            eta = None
+            if behind is not None and state == "syncing" and blocks_rate:
+                eta = behind / blocks_rate
             item: dict[str, Any] = {
                 "chain": name or f"chain-{chain_id}",
                 "chainId": chain_id,
@@ -106,6 +115,9 @@ class BlocksResource:
                 "indexedBlock": _text(indexed),
                 "percentage": percentage,
                 "blocksBehind": _text(behind),
+                "blocksPerSecond": _rate(blocks_rate),
+                "eventsPerSecond": _rate(events_rate),
+                "etaSeconds": _rate(0.0 if state == "synced" else eta),
                 "rpcUrl": row.get("rpc_url") or (spec.public_rpc_url if spec else None),
                 "status": state,
             }
