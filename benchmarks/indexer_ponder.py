@@ -83,11 +83,13 @@ class Run:
 
 
 class Sender:
-    """Signs and sends transactions without waiting for receipts (anvil mines each into its own block)."""
+    """Signs and sends transactions without waiting for receipts, each mined into a block of its own
+    (automine is off while it sends: sent faster than mined, anvil would put several in one block)."""
 
     def __init__(self, anvil: Anvil, sender: int = 0) -> None:
         self.anvil, self.key = anvil, anvil.keys[sender]
         self.nonce = int(anvil.rpc("eth_getTransactionCount", self.key.address, "pending"), 16)
+        anvil.rpc("evm_setAutomine", False)
 
     def send(self, to: str, data: str) -> None:
         tx = {
@@ -103,12 +105,14 @@ class Sender:
         }
         signed = self.key.sign_transaction(tx)
         self.anvil.rpc("eth_sendRawTransaction", "0x" + bytes(signed.raw_transaction).hex())
+        self.anvil.rpc("evm_mine")
         self.nonce += 1
 
     def wait(self) -> None:
-        """Until every transaction sent is mined."""
+        """Until every transaction sent is mined; then anvil mines each transaction at once again."""
         while int(self.anvil.rpc("eth_getTransactionCount", self.key.address, "latest"), 16) < self.nonce:
             time.sleep(0.05)
+        self.anvil.rpc("evm_setAutomine", True)
 
 
 def build(anvil: Anvil, kind: str) -> Chain:

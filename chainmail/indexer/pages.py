@@ -61,10 +61,9 @@ class PageReader:
         """A page of final blocks: no reorg checks, only the last block's hash for the checkpoint."""
         lessons: list[Lesson] = []
         raw = self.logs(from_block, to_block, lessons)
-        to_header = self.rpc.header(to_block)
-        if to_header is None:
-            raise InconsistentPage(f"block {to_block} not found")
-        return Page(from_block, to_block, to_header["hash"], self.records(raw, {}), lessons=lessons)
+        headers: dict[int, Mapping[str, Any]] = {}
+        records = self.records(raw, {}, headers_of=[to_block], headers=headers)
+        return Page(from_block, to_block, headers[to_block]["hash"], records, lessons=lessons)
 
     def logs(self, from_block: int, to_block: int, lessons: list[Lesson]) -> list[dict[str, Any]]:
         """eth_getLogs over the range, split in halves (recursively) while the node says it is too much;
@@ -81,8 +80,17 @@ class PageReader:
         lessons.append((size, len(raw), getattr(self.rpc, "received", 0)))
         return raw
 
-    def records(self, raw: Sequence[Mapping[str, Any]], times: Mapping[int, int]) -> list[LogRecord]:
-        """The indexed logs of `raw`, decoded, with what their meaning needs from transactions and blocks."""
+    def records(
+        self,
+        raw: Sequence[Mapping[str, Any]],
+        times: Mapping[int, int],
+        *,
+        headers_of: Sequence[int] = (),
+        headers: dict[int, Mapping[str, Any]] | None = None,
+    ) -> list[LogRecord]:
+        """The indexed logs of `raw`, decoded, with what their meaning needs from transactions and blocks:
+        each transaction and each block header asked for once, all in one batch request (with the headers
+        of `headers_of` as well, put in `headers`)."""
         decoded = []
         for item in raw:
             if item.get("removed"):
@@ -90,21 +98,25 @@ class PageReader:
             found = decode_log(item, self.spec.chain_id, self.kinds, self.book)
             if found is not None:
                 decoded.append((item, *found))
-        if not decoded:
-            return []
         tx_hashes = sorted({item["transactionHash"] for item, entry, args in decoded if needs_transaction(entry, args)})
-        txs = dict(zip(tx_hashes, self.rpc.transactions(tx_hashes), strict=True)) if tx_hashes else {}
         numbers = {int(item["blockNumber"], 16) for item, _, _ in decoded}
         times = dict(times)
         for item, _, _ in decoded:
             if item.get("blockTimestamp"):
                 times.setdefault(int(item["blockNumber"], 16), int(item["blockTimestamp"], 16))
-        missing = sorted(n for n in numbers if n not in times)
-        if missing:
-            for n, header in zip(missing, self.rpc.headers(missing), strict=True):
-                if header is None:
-                    raise InconsistentPage(f"block {n} not found")
-                times[n] = int(header["timestamp"], 16)
+        wanted = sorted({n for n in numbers if n not in times} | set(headers_of))
+        calls = [("eth_getTransactionByHash", [h]) for h in tx_hashes]
+        calls += [("eth_getBlockByNumber", [hex(n), False]) for n in wanted]
+        answers = self.rpc.batch(calls) if calls else []
+        txs = dict(zip(tx_hashes, answers[: len(tx_hashes)], strict=True))
+        for n, header in zip(wanted, answers[len(tx_hashes) :], strict=True):
+            if header is None:
+                raise InconsistentPage(f"block {n} not found")
+            times.setdefault(n, int(header["timestamp"], 16))
+            if headers is not None:
+                headers[n] = header
+        if not decoded:
+            return []
         receipts = self._receipts(sorted(numbers), {item["blockHash"] for item, _, _ in decoded})
         records = [
             to_record(

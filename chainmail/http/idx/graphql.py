@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import json
+from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -43,6 +44,8 @@ log = structlog.get_logger(__name__)
 
 MAX_BODY_BYTES = 1024 * 1024
 MAX_TOKENS = 1000
+CHECKED_QUERIES = 512  # query texts kept parsed and validated
+CHECKED_QUERY_CHARS = 16_384  # longer texts are checked each time, not kept
 MAX_ALIASES = 30
 MAX_DEPTH = 20
 MAX_VARIABLE_NESTING = 64  # JSON levels; an AND/OR filter takes two per level (MAX_NESTING is 16)
@@ -114,6 +117,16 @@ class GraphQLResource:
     def __init__(self, system: System, schema: GraphQLSchema) -> None:
         self.system, self.schema = system, schema
         self.page = _query_page(print_schema(schema))
+        # Clients send the same few query texts over and over (with other variables): each is parsed and
+        # validated once; validation depends on nothing but the schema and the text.
+        self._checked = lru_cache(maxsize=CHECKED_QUERIES)(self._check)
+
+    def _check(self, query: str) -> tuple[DocumentNode | None, list[GraphQLError]]:
+        try:
+            document = parse(query, max_tokens=MAX_TOKENS)
+        except GraphQLError as error:
+            return None, [error]
+        return document, _limits(document) or validate(self.schema, document)
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         params = {k: v[-1] for k, v in parse_qs(req.query_string, keep_blank_values=True).items()}
@@ -175,9 +188,11 @@ class GraphQLResource:
 
     def _execute(self, request: GraphQLRequest) -> ExecutionResult:
         try:
-            document = parse(request.query, max_tokens=MAX_TOKENS)
-            errors = _limits(document) or validate(self.schema, document)
-            if errors:
+            if len(request.query) <= CHECKED_QUERY_CHARS:
+                document, errors = self._checked(request.query)
+            else:
+                document, errors = self._check(request.query)
+            if errors or document is None:
                 return ExecutionResult(None, errors)
             with self.system.engine.connect() as conn:
                 limit_statements(conn)
