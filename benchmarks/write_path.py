@@ -17,8 +17,9 @@ Then, for a fixed time each:
 Each row gives requests/s, p50 and p99 (measured per request by the generator, no coordinated-omission
 correction), the ratio to the bare app and the answers that were not 2xx (a request that a broken
 connection left without an answer counts as one; they must be 0), with the load average at the end of
-the run. `--sqlite` repeats everything on the embedded SQLite default (2 workers). Exits 1 if an answer
-was not 2xx or the hot INBOX check failed.
+the run; then the targets of issue 12, each met or not (reads against the bare JSON GET). `--sqlite`
+repeats everything on the embedded SQLite default (2 workers). Exits 1 if an answer was not 2xx or the
+hot INBOX check failed (not when a target is missed: the figures are for reading).
 """
 
 from __future__ import annotations
@@ -461,7 +462,19 @@ def servers(store: str, workers: int, threads: int) -> Iterator[Target]:
             yield Target(store, chainmail_port, bare_port, Api(chainmail_port))
 
 
-def writes(target: Target, fixtures: Fixtures, client_counts: list[int], seconds: float) -> list[Result]:
+# the names of the operations that the targets of issue 12 are checked on
+BARE_INSERT = "bare INSERT ... RETURNING + commit"
+UPLOAD = "upload, own INBOX"
+HOT = "upload, all clients in ONE INBOX"
+BARE_JSON = "bare GET small JSON (no DB)"
+CHAINMAIL_READS = (
+    "GET /api/users/:id",
+    f"GET .../messages ({LISTING_SIZE} in mailbox)",
+    "GET /idx/points/leaderboard/100",
+)
+
+
+def writes(target: Target, fixtures: Fixtures, client_counts: list[int], seconds: float) -> dict[str, list[Result]]:
     """Bare insert, upload, user creation, flag update at each client count, then the hot INBOX."""
     at = target.chainmail_request
     bare_insert = [[Req("POST", "/insert", SMALL_MESSAGE, {"Content-Type": "text/plain"})]]
@@ -475,8 +488,8 @@ def writes(target: Target, fixtures: Fixtures, client_counts: list[int], seconds
         for (u, m), uid in zip(fixtures.inboxes, fixtures.flagged, strict=True)
     ]
     operations = {
-        "bare INSERT ... RETURNING + commit": (target.bare, bare_insert),
-        "upload, own INBOX": (target.chainmail, uploads),
+        BARE_INSERT: (target.bare, bare_insert),
+        UPLOAD: (target.chainmail, uploads),
         "POST /api/users": (target.chainmail, [[at("/api/users", new_user)]]),
         "flag update, seen toggled": (target.chainmail, flags),
     }
@@ -488,35 +501,61 @@ def writes(target: Target, fixtures: Fixtures, client_counts: list[int], seconds
     hot_user, hot_inbox = fixtures.hot
     hot_upload = [[at(f"/api/users/{hot_user}/mailboxes/{hot_inbox}/messages", SMALL_MESSAGE, kind=RFC822)]]
     hot = drive(target.chainmail, largest, hot_upload, seconds, "hot", capture=True)
-    anchors = {r.clients: r.rate for r in results["bare INSERT ... RETURNING + commit"]}
+    anchors = {r.clients: r.rate for r in results[BARE_INSERT]}
     rows = [(name, r, [anchors[r.clients]]) for name, rs in results.items() for r in rs]
     rows.append((f"upload, {largest} clients in ONE INBOX", hot, [anchors[largest]]))
     print_table(
         f"writes ({target.store}); x bare: to the bare insert at as many clients", rows, ["x bare"], blocks=True
     )
     hot.checked = check_hot_inbox(target.api, fixtures.hot, hot.ids)
-    return [*(r for rs in results.values() for r in rs), hot]
+    return {**results, HOT: [hot]}
 
 
-def reads(target: Target, fixtures: Fixtures, connections: int, seconds: float) -> list[Result]:
+def reads(target: Target, fixtures: Fixtures, connections: int, seconds: float) -> dict[str, Result]:
     """Bare JSON and bare row by key beside a user, a message listing and the points leaderboard."""
     at = target.chainmail_request
     listing_user, listing_inbox = fixtures.listing
     operations = {
-        "bare GET small JSON (no DB)": (target.bare, [[Req("GET", "/json")]]),
+        BARE_JSON: (target.bare, [[Req("GET", "/json")]]),
         "bare GET one row by key": (target.bare, [[Req("GET", "/row/1")]]),
-        "GET /api/users/:id": (target.chainmail, [[at(f"/api/users/{u}", method="GET")] for u, _ in fixtures.inboxes]),
-        f"GET .../messages ({LISTING_SIZE} in mailbox)": (
+        CHAINMAIL_READS[0]: (target.chainmail, [[at(f"/api/users/{u}", method="GET")] for u, _ in fixtures.inboxes]),
+        CHAINMAIL_READS[1]: (
             target.chainmail,
             [[at(f"/api/users/{listing_user}/mailboxes/{listing_inbox}/messages", method="GET")]],
         ),
-        "GET /idx/points/leaderboard/100": (target.chainmail, [[Req("GET", "/idx/points/leaderboard/100")]]),
+        CHAINMAIL_READS[2]: (target.chainmail, [[Req("GET", "/idx/points/leaderboard/100")]]),
     }
     results = {name: drive(port, connections, cycles, seconds, "read") for name, (port, cycles) in operations.items()}
-    anchors = [results["bare GET small JSON (no DB)"].rate, results["bare GET one row by key"].rate]
+    anchors = [results[BARE_JSON].rate, results["bare GET one row by key"].rate]
     rows = [(name, r, anchors) for name, r in results.items()]
     print_table(f"reads ({target.store}, {connections} connections)", rows, ["x json", "x row"])
-    return list(results.values())
+    return results
+
+
+def targets(written: dict[str, list[Result]], read: dict[str, Result]) -> None:
+    """The targets of issue 12's "Done when", met or not, on this run."""
+
+    def verdict(met: bool) -> str:
+        return "met" if met else "NOT met"
+
+    largest = max(written[UPLOAD], key=lambda r: r.clients)
+    single = min(written[UPLOAD], key=lambda r: r.clients)
+    bare = next(r.rate for r in written[BARE_INSERT] if r.clients == largest.clients)
+    hot = written[HOT][0]
+    print("\n  issue 12 targets on this run:")
+    print(
+        f"    uploads at {largest.clients} clients >= 0.25x the bare insert: {largest.rate / bare:.3f}x, "
+        f"{verdict(largest.rate >= 0.25 * bare)}; p99 < 100 ms: {largest.p99:.0f} ms, {verdict(largest.p99 < 100)}"
+    )
+    growth = largest.rate / single.rate
+    print(f"    uploads at {largest.clients} clients >= 3x at {single.clients}: {growth:.2f}x, {verdict(growth >= 3)}")
+    print(f"    hot INBOX >= 152/s (twice 76/s): {hot.rate:.1f}/s, {verdict(hot.rate >= 152)}")
+    for name in CHAINMAIL_READS:
+        ratio = read[name].rate / read[BARE_JSON].rate
+        print(
+            f"    {name} >= 0.5x the bare JSON GET: {ratio:.3f}x, {verdict(ratio >= 0.5)}; "
+            f"p99 < 20 ms: {read[name].p99:.0f} ms, {verdict(read[name].p99 < 20)}"
+        )
 
 
 def section(store: str, workers: int, seconds: float, client_counts: list[int], read_connections: int) -> bool:
@@ -527,7 +566,10 @@ def section(store: str, workers: int, seconds: float, client_counts: list[int], 
     with servers(store, workers, conf["threads"]) as target:
         fixtures = prepare(target.api, max(client_counts))
         print(f"  setup: {len(fixtures.inboxes) + 2} users, {LISTING_SIZE} messages to list, {POINTS_WALLETS} wallets")
-        every = writes(target, fixtures, client_counts, seconds) + reads(target, fixtures, read_connections, seconds)
+        written = writes(target, fixtures, client_counts, seconds)
+        read = reads(target, fixtures, read_connections, seconds)
+    targets(written, read)
+    every = [*(r for rs in written.values() for r in rs), *read.values()]
     failed = sum(r.failed for r in every)
     print(f"  answers not 2xx: {failed}")
     return failed == 0 and all(r.checked for r in every)
