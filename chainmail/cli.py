@@ -92,9 +92,12 @@ def prepare_to_serve(settings: Settings, *, migrate_first: bool) -> None:
 
 def up(settings: Settings, *, smtp_host: str, smtp_port: int, without: list[str]) -> None:
     """Migrate if behind, then run every service as a supervised child until SIGTERM/SIGINT."""
+    from chainmail.metrics import fresh_multiprocess_dir
     from chainmail.supervisor import Supervisor, services_for
 
     prepare_to_serve(settings, migrate_first=True)
+    # every child writes its Prometheus metrics here; the API's /metrics sums them (SMTP's included)
+    fresh_multiprocess_dir(settings.var_dir / "metrics" / "up")
     services = services_for(settings, smtp_host=smtp_host, smtp_port=smtp_port, without=without)
     supervisor = Supervisor(services)
     supervisor.install_signals()

@@ -29,6 +29,7 @@ from chainmail.http.wildduck import data as wildduck_data
 from chainmail.http.wildduck import mailstore as wildduck_mailstore
 from chainmail.http.wildduck import webauthn as wildduck_webauthn
 from chainmail.http.wire import json_handler
+from chainmail.metrics import MetricsResource, RequestMetrics
 from chainmail.system import System
 
 MAX_BODY_BYTES = 96 * 1024 * 1024  # a 64 MiB message as base64 in JSON, with room for the other fields
@@ -61,6 +62,7 @@ def create_app(
 
     app = falcon.App(
         middleware=[
+            RequestMetrics(),
             falcon.CORSMiddleware(allow_origins="*", expose_headers=["X-Request-Id"]),
             RequestIdMiddleware(),
             AccessTokenMiddleware(
@@ -87,6 +89,7 @@ def create_app(
     idx = Router(app, settings.idx_prefix)
     for add_routes in IDX_ROUTES:
         add_routes(idx, system)
+    app.add_route("/metrics", MetricsResource(system.engine, list(system.apps)))
     openapi.add_routes(api, lambda: openapi.wildduck_document(api), "chainmail WildDuck API")
     openapi.add_routes(idx, lambda: openapi.indexer_document(idx), "chainmail Mail Box Indexer API")
     return app

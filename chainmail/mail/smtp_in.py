@@ -17,6 +17,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from chainmail.domain.errors import DomainError
 from chainmail.mail.inbound import Inbound, Recipient, resolve_recipient
 from chainmail.mail.queue import bounce_report
+from chainmail.metrics import smtp_outcome
 from chainmail.system import System
 
 log = structlog.get_logger(__name__)
@@ -41,9 +42,9 @@ class Receiver:
             recipient = await loop.run_in_executor(None, resolve_recipient, self.system, address)
         except Exception:
             log.exception("recipient lookup failed", address=address)
-            return "451 4.3.0 Temporary lookup failure, try again later"
+            return smtp_outcome("451 4.3.0 Temporary lookup failure, try again later")
         if recipient is None:
-            return f"550 5.1.1 <{address}>: Recipient address rejected: unknown user"
+            return smtp_outcome(f"550 5.1.1 <{address}>: Recipient address rejected: unknown user")
         resolved: dict[str, Recipient] = getattr(envelope, "resolved", {})
         resolved[address] = recipient
         envelope.resolved = resolved  # type: ignore[attr-defined]
@@ -54,13 +55,14 @@ class Receiver:
         content = envelope.original_content or b""
         head = content.split(b"\r\n\r\n", 1)[0]
         if len(RECEIVED.findall(head)) >= MAX_HOPS:
-            return "554 5.4.6 Routing loop detected: too many Received headers"
+            return smtp_outcome("554 5.4.6 Routing loop detected: too many Received headers")
         raw = self._received(session) + content
         loop = asyncio.get_running_loop()
         answers = []
         for address in envelope.rcpt_tos:
             recipient = envelope.resolved[address]  # type: ignore[attr-defined]
-            answers.append(await loop.run_in_executor(None, self._deliver, envelope, recipient, address, raw))
+            answer = await loop.run_in_executor(None, self._deliver, envelope, recipient, address, raw)
+            answers.append(smtp_outcome(answer))
         if self.lmtp:
             return "\r\n".join(answers)  # LMTP answers DATA once per recipient
         failed = [(a, answer) for a, answer in zip(envelope.rcpt_tos, answers, strict=True) if answer[:1] != "2"]

@@ -6,11 +6,13 @@ import json
 import os
 import signal
 import smtplib
+import subprocess
 import time
 from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.conftest import ROOT_TOKEN, chainmail, chainmail_env, free_port
 
@@ -57,25 +59,47 @@ def alive(pid: int) -> bool:
 
 def api_healthy(url: str) -> bool:
     try:
-        return httpx.get(f"{url}/api/health", headers={"X-Access-Token": ROOT_TOKEN}).status_code == 200
+        healthy = httpx.get(f"{url}/api/health", headers={"X-Access-Token": ROOT_TOKEN}).status_code == 200
     except httpx.TransportError:
         return False
+    return healthy
+
+
+def metrics(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    answer = httpx.get(f"{url}/metrics", headers={"X-Access-Token": ROOT_TOKEN})
+    assert answer.status_code == 200, answer.text
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(answer.text)
+        for sample in family.samples
+    }
 
 
 @pytest.mark.e2e
 def test_up_supervises_every_service(database_url: str, tmp_path: Path) -> None:
     port, smtp_port = free_port(), free_port()
-    env = chainmail_env(database_url, tmp_path / "var", CHAINMAIL_PORT=str(port), CHAINMAIL_WORKERS="1")
+    env = chainmail_env(database_url, tmp_path / "var", CHAINMAIL_PORT=str(port), CHAINMAIL_WORKERS="2")
     env["CHAINMAIL_LOG_LEVEL"] = "info"  # the supervisor reports starts, exits and stops at info
     log = tmp_path / "up.log"
     up = chainmail("up", "--smtp-port", str(smtp_port), env=env, log=log)
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_for(lambda: api_healthy(url) and len(pids(log)) == 4, "every service", log)
+        wait_for(lambda: api_healthy(url) and len(pids(log)) == 4, "every service", log, timeout=180)
         first = {name: found[0] for name, found in pids(log).items()}
         assert set(first) == {"api", "project", "deliver", "smtp"}  # no chain configured: no indexer
         with smtplib.SMTP("127.0.0.1", smtp_port, timeout=10) as smtp:
             assert smtp.noop()[0] == 250
+            smtp.ehlo()
+            smtp.mail("someone@elsewhere.test")
+            assert smtp.rcpt("nobody@example.com")[0] == 550
+        for _ in range(20):
+            assert api_healthy(url)
+        # both gunicorn workers' counts and the SMTP receiver's, summed from the shared metrics directory
+        scraped = metrics(url)
+        health = (("method", "GET"), ("route", "/api/health"), ("status", "200"))
+        answered = log.read_text(errors="replace").count('"GET /api/health HTTP/1.1" 200')  # gunicorn's access log
+        assert scraped[("chainmail_http_requests_total", health)] == answered >= 20
+        assert scraped[("chainmail_smtp_messages_total", (("outcome", "refused"),))] == 1
 
         os.kill(first["project"], signal.SIGKILL)
         wait_for(lambda: len(pids(log).get("project", [])) == 2, "the projector's restart", log, timeout=30)
@@ -104,6 +128,10 @@ def test_up_supervises_every_service(database_url: str, tmp_path: Path) -> None:
         }
         assert not api_healthy(url)
     finally:
-        if up.poll() is None:
-            up.kill()
-            up.wait()
+        if up.poll() is None:  # SIGTERM first: a killed supervisor would leave its children behind
+            up.send_signal(signal.SIGTERM)
+            try:
+                up.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                up.kill()
+                up.wait()
