@@ -65,7 +65,7 @@ def serve(settings: Settings, *, migrate_first: bool) -> None:
         f"(api at '{settings.api_prefix or '/'}', indexer at '{settings.idx_prefix or '/'}', "
         f"{settings.workers} workers)"
     )
-    argv = [sys.executable, "-m", "gunicorn", "-c", str(OPS / "gunicorn.conf.py"), "chainmail.http.wsgi:application"]
+    argv = [sys.executable, "-m", "gunicorn", "-c", str(OPS / "gunicorn.conf.py"), "chainmail.http.wsgi:served"]
     os.execv(sys.executable, argv)
 
 

@@ -9,12 +9,15 @@ _settings = load_settings()
 
 bind = f"{_settings.host}:{_settings.port}"
 workers = _settings.workers
-# Threads let a worker hold long-lived responses (server-sent events) while serving others.
-worker_class = "gthread"
-threads = 4
-timeout = 60
+# An asyncio worker holds thousands of idle or slow connections for the price of a socket each: it reads
+# every request whole, then runs the WSGI app on a thread pool (chainmail.http.buffered, APP_THREADS).
+worker_class = "asgi"
+worker_connections = 4096  # per worker; the process allows 20,000 open files
+timeout = 60  # also bounds how long a body may take between two chunks
 graceful_timeout = 20
-keepalive = 5
+keepalive = 5  # seconds an idle connection is kept between requests
+limit_request_line = 8190
+limit_request_fields = 100
 accesslog = "-"
 errorlog = "-"
 loglevel = _settings.log_level

@@ -1,10 +1,12 @@
-"""The WSGI entry point gunicorn loads in each worker: `chainmail.http.wsgi:application`."""
+"""What gunicorn loads in each worker: `served` (ASGI, for the asyncio worker `chainmail serve` runs) wraps the
+WSGI `application`, which any WSGI server can also run."""
 
 from __future__ import annotations
 
 from chainmail.config import load_settings
-from chainmail.http.app import create_app
+from chainmail.http.app import MAX_BODY_BYTES, create_app
 from chainmail.http.bodies import restore_recursion_limit
+from chainmail.http.buffered import BufferedWsgi
 from chainmail.logs import configure_logging
 from chainmail.system import System
 
@@ -12,3 +14,7 @@ settings = load_settings()
 configure_logging(settings.log_level)
 application = create_app(System(settings))
 restore_recursion_limit()  # after every import: py_ecc raised it, and worker threads have small C stacks
+
+# Threads run requests whose bodies are already whole; slow clients wait on the event loop, not here.
+APP_THREADS = 8
+served = BufferedWsgi(application, threads=APP_THREADS, max_body_bytes=MAX_BODY_BYTES)

@@ -1,0 +1,152 @@
+"""Serving the WSGI app from gunicorn's asyncio (ASGI) worker: slow and idle clients cost a socket, never a thread.
+
+The event loop reads each request whole - headers, then the body (chunked or not), spooled to a temporary
+file past `SPOOL_BYTES` - and only then hands it to the WSGI app on a small thread pool. A connection that
+sends its headers a byte at a time, or never finishes its body, waits on the loop (gunicorn's keep-alive and
+body timeouts close it) while the threads keep answering everyone else. Responses go back as the app yields
+them: server-sent events keep streaming.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import tempfile
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, BinaryIO
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+SPOOL_BYTES = 1 << 20  # bodies up to 1 MiB stay in memory; larger ones go to a temporary file
+_DONE = object()
+
+
+class BufferedWsgi:
+    """An ASGI application around a WSGI one: the request is buffered on the loop, the app runs in threads."""
+
+    def __init__(self, app: WsgiApp, *, threads: int, max_body_bytes: int) -> None:
+        self.app, self.max_body_bytes = app, max_body_bytes
+        self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="wsgi")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+        elif scope["type"] == "http":
+            await self._http(scope, receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                self.executor.shutdown(wait=False, cancel_futures=True)
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        body = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115 - closed below
+        try:
+            size = await self._read_body(receive, body)
+            if size is None:
+                return  # the client left before its body was whole
+            if size > self.max_body_bytes:
+                await _plain(send, 413, b'{"code":"PayloadTooLarge","message":"Request body is too large"}\n')
+                return
+            body.seek(0)
+            await self._respond(_environ(scope, body, size), send)
+        finally:
+            body.close()
+
+    async def _read_body(self, receive: Receive, body: BinaryIO) -> int | None:
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                return size  # answered 413 at once; gunicorn closes the connection with the rest unread
+            if chunk:
+                body.write(chunk)
+            if not message.get("more_body", False):
+                return size
+
+    async def _respond(self, environ: dict[str, Any], send: Send) -> None:
+        loop = asyncio.get_running_loop()
+        started: dict[str, Any] = {}
+
+        def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable[..., Any]:
+            started["status"] = int(status.split(" ", 1)[0])
+            started["headers"] = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers]
+            return _no_write
+
+        result = await loop.run_in_executor(self.executor, self.app, environ, start_response)
+        try:
+            if isinstance(result, list | tuple):  # an ordinary answer: already whole
+                await send({"type": "http.response.start", "status": started["status"], "headers": started["headers"]})
+                await send({"type": "http.response.body", "body": b"".join(result)})
+                return
+            chunks: Iterator[bytes] = iter(result)
+            first = await loop.run_in_executor(self.executor, next, chunks, _DONE)
+            await send({"type": "http.response.start", "status": started["status"], "headers": started["headers"]})
+            chunk = first
+            while chunk is not _DONE:
+                if chunk:
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                chunk = await loop.run_in_executor(self.executor, next, chunks, _DONE)
+            await send({"type": "http.response.body", "body": b""})
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                await loop.run_in_executor(self.executor, close)
+
+
+def _no_write(data: bytes) -> None:
+    raise NotImplementedError("write() is not supported: return the body instead")
+
+
+async def _plain(send: Send, status: int, body: bytes) -> None:
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _environ(scope: Scope, body: BinaryIO, size: int) -> dict[str, Any]:
+    """PEP 3333's environ for an ASGI HTTP scope whose body is already whole (so its length is known)."""
+    server = scope.get("server") or ("localhost", 80)
+    client = scope.get("client") or ("", 0)
+    path = scope.get("path", "/")
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": scope["method"],
+        "SCRIPT_NAME": scope.get("root_path", "").encode("utf-8", "surrogateescape").decode("latin-1"),
+        "PATH_INFO": path.encode("utf-8", "surrogateescape").decode("latin-1"),
+        "QUERY_STRING": scope.get("query_string", b"").decode("latin-1"),
+        "SERVER_NAME": str(server[0]),
+        "SERVER_PORT": str(server[1]),
+        "SERVER_PROTOCOL": f"HTTP/{scope.get('http_version', '1.1')}",
+        "REMOTE_ADDR": str(client[0]),
+        "REMOTE_PORT": str(client[1]),
+        "CONTENT_LENGTH": str(size),
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": scope.get("scheme", "http"),
+        "wsgi.input": body,
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": True,
+        "wsgi.run_once": False,
+    }
+    for raw_name, raw_value in scope.get("headers", []):
+        name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
+        if name == "content-length":
+            continue  # the body was read whole: its real length is set above
+        if name == "transfer-encoding":
+            continue  # de-chunked already
+        key = "CONTENT_TYPE" if name == "content-type" else "HTTP_" + name.upper().replace("-", "_")
+        environ[key] = f"{environ[key]},{value}" if key in environ else value
+    return environ
