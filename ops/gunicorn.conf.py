@@ -4,6 +4,7 @@ import os
 import shutil
 
 from chainmail.config import load_settings
+from chainmail.http.buffered import APP_THREADS
 
 _settings = load_settings()
 
@@ -12,6 +13,7 @@ workers = _settings.workers
 # An asyncio worker holds thousands of idle or slow connections for the price of a socket each: it reads
 # every request whole, then runs the WSGI app on a thread pool (chainmail.http.buffered, APP_THREADS).
 worker_class = "asgi"
+threads = APP_THREADS  # not gunicorn's (it warns that the asyncio worker ignores it): the app's pool, for reference
 worker_connections = 4096  # per worker; the process allows 20,000 open files
 timeout = 60  # also bounds how long a body may take between two chunks
 graceful_timeout = 20

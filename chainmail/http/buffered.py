@@ -10,6 +10,9 @@ them: server-sent events keep streaming.
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
+import gc
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable, Iterable, Iterator
@@ -21,8 +24,41 @@ Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
+APP_THREADS = 8  # per worker: requests whose bodies are already whole; slow clients wait on the loop, not here
 SPOOL_BYTES = 1 << 20  # bodies up to 1 MiB stay in memory; larger ones go to a temporary file
 _DONE = object()
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+_MMAP_THRESHOLD = 256 * 1024
+
+
+def _libc() -> Any:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return libc if hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim") else None
+    except OSError:
+        return None
+
+
+_LIBC = _libc()
+
+
+def keep_large_buffers_returnable() -> None:
+    """glibc raises its mmap threshold each time a large block is freed, so the next 30 MB body lands on a
+    heap that is never given back. A fixed threshold keeps every block past 256 KiB in its own mapping,
+    returned to the system when freed."""
+    if _LIBC is not None:
+        _LIBC.mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)
+        _LIBC.mallopt(_M_TRIM_THRESHOLD, 4 * _MMAP_THRESHOLD)
+
+
+def give_memory_back() -> None:
+    """Collect the garbage cycles still holding a large body, then return the free pages of every malloc
+    arena (threads have their own) to the system."""
+    gc.collect()
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
 
 
 class BufferedWsgi:
@@ -31,6 +67,7 @@ class BufferedWsgi:
     def __init__(self, app: WsgiApp, *, threads: int, max_body_bytes: int) -> None:
         self.app, self.max_body_bytes = app, max_body_bytes
         self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="wsgi")
+        keep_large_buffers_returnable()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -50,6 +87,8 @@ class BufferedWsgi:
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         body = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115 - closed below
+        size: int | None = None
+        sent = 0
         try:
             size = await self._read_body(receive, body)
             if size is None:
@@ -58,9 +97,11 @@ class BufferedWsgi:
                 await _plain(send, 413, b'{"code":"PayloadTooLarge","message":"Request body is too large"}\n')
                 return
             body.seek(0)
-            await self._respond(_environ(scope, body, size), send)
+            sent = await self._respond(_environ(scope, body, size), send)
         finally:
             body.close()
+        if max(size or 0, sent) > SPOOL_BYTES:  # a large body left large buffers behind: hand them back
+            await asyncio.get_running_loop().run_in_executor(self.executor, give_memory_back)
 
     async def _read_body(self, receive: Receive, body: BinaryIO) -> int | None:
         size = 0
@@ -77,7 +118,8 @@ class BufferedWsgi:
             if not message.get("more_body", False):
                 return size
 
-    async def _respond(self, environ: dict[str, Any], send: Send) -> None:
+    async def _respond(self, environ: dict[str, Any], send: Send) -> int:
+        """Run the app and send its answer; how many body bytes went out."""
         loop = asyncio.get_running_loop()
         started: dict[str, Any] = {}
 
@@ -90,17 +132,20 @@ class BufferedWsgi:
         try:
             if isinstance(result, list | tuple):  # an ordinary answer: already whole
                 await send({"type": "http.response.start", "status": started["status"], "headers": started["headers"]})
-                await send({"type": "http.response.body", "body": b"".join(result)})
-                return
+                whole = result[0] if len(result) == 1 else b"".join(result)
+                await send({"type": "http.response.body", "body": whole})
+                return len(whole)
             chunks: Iterator[bytes] = iter(result)
             first = await loop.run_in_executor(self.executor, next, chunks, _DONE)
             await send({"type": "http.response.start", "status": started["status"], "headers": started["headers"]})
-            chunk = first
+            chunk, sent = first, 0
             while chunk is not _DONE:
                 if chunk:
+                    sent += len(chunk)
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
                 chunk = await loop.run_in_executor(self.executor, next, chunks, _DONE)
             await send({"type": "http.response.body", "body": b""})
+            return sent
         finally:
             close = getattr(result, "close", None)
             if close is not None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from chainmail.config import load_settings
 from chainmail.http.app import MAX_BODY_BYTES, create_app
 from chainmail.http.bodies import restore_recursion_limit
-from chainmail.http.buffered import BufferedWsgi
+from chainmail.http.buffered import APP_THREADS, BufferedWsgi
 from chainmail.logs import configure_logging
 from chainmail.system import System
 
@@ -15,6 +15,4 @@ configure_logging(settings.log_level)
 application = create_app(System(settings))
 restore_recursion_limit()  # after every import: py_ecc raised it, and worker threads have small C stacks
 
-# Threads run requests whose bodies are already whole; slow clients wait on the event loop, not here.
-APP_THREADS = 8
 served = BufferedWsgi(application, threads=APP_THREADS, max_body_bytes=MAX_BODY_BYTES)
