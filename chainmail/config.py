@@ -77,6 +77,8 @@ class Settings(BaseSettings):
     # Outbound mail: a fixed relay `smtp://host:port` (dev, tests, a smarthost) instead of MX lookups.
     smtp_relay: str | None = None
     deliver_poll_interval: float = Field(default=1.0, gt=0)
+    # seconds a delivery worker holds the deliveries it claimed; those of a worker that died wait this long
+    deliver_claim_lease: float = Field(default=600.0, gt=0)
 
     @field_validator("api_prefix", "idx_prefix")
     @classmethod

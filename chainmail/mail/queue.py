@@ -27,7 +27,6 @@ from chainmail.system import System
 
 log = structlog.get_logger(__name__)
 
-CLAIM_LEASE = timedelta(minutes=10)
 NO_BOUNCE_FOR = ("bounce", "autoreply")  # never answer an automatic message with another one
 
 
@@ -102,7 +101,8 @@ class OutboundQueue:
             by_queue.setdefault(row["queue_id"], []).append(row)
         attempted = 0
         for queue_id, rows in by_queue.items():
-            claimed = set(self.commands.claim(queue_id, [r["seq"] for r in rows], self.worker, CLAIM_LEASE))
+            lease = timedelta(seconds=self.system.settings.deliver_claim_lease)
+            claimed = set(self.commands.claim(queue_id, [r["seq"] for r in rows], self.worker, lease))
             if not claimed:
                 continue
             raw = self._outgoing(rows[0])
