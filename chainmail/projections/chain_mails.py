@@ -47,8 +47,9 @@ evm_mails = Table(
     # the GraphQL orderings and filters: newest first by block or time, and a wallet's mails in key order
     Index(None, "block_number", "chain_id", "log_index"),
     Index(None, "block_time", "chain_id", "block_number", "log_index"),
-    Index(None, "sender", "chain_id", "block_number", "log_index"),
-    Index(None, "recipient", "chain_id", "block_number", "log_index"),
+    # (with the kind beside the key on PostgreSQL: a wallet's mails of some kinds are counted from the index)
+    Index(None, "sender", "chain_id", "block_number", "log_index", postgresql_include=["kind"]),
+    Index(None, "recipient", "chain_id", "block_number", "log_index", postgresql_include=["kind"]),
 )
 
 # Claimable revenue shares as a ledger: SharesRecorded adds, claims and expiry sweeps subtract.
