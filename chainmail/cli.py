@@ -8,6 +8,7 @@ import secrets
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -20,6 +21,9 @@ from chainmail.mail import cli as mail_cli
 from chainmail.mail.housekeeping import Housekeeping
 from chainmail.store.migrations import head_revisions, missing_event_tables, schema_is_current, upgrade
 from chainmail.system import System
+
+if TYPE_CHECKING:
+    from chainmail.audit import AsOf
 
 OPS = Path(__file__).resolve().parents[1] / "ops"
 console = Console(stderr=True)
@@ -147,10 +151,15 @@ def purge(settings: Settings) -> None:
     )
 
 
-def replay(settings: Settings, name: str, until: int | None) -> None:
+def replay(settings: Settings, name: str, until: int | None, at: str | None = None, block: str | None = None) -> None:
     system = _system(settings)
     if name not in system.projections.projections:
         raise SystemExit(f"unknown read model {name!r}; known: {', '.join(system.projections.projections)}")
+    if at is not None or block is not None:
+        from chainmail.audit import replay_bound
+
+        until = replay_bound(system, name, _as_of(at, block))
+        console.print(f"{name}: as of {at or block} is notification {until}")
     columns = (TextColumn("replaying {task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=console, transient=True) as progress:
         task = progress.add_task(name, total=None)
@@ -162,6 +171,27 @@ def replay(settings: Settings, name: str, until: int | None) -> None:
     system.close()
     where = ", ".join(f"{live} -> {built}" for live, built in result.tables.items())
     console.print(f"{name}: {result.events} events applied; {'swapped in' if result.swapped else 'built'} ({where})")
+
+
+def _as_of(at: str | None, block: str | None) -> AsOf:
+    from chainmail.audit import AsOf, parse_block, parse_time
+
+    if block is not None:
+        chain_id, number = parse_block(block)
+        return AsOf(chain_id=chain_id, block=number)
+    return AsOf(at=parse_time(at) if at is not None else None)
+
+
+def audit(settings: Settings, wallet: str, at: str | None, block: str | None) -> None:
+    """Print a wallet's points, mails and delegations as of a time or a block, each traced to its event."""
+    from chainmail.audit import audit_wallet
+
+    system = _system(settings)
+    try:
+        for line in audit_wallet(system, wallet, _as_of(at, block)):
+            print(line)
+    finally:
+        system.close()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -185,9 +215,19 @@ def main(argv: list[str] | None = None) -> None:
     index_cmd.add_argument("--chain", type=int, action="append", help="only this chain id (repeatable)")
     replay_cmd = commands.add_parser("replay", help="rebuild one read model from the first event")
     replay_cmd.add_argument("name", help="the read model, e.g. users")
-    replay_cmd.add_argument(
+    bound = replay_cmd.add_mutually_exclusive_group()
+    bound.add_argument(
         "--until", type=int, help="stop at this notification id and keep the tables beside the live ones"
     )
+    bound.add_argument("--at", help="as --until, at the last event at or before this time (ISO 8601 or Unix seconds)")
+    bound.add_argument("--block", help="as --until, at the last event at or before block CHAIN:N")
+    audit_cmd = commands.add_parser("audit", help="a wallet's points, mails and delegations as of a time or block")
+    audit_of = audit_cmd.add_subparsers(dest="audit_of", required=True)
+    wallet_cmd = audit_of.add_parser("wallet", help="points with their ledger, mails, delegations, traced to events")
+    wallet_cmd.add_argument("address")
+    when = wallet_cmd.add_mutually_exclusive_group()
+    when.add_argument("--at", help="a time (ISO 8601 or Unix seconds); default now")
+    when.add_argument("--block", help="a block, CHAIN:N")
     oauth_cli.add_parser(commands)
     acme_cli.add_parser(commands)
     mail_cli.add_parsers(commands)
@@ -211,7 +251,9 @@ def main(argv: list[str] | None = None) -> None:
 
         run_index(settings, args.chain, console)
     elif args.command == "replay":
-        replay(settings, args.name, args.until)
+        replay(settings, args.name, args.until, args.at, args.block)
+    elif args.command == "audit":
+        audit(settings, args.address, args.at, args.block)
     elif args.command == "acme-challenge":
         system = _system(settings)
         try:
