@@ -14,6 +14,7 @@ from sqlalchemy import MetaData, Table, inspect, select
 from chainmail.audit import AsOf, audit_wallet, notification_bound, parse_block, parse_time, replay_bound
 from chainmail.domain.rewards.application import Rewards
 from chainmail.projections.points import points_balances
+from chainmail.store.events import max_notification_id
 from chainmail.system import System
 
 WALLETS = ["0x" + "a" * 40, "0x" + "b" * 40]
@@ -101,3 +102,40 @@ def test_the_commands_audit_a_wallet_and_replay_as_of_a_time(
     assert any(name.startswith("points_balances__at_") for name in replayed), replayed
     with pytest.raises(SystemExit):
         main(["replay", "points", "--at", between, "--until", "3"])
+
+
+def test_a_wallet_as_of_a_block_sees_only_what_the_chain_held_then(system: System) -> None:
+    from tests.chain.anvil import Anvil
+    from tests.chain.harness import index, spec_for
+
+    node = Anvil()
+    try:
+        mailer = node.deploy("MailerEvents")
+        f, a = mailer.contract.functions, node.accounts
+        delegator, delegate = a[1].lower(), a[2].lower()
+        spec = spec_for(node, [mailer.address])
+        node.send(f.delegateTo(a[2]), 1)
+        node.send(f.send(a[2], "Hello", "First", a[1], True, True, True), 1)
+        then = index(system, spec)
+        node.send(f.rejectDelegation(a[1]), 2)  # the delegate clears it
+        node.send(f.send(a[2], "Again", "Second", a[1], True, True, True), 1)
+        assert index(system, spec) > then
+    finally:
+        node.stop()
+
+    point = AsOf(chain_id=31337, block=then)
+    past = audit_wallet(system, delegator, point)
+    assert "mails sent: 1" in past and "delegations: 1 active" in past
+    active = past[past.index("delegations: 1 active") + 1]
+    assert active.startswith(f"  {delegator} -> {delegate}: chain 31337 block ") and " tx 0x" in active
+    now = audit_wallet(system, delegator, AsOf())
+    assert "mails sent: 2" in now and "delegations: 0 active" in now
+    received = audit_wallet(system, delegate, point)
+    assert "mails received: 1" in received
+
+    # the bound: the page that reached `then`, not the one after it
+    bound = replay_bound(system, "evm_delegations", point)
+    with system.engine.connect() as conn:
+        last = max_notification_id(conn, "Chain")
+    assert 0 < bound < last
+    assert notification_bound(system, "Chain", AsOf(chain_id=31337, block=then + 100)) == last
