@@ -397,7 +397,8 @@ def check_hot_inbox(api: Api, hot: tuple[str, str], acknowledged: list[list[int]
     listed: list[int] = []
     cursor: str | bool = False
     while True:
-        query = f"?order=asc&limit=250{f'&next={cursor}' if cursor else ''}"
+        # newest first: paging `order=asc` repeats the last row of a page at the top of the next one
+        query = f"?limit=250{f'&next={cursor}' if cursor else ''}"
         page = api.call("GET", f"/api/users/{user}/mailboxes/{inbox}/messages{query}")
         listed += [item["id"] for item in page["results"]]
         cursor = page["nextCursor"]
