@@ -16,7 +16,7 @@ import structlog
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import REGISTRY, Collector
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -86,8 +86,8 @@ class StoreCollector(Collector):
 
     Read-only: the tracking rows are read, never locked or moved."""
 
-    def __init__(self, engine: Engine, contexts: list[str]) -> None:
-        self.engine, self.contexts = engine, contexts
+    def __init__(self, engine: Engine, contexts: list[str], topics: dict[str, frozenset[str]] | None = None) -> None:
+        self.engine, self.contexts, self.topics = engine, contexts, topics or {}
 
     def collect(self) -> Iterator[Any]:
         from chainmail.projections.blocks import evm_chain_heads, evm_checkpoints
@@ -103,6 +103,11 @@ class StoreCollector(Collector):
         )
         position = GaugeMetricFamily(
             "chainmail_read_model_position", "Last notification a read model folded", labels=["read_model", "context"]
+        )
+        pending = GaugeMetricFamily(
+            "chainmail_read_model_pending_events",
+            "Events after a read model's position of the kinds it folds: the work it has left",
+            labels=["read_model", "context"],
         )
         head = GaugeMetricFamily("chainmail_chain_head_block", "The node's head block", labels=["chain_id", "chain"])
         checkpoint = GaugeMetricFamily(
@@ -127,6 +132,8 @@ class StoreCollector(Collector):
                     position.add_metric([name, context], at)
                     if context in latest:
                         lag.add_metric([name, context], max(0, latest[context] - at))
+                        if self.topics.get(name):
+                            pending.add_metric([name, context], _pending(conn, context, at, self.topics[name]))
                 heads = {row.chain_id: row for row in conn.execute(select(evm_chain_heads)).all()}
                 checkpoints = dict(
                     conn.execute(select(evm_checkpoints.c.chain_id, evm_checkpoints.c.block_number)).all()
@@ -148,10 +155,19 @@ class StoreCollector(Collector):
         except SQLAlchemyError as error:
             log.warning("metrics: the store did not answer", error=str(error))
             up.add_metric([], 0)
-        yield from (up, events, position, lag, head, checkpoint, chain_lag, queue)
+        yield from (up, events, position, lag, pending, head, checkpoint, chain_lag, queue)
 
 
-def scrape(engine: Engine, contexts: list[str]) -> bytes:
+def _pending(conn: Any, context: str, after: int, topics: frozenset[str]) -> int:
+    position = "rowid" if conn.dialect.name == "sqlite" else "notification_id"
+    table = conn.dialect.identifier_preparer.quote(f"{context.lower()}_events")
+    query = text(f"SELECT COUNT(*) FROM {table} WHERE {position} > :after AND topic IN :topics").bindparams(
+        bindparam("topics", expanding=True)
+    )
+    return int(conn.execute(query, {"after": after, "topics": sorted(topics)}).scalar_one())
+
+
+def scrape(engine: Engine, contexts: list[str], topics: dict[str, frozenset[str]] | None = None) -> bytes:
     """The text exposition: this machine's process metrics, then the store's."""
     if os.environ.get(MULTIPROC_ENV):
         from prometheus_client import multiprocess
@@ -162,20 +178,20 @@ def scrape(engine: Engine, contexts: list[str]) -> bytes:
     else:
         own = generate_latest(REGISTRY)
     store = CollectorRegistry()
-    store.register(StoreCollector(engine, contexts))
+    store.register(StoreCollector(engine, contexts, topics))
     return own + generate_latest(store)
 
 
 class MetricsResource:
     """`GET /metrics` for the root token: Prometheus' text format."""
 
-    def __init__(self, engine: Engine, contexts: list[str]) -> None:
-        self.engine, self.contexts = engine, contexts
+    def __init__(self, engine: Engine, contexts: list[str], topics: dict[str, frozenset[str]]) -> None:
+        self.engine, self.contexts, self.topics = engine, contexts, topics
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         principal = getattr(req.context, "principal", None)
         if principal is None or not principal.is_root:
             raise WildDuckError(403, "MissingPrivileges", "The metrics need the root access token")
-        body = scrape(self.engine, self.contexts)
+        body = scrape(self.engine, self.contexts, self.topics)
         resp.content_type = CONTENT_TYPE
         resp.data = body

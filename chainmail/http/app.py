@@ -89,7 +89,8 @@ def create_app(
     idx = Router(app, settings.idx_prefix)
     for add_routes in IDX_ROUTES:
         add_routes(idx, system)
-    app.add_route("/metrics", MetricsResource(system.engine, list(system.apps)))
+    topics = {name: projection.topics() for name, projection in system.projections.projections.items()}
+    app.add_route("/metrics", MetricsResource(system.engine, list(system.apps), topics))
     openapi.add_routes(api, lambda: openapi.wildduck_document(api), "chainmail WildDuck API")
     openapi.add_routes(idx, lambda: openapi.indexer_document(idx), "chainmail Mail Box Indexer API")
     return app

@@ -83,6 +83,9 @@ def test_metrics_count_requests_events_lag_chains_and_the_queue(
         expected = max_notification_id(conn, "Mail") - position
     assert value(after, "chainmail_read_model_position", read_model="users", context="Mail") == position > 0
     assert value(after, "chainmail_read_model_lag_notifications", read_model="users", context="Mail") == expected
+    assert value(after, "chainmail_read_model_pending_events", read_model="users", context="Mail") == 0
+    pending = [v for k, v in after.items() if k[0] == "chainmail_read_model_pending_events"]
+    assert pending and all(v >= 0 for v in pending)
     lags = {k[1]: v for k, v in after.items() if k[0] == "chainmail_read_model_lag_notifications"}
     assert lags and all(v >= 0 for v in lags.values())
     assert value(after, "chainmail_chain_head_block", chain_id="31337", chain="anvil") == 120
