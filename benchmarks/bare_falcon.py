@@ -116,4 +116,14 @@ def create_app(url: str) -> falcon.App:
     return app
 
 
+def serve_like_chainmail(app: falcon.App) -> Any:
+    """The app as `chainmail serve` hands its own to gunicorn's asyncio worker (`chainmail.http.wsgi.served`)."""
+    from chainmail.http.app import MAX_BODY_BYTES
+    from chainmail.http.buffered import APP_THREADS, BufferedWsgi
+
+    return BufferedWsgi(app, threads=APP_THREADS, max_body_bytes=MAX_BODY_BYTES)
+
+
+# `application` for a WSGI worker class (gthread), `served` for the asyncio one ("asgi"), as ops/gunicorn.conf.py says
 application = create_app(os.environ["BARE_DATABASE_URL"]) if "BARE_DATABASE_URL" in os.environ else None
+served = serve_like_chainmail(application) if application is not None and os.environ.get("BARE_ASGI") else None

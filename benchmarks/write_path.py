@@ -450,9 +450,10 @@ def servers(store: str, workers: int, threads: int) -> Iterator[Target]:
         chainmail_port, bare_port = free_port(), free_port()
         serve = [sys.executable, "-m", "chainmail.cli", "serve"]
         bare = [sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONF), "--pythonpath", str(HERE)]
-        bare.append("bare_falcon:application")
+        asgi = runpy.run_path(str(GUNICORN_CONF))["worker_class"] == "asgi"  # chainmail's BufferedWsgi
+        bare.append("bare_falcon:served" if asgi else "bare_falcon:application")
         bare_env = {**env, "CHAINMAIL_PORT": str(bare_port), "BARE_DATABASE_URL": bare_url}
-        bare_env["BARE_POOL_SIZE"] = str(threads)
+        bare_env.update(BARE_POOL_SIZE=str(threads), BARE_ASGI="1" if asgi else "")
         logs = Path(folder)
         with (
             server(
