@@ -1,4 +1,4 @@
-"""The `chainmail` command: up, serve, migrate, project, replay."""
+"""The `chainmail` command: every subcommand is listed under `chainmail --help`."""
 
 from __future__ import annotations
 
@@ -195,8 +195,12 @@ def audit(settings: Settings, wallet: str, at: str | None, block: str | None) ->
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="chainmail", description=__doc__)
-    parser.add_argument("--config", help="a TOML file of settings (environment variables still win)")
+    parser = argparse.ArgumentParser(
+        prog="chainmail",
+        description="The back end of a wallet-based mail service: a WildDuck-compatible API and the indexer.",
+    )
+    config_help = "a TOML file of settings (environment variables still win)"
+    parser.add_argument("--config", help=config_help)
     commands = parser.add_subparsers(dest="command", required=True)
     serve_cmd = commands.add_parser("serve", help="run the HTTP API under gunicorn")
     serve_cmd.add_argument("--migrate", action="store_true", help="migrate the schema first if it is behind")
@@ -231,6 +235,8 @@ def main(argv: list[str] | None = None) -> None:
     oauth_cli.add_parser(commands)
     acme_cli.add_parser(commands)
     mail_cli.add_parsers(commands)
+    for subcommand in commands.choices.values():  # `--config` also after the subcommand: `chainmail migrate --config f`
+        subcommand.add_argument("--config", default=argparse.SUPPRESS, help=config_help)
     args = parser.parse_args(argv)
     settings = load_settings(args.config)
     configure_logging(settings.log_level)

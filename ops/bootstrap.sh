@@ -17,7 +17,8 @@ else
   .venv/bin/python -m pip install --quiet -e .
 fi
 
-if [ -f package.json ]; then
+# The npm tools (anvil, solc, WildDuck's test suite) are for the tests and benchmarks only.
+if [ "$want_tests" = "test" ] && [ -f package.json ]; then
   if [ -f package-lock.json ]; then npm ci --silent --no-audit --no-fund; else npm install --silent --no-audit --no-fund; fi
 fi
 
