@@ -13,11 +13,13 @@ from chainmail.http.idx import chains as idx_chains
 from chainmail.http.idx import graphql as idx_graphql
 from chainmail.http.idx import internal as idx_internal
 from chainmail.http.idx import kyc as idx_kyc
+from chainmail.http.idx import names as idx_names
 from chainmail.http.idx import oauth as idx_oauth
 from chainmail.http.idx import points as idx_points
 from chainmail.http.idx import referrals as idx_referrals
 from chainmail.http.idx import solana as idx_solana
 from chainmail.http.idx import users as idx_users
+from chainmail.http.idx import wallet_tools as idx_wallet_tools
 from chainmail.http.idx import wallets as idx_wallets
 from chainmail.http.middleware import RequestIdMiddleware
 from chainmail.http.params import ParamsMiddleware
@@ -49,6 +51,7 @@ IDX_ROUTES.append(idx_chains.add_routes)
 IDX_ROUTES.append(idx_solana.add_routes)
 IDX_ROUTES.append(idx_graphql.add_routes)
 IDX_ROUTES += [idx_points.add_routes, idx_referrals.add_routes, idx_kyc.add_routes]
+IDX_ROUTES += [idx_names.add_routes, idx_wallet_tools.add_routes]
 
 
 def create_app(

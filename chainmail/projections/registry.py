@@ -16,6 +16,7 @@ from chainmail.projections.delegations import DelegationsProjection
 from chainmail.projections.domains import DomainsProjection
 from chainmail.projections.keys import KeysProjection
 from chainmail.projections.kyc import KycProjection
+from chainmail.projections.mail_templates import MailTemplatesProjection
 from chainmail.projections.mailboxes import MailboxesProjection
 from chainmail.projections.messages import MessagesProjection
 from chainmail.projections.oauth_grants import OAuthGrantsProjection
@@ -30,6 +31,7 @@ from chainmail.projections.user_statistics import UserStatisticsProjection
 from chainmail.projections.userdata import UserDataProjection
 from chainmail.projections.users import UsersProjection
 from chainmail.projections.wallet_logins import WalletLoginsProjection
+from chainmail.projections.wallet_webhooks import WalletWebhooksProjection
 from chainmail.projections.webhooks import WebhooksProjection
 
 PROJECTIONS: tuple[type[Projection], ...] = (
@@ -61,6 +63,8 @@ PROJECTIONS: tuple[type[Projection], ...] = (
     OAuthGrantsProjection,
     ReferralCodesProjection,
     KycProjection,
+    MailTemplatesProjection,
+    WalletWebhooksProjection,
     # the rewards context's read models
     PointsProjection,
     PointsSiteStatsProjection,

@@ -84,6 +84,14 @@ def consumptions_of(conn: Connection, referral_code: str) -> list[dict[str, Any]
     return [dict(row._mapping) for row in conn.execute(query)]
 
 
+def signed_in_among(conn: Connection, wallets: list[str]) -> set[str]:
+    """Which of `wallets` have signed in at least once."""
+    if not wallets:
+        return set()
+    t = wallet_logins
+    return {row.wallet for row in conn.execute(select(t.c.wallet).where(t.c.wallet.in_(wallets)))}
+
+
 def consumption_count(conn: Connection, referral_code: str) -> int:
     t = referral_consumptions
     return int(conn.execute(select(func.count()).where(t.c.referral_code == referral_code)).scalar_one())

@@ -23,6 +23,7 @@ from chainmail.domain.identity.signatures import (
     sign_in_message,
     verify_signature,
 )
+from chainmail.domain.identity.wallet_tools import WalletToolCommands
 from chainmail.domain.identity.wallets import Login, WalletAccount
 
 CLOCK_SKEW = timedelta(minutes=5)
@@ -53,7 +54,7 @@ class WalletLogin:
     signer: Wallet | None = None  # the wallet that signed (the account's delegate, or the account itself)
 
 
-class Identity(KycCommands, OAuthCommands, ContextApplication):
+class Identity(KycCommands, OAuthCommands, WalletToolCommands, ContextApplication):
     name: ClassVar[str] = "Identity"
 
     def __init__(

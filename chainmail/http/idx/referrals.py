@@ -54,6 +54,7 @@ class ReferralStatsResource:
             if owner is None:
                 raise IndexerError(404, "REFERRAL_CODE_NOT_FOUND", "Unknown referral code")
             used = consumptions.consumptions_of(conn, code)
+            signed_in = consumptions.signed_in_among(conn, [row["wallet"] for row in used])
         entries: list[dict[str, Any]] = [
             {
                 "walletAddress": row["wallet"],
@@ -63,14 +64,22 @@ class ReferralStatsResource:
             }
             for row in used
         ]
+        # The types' shape (total, consumptions) and the client's (totalReferred, referredWallets); its tests
+        # read totalReferrals and successfulReferrals (referred wallets that went on to sign in).
         resp.media = envelope(
             {
                 "walletAddress": owner["wallet"],
                 "chainType": owner["chain_type"],
                 "referralCode": code,
                 "total": len(entries),
+                "totalReferred": len(entries),
                 "totalReferrals": len(entries),
+                "successfulReferrals": sum(1 for row in used if row["wallet"] in signed_in),
                 "consumptions": entries,
+                "referredWallets": [
+                    {"walletAddress": e["walletAddress"], "chainType": e["chainType"], "createdAt": e["createdAt"]}
+                    for e in entries
+                ],
             }
         )
 
