@@ -21,6 +21,7 @@ from email.message import EmailMessage, Message
 from email.parser import BytesParser
 from email.utils import format_datetime, getaddresses, make_msgid, parsedate_to_datetime
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 INLINE_TEXT = ("text/plain", "text/html", "text/rfc822-headers", "message/delivery-status")
 MAX_INLINE_TEXT = 300 * 1024
@@ -399,24 +400,59 @@ def _format_address(value: dict[str, str]) -> str:
         return f"{name} <{address}>" if name else address
 
 
-DATA_URL = re.compile(r"""(<img\b[^>]*?\bsrc\s*=\s*)(["'])data:([a-z0-9.+-]+/[a-z0-9.+-]+);base64,([^"']*)\2""", re.I)
+IMG_TAG = re.compile(r"<img\b((?:[^>\"']|\"[^\"]*\"|'[^']*')*)>", re.I)
+ATTRIBUTE = re.compile(r"""([^\s=/>"']+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+)))?""")
+DATA_URL = re.compile(r"^data:((?:[^;,]*;)*[^,]*),(.*)$", re.I | re.S)
+VOID_TAG = re.compile(r"<(area|base|br|col|embed|hr|img|input|link|meta|param|source|track|wbr)\b([^>]*?)\s*/>", re.I)
+
+
+def _data_url(src: str) -> tuple[bytes, str | None] | None:
+    """The bytes and content type of a `data:` URL (base64 or percent-encoded), as WildDuck's processDataUrl."""
+    parts = DATA_URL.match(src.strip())
+    if parts is None:
+        return None
+    meta, payload = parts.group(1), parts.group(2)
+    try:
+        content = (
+            base64.b64decode(payload + "=" * (-len(payload) % 4), validate=False)
+            if re.search(r"\bbase64$", meta, re.I)
+            else unquote_to_bytes(payload)
+        )
+    except (binascii.Error, ValueError):
+        return None
+    kinds = [item.lower() for item in meta.split(";") if re.fullmatch(r"\w+/[^/]+", item)]
+    return content, kinds[0] if kinds else None
 
 
 def extract_data_urls(html: str, domain: str) -> tuple[str, list[NewAttachment]]:
-    """Inline `data:` images become related attachments referenced by `cid:` (as WildDuck does)."""
+    """Inline `data:` images become related attachments referenced by `cid:`, as WildDuck's data-url.js does:
+    the image's attributes are written again (`name="value"`, `data-filename` taken as the file name) and, as
+    node-html-parser writes the document back, void elements lose their self-closing slash."""
     found: list[NewAttachment] = []
 
     def replace(match: re.Match[str]) -> str:
-        try:
-            content = base64.b64decode(match.group(4), validate=False)
-        except (binascii.Error, ValueError):
+        attributes: dict[str, str | None] = {}
+        for attribute in ATTRIBUTE.finditer(match.group(1)):
+            value = next((v for v in attribute.group(2, 3, 4) if v is not None), None)
+            attributes.setdefault(attribute.group(1).lower(), value)
+        decoded = _data_url(attributes.get("src") or "")
+        if decoded is None:
             return match.group(0)
-        cid = f"{hashlib.sha1(content).hexdigest()}@{domain}"
-        ext = (mimetypes.guess_extension(match.group(3).lower()) or ".bin").lstrip(".")
-        found.append(NewAttachment(content, f"image-{len(found) + 1}.{ext}", match.group(3).lower(), cid, "inline"))
-        return f"{match.group(1)}{match.group(2)}cid:{cid}{match.group(2)}"
+        content, content_type = decoded
+        filename = attributes.pop("data-filename", None) or None
+        cid = f"{hashlib.sha1(content).hexdigest()}.{len(found) + 1}@{domain or 'inline'}"
+        attributes["src"] = f"cid:{cid}"
+        found.append(NewAttachment(content, filename, content_type or "application/octet-stream", cid, "inline"))
+        written = " ".join(
+            name if value in (None, "") else f'{name}="{value.replace(chr(34), "&quot;")}"'
+            for name, value in attributes.items()
+        )
+        return f"<img {written}>"
 
-    return DATA_URL.sub(replace, html), found
+    rewritten = IMG_TAG.sub(replace, html)
+    if not found:
+        return html, found
+    return VOID_TAG.sub(lambda m: f"<{m.group(1)}{m.group(2)}>", rewritten), found
 
 
 def build_message(c: Composition, *, domain: str) -> bytes:

@@ -124,6 +124,13 @@ def utc(value: Any) -> datetime | None:
     return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
 
 
+def to_millisecond(value: Any) -> datetime | None:
+    """A date as WildDuck (a JavaScript Date) keeps it: paging cursors carry idate in milliseconds, so a
+    finer stored value would put the cursor's own row on the wrong side of it."""
+    moment = utc(value)
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000) if moment is not None else None
+
+
 def flag_columns(flags: Sequence[str]) -> dict[str, bool]:
     have = set(flags)
     return {
@@ -141,7 +148,7 @@ def message_row(user_id: str, mailbox_id: str, modseq: int, m: dict[str, Any]) -
         "uid": m["uid"],
         "modseq": modseq,
         "thread": m["thread"],
-        "idate": utc(m["idate"]),
+        "idate": to_millisecond(m["idate"]),
         "hdate": utc(m.get("hdate")),
         "size": m["size"],
         "flags": list(m["flags"]),

@@ -55,9 +55,17 @@ class Server:
 def server_factory(tmp_path: Path) -> Iterator:
     started: list[Server] = []
 
-    def start(database_url: str, workers: int = 4) -> Server:
+    def start(database_url: str, workers: int = 4, **settings: str | None) -> Server:
+        """`chainmail serve` on a free port; `settings` add CHAINMAIL_* variables (None removes one)."""
         port = free_port()
         env = chainmail_env(database_url, tmp_path / "var", CHAINMAIL_PORT=str(port), CHAINMAIL_WORKERS=str(workers))
+        for key, value in settings.items():
+            if value is None:
+                env.pop(key, None)
+            else:
+                env[key] = value
+        health = f"{env.get('CHAINMAIL_API_PREFIX', '/api')}/health"
+        token = {"X-Access-Token": env["CHAINMAIL_API_ACCESS_TOKEN"]} if "CHAINMAIL_API_ACCESS_TOKEN" in env else {}
         log = tmp_path / f"serve-{port}.log"
         process = chainmail("serve", env=env, log=log)
         server = Server(f"http://127.0.0.1:{port}", process, log)
@@ -67,7 +75,7 @@ def server_factory(tmp_path: Path) -> Iterator:
             if process.poll() is not None:
                 raise AssertionError(f"chainmail serve exited: {log.read_text()}")
             try:
-                if httpx.get(f"{server.url}/api/health", headers={"X-Access-Token": ROOT_TOKEN}).status_code == 200:
+                if httpx.get(f"{server.url}{health}", headers=token).status_code == 200:
                     return server
             except httpx.TransportError:
                 pass

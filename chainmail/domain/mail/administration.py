@@ -147,7 +147,8 @@ class AdminCommands(_Base):
             "private_key": self.sealer.seal("certs", private_key),  # type: ignore[attr-defined]
             "cert": cert.cert if cert else "",
             "chain": cert.chain if cert else [],
-            "alt_names": cert.alt_names if cert else [],
+            # As WildDuck: a certificate without DNS subject alternative names covers its servername.
+            "alt_names": (cert.alt_names if cert else []) or [servername],
             "expires": cert.expires if cert else None,
             "fingerprint": cert.fingerprint if cert else "",
         }

@@ -64,7 +64,9 @@ class AutoreplyResource:
         for key in ("start", "end"):
             if settings[key]:
                 settings[key] = js_iso(datetime.fromisoformat(settings[key]))
-        resp.media = {"success": True, **settings, "created": js_iso(row["created"]) if row else False}
+        answer: dict[str, Any] = {"success": True, **settings, "created": js_iso(row["created"]) if row else None}
+        # As WildDuck: start, end and created are left out (undefined) when unset.
+        resp.media = {k: v for k, v in answer.items() if k not in ("start", "end", "created") or v}
 
     def on_put(self, req: falcon.Request, resp: falcon.Response, user: str) -> None:
         params = parse(UpdateAutoreply, req.context.params)

@@ -11,7 +11,7 @@ from pydantic import AfterValidator, BeforeValidator, Field
 from chainmail.http.auth import require
 from chainmail.http.errors import WildDuckError
 from chainmail.http.router import Router
-from chainmail.http.validation import JoiBool, Number, ObjectIdParam, WildDuckInput, empty_to_none, joi, parse
+from chainmail.http.validation import JoiBool, Number, ObjectIdParam, WildDuckInput, joi, parse
 from chainmail.mail.store import MailStore
 from chainmail.projections import mailboxes as mailboxes_model
 from chainmail.projections import messages as messages_model
@@ -47,6 +47,12 @@ def check_path_limits(params: dict[str, Any]) -> None:
 def _no_slash_rules(value: str | None) -> str | None:
     if value is not None and ("//" in value or value.endswith("/")):
         raise joi(f'with value "{value}" matches the inverted pattern: /\\/{{2,}}|\\/$/')
+    return value
+
+
+def _not_empty(value: str | None) -> str | None:
+    if value == "":  # Joi.string() refuses the empty string (`?path=`)
+        raise joi("is not allowed to be empty")
     return value
 
 
@@ -148,7 +154,7 @@ class GetMailbox(WildDuckInput):
     user: ObjectIdParam
     mailbox: str
     path: Annotated[
-        str | None, BeforeValidator(empty_to_none), BeforeValidator(_string), AfterValidator(_no_slash_rules)
+        str | None, BeforeValidator(_string), AfterValidator(_not_empty), AfterValidator(_no_slash_rules)
     ] = None
 
 
