@@ -87,7 +87,7 @@ def backfill(
             reader = worker.reader
             reader.rpc.logs = timer.wrap("eth_getLogs (threads)", reader.rpc.logs)  # type: ignore[method-assign]
             reader.records = timer.wrap("decode (threads)", reader.records)  # type: ignore[method-assign]
-            system.projections.after_save = timer.wrap("read models", system.projections.after_save)  # type: ignore[method-assign]
+            system.projections.fold_inline = timer.wrap("read models", system.projections.fold_inline)  # type: ignore[method-assign]
             chain.record_logs = timer.wrap("append + read models", chain.record_logs)  # type: ignore[method-assign]
             start, cpu, children = time.perf_counter(), time.process_time(), _children_cpu()
             cursor = worker.sync()

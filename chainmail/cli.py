@@ -36,7 +36,13 @@ def _system(settings: Settings, *, create_tables: bool = False) -> System:
 def migrate(settings: Settings) -> None:
     """Bring the read-model schema to head and create the event store's tables."""
     upgrade(settings.database_url)
-    _system(settings, create_tables=True).close()
+    system = _system(settings, create_tables=True)
+    try:
+        # read models that are now kept inline take over from their old catch-up position, once
+        if folded := system.projections.hand_over():
+            console.print(f"folded {folded} events into read models now kept inline")
+    finally:
+        system.close()
     console.print(f"schema at {', '.join(sorted(head_revisions()))} on {_redacted(settings.database_url)}")
 
 

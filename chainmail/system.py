@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import TypeVar
-from uuid import UUID
-
-from eventsourcing.persistence import Recording
 
 from chainmail.config import Settings
 from chainmail.domain.application import Clock, ContextApplication, IdSource, system_clock
@@ -41,24 +37,23 @@ class System:
         self.engine = make_engine(settings.database_url)
         env = event_store_env(settings.database_url, create_tables=create_tables)
         ids = ids or IdSource()
-        self.apps: dict[str, ContextApplication] = {
-            context.name: context.from_settings(settings, env=env, clock=clock, ids=ids, on_saved=self._saved)
+        # Every save commits through the runner: its events and the inline read models in one transaction.
+        self.apps: dict[str, ContextApplication] = {}
+        self.projections = ProjectionRunner(
+            self.engine, self.apps, PROJECTIONS, batch_size=settings.projection_batch_size
+        )
+        self.apps |= {
+            context.name: context.from_settings(settings, env=env, clock=clock, ids=ids, committer=self.projections)
             for context in CONTEXTS
         }
         self.mail = self.context(Mail)
         self.mail.auth_limits = RollingWindowLimiter(self.engine)  # failed sign-ins, shared by every worker
-        self.projections = ProjectionRunner(
-            self.engine, self.apps, PROJECTIONS, batch_size=settings.projection_batch_size
-        )
 
     def context(self, context: type[C]) -> C:
         """The running application of one bounded context."""
         app = self.apps[context.name]
         assert isinstance(app, context)
         return app
-
-    def _saved(self, app: ContextApplication, recordings: Sequence[Recording[UUID]]) -> None:
-        self.projections.after_save(app, recordings)
 
     def close(self) -> None:
         for app in self.apps.values():

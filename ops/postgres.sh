@@ -5,8 +5,20 @@ set -euo pipefail
 
 ready() { pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; }
 
+# The suite runs tests in parallel and its multi-node tests start several servers, each with its pools:
+# a hundred connections (the server's default) is not enough.
+want_connections=400
+enough_connections() {
+  [ "$(psql -h 127.0.0.1 -U postgres -Atc 'show max_connections' 2>/dev/null || echo 0)" -ge "$want_connections" ]
+}
+
 if command -v pg_isready >/dev/null && ready; then
-  exit 0
+  if enough_connections; then exit 0; fi
+  psql -h 127.0.0.1 -U postgres -qc "ALTER SYSTEM SET max_connections = $want_connections" \
+    && pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | sort -V | tail -n 1)" main restart \
+    || echo "!!! could not raise max_connections to $want_connections !!!" >&2
+  for _ in $(seq 1 30); do ready && exit 0; sleep 1; done
+  exit 1
 fi
 if ! ls /etc/postgresql/*/main >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
@@ -25,7 +37,13 @@ if ! grep -q "^host all all 127.0.0.1/32 trust" "$conf/pg_hba.conf"; then
 fi
 pg_ctlcluster --skip-systemctl-redirect "$version" main start 2>/dev/null || pg_ctlcluster --skip-systemctl-redirect "$version" main reload
 for _ in $(seq 1 30); do
-  ready && exit 0
+  if ready; then
+    enough_connections || {
+      psql -h 127.0.0.1 -U postgres -qc "ALTER SYSTEM SET max_connections = $want_connections" \
+        && pg_ctlcluster --skip-systemctl-redirect "$version" main restart
+    }
+    for _ in $(seq 1 30); do ready && exit 0; sleep 1; done
+  fi
   sleep 1
 done
 echo "!!! PostgreSQL did not come up on 127.0.0.1:5432 !!!" >&2

@@ -90,17 +90,10 @@ class Housekeeping:
                 break
         return total
 
-    def _caught_up(self, *names: str) -> None:
-        """Bring the read models a decision reads up to the event store (other processes write too)."""
-        runner = self.system.projections
-        for name in names:
-            runner.catch_up(runner.projections[name], self.mail)
-
     # -- quota ------------------------------------------------------------------------------
 
     def recount_storage(self, user_id: str) -> tuple[int, int]:
         """Recompute one user's storage from the stored messages and record it; (new, previous)."""
-        self._caught_up("messages", "users")
         with self.engine.connect() as conn:
             user = users_model.get_user(conn, user_id)
             used = messages_model.storage_used(conn, user_id)
@@ -112,7 +105,6 @@ class Housekeeping:
 
     def recount_all_storage(self) -> int:
         """Recompute every user's storage; records a figure for each user whose shown figure was off."""
-        self._caught_up("messages", "users")
         with self.engine.connect() as conn:
             counted = messages_model.storage_by_user(conn)
             shown = users_model.storage_shown(conn)
@@ -132,7 +124,6 @@ class Housekeeping:
     def run(self) -> Swept:
         """One sweep of everything due now."""
         swept = Swept()
-        self._caught_up("account_archive", "messages", "mailboxes", "userdata")
         swept.accounts, swept.messages_purged = self.purge_deleted_accounts()
         swept.messages_expired = self.expire_messages()
         swept.archive_purged = self.purge_archive()

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import Connection
+
 from chainmail.domain.errors import AlreadyExists, DomainError, Forbidden, Invalid, NotFound
 from chainmail.domain.mail.limits import DEFAULTS
 from chainmail.domain.mail.names import uview
@@ -19,8 +21,7 @@ from chainmail.projections import mailboxes as mailboxes_model
 from chainmail.projections import messages as messages_model
 from chainmail.projections import userdata as userdata_model
 from chainmail.projections import users as users_model
-from chainmail.store.blobs import get_blob, put_blob
-from chainmail.store.database import writer
+from chainmail.store.blobs import blob_ref, get_blob, put_blob
 from chainmail.system import System
 
 MAX_MAILBOXES = 1500
@@ -176,9 +177,14 @@ class MailStore:
         if enforce_limits:
             self.check_quota(user, len(raw))
         parsed = parse_message(raw)
-        with writer(self.engine).begin() as tx:
-            blob = put_blob(tx, raw)
-            stored_attachments = {a.id: put_blob(tx, a.content).sha256 for a in parsed.attachments}
+        blob = blob_ref(raw)
+        stored_attachments = {a.id: blob_ref(a.content).sha256 for a in parsed.attachments}
+
+        def put_blobs(tx: Connection) -> None:  # in the transaction that records the message
+            put_blob(tx, raw)
+            for attachment in parsed.attachments:
+                put_blob(tx, attachment.content)
+
         subject, refs = thread_keys(parsed)
         with self.engine.connect() as conn:
             thread = messages_model.thread_for(conn, user_id, subject, refs)
@@ -203,7 +209,7 @@ class MailStore:
         elif mailbox["retention"]:
             # A folder with a retention time (ms) gives its messages an expiry, as WildDuck's `exp`/`rdate`.
             facts["expires"] = (now + timedelta(milliseconds=int(mailbox["retention"]))).isoformat()
-        (uid,) = self.mail.append_messages(user_id, mailbox_id, [facts])
+        (uid,) = self.mail.append_messages(user_id, mailbox_id, [facts], within=put_blobs)
         return Stored(uid, mailbox_id, blob.size, message_id)
 
     def facts(

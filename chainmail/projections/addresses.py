@@ -90,7 +90,7 @@ class AddressesProjection(Projection):
     def updated(self, tx: Connection, e: Address.Updated) -> None:
         address_id = object_id_of(e.originator_id)
         t = self.t.addresses
-        row = tx.execute(select(t.c.profile).where(t.c.id == address_id)).first()
+        row = tx.execute(select(t.c.profile).where(t.c.id == address_id).with_for_update()).first()
         if row is None:
             return
         profile = dict(row.profile or {})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import (
@@ -46,6 +47,11 @@ class AuthlogProjection(Projection):
     name = "authlog"
     follows = (Mail,)
     tables = (authlog,)
+
+    def serial_keys(self, event: Any) -> Iterable[str]:
+        # sign-ins of one account and kind merge into one bucket row: in commit order, as a replay folds them
+        if isinstance(event, AuthEvent.Recorded):
+            yield f"authlog:{event.user_id}:{event.key}"
 
     @handles(AuthEvent.Recorded)
     def recorded(self, tx: Connection, e: AuthEvent.Recorded) -> None:

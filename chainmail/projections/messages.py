@@ -26,6 +26,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from chainmail.domain.ids import object_id_of
 from chainmail.domain.mail.application import Mail
@@ -190,6 +191,13 @@ def facts_of(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _insert_new(tx: Connection, table: Any) -> Any:
+    """An insert that leaves a row whose key is already taken as it is."""
+    if tx.dialect.name == "postgresql":
+        return pg_insert(table).on_conflict_do_nothing()
+    return insert(table).prefix_with("OR IGNORE")
+
+
 class MessagesProjection(Projection):
     name = "messages"
     follows = (Mail,)
@@ -215,7 +223,8 @@ class MessagesProjection(Projection):
         have = set(tx.execute(known).scalars())
         new = [{"user_id": user_id, "subject": subject, "ref": r, "thread": thread} for r in refs if r not in have]
         if new:
-            tx.execute(insert(t), new)
+            # two messages of one thread stored at once into different folders: the first key recorded stays
+            tx.execute(_insert_new(tx, t), new)
 
     def _register(self, tx: Connection, user_id: str, entry: dict[str, str], when: datetime | None) -> None:
         table = self.t.address_register
@@ -223,7 +232,7 @@ class MessagesProjection(Projection):
         existing = tx.execute(select(table.c.name).where(key)).first()
         if existing is None:
             tx.execute(
-                insert(table).values(
+                _insert_new(tx, table).values(
                     user_id=user_id,
                     addrview=entry["addrview"],
                     address=entry["address"],

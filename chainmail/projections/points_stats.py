@@ -35,7 +35,7 @@ class PointsSiteStatsProjection(Projection):
     name = "points_site_stats"
     follows = (Rewards,)
     tables = (points_site_stats, points_site_wallets)
-    synchronous = False
+    inline = False
 
     @handles(PointsDay.PointsAwarded)
     def awarded(self, tx: Connection, e: Any) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from types import SimpleNamespace
 from typing import Any, ClassVar, TypeVar
 
@@ -65,9 +65,11 @@ class Projection:
     name: ClassVar[str]
     follows: ClassVar[tuple[type[ContextApplication], ...]]
     tables: ClassVar[tuple[Table, ...]]
-    # Synchronous projections are caught up in-process after every API write (read your writes);
-    # the others only by `chainmail project` workers.
-    synchronous: ClassVar[bool] = True
+    # Inline read models change in the transaction that appends their events (read your writes, exactly
+    # once by construction); their handlers touch only rows of the aggregates an event concerns, with
+    # updates relative to the stored value. The others, which need a global order (statistics, rankings),
+    # are folded asynchronously by `chainmail project` workers from a tracked position.
+    inline: ClassVar[bool] = True
     _handlers: ClassVar[dict[type, Handler]]
     _topics: ClassVar[frozenset[str]]
 
@@ -82,6 +84,14 @@ class Projection:
     def __init__(self, bound: Mapping[str, Table] | None = None) -> None:
         live = {table.name: table for table in self.tables}
         self.t = SimpleNamespace(**{**live, **(bound or {})})
+
+    def serial_keys(self, event: Any) -> Iterable[str]:
+        """Keys of rows this inline read model merges from several aggregates' events (a bucket of sign-ins).
+
+        A write takes these keys' locks before anything else (PostgreSQL advisory locks, before the write
+        has a transaction id), so writes that merge into one row commit one after the other and in the
+        order a replay folds them (by transaction id). Rows of one aggregate need none: its version does it."""
+        return ()
 
     @classmethod
     def topics(cls) -> frozenset[str]:

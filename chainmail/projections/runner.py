@@ -1,7 +1,9 @@
-"""Running projections: catch-up (live, exactly once), read-your-writes, and replay into fresh tables."""
+"""Running projections: inline in the write's transaction, catch-up (exactly once) for the asynchronous ones,
+and replay into fresh tables."""
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -9,15 +11,35 @@ from dataclasses import dataclass, replace
 from typing import Any
 from uuid import UUID
 
+import psycopg
 import structlog
-from eventsourcing.persistence import Notification, Recording
+from eventsourcing.persistence import IntegrityError, Notification, Recording, StoredEvent
 from sqlalchemy import Connection, Engine, Index, MetaData, Table, text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import IntegrityError as SQLAlchemyIntegrityError
 
 from chainmail.domain.application import ContextApplication
 from chainmail.projections.projection import BatchedWrites, Projection
-from chainmail.projections.tracking import lock_position, move_position, read_position
+from chainmail.projections.tracking import (
+    failures as tracked_failures,
+)
+from chainmail.projections.tracking import (
+    forget,
+    lock_position,
+    move_position,
+    read_position,
+    record_failure,
+)
 from chainmail.store.database import writer
-from chainmail.store.events import max_notification_id, notification_state, select_notifications
+from chainmail.store.events import (
+    START,
+    Position,
+    PositionedNotification,
+    max_notification_id,
+    notification_state,
+    select_notifications,
+    unsafe_notifications,
+)
 from chainmail.store.schema import metadata as live_metadata
 
 log = structlog.get_logger(__name__)
@@ -26,6 +48,11 @@ Progress = Callable[[int, int], None]  # (position reached, last position)
 # Events at least this big (stored bytes) are decoded once for all projections; the last few are kept.
 SHARED_DECODE_BYTES = 16_384
 SHARED_DECODED_EVENTS = 8
+# A write that deadlocked with another on read-model rows is rerun this many times in all.
+TRANSIENT_RETRIES = 8
+TRANSIENT = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
+# How long a replay, or a hand-over, waits for appends still running (maybe on another database of the server).
+SETTLE_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -38,6 +65,9 @@ class ReplayResult:
 
 
 class ProjectionRunner:
+    """Folds events into read models: inline ones in the transaction that appends them (`commit`), the
+    others by catch-up from their tracked positions (`chainmail project`), and any of them by replay."""
+
     def __init__(
         self,
         engine: Engine,
@@ -48,71 +78,168 @@ class ProjectionRunner:
     ) -> None:
         self.engine, self.apps, self.batch_size = engine, apps, batch_size
         self.projections = {p.name: p(None) for p in projections}
+        self._inline: dict[str, list[Projection]] = {}
+        for projection in self.projections.values():
+            if projection.inline:
+                for app_class in projection.follows:
+                    self._inline.setdefault(app_class.name, []).append(projection)
         self._decoded: dict[tuple[str, int, UUID, int], Any] = {}
         self._decoded_lock = threading.Lock()
+        self._failures: dict[str, str] = {}
 
-    # -- live ---------------------------------------------------------------------------------
+    # -- inline: the write's own transaction ------------------------------------------------------
 
-    def catch_up(self, projection: Projection, app: ContextApplication, until: int | None = None) -> int:
-        """Apply every event of `app` the projection has not seen, one locked batch at a time.
+    def commit(
+        self,
+        app: ContextApplication,
+        events: Sequence[Any],
+        stored: Sequence[StoredEvent],
+        within: Callable[[Connection], None] | None = None,
+    ) -> list[Recording[UUID]]:
+        """Append a save's events and fold every inline read model they concern, in one transaction.
 
-        With `until`, stop as soon as the position is at or beyond it. Returns the number of events read.
-        """
+        Two saves of different aggregates run side by side (no table lock); two of one aggregate meet in
+        its primary key and the later fails as a version conflict (IntegrityError), before it folds. A
+        deadlock between read-model rows is retried here: nothing of the attempt was committed."""
+        for attempt in range(TRANSIENT_RETRIES):
+            try:
+                with writer(self.engine).begin() as conn:
+                    self._serialise(app, conn, events)
+                    if within is not None:
+                        within(conn)
+                    ids = app.recorder.append_on(conn, stored)  # type: ignore[attr-defined]
+                    recordings = [
+                        Recording(
+                            event,
+                            Notification(
+                                originator_id=s.originator_id,
+                                originator_version=s.originator_version,
+                                topic=s.topic,
+                                state=s.state,
+                                id=n,
+                            ),
+                        )
+                        for event, s, n in zip(events, stored, ids, strict=True)
+                    ]
+                    self.fold_inline(app, conn, recordings)
+                return recordings
+            except (DBAPIError, psycopg.Error) as error:
+                cause = getattr(error, "orig", None) or error
+                if isinstance(cause, TRANSIENT) and attempt < TRANSIENT_RETRIES - 1:
+                    time.sleep(0.001 * (2**attempt) * (0.5 + random.random()))
+                    continue
+                if isinstance(error, SQLAlchemyIntegrityError) or isinstance(cause, psycopg.errors.UniqueViolation):
+                    # a read-model key taken by a concurrent write: the command reruns and sees it
+                    raise IntegrityError(error) from error
+                raise
+        raise AssertionError("unreachable")
+
+    def fold_inline(self, app: ContextApplication, conn: Connection, recordings: Sequence[Recording[UUID]]) -> None:
+        """Fold what a save recorded into the inline read models that follow `app`, on the save's connection."""
+        projections = self._inline.get(app.name)
+        if not projections:
+            return
+        topics = {r.notification.topic for r in recordings}
+        writes = BatchedWrites(conn)
+        for projection in projections:
+            if topics.isdisjoint(projection.topics()):
+                continue
+            for recording in recordings:
+                projection.apply(writes, recording.domain_event)
+        writes.flush()
+
+    def _serialise(self, app: ContextApplication, conn: Connection, events: Sequence[Any]) -> None:
+        """Take the locks of the rows the inline read models merge across aggregates (`serial_keys`)."""
+        if conn.dialect.name != "postgresql":
+            return  # one writer at a time already
+        keys = {key for p in self._inline.get(app.name, ()) for e in events for key in p.serial_keys(e)}
+        for key in sorted(keys):  # one order everywhere: no deadlock between two writers' locks
+            conn.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key})
+
+    def hand_over(self) -> int:
+        """Read models kept inline that a catch-up used to keep (a database from before inline folding)
+        are caught up from their tracked position once, and their tracking dropped. Run by `chainmail
+        migrate` while no writer runs; the number of events folded."""
+        done = 0
+        for projection in self.projections.values():
+            if not projection.inline:
+                continue
+            for app_class in projection.follows:
+                app = self.apps[app_class.name]
+                with self.engine.connect() as conn:
+                    if read_position(conn, projection.name, app.name) is None:
+                        continue
+                done += self.catch_up(projection, app, settle=SETTLE_SECONDS)
+                with writer(self.engine).begin() as tx:
+                    forget(tx, projection.name, app.name)
+        return done
+
+    # -- asynchronous: tracked catch-ups ----------------------------------------------------------
+
+    def catch_up(self, projection: Projection, app: ContextApplication, *, settle: float = 0.0) -> int:
+        """Apply every event of `app` the projection has not seen, one locked batch at a time; the number
+        of events read. With `settle`, wait up to that many seconds for appends still running to end when
+        committed events lie behind them (a reader never passes a running append)."""
         done = 0
         topics = projection.topics()
+        deadline = time.monotonic() + settle
         while True:
             with writer(self.engine).begin() as tx:
                 position = lock_position(tx, projection.name, app.name)
-                if until is not None and position >= until:
-                    return done
                 notes = select_notifications(
                     tx, app.name, after=position, limit=self.batch_size, topics=topics, skip_state=self._shared(app)
                 )
                 if not notes:
-                    return done
-                if tx.dialect.name == "postgresql":
-                    # Read-model rows are derived and commit with their tracking position: a crash can only lose
-                    # both together, and the next catch-up folds the events again, so no WAL flush is awaited.
-                    tx.execute(text("SET LOCAL synchronous_commit = off"))
-                self._apply(projection, app, tx, notes)
-                move_position(tx, projection.name, app.name, position, notes[-1].id)
-            done += len(notes)
-            if len(notes) < self.batch_size or (until is not None and notes[-1].id >= until):
-                # nothing more to read (or nothing more wanted): no second transaction just to find that out
+                    waiting = time.monotonic() < deadline and unsafe_notifications(tx, app.name, position)
+                else:
+                    if tx.dialect.name == "postgresql":
+                        # Read-model rows are derived and commit with their tracking position: a crash can only
+                        # lose both together, and the next catch-up folds the events again: no WAL flush awaited.
+                        tx.execute(text("SET LOCAL synchronous_commit = off"))
+                    self._apply(projection, app, tx, notes)
+                    move_position(tx, projection.name, app.name, position, notes[-1].position)
+            if not notes:
+                if waiting:
+                    time.sleep(0.01)
+                    continue
                 return done
+            done += len(notes)
+            if len(notes) < self.batch_size and not settle:
+                return done  # nothing more to read: no second transaction just to find that out
 
-    def catch_up_all(self) -> int:
-        """One pass over every projection and application it follows; the number of events read."""
-        return sum(
-            self.catch_up(projection, self.apps[app_class.name])
-            for projection in self.projections.values()
-            for app_class in projection.follows
-        )
-
-    def after_save(self, app: ContextApplication, recordings: Sequence[Recording[UUID]]) -> None:
-        """Read your writes: when this returns, every synchronous projection that handles one of the saved
-        events includes them. Projections the save does not concern are left to their next catch-up.
-
-        A big saved event (a page of chain logs) is kept as the domain event just recorded, so the catch-ups
-        fold it without decoding its stored state again: the mapper's encoding round-trips it exactly (JSON
-        values only), which the replay tests and `tests/unit/test_json_values_mapper.py` hold it to."""
-        if not recordings:
-            return
-        notification_id = max(r.notification.id for r in recordings)
-        topics = frozenset(r.notification.topic for r in recordings)
-        for recording in recordings:
-            note = recording.notification
-            if len(note.state) >= SHARED_DECODE_BYTES:
-                self._keep((app.name, note.id, note.originator_id, note.originator_version), recording.domain_event)
+    def catch_up_all(self, *, settle: float = 0.0) -> int:
+        """One pass over every asynchronous projection and application it follows; the number of events
+        read. A projection that cannot fold an event stops there, loudly (a log line, `failures()`), and
+        the others go on; it resumes from that event on a later pass."""
+        done = 0
         for projection in self.projections.values():
-            if not projection.synchronous or all(a.name != app.name for a in projection.follows):
+            if projection.inline:
                 continue
-            if topics.isdisjoint(projection.topics()):
-                continue
-            with self.engine.connect() as conn:
-                if read_position(conn, projection.name, app.name) >= notification_id:
-                    continue  # another request or process got there first: no lock needed
-            self.catch_up(projection, app, until=notification_id)
+            for app_class in projection.follows:
+                app = self.apps[app_class.name]
+                try:
+                    done += self.catch_up(projection, app, settle=settle)
+                except Exception as error:
+                    self._failed(projection, app, error)
+                else:
+                    self._failures.pop(projection.name, None)
+        return done
+
+    def failures(self) -> dict[str, str]:
+        """Asynchronous projections stopped at an event they could not fold, by name (every process's)."""
+        with self.engine.connect() as conn:
+            return tracked_failures(conn)
+
+    def _failed(self, projection: Projection, app: ContextApplication, error: Exception) -> None:
+        message = f"{type(error).__name__}: {error}"
+        if self._failures.get(projection.name) != message:
+            log.error("projection stopped", projection=projection.name, application=app.name, error=message)
+        self._failures[projection.name] = message
+        try:
+            with writer(self.engine).begin() as tx:
+                record_failure(tx, projection.name, app.name, message)
+        except Exception:  # the database itself may be what failed: the log line stays
+            log.exception("could not record a projection failure", projection=projection.name)
 
     def run_forever(self, poll_interval: float, stop: Callable[[], bool] = lambda: False) -> None:
         while not stop():
@@ -124,8 +251,8 @@ class ProjectionRunner:
     def replay(self, name: str, *, until: int | None = None, progress: Progress | None = None) -> ReplayResult:
         """Rebuild one read model from the first event into fresh tables.
 
-        Without `until` the rebuilt tables replace the live ones (and take over their tracking position);
-        with `until` they are left beside them as `<table>__at_<until>`, the state as of that event.
+        Without `until` the rebuilt tables replace the live ones; with `until` they are left beside them as
+        `<table>__at_<until>`, the state as of that notification id. Events are read in commit order.
         """
         cls = type(self.projections[name])
         suffix = f"__at_{until}" if until is not None else "__replay"
@@ -137,45 +264,72 @@ class ProjectionRunner:
                 shadow.create(tx)
         projection = cls(shadows)
         apps = [self.apps[a.name] for a in cls.follows]
-        positions = {app.name: 0 for app in apps}
+        positions = {app.name: START for app in apps}
         total = sum(self._last_position(app, until) for app in apps)
         events = 0
         for app in apps:
+            deadline = time.monotonic() + SETTLE_SECONDS
             while True:
                 with writer(self.engine).begin() as tx:
                     notes = self._select(tx, app, projection, positions[app.name], until)
-                    if not notes:
-                        break
-                    self._apply(projection, app, tx, notes)
-                positions[app.name] = notes[-1].id
+                    if notes:
+                        self._apply(projection, app, tx, notes)
+                    elif until is not None and time.monotonic() < deadline:
+                        waiting = unsafe_notifications(tx, app.name, positions[app.name])
+                    else:
+                        waiting = False
+                if not notes:
+                    if waiting:
+                        time.sleep(0.01)
+                        continue
+                    break
+                positions[app.name] = notes[-1].position
                 events += len(notes)
                 if progress:
-                    progress(sum(positions.values()), total)
+                    progress(sum(p.id for p in positions.values()), total)
 
         if until is not None:
             with writer(self.engine).begin() as tx:
                 for live in cls.tables:
                     for index in live.indexes:
                         _index_copy(index, shadows[live.name], suffix).create(tx)
-            return ReplayResult(name, {k: v.name for k, v in shadows.items()}, positions, events, False)
+            return ReplayResult(name, {k: v.name for k, v in shadows.items()}, self._ids(positions), events, False)
 
         with writer(self.engine).begin() as tx:
-            for app in apps:
-                # Hold the live position so no catch-up runs while the tables change hands.
-                lock_position(tx, cls.name, app.name)
-                while notes := self._select(tx, app, projection, positions[app.name], None):
-                    self._apply(projection, app, tx, notes)
-                    positions[app.name] = notes[-1].id
-                    events += len(notes)
+            if cls.inline:
+                # Writers fold into the live tables in their own transactions: hold them off, and take what
+                # they committed before (whatever else the server is running).
+                if tx.dialect.name == "postgresql":
+                    quote = tx.dialect.identifier_preparer.quote
+                    names = ", ".join(quote(t.name) for t in cls.tables)
+                    tx.execute(text(f"LOCK TABLE {names} IN EXCLUSIVE MODE"))
+                for app in apps:
+                    while notes := self._select(tx, app, projection, positions[app.name], None, settled=False):
+                        self._apply(projection, app, tx, notes)
+                        positions[app.name] = notes[-1].position
+                        events += len(notes)
+            else:
+                for app in apps:
+                    # Hold the live position so no catch-up runs while the tables change hands.
+                    lock_position(tx, cls.name, app.name)
+                    while notes := self._select(tx, app, projection, positions[app.name], None):
+                        self._apply(projection, app, tx, notes)
+                        positions[app.name] = notes[-1].position
+                        events += len(notes)
             for live in cls.tables:
                 _swap(tx, live, shadows[live.name])
-            for app in apps:
-                current = lock_position(tx, cls.name, app.name)
-                move_position(tx, cls.name, app.name, current, positions[app.name])
-        log.info("replayed", projection=name, events=events, positions=positions)
-        return ReplayResult(name, {k: k for k in shadows}, positions, events, True)
+            if not cls.inline:
+                for app in apps:
+                    current = lock_position(tx, cls.name, app.name)
+                    move_position(tx, cls.name, app.name, current, positions[app.name])
+        log.info("replayed", projection=name, events=events, positions=self._ids(positions))
+        return ReplayResult(name, {k: k for k in shadows}, self._ids(positions), events, True)
 
     # -- internals ----------------------------------------------------------------------------
+
+    @staticmethod
+    def _ids(positions: Mapping[str, Position]) -> dict[str, int]:
+        return {name: position.id for name, position in positions.items()}
 
     def _apply(
         self, projection: Projection, app: ContextApplication, tx: Connection, notes: Sequence[Notification]
@@ -216,10 +370,17 @@ class ProjectionRunner:
                 del self._decoded[next(iter(self._decoded))]
 
     def _select(
-        self, tx: Connection, app: ContextApplication, projection: Projection, after: int, until: int | None
-    ) -> Sequence[Notification]:
+        self,
+        tx: Connection,
+        app: ContextApplication,
+        projection: Projection,
+        after: Position,
+        until: int | None,
+        *,
+        settled: bool = True,
+    ) -> Sequence[PositionedNotification]:
         return select_notifications(
-            tx, app.name, after=after, limit=self.batch_size, topics=projection.topics(), stop=until
+            tx, app.name, after=after, limit=self.batch_size, topics=projection.topics(), stop=until, settled=settled
         )
 
     def _last_position(self, app: ContextApplication, until: int | None) -> int:

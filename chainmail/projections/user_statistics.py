@@ -72,7 +72,7 @@ class UserStatisticsProjection(ChainProjection):
     name = "user_statistics"
     tables = (user_statistics, user_statistics_entries)
     # A statistics view for the GraphQL API: folded by `chainmail project`, not on the indexer's save path.
-    synchronous = False
+    inline = False
 
     def __init__(self, bound: Mapping[str, Table] | None = None) -> None:
         super().__init__(bound)

@@ -107,7 +107,7 @@ class UsersProjection(Projection):
     def updated(self, tx: Connection, e: User.Updated) -> None:
         user_id = object_id_of(e.originator_id)
         t = self.t.users
-        row = tx.execute(select(t.c.profile).where(t.c.id == user_id)).first()
+        row = tx.execute(select(t.c.profile).where(t.c.id == user_id).with_for_update()).first()
         if row is None:
             return
         profile = {**(row.profile or {}), "authVersion": e.auth_version}
@@ -133,7 +133,7 @@ class UsersProjection(Projection):
     def password_changed(self, tx: Connection, e: User.PasswordChanged) -> None:
         user_id = object_id_of(e.originator_id)
         t = self.t.users
-        row = tx.execute(select(t.c.profile).where(t.c.id == user_id)).first()
+        row = tx.execute(select(t.c.profile).where(t.c.id == user_id).with_for_update()).first()
         if row is None:
             return
         profile = {**(row.profile or {}), "authVersion": e.auth_version, "requirePasswordChange": False}
@@ -181,7 +181,7 @@ class UsersProjection(Projection):
     def password_reset(self, tx: Connection, e: User.PasswordReset) -> None:
         user_id = object_id_of(e.originator_id)
         t = self.t.users
-        row = tx.execute(select(t.c.profile).where(t.c.id == user_id)).first()
+        row = tx.execute(select(t.c.profile).where(t.c.id == user_id).with_for_update()).first()
         if row is None:
             return
         temp = {"created": e.created_at.isoformat(), "validAfter": e.valid_after.isoformat()}
@@ -208,7 +208,7 @@ class UsersProjection(Projection):
     @handles(Autoreply.Set, Autoreply.Cleared)
     def autoreply_switched(self, tx: Connection, e: Any) -> None:
         t = self.t.users
-        row = tx.execute(select(t.c.profile).where(t.c.id == e.user_id)).first()
+        row = tx.execute(select(t.c.profile).where(t.c.id == e.user_id).with_for_update()).first()
         if row is None:
             return
         status = bool((getattr(e, "settings", None) or {}).get("status"))

@@ -19,16 +19,29 @@ blobs = Table(
 )
 
 
+LOOK_FIRST_BYTES = 65_536
+
+
 @dataclass(frozen=True)
 class BlobRef:
     sha256: str
     size: int
 
 
+def blob_ref(data: bytes) -> BlobRef:
+    """The reference `put_blob` gives `data`."""
+    return BlobRef(hashlib.sha256(data).hexdigest(), len(data))
+
+
 def put_blob(tx: Connection, data: bytes) -> BlobRef:
     """Store `data` once, however often it is put; the same bytes always get the same reference."""
-    ref = BlobRef(hashlib.sha256(data).hexdigest(), len(data))
-    if tx.execute(select(blobs.c.sha256).where(blobs.c.sha256 == ref.sha256)).first() is None:
+    ref = blob_ref(data)
+    # Small bytes go straight to an insert that leaves a present row alone; big ones are looked for first
+    # so that bytes already stored are not sent again.
+    if (
+        len(data) < LOOK_FIRST_BYTES
+        or tx.execute(select(blobs.c.sha256).where(blobs.c.sha256 == ref.sha256)).first() is None
+    ):
         values = {"sha256": ref.sha256, "size": ref.size, "data": data}
         # A racing writer may store the same bytes between the look and the insert: that is fine.
         if tx.dialect.name == "postgresql":

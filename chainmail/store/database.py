@@ -29,7 +29,11 @@ def sqlite_path(database_url: str) -> Path | None:
 def make_engine(database_url: str, **kwargs: Any) -> Engine:
     path = sqlite_path(database_url)
     if path is None:
-        return create_engine(sqlalchemy_url(database_url), pool_pre_ping=True, pool_size=2, max_overflow=8, **kwargs)
+        # No ping per checkout (a round trip on every request); a connection the server dropped is noticed
+        # by its first statement, which invalidates the pool, and connections are renewed every half hour.
+        return create_engine(
+            sqlalchemy_url(database_url), pool_pre_ping=False, pool_recycle=1800, pool_size=4, max_overflow=8, **kwargs
+        )
 
     path.parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(

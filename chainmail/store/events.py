@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 from uuid import UUID
 
 from eventsourcing.persistence import Notification
@@ -45,7 +47,8 @@ def event_store_env(database_url: str, *, create_tables: bool) -> dict[str, str]
         "POSTGRES_USER": url.username or "postgres",
         "POSTGRES_PASSWORD": url.password or "",
         # Off: eventsourcing 9.5 names its insert function `es_insert_events_uuid` whatever the table, so
-        # with several contexts the last one created would receive every context's events.
+        # with several contexts the last one created would receive every context's events. Appends go
+        # through `chainmail.store.postgres_events` instead, without eventsourcing's table lock.
         "POSTGRES_ENABLE_DB_FUNCTIONS": "n",
         # Connections per context per process: one kept open, up to five when a worker's threads all write.
         "POSTGRES_POOL_SIZE": "1",
@@ -55,17 +58,50 @@ def event_store_env(database_url: str, *, create_tables: bool) -> dict[str, str]
     return env
 
 
+class Position(NamedTuple):
+    """Where a reader of an application's notifications has got to.
+
+    On PostgreSQL appends run in parallel, so notification ids are not handed out in commit order: a
+    reader orders by (`tx`, id) instead, `tx` being the id of the transaction that appended (the `tx`
+    column of the events table), and reads only below a horizon that no running transaction of this
+    database is under (`settled_horizon`). Each transaction below it has ended, so nothing can later
+    appear before a position once it is passed. On SQLite one writer at a time commits ids in order
+    and `tx` stays 0.
+    """
+
+    tx: int
+    id: int
+
+
+START = Position(0, 0)
+
+
+@dataclass(frozen=True)
+class PositionedNotification(Notification):
+    tx: int = 0
+
+    @property
+    def position(self) -> Position:
+        return Position(self.tx, self.id)
+
+
 def select_notifications(
     conn: Connection,
     application: str,
     *,
-    after: int,
+    after: int | Position,
     limit: int,
     topics: Collection[str] = (),
     stop: int | None = None,
     skip_state: Collection[int] = (),
-) -> list[Notification]:
+    settled: bool = True,
+) -> list[PositionedNotification]:
     """An application's notifications after `after`, read on the caller's connection and transaction.
+
+    `after` a `Position`: in commit order, only what can no longer be preceded by a running append (what
+    projections fold). `after` a notification id: in id order, everything committed (a live feed that may
+    see a late commit of a lower id after a higher one). `settled=False` with a `Position` reads every
+    committed notification past it, for a caller that holds off the writers that matter (a replay's swap).
 
     Projections read here instead of through the recorder's own pool so that the rows they read and
     the rows they write share one transaction: on SQLite the write lock a catch-up holds can then never
@@ -74,16 +110,26 @@ def select_notifications(
     sqlite = conn.dialect.name == "sqlite"
     position = "rowid" if sqlite else "notification_id"
     table = conn.dialect.identifier_preparer.quote(f"{application.lower()}_events")
-    clauses = [f"{position} > :after"]
-    params: dict[str, object] = {"after": after, "limit": limit}
+    params: dict[str, object] = {"limit": limit}
+    if isinstance(after, Position) and not sqlite:
+        clauses = ["(tx, notification_id) > (:after_tx, :after)"]
+        if settled:
+            clauses.append("tx < :horizon")
+            params["horizon"] = settled_horizon(conn)
+        params.update(after_tx=after.tx, after=after.id)
+        order, tx_column = "tx, notification_id", "tx"
+    else:
+        clauses = [f"{position} > :after"]
+        params["after"] = after.id if isinstance(after, Position) else after
+        order, tx_column = position, "0"
     if stop is not None:
         clauses.append(f"{position} <= :stop")
         params["stop"] = stop
     # `skip_state`: notifications the caller has decoded already come without their (maybe large) state
     state = f"CASE WHEN {position} IN :skip THEN NULL ELSE state END" if skip_state else "state"
-    statement = f"SELECT {position} AS id, originator_id, originator_version, topic, {state} AS state FROM {table} "
-    query = text(statement + "WHERE " + " AND ".join(clauses) + (" AND topic IN :topics" if topics else ""))
-    query = text(f"{query.text} ORDER BY {position} LIMIT :limit")
+    columns = f"{position} AS id, {tx_column} AS tx, originator_id, originator_version, topic, {state} AS state"
+    where = " AND ".join(clauses) + (" AND topic IN :topics" if topics else "")
+    query = text(f"SELECT {columns} FROM {table} WHERE {where} ORDER BY {order} LIMIT :limit")
     if topics:
         query = query.bindparams(bindparam("topics", expanding=True))
         params["topics"] = sorted(topics)
@@ -91,15 +137,75 @@ def select_notifications(
         query = query.bindparams(bindparam("skip", expanding=True))
         params["skip"] = sorted(skip_state)
     return [
-        Notification(
+        PositionedNotification(
             id=int(row.id),
             originator_id=row.originator_id if isinstance(row.originator_id, UUID) else UUID(str(row.originator_id)),
             originator_version=int(row.originator_version),
             topic=row.topic,
             state=bytes(row.state) if row.state is not None else b"",
+            tx=int(row.tx),
         )
         for row in conn.execute(query, params)
     ]
+
+
+def settled_horizon(conn: Connection) -> int:
+    """A transaction id below which every transaction that could append to this database has ended.
+
+    Three statements, in this order: the server's snapshot (its running transactions, `xip`), then the
+    transaction locks of backends on other databases (which cannot append here), then the caller reads
+    events below the horizon with a snapshot of its own, taken later. A transaction running at the first
+    statement and still running at the read is in `xip`, and is not shown by the second as another
+    database's (a backend never changes database), so the horizon stays below it. Long transactions on
+    other databases of the server therefore hold nobody back (a plain `pg_snapshot_xmin` would).
+    """
+    snapshot = str(conn.execute(text("SELECT pg_current_snapshot()::text")).scalar_one())
+    _xmin, xmax, xip = snapshot.split(":")
+    running = [int(x) for x in xip.split(",") if x]
+    if not running:
+        return int(xmax)
+    elsewhere = {
+        int(x)
+        for x in conn.execute(
+            text(
+                "SELECT l.transactionid::text::bigint FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+                "WHERE l.locktype = 'transactionid' AND l.mode = 'ExclusiveLock' "
+                "AND a.datid IS DISTINCT FROM (SELECT oid FROM pg_database WHERE datname = current_database())"
+            )
+        ).scalars()
+    }
+    # pg_locks shows 32-bit transaction ids; two running transactions never share one
+    here = [x for x in running if x % 2**32 not in elsewhere]
+    return min(here, default=int(xmax))
+
+
+def unsafe_notifications(conn: Connection, application: str, after: Position) -> bool:
+    """Whether committed notifications lie past `after` that a `Position` reader may not pass yet (a
+    transaction of this database older than theirs is still running). Always False on SQLite."""
+    if conn.dialect.name == "sqlite":
+        return False
+    table = conn.dialect.identifier_preparer.quote(f"{application.lower()}_events")
+    horizon = settled_horizon(conn)
+    query = text(f"SELECT EXISTS (SELECT 1 FROM {table} WHERE (tx, notification_id) > (:tx, :id) AND tx >= :horizon)")
+    return bool(conn.execute(query, {"tx": after.tx, "id": after.id, "horizon": horizon}).scalar())
+
+
+def position_of(conn: Connection, application: str, notification_id: int) -> Position:
+    """The reading position just after notification `notification_id` (a client's last event id)."""
+    if conn.dialect.name == "sqlite":
+        return Position(0, notification_id)
+    table = conn.dialect.identifier_preparer.quote(f"{application.lower()}_events")
+    tx = conn.execute(text(f"SELECT tx FROM {table} WHERE notification_id = :id"), {"id": notification_id})
+    found = tx.scalar_one_or_none()
+    # an id never recorded (rolled back, or made up): from there, in id order only what follows
+    return Position(int(found), notification_id) if found is not None else Position(0, notification_id)
+
+
+def present_position(conn: Connection, application: str) -> Position:
+    """A position from which a reader sees what is recorded from now on, and nothing recorded before."""
+    if conn.dialect.name == "sqlite":
+        return Position(0, max_notification_id(conn, application))
+    return Position(settled_horizon(conn), 0)
 
 
 def notification_state(conn: Connection, application: str, notification_id: int) -> bytes:

@@ -1,12 +1,26 @@
-"""eventsourcing's PostgreSQL persistence, with new events sent to the server in binary: their state is
-`bytea`, which the text format escapes byte by byte (a page of chain logs is megabytes of it)."""
+"""eventsourcing's PostgreSQL persistence with appends that run in parallel.
+
+eventsourcing locks the events table (`LOCK TABLE ... IN EXCLUSIVE MODE`) for every insert so that
+notification ids commit in order; every write of a context then waits for every other. Here inserts take
+no table lock: each row records the transaction that appended it (`tx`), and readers of the notification
+log order by (`tx`, id) and stop before any transaction still running (`chainmail.store.events.Position`).
+New events are sent to the server in binary: their state is `bytea`, which the text format escapes byte by
+byte (a page of chain logs is megabytes of it).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import eventsourcing.postgres as es_postgres
-from psycopg.sql import SQL, Composable, Composed
+import psycopg
+from eventsourcing.persistence import IntegrityError, StoredEvent
+from psycopg.sql import SQL, Composable, Composed, Identifier
+from sqlalchemy import Connection
+
+# The appending transaction's id as a bigint (xid8 with its epoch: it never wraps around).
+TX_DEFAULT = "pg_current_xact_id()::text::bigint"
 
 
 def _binary_placeholders(query: Composable) -> Composable:
@@ -18,13 +32,48 @@ def _binary_placeholders(query: Composable) -> Composable:
     return query
 
 
-class BinaryInsertRecorder(es_postgres.PostgresApplicationRecorder):
+class ParallelAppendRecorder(es_postgres.PostgresApplicationRecorder):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # eventsourcing's insert (one array of its composite type, RETURNING the notification ids)
         self.insert_events_statement = _binary_placeholders(self.insert_events_statement)
+        self.lock_table_statements = []  # ordering is the readers' business (`tx`), not a table lock
+        table = Identifier(self.datastore.schema), Identifier(self.events_table_name)
+        self.append_statement = SQL(
+            "INSERT INTO {}.{} (originator_id, originator_version, topic, state) "
+            "SELECT * FROM unnest(%s::uuid[], %s::bigint[], %s::text[], %b::bytea[]) RETURNING notification_id"
+        ).format(*table)
+        self.sql_create_statements.extend(
+            [
+                # Existing rows get 0 (all committed long ago); new ones their transaction's id.
+                SQL("ALTER TABLE {}.{} ADD COLUMN IF NOT EXISTS tx bigint NOT NULL DEFAULT 0").format(*table),
+                SQL("ALTER TABLE {}.{} ALTER COLUMN tx SET DEFAULT " + TX_DEFAULT).format(*table),
+                SQL("CREATE INDEX IF NOT EXISTS {} ON {}.{} (tx, notification_id)").format(
+                    Identifier(f"{self.events_table_name}_tx_idx"), *table
+                ),
+            ]
+        )
+
+    def append_on(self, conn: Connection, stored_events: Sequence[StoredEvent]) -> list[int]:
+        """Insert `stored_events` in `conn`'s open transaction; their notification ids, in order."""
+        if not stored_events:
+            return []
+        params = (
+            [e.originator_id for e in stored_events],
+            [e.originator_version for e in stored_events],
+            [e.topic for e in stored_events],
+            [e.state for e in stored_events],
+        )
+        raw = conn.connection.driver_connection
+        assert isinstance(raw, psycopg.Connection)
+        try:
+            with raw.cursor() as cursor:
+                cursor.execute(self.append_statement, params, prepare=True)
+                return [int(row[0]) for row in cursor.fetchall()]
+        except psycopg.errors.UniqueViolation as error:
+            raise IntegrityError(error) from error
 
 
 # eventsourcing looks for exactly one factory class in this module, so its base is not imported by name.
 class Factory(es_postgres.PostgresFactory):
-    application_recorder_class = BinaryInsertRecorder
+    application_recorder_class = ParallelAppendRecorder

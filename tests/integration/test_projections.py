@@ -55,7 +55,10 @@ def test_concurrent_catch_ups_apply_every_event_exactly_once(database_url: str) 
         mail_projections = [p for p in PROJECTIONS if {a.name for a in p.follows} == {"Mail"}]
         runner = ProjectionRunner(engine, {app.name: app}, mail_projections, batch_size=7)
         try:
-            runner.catch_up_all()
+            # the users read model is kept inline when the context commits through a System; here nobody
+            # folds at save time, so the tracked catch-up (what asynchronous read models use) does it all
+            for projection in runner.projections.values():
+                runner.catch_up(projection, app)
         except BaseException as error:  # pragma: no cover - reported below
             errors.append(error)
         finally:
@@ -73,8 +76,8 @@ def test_concurrent_catch_ups_apply_every_event_exactly_once(database_url: str) 
     live = rows(engine, UsersProjection)
     assert len(live["users"]) == 60
     with engine.connect() as conn:
-        positions = conn.execute(select(projection_tracking.c.position)).scalars().all()
-    assert positions and all(p <= last for p in positions)
+        positions = dict(conn.execute(select(projection_tracking.c.projection, projection_tracking.c.position)).all())
+    assert 0 < positions["users"] <= last and all(p <= last for p in positions.values())
     system = System(Settings(database_url=database_url))
     system.projections.replay("users")
     assert rows(engine, UsersProjection) == live

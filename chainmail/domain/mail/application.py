@@ -15,6 +15,7 @@ from chainmail.domain.errors import AlreadyExists, Invalid
 from chainmail.domain.ids import ObjectId
 from chainmail.domain.mail.accounts import AccountCommands
 from chainmail.domain.mail.addresses import Address
+from chainmail.domain.mail.append_batches import AppendBatches
 from chainmail.domain.mail.mailboxes import Mailbox, default_mailbox_paths, default_retention
 from chainmail.domain.mail.mailstore import MailStoreCommands
 from chainmail.domain.mail.names import normalize_address, username_view, uview
@@ -53,6 +54,7 @@ class Mail(MailStoreCommands, AccountCommands, ContextApplication):
 
     def __init__(self, *args: Any, email_domain: str = "localhost", secret: str | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.append_batches = AppendBatches()
         self.email_domain = email_domain.lower()
         self.sealer = Sealer(secret, self.ids.randbytes)  # TOTP seeds, DKIM and TLS keys at rest
 

@@ -5,7 +5,7 @@ mailbox conflict on its version and the loser reruns (`retrying`), so no UID is 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, ClassVar, TypeVar
 
@@ -15,6 +15,7 @@ from eventsourcing.persistence import IntegrityError
 from chainmail.domain.claims import Claim
 from chainmail.domain.errors import AlreadyExists, Invalid, NotFound
 from chainmail.domain.ids import ObjectId
+from chainmail.domain.mail.append_batches import Append, AppendBatches, Within, within_all
 from chainmail.domain.mail.housekeeping import HousekeepingCommands
 from chainmail.domain.mail.mailboxes import Mailbox
 from chainmail.domain.mail.userdata import Audit, Autoreply, Filter, StoredFile
@@ -39,6 +40,7 @@ class MailStoreCommands(HousekeepingCommands):
     ids: Any
     save: Callable[..., Any]
     retrying: Callable[[Callable[[], T]], T]
+    append_batches: AppendBatches
 
     # -- folders ----------------------------------------------------------------------------
 
@@ -105,16 +107,27 @@ class MailStoreCommands(HousekeepingCommands):
 
     # -- messages ---------------------------------------------------------------------------
 
-    def append_messages(self, user_id: str, mailbox_id: str, messages: list[dict[str, Any]]) -> list[int]:
-        """Store messages (their facts) in a folder; returns their UIDs."""
+    def append_messages(
+        self, user_id: str, mailbox_id: str, messages: list[dict[str, Any]], *, within: Within | None = None
+    ) -> list[int]:
+        """Store messages (their facts) in a folder; returns their UIDs. `within(conn)` runs in the save's
+        transaction (the blobs the facts name). Concurrent calls for one folder share one save."""
 
-        def command() -> list[int]:
-            mailbox = self._mailbox(user_id, mailbox_id)
-            uids = mailbox.append(user_id, messages)
-            self.save(mailbox)
-            return uids
+        def save(batch: Sequence[Append]) -> list[list[int]]:
+            def command() -> list[int]:
+                mailbox = self._mailbox(user_id, mailbox_id)
+                uids = mailbox.append(user_id, [m for append in batch for m in append.messages])
+                self.save(mailbox, within=within_all(batch))
+                return uids
 
-        return self._contended(command)
+            uids = self._contended(command)
+            answers, start = [], 0
+            for append in batch:
+                answers.append(uids[start : start + len(append.messages)])
+                start += len(append.messages)
+            return answers
+
+        return self.append_batches.append((user_id, mailbox_id), messages, within, save)
 
     def flag_messages(self, user_id: str, mailbox_id: str, changes: list[dict[str, Any]]) -> None:
         def command() -> None:

@@ -20,7 +20,7 @@ from chainmail.http.validation import Number, ObjectIdParam, WildDuckInput, pars
 from chainmail.mail.store import MailStore
 from chainmail.projections import messages as messages_model
 from chainmail.projections.mailboxes import mailboxes
-from chainmail.store.events import max_notification_id, select_notifications
+from chainmail.store.events import position_of, present_position, select_notifications
 from chainmail.system import System
 
 TOPICS = [
@@ -119,7 +119,8 @@ class UpdatesResource:
     def stream(self, user_id: str, start: int | None, *, polls: int | None = None) -> Iterator[bytes]:
         app = self.system.mail
         with self.system.engine.connect() as conn:
-            position = max_notification_id(conn, app.name) if start is None else start
+            # in commit order (appends run in parallel: ids do not commit in order); event ids stay ids
+            position = present_position(conn, app.name) if start is None else position_of(conn, app.name, start)
         replaying = start is not None
         idle = 0
         done = 0
@@ -129,7 +130,7 @@ class UpdatesResource:
                 notes = select_notifications(conn, app.name, after=position, limit=200, topics=TOPICS)
             touched: set[str] = set()
             for note in notes:
-                position = note.id
+                position = note.position
                 for entry in journal(app.mapper.to_domain_event(note), user_id, self._owner):
                     touched.add(entry["mailbox"])
                     yield sse(entry, note.id)

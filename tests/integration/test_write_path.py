@@ -1,0 +1,171 @@
+"""The write path without a table lock: appends run side by side, inline read models commit with their
+events, and an asynchronous reader never passes an append that is still running nor waits for one that
+rolled back."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from eventsourcing.persistence import IntegrityError
+from sqlalchemy import Column, Connection, MetaData, String, Table, func, select
+
+from chainmail.config import Settings
+from chainmail.domain.mail.application import Mail, NewUser
+from chainmail.domain.mail.users import User
+from chainmail.projections.projection import Projection, handles
+from chainmail.projections.runner import ProjectionRunner
+from chainmail.projections.users import users
+from chainmail.store.database import writer
+from chainmail.system import System
+
+seen_table = Table("test_seen_users", MetaData(), Column("username", String(100), primary_key=True))
+
+
+class SeenUsers(Projection):
+    """An asynchronous read model of the test's own: the users created, as a catch-up sees them."""
+
+    name = "test_seen_users"
+    follows = (Mail,)
+    tables = (seen_table,)
+    inline = False
+
+    @handles(User.Created)
+    def created(self, tx: Connection, e: Any) -> None:
+        tx.execute(seen_table.insert().values(username=e.username))
+
+
+@pytest.fixture
+def system(database_url: str) -> Iterator[System]:
+    system = System(Settings(database_url=database_url, email_domain="example.com"))
+    seen_table.create(system.engine)
+    yield system
+    system.close()
+
+
+def seen(system: System) -> list[str]:
+    with system.engine.connect() as conn:
+        return sorted(conn.execute(select(seen_table.c.username)).scalars())
+
+
+def held_save(system: System, monkeypatch: pytest.MonkeyPatch) -> tuple[threading.Event, threading.Event]:
+    """The next save stops inside its transaction, after its events are appended, until `release` is set."""
+    inside, release = threading.Event(), threading.Event()
+    original = system.projections.fold_inline
+    first = [True]
+
+    def fold(app: Any, conn: Connection, recordings: Any) -> None:
+        if first[0]:
+            first[0] = False
+            inside.set()
+            assert release.wait(30)
+        original(app, conn, recordings)
+
+    monkeypatch.setattr(system.projections, "fold_inline", fold)
+    return inside, release
+
+
+def test_a_reader_never_passes_an_append_that_is_still_running(
+    system: System, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runner = ProjectionRunner(system.engine, system.apps, [SeenUsers])
+    projection = runner.projections["test_seen_users"]
+    inside, release = held_save(system, monkeypatch)
+    early = threading.Thread(target=system.mail.create_user, args=(NewUser(username="early", password=""),))
+    early.start()
+    assert inside.wait(30)
+    # a later append commits while the early one holds a lower notification id (on SQLite it waits its turn)
+    late = threading.Thread(target=system.mail.create_user, args=(NewUser(username="late", password=""),))
+    late.start()
+    late.join(timeout=3)
+    if database_url.startswith("postgresql"):
+        assert not late.is_alive()  # appends of different aggregates never wait for each other
+
+    # (on SQLite the catch-up waits for the file's one writer: it cannot see either before both commit)
+    reader = threading.Thread(target=runner.catch_up, args=(projection, system.mail))
+    reader.start()
+    reader.join(timeout=3)
+    assert seen(system) == []  # not "late" alone: that would skip "early" for good
+
+    release.set()
+    for thread in (early, late, reader):
+        thread.join(30)
+    runner.catch_up(projection, system.mail, settle=10)
+    assert seen(system) == ["early", "late"]
+    assert runner.catch_up(projection, system.mail) == 0  # exactly once
+
+
+def test_a_reader_does_not_wait_for_an_append_that_rolled_back(system: System, monkeypatch: pytest.MonkeyPatch) -> None:
+    runner = ProjectionRunner(system.engine, system.apps, [SeenUsers])
+    original = system.projections.fold_inline
+
+    def failing(app: Any, conn: Connection, recordings: Any) -> None:
+        raise RuntimeError("power cut inside the write")
+
+    monkeypatch.setattr(system.projections, "fold_inline", failing)
+    with pytest.raises(RuntimeError):
+        system.mail.create_user(NewUser(username="lost", password=""))
+    monkeypatch.setattr(system.projections, "fold_inline", original)
+    system.mail.create_user(NewUser(username="kept", password=""))
+
+    assert runner.catch_up(runner.projections["test_seen_users"], system.mail) > 0
+    assert seen(system) == ["kept"]
+    with system.engine.connect() as conn:  # nothing of the failed write reached the inline read models
+        assert conn.execute(select(users.c.username)).scalars().all() == ["kept"]
+
+
+def test_inline_read_models_commit_with_their_events_or_not_at_all(
+    system: System, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    system.mail.create_user(NewUser(username="first", password=""))
+    before = system.mail.recorder.max_notification_id()
+    monkeypatch.setattr(system.projections, "fold_inline", lambda *a: (_ for _ in ()).throw(ValueError("boom")))
+    with pytest.raises(ValueError):
+        system.mail.create_user(NewUser(username="second", password=""))
+    assert system.mail.recorder.max_notification_id() == before  # the events went with the fold
+
+
+def test_many_threads_appending_to_many_users_all_land_exactly_once(system: System) -> None:
+    errors: list[BaseException] = []
+
+    def create(i: int) -> None:
+        try:
+            system.mail.create_user(NewUser(username=f"user{i}", password=""))
+        except BaseException as error:  # pragma: no cover - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=create, args=(i,)) for i in range(24)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    with system.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(users)).scalar_one() == 24
+    live = _rows(system, "users")
+    system.projections.replay("users")
+    assert _rows(system, "users") == live
+
+
+def test_a_concurrent_save_of_the_same_aggregate_is_a_version_conflict(system: System) -> None:
+    user_id = system.mail.create_user(NewUser(username="racer", password=""))
+    one = system.mail.repository.get(User.create_id(str(user_id)))
+    two = system.mail.repository.get(one.id)
+    now = system.mail.clock()
+    one.update({"name": "one"}, one.auth_version, now)
+    two.update({"name": "two"}, two.auth_version, now)
+    system.mail.save(one)
+    with pytest.raises(IntegrityError):
+        system.mail.save(two)
+    with system.engine.connect() as conn:
+        assert conn.execute(select(users.c.name).where(users.c.username == "racer")).scalar_one() == "one"
+
+
+def _rows(system: System, table: str) -> list[dict[str, Any]]:
+    t = Table(table, MetaData(), autoload_with=system.engine)
+    with writer(system.engine).connect() as conn:
+        key = list(t.primary_key.columns)
+        return [dict(r._mapping) for r in conn.execute(select(t).order_by(*key))]
