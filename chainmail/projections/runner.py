@@ -3,6 +3,7 @@ and replay into fresh tables."""
 
 from __future__ import annotations
 
+import hashlib
 import random
 import threading
 import time
@@ -257,7 +258,7 @@ class ProjectionRunner:
         cls = type(self.projections[name])
         suffix = f"__at_{until}" if until is not None else "__replay"
         shadow_metadata = MetaData(naming_convention=live_metadata.naming_convention)
-        shadows = {t.name: _bare_copy(t, t.name + suffix, shadow_metadata) for t in cls.tables}
+        shadows = {t.name: _bare_copy(t, _bounded(t.name + suffix), shadow_metadata) for t in cls.tables}
         with writer(self.engine).begin() as tx:
             for shadow in shadows.values():
                 shadow.drop(tx, checkfirst=True)
@@ -399,12 +400,20 @@ def _bare_copy(table: Table, name: str, metadata: MetaData) -> Table:
 
 
 def _pk_name(table_name: str) -> str:
-    return f"pk_{table_name}"  # the schema's naming convention
+    return _bounded(f"pk_{table_name}")  # the schema's naming convention
 
 
 def _index_copy(index: Index, table: Table, suffix: str) -> Index:
     assert isinstance(index.name, str)
-    return Index(index.name + suffix, *[table.c[c.name] for c in index.columns], unique=index.unique)
+    return Index(_bounded(index.name + suffix), *[table.c[c.name] for c in index.columns], unique=index.unique)
+
+
+def _bounded(name: str, limit: int = 63) -> str:
+    """A name PostgreSQL keeps whole (63 bytes at most): a long one cut, with a hash of the whole for its end."""
+    if len(name) <= limit:
+        return name
+    digest = hashlib.sha1(name.encode()).hexdigest()[:10]
+    return f"{name[: limit - 11]}_{digest}"
 
 
 def _swap(tx: Connection, live: Table, shadow: Table) -> None:

@@ -3,6 +3,7 @@ and the referral code that brought it (what referral statistics count)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -39,6 +40,12 @@ class WalletLoginsProjection(Projection):
     name = "wallet_logins"
     follows = (Identity,)
     tables = (wallet_logins, referral_consumptions)
+
+    def serial_keys(self, event: Any) -> Iterable[str]:
+        # Every sign-in is an aggregate of its own, merged into its wallet's row: sign-ins of one wallet
+        # commit one after the other, in the order a replay folds them.
+        if isinstance(event, Login.Recorded):
+            yield f"wallet_logins:{event.wallet}"
 
     @handles(Login.Recorded)
     def login_recorded(self, tx: Connection, e: Login.Recorded) -> None:
