@@ -195,10 +195,14 @@ def position_of(conn: Connection, application: str, notification_id: int) -> Pos
     if conn.dialect.name == "sqlite":
         return Position(0, notification_id)
     table = conn.dialect.identifier_preparer.quote(f"{application.lower()}_events")
-    tx = conn.execute(text(f"SELECT tx FROM {table} WHERE notification_id = :id"), {"id": notification_id})
-    found = tx.scalar_one_or_none()
-    # an id never recorded (rolled back, or made up): from there, in id order only what follows
-    return Position(int(found), notification_id) if found is not None else Position(0, notification_id)
+    # The client's id, or where none was recorded (rolled back, or made up) the last recorded one below it
+    found = conn.execute(
+        text(
+            f"SELECT tx, notification_id FROM {table} WHERE notification_id <= :id ORDER BY notification_id DESC LIMIT 1"
+        ),
+        {"id": notification_id},
+    ).first()
+    return Position(int(found.tx), int(found.notification_id)) if found is not None else START
 
 
 def present_position(conn: Connection, application: str) -> Position:
