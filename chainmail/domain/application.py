@@ -106,7 +106,8 @@ class ContextApplication(Application[UUID]):
             return []
         stored = [self.mapper.to_stored_event(e) for e in events]
         recordings = self.committer.commit(self, events, stored, within)
-        if self.repository.cache and not self.repository.fastforward:
+        if self.repository.cache:
+            # what was just committed is the cached state to fast-forward from (a get reads only later events)
             for aggregate_id, aggregate in processing_event.aggregates.items():
                 self.repository.cache.put(aggregate_id, aggregate)
         return recordings

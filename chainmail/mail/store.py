@@ -17,6 +17,7 @@ from chainmail.domain.mail.names import uview
 from chainmail.domain.mail.threading import subject_key, thread_refs
 from chainmail.mail.filters import Outcome, decide
 from chainmail.mail.mime import ParsedMessage, parse_message
+from chainmail.mail.pgp import encrypt_message
 from chainmail.projections import mailboxes as mailboxes_model
 from chainmail.projections import messages as messages_model
 from chainmail.projections import userdata as userdata_model
@@ -165,18 +166,31 @@ class MailStore:
         envelope: dict[str, Any] | None = None,
         expires: datetime | None = None,
         enforce_limits: bool = True,
+        encrypt: bool = False,
     ) -> Stored:
         """Store a message in a folder. An import (`enforce_limits=False`) moves what an account already
-        had: neither its quota nor a disabled account stops it."""
+        had: neither its quota nor a disabled account stops it. With `encrypt`, the message is encrypted
+        when the user or the folder asks for it (an upload that is not a draft)."""
         if not raw.strip():
             raise Invalid("EmptyMessage", "Message is empty")
-        user = self.user(user_id)
-        if enforce_limits and (user.get("disabled") or user.get("suspended")):
-            raise Forbidden("UserDisabled", "User account is disabled")
-        mailbox = self.mailbox(user_id, mailbox_id)
-        if enforce_limits:
-            self.check_quota(user, len(raw))
-        parsed = parse_message(raw)
+        with self.engine.connect() as conn:  # the lookups on one connection, a round trip each
+            user = users_model.get_user(conn, user_id)
+            if user is None:
+                raise user_not_found()
+            if enforce_limits and (user.get("disabled") or user.get("suspended")):
+                raise Forbidden("UserDisabled", "User account is disabled")
+            mailbox = mailboxes_model.get_mailbox(conn, user_id, mailbox_id)
+            if mailbox is None:
+                raise NotFound("NoSuchMailbox", "This mailbox does not exist")
+            profile = user.get("profile") or {}
+            if encrypt and (profile.get("encryptMessages") or mailbox["encrypt_messages"]):
+                # as WildDuck: to the user's public key when the user or the target mailbox encrypts
+                raw = encrypt_message(profile.get("pubKey"), raw) or raw
+            if enforce_limits:
+                self.check_quota(user, len(raw))
+            parsed = parse_message(raw)
+            subject, refs = thread_keys(parsed)
+            thread = messages_model.thread_for(conn, user_id, subject, refs)
         blob = blob_ref(raw)
         stored_attachments = {a.id: blob_ref(a.content).sha256 for a in parsed.attachments}
 
@@ -185,9 +199,6 @@ class MailStore:
             for attachment in parsed.attachments:
                 put_blob(tx, attachment.content)
 
-        subject, refs = thread_keys(parsed)
-        with self.engine.connect() as conn:
-            thread = messages_model.thread_for(conn, user_id, subject, refs)
         now = self.mail.clock()
         message_id = self.mail.ids.object_id(now)
         facts = self.facts(

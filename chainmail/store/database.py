@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +30,21 @@ def sqlite_path(database_url: str) -> Path | None:
 def make_engine(database_url: str, **kwargs: Any) -> Engine:
     path = sqlite_path(database_url)
     if path is None:
-        # No ping per checkout (a round trip on every request); a connection the server dropped is noticed
-        # by its first statement, which invalidates the pool, and connections are renewed every half hour.
+        # One round trip a read: reads run in autocommit (under READ COMMITTED each statement has a snapshot
+        # of its own anyway, so a read-only transaction adds a BEGIN and a ROLLBACK and nothing else), and
+        # writes open a transaction through `writer`. No statements prepared on the server: psycopg forgets
+        # them at every rollback and sends DEALLOCATE ALL (another round trip), so they never paid. No ping per
+        # checkout; a connection the server dropped is noticed by its first statement, which invalidates the
+        # pool, and connections are renewed every half hour.
         return create_engine(
-            sqlalchemy_url(database_url), pool_pre_ping=False, pool_recycle=1800, pool_size=4, max_overflow=8, **kwargs
+            sqlalchemy_url(database_url),
+            isolation_level="AUTOCOMMIT",
+            connect_args={"prepare_threshold": None, **kwargs.pop("connect_args", {})},
+            pool_pre_ping=False,
+            pool_recycle=1800,
+            pool_size=4,
+            max_overflow=8,
+            **kwargs,
         )
 
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -63,5 +75,16 @@ def make_engine(database_url: str, **kwargs: Any) -> Engine:
 
 
 def writer(engine: Engine) -> Engine:
-    """The engine to open write transactions with (BEGIN IMMEDIATE on SQLite; plain on PostgreSQL)."""
-    return engine.execution_options(write=True)
+    """The engine to open write transactions with (BEGIN IMMEDIATE on SQLite; READ COMMITTED on PostgreSQL,
+    whose plain connections read in autocommit)."""
+    found = _writers.get(engine)
+    if found is None:
+        if engine.dialect.name == "postgresql":
+            found = engine.execution_options(write=True, isolation_level="READ COMMITTED")
+        else:
+            found = engine.execution_options(write=True)
+        _writers[engine] = found
+    return found
+
+
+_writers: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()

@@ -24,6 +24,9 @@ def event_store_env(database_url: str, *, create_tables: bool) -> dict[str, str]
         "CHAIN_COMPRESSOR_TOPIC": "chainmail.store.compression:FastZlib",
         # and encoded by orjson, which their JSON values allow
         "CHAIN_MAPPER_TOPIC": "chainmail.store.json_values:JsonValuesMapper",
+        # Mailboxes are small and busy: each process keeps the ones it used, and a command reads only the
+        # events recorded since (by any process) instead of a snapshot and the events after it.
+        "MAIL_AGGREGATE_CACHE_MAXSIZE": "4096",
     }
     if path is not None:
         if str(path) in ("", ":memory:"):
@@ -197,9 +200,7 @@ def position_of(conn: Connection, application: str, notification_id: int) -> Pos
     table = conn.dialect.identifier_preparer.quote(f"{application.lower()}_events")
     # The client's id, or where none was recorded (rolled back, or made up) the last recorded one below it
     found = conn.execute(
-        text(
-            f"SELECT tx, notification_id FROM {table} WHERE notification_id <= :id ORDER BY notification_id DESC LIMIT 1"
-        ),
+        text(f"SELECT tx, notification_id FROM {table} WHERE notification_id <= :id ORDER BY 2 DESC LIMIT 1"),
         {"id": notification_id},
     ).first()
     return Position(int(found.tx), int(found.notification_id)) if found is not None else START

@@ -29,9 +29,7 @@ from chainmail.http.validation import (
 from chainmail.http.wildduck.fields import MetaData, metadata_object
 from chainmail.http.wire import js_iso
 from chainmail.mail.mime import Composition, NewAttachment, build_message, parse_message, text_to_html
-from chainmail.mail.pgp import encrypt_message
 from chainmail.mail.store import MailStore
-from chainmail.projections import mailboxes as mailboxes_model
 from chainmail.projections import messages as messages_model
 from chainmail.projections.messages import messages as messages_table
 from chainmail.projections.messages import utc
@@ -356,8 +354,6 @@ class MessagesResource:
             raw = _decode_base64(params.raw, "raw")
         if raw is None:
             raw = self._compose(params)
-        if not params.draft:
-            raw = self._encrypted(params.user, params.mailbox, raw)
         flags = []
         if not params.unseen:
             flags.append("\\Seen")
@@ -379,6 +375,7 @@ class MessagesResource:
             idate=params.date or self.system.mail.clock(),
             meta_data=params.metaData,
             envelope=envelope,
+            encrypt=not params.draft,
         )
         answer: dict[str, Any] = {
             "success": True,
@@ -387,16 +384,6 @@ class MessagesResource:
         if params.replacePrevious is not None:
             answer.update(self._replace_previous(params, stored))
         resp.media = answer
-
-    def _encrypted(self, user_id: str, mailbox_id: str, raw: bytes) -> bytes:
-        """As WildDuck: encrypted to the user's public key when the user or the target mailbox encrypts."""
-        profile = self.store.user(user_id).get("profile") or {}
-        if not profile.get("encryptMessages"):
-            with self.system.engine.connect() as conn:
-                mailbox = mailboxes_model.get_mailbox(conn, user_id, mailbox_id)
-            if mailbox is None or not mailbox["encrypt_messages"]:
-                return raw
-        return encrypt_message(profile.get("pubKey"), raw) or raw
 
     def _replace_previous(self, params: UploadMessage, stored: Any) -> dict[str, Any]:
         assert params.replacePrevious is not None
