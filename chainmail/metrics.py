@@ -121,6 +121,11 @@ class StoreCollector(Collector):
             "Outbound deliveries per status (queued and deferred are due)",
             labels=["status"],
         )
+        failing = GaugeMetricFamily(
+            "chainmail_read_model_failing",
+            "1 when an asynchronous read model is stopped at an event it could not fold (the error is in its tracking)",
+            labels=["read_model", "context"],
+        )
         up = GaugeMetricFamily("chainmail_store_up", "1 when the database answered the scrape")
         try:
             with self.engine.connect() as conn:
@@ -128,12 +133,17 @@ class StoreCollector(Collector):
                 for context in self.contexts:
                     latest[context] = max_notification_id(conn, context)
                     events.add_metric([context], latest[context])
-                for name, context, at in conn.execute(select(projection_tracking)).all():
+                # Inline read models change with the events themselves and have no tracking: never behind.
+                t = projection_tracking.c
+                for name, context, at, tx, error in conn.execute(
+                    select(t.projection, t.application, t.position, t.tx, t.error)
+                ).all():
                     position.add_metric([name, context], at)
+                    failing.add_metric([name, context], 1 if error else 0)
                     if context in latest:
                         lag.add_metric([name, context], max(0, latest[context] - at))
                         if self.topics.get(name):
-                            pending.add_metric([name, context], _pending(conn, context, at, self.topics[name]))
+                            pending.add_metric([name, context], _pending(conn, context, at, tx, self.topics[name]))
                 heads = {row.chain_id: row for row in conn.execute(select(evm_chain_heads)).all()}
                 checkpoints = dict(
                     conn.execute(select(evm_checkpoints.c.chain_id, evm_checkpoints.c.block_number)).all()
@@ -155,16 +165,17 @@ class StoreCollector(Collector):
         except SQLAlchemyError as error:
             log.warning("metrics: the store did not answer", error=str(error))
             up.add_metric([], 0)
-        yield from (up, events, position, lag, pending, head, checkpoint, chain_lag, queue)
+        yield from (up, events, position, lag, pending, failing, head, checkpoint, chain_lag, queue)
 
 
-def _pending(conn: Any, context: str, after: int, topics: frozenset[str]) -> int:
-    position = "rowid" if conn.dialect.name == "sqlite" else "notification_id"
+def _pending(conn: Any, context: str, after: int, tx: int, topics: frozenset[str]) -> int:
+    """Events past a position in the order read models fold them (commit order: (tx, id) on PostgreSQL)."""
+    past = "rowid > :after" if conn.dialect.name == "sqlite" else "(tx, notification_id) > (:tx, :after)"
     table = conn.dialect.identifier_preparer.quote(f"{context.lower()}_events")
-    query = text(f"SELECT COUNT(*) FROM {table} WHERE {position} > :after AND topic IN :topics").bindparams(
+    query = text(f"SELECT COUNT(*) FROM {table} WHERE {past} AND topic IN :topics").bindparams(
         bindparam("topics", expanding=True)
     )
-    return int(conn.execute(query, {"after": after, "topics": sorted(topics)}).scalar_one())
+    return int(conn.execute(query, {"after": after, "tx": tx, "topics": sorted(topics)}).scalar_one())
 
 
 def scrape(engine: Engine, contexts: list[str], topics: dict[str, frozenset[str]] | None = None) -> bytes:

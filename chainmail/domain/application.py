@@ -30,22 +30,25 @@ def system_clock() -> datetime:
 class IdSource:
     """Randomness for ids, salts and tokens; tests pass a seeded `randbytes`.
 
-    ObjectIds are made as MongoDB makes them: seconds, 5 bytes fixed per process, a 3-byte counter,
-    so ids from one process sort in the order they were made.
+    ObjectIds are made almost as MongoDB makes them: seconds, 5 bytes, a 3-byte counter. MongoDB's 5 bytes
+    are random per process; here the first 3 are the microseconds within the second (then 2 random per
+    process), so ids made by several processes (gunicorn workers, API nodes) sort in the order they were
+    made too, as WildDuck's clients expect of the ids of one account's things, to the microsecond.
     """
 
     randbytes: Callable[[int], bytes] = field(default=secrets.token_bytes)
 
     def __post_init__(self) -> None:
-        self._process = self.randbytes(5)
-        self._counter = int.from_bytes(self.randbytes(3), "big")
+        self._process = self.randbytes(2)
+        self._counter = int.from_bytes(self.randbytes(3), "big") >> 1  # room for 2**23 ids a microsecond
         self._lock = threading.Lock()
 
     def object_id(self, moment: datetime) -> ObjectId:
         with self._lock:
             self._counter = (self._counter + 1) & 0xFFFFFF
             counter = self._counter
-        return object_id_from(moment, self._process + counter.to_bytes(3, "big"))
+        entropy = moment.microsecond.to_bytes(3, "big") + self._process + counter.to_bytes(3, "big")
+        return object_id_from(moment, entropy)
 
     def token_hex(self, nbytes: int) -> str:
         return self.randbytes(nbytes).hex()

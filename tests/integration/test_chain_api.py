@@ -99,7 +99,8 @@ def test_two_chains_indexed_at_once_report_their_status_in_blocks(
     indexer._status()
     lagging = {c["chainId"]: c for c in client.simulate_get("/idx/blocks").json["data"]["chains"]}[31337]
     assert lagging["status"] == "syncing" and lagging["blocksBehind"] == "20"
-    assert float(lagging["etaSeconds"]) == pytest.approx(20 / float(lagging["blocksPerSecond"]), rel=0.05)
+    # (both shown to a tenth: a fast chain's few tenths of a second differ by the rounding)
+    assert float(lagging["etaSeconds"]) == pytest.approx(20 / float(lagging["blocksPerSecond"]), rel=0.05, abs=0.06)
 
 
 def test_delegation_routes_answer_the_signed_wallet_and_refuse_unsigned_requests(

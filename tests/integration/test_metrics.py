@@ -9,6 +9,7 @@ import falcon.testing
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import insert
 
+from chainmail.domain.rewards.application import Rewards
 from chainmail.projections.blocks import evm_chain_heads, evm_checkpoints
 from chainmail.projections.tracking import read_position
 from chainmail.store.events import max_notification_id
@@ -77,13 +78,25 @@ def test_metrics_count_requests_events_lag_chains_and_the_queue(
         value(after, "chainmail_events_total", context="Mail")
         >= value(before, "chainmail_events_total", context="Mail") + 3
     )
-    # lag: the context's last notification less the read model's tracked position
+    # Inline read models (users) change with their events: no tracking, no lag to show.
+    assert ("chainmail_read_model_position", (("context", "Mail"), ("read_model", "users"))) not in after
+    # Asynchronous ones (site statistics): the context's last notification less the tracked position, and
+    # the events of the kinds it folds still to come.
+    rewards = system.context(Rewards)
+    for wallet in ("0x" + "1" * 40, "0x" + "2" * 40):
+        rewards.award(wallet, "evm", "send")
+    system.projections.catch_up_all()
+    rewards.award("0x" + "3" * 40, "evm", "send")
+    after = scrape(client)
     with system.engine.connect() as conn:
-        position = read_position(conn, "users", "Mail")
-        expected = max_notification_id(conn, "Mail") - position
-    assert value(after, "chainmail_read_model_position", read_model="users", context="Mail") == position > 0
-    assert value(after, "chainmail_read_model_lag_notifications", read_model="users", context="Mail") == expected
-    assert value(after, "chainmail_read_model_pending_events", read_model="users", context="Mail") == 0
+        tracked = read_position(conn, "points_site_stats", "Rewards")
+        assert tracked is not None
+        expected = max_notification_id(conn, "Rewards") - tracked.id
+    stats = {"read_model": "points_site_stats", "context": "Rewards"}
+    assert value(after, "chainmail_read_model_position", **stats) == tracked.id > 0
+    assert value(after, "chainmail_read_model_lag_notifications", **stats) == expected > 0
+    assert value(after, "chainmail_read_model_pending_events", **stats) == 1
+    assert value(after, "chainmail_read_model_failing", **stats) == 0
     pending = [v for k, v in after.items() if k[0] == "chainmail_read_model_pending_events"]
     assert pending and all(v >= 0 for v in pending)
     lags = {k[1]: v for k, v in after.items() if k[0] == "chainmail_read_model_lag_notifications"}
