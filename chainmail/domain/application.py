@@ -7,6 +7,7 @@ from __future__ import annotations
 import secrets
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Protocol, TypeVar
@@ -70,6 +71,10 @@ class Committer(Protocol):
         within: Callable[[Any], None] | None,
     ) -> list[Recording[UUID]]: ...
 
+    def serialised(self, key: str) -> AbstractContextManager[None]:
+        """Hold `key` against every process's writers of the same key until the block ends."""
+        ...
+
 
 class ContextApplication(Application[UUID]):
     """One bounded context's event store: its own events table and notification sequence."""
@@ -130,6 +135,10 @@ class ContextApplication(Application[UUID]):
                 self.snapshots.put([snapshot_class.take(aggregate)])
             else:
                 self.take_snapshot(event.originator_id, version=event.originator_version)
+
+    def serialised(self, key: str) -> AbstractContextManager[None]:
+        """Writers of `key` in turn, across processes (the committer's lock); alone, nothing to wait for."""
+        return self.committer.serialised(key) if self.committer is not None else nullcontext()
 
     def retrying(self, command: Callable[[], T]) -> T:
         """Run a command again when it lost a race; the rerun sees the winner's events."""

@@ -7,7 +7,8 @@ import hashlib
 import random
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 from uuid import UUID
@@ -148,6 +149,20 @@ class ProjectionRunner:
             for recording in recordings:
                 projection.apply(writes, recording.domain_event)
         writes.flush()
+
+    @contextmanager
+    def serialised(self, key: str) -> Iterator[None]:
+        """Hold `key` until the block ends, against every process on the database (a PostgreSQL advisory
+        lock of the session, on a connection of its own; SQLite has one writer at a time already)."""
+        if self.engine.dialect.name != "postgresql":
+            yield
+            return
+        with self.engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(hashtextextended(:key, 0))"), {"key": key})
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(hashtextextended(:key, 0))"), {"key": key})
 
     def _serialise(self, app: ContextApplication, conn: Connection, events: Sequence[Any]) -> None:
         """Take the locks of the rows the inline read models merge across aggregates (`serial_keys`)."""

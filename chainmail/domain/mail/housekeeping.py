@@ -124,7 +124,7 @@ class HousekeepingCommands(_Base):
             self.save(mailbox)
             return len(removed)
 
-        return int(self._contended(command))
+        return int(self._contended(command, user_id))
 
     def purge_archived(self, user_id: str, mailbox_id: str, entries: list[str]) -> int:
         """Archive entries of one folder kept longer than `const:archive:time` are dropped."""
@@ -141,4 +141,4 @@ class HousekeepingCommands(_Base):
             self.save(mailbox)
             return len(entries)
 
-        return int(self._contended(command))
+        return int(self._contended(command, user_id))

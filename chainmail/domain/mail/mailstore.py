@@ -89,7 +89,7 @@ class MailStoreCommands(HousekeepingCommands):
                 mailbox.update(changes)
             self.save(*pending)
 
-        self._contended(command)
+        self._contended(command, user_id)
 
     def delete_mailbox(self, user_id: str, mailbox_id: str, contents: list[dict[str, Any]]) -> None:
         """Delete a folder; `contents` are its messages (`{uid, message, size}`), removed with it."""
@@ -103,7 +103,7 @@ class MailStoreCommands(HousekeepingCommands):
             mailbox.delete(user_id=user_id)
             self.save(mailbox, *self._released(user_id, mailbox.path, mailbox_id))
 
-        self._contended(command)
+        self._contended(command, user_id)
 
     # -- messages ---------------------------------------------------------------------------
 
@@ -120,7 +120,7 @@ class MailStoreCommands(HousekeepingCommands):
                 self.save(mailbox, within=within_all(batch))
                 return uids
 
-            uids = self._contended(command)
+            uids = self._contended(command, user_id)
             answers, start = [], 0
             for append in batch:
                 answers.append(uids[start : start + len(append.messages)])
@@ -136,7 +136,7 @@ class MailStoreCommands(HousekeepingCommands):
             self.save(mailbox)
 
         if changes:
-            self._contended(command)
+            self._contended(command, user_id)
 
     def change_message_meta(self, user_id: str, mailbox_id: str, changes: list[dict[str, Any]]) -> None:
         def command() -> None:
@@ -145,7 +145,7 @@ class MailStoreCommands(HousekeepingCommands):
             self.save(mailbox)
 
         if changes:
-            self._contended(command)
+            self._contended(command, user_id)
 
     def remove_messages(self, user_id: str, mailbox_id: str, removed: list[dict[str, Any]], reason: str) -> None:
         def command() -> None:
@@ -154,7 +154,7 @@ class MailStoreCommands(HousekeepingCommands):
             self.save(mailbox)
 
         if removed:
-            self._contended(command)
+            self._contended(command, user_id)
 
     def move_messages(
         self, user_id: str, source_id: str, target_id: str, messages: list[dict[str, Any]]
@@ -180,23 +180,30 @@ class MailStoreCommands(HousekeepingCommands):
 
         if not messages:
             return []
-        return self._contended(command)
+        return self._contended(command, user_id)
 
     # -- helpers ----------------------------------------------------------------------------
 
-    def _contended(self, command: Callable[[], T]) -> T:
-        """Rerun a command on one mailbox while other writers win the race for its next version.
+    def _contended(self, command: Callable[[], T], user_id: str) -> T:
+        """Run a command on an account's folders, optimistically first; when another writer won the race for
+        a folder's next version, again in turn with the account's other writers of every process.
 
-        A busy folder has many writers (several workers appending at once), so this waits a little,
-        with jitter, between attempts instead of giving up after the usual handful.
+        A busy folder has many writers (gunicorn workers and API nodes appending at once): retrying them
+        all optimistically lets the same ones lose again (seconds, then an error); in turn, each waits for
+        one commit. Commands of one process on one folder are batched before they get here.
         """
-        for attempt in range(MAILBOX_RETRIES):
-            try:
-                return command()
-            except IntegrityError:
-                jitter = self.ids.randbytes(1)[0] / 255
-                time.sleep(min(0.002 * (2 ** min(attempt, 5)), 0.05) * (0.5 + jitter))
-        return command()
+        try:
+            return command()
+        except IntegrityError:
+            pass
+        with self.serialised(f"mail-account:{user_id}"):
+            for attempt in range(MAILBOX_RETRIES):
+                try:
+                    return command()
+                except IntegrityError:  # an optimistic writer got in first: it has committed, go again
+                    jitter = self.ids.randbytes(1)[0] / 255
+                    time.sleep(min(0.001 * (2 ** min(attempt, 4)), 0.02) * (0.5 + jitter))
+            return command()
 
     def _mailbox(self, user_id: str, mailbox_id: str, missing: str = "This mailbox does not exist") -> Mailbox:
         try:
