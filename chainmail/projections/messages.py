@@ -19,7 +19,6 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    and_,
     delete,
     func,
     insert,
@@ -27,6 +26,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from chainmail.domain.ids import object_id_of
 from chainmail.domain.mail.application import Mail
@@ -218,30 +218,28 @@ class MessagesProjection(Projection):
                 self._register(tx, e.user_id, entry, utc(m["idate"]))
 
     def _thread(self, tx: Connection, user_id: str, subject: str, refs: list[str], thread: str) -> None:
-        t = self.t.threads
-        known = select(t.c.ref).where(t.c.user_id == user_id, t.c.subject == subject, t.c.ref.in_(refs))
-        have = set(tx.execute(known).scalars())
-        new = [{"user_id": user_id, "subject": subject, "ref": r, "thread": thread} for r in refs if r not in have]
+        # one statement: a key the thread already has (or another thread got first) stays as it is
+        new = [{"user_id": user_id, "subject": subject, "ref": r, "thread": thread} for r in dict.fromkeys(refs)]
         if new:
-            # two messages of one thread stored at once into different folders: the first key recorded stays
-            tx.execute(_insert_new(tx, t), new)
+            tx.execute(_insert_new(tx, self.t.threads), new)
 
     def _register(self, tx: Connection, user_id: str, entry: dict[str, str], when: datetime | None) -> None:
+        # one statement: a new address is recorded, a known one takes the name when the message gives one
         table = self.t.address_register
-        key = and_(table.c.user_id == user_id, table.c.addrview == entry["addrview"])
-        existing = tx.execute(select(table.c.name).where(key)).first()
-        if existing is None:
-            tx.execute(
-                _insert_new(tx, table).values(
-                    user_id=user_id,
-                    addrview=entry["addrview"],
-                    address=entry["address"],
-                    name=entry.get("name") or "",
-                    updated=when,
-                )
+        upsert = (pg_insert if tx.dialect.name == "postgresql" else sqlite_insert)(table).values(
+            user_id=user_id,
+            addrview=entry["addrview"],
+            address=entry["address"],
+            name=entry.get("name") or "",
+            updated=when,
+        )
+        tx.execute(
+            upsert.on_conflict_do_update(
+                index_elements=[table.c.user_id, table.c.addrview],
+                set_={"name": upsert.excluded.name, "updated": upsert.excluded.updated},
+                where=upsert.excluded.name != "",
             )
-        elif entry.get("name"):
-            tx.execute(update(table).where(key).values(name=entry["name"], updated=when))
+        )
 
     @handles(Mailbox.MessagesFlagged)
     def flagged(self, tx: Connection, e: Any) -> None:

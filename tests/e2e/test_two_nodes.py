@@ -130,6 +130,47 @@ def test_two_nodes_share_mailboxes_and_a_killed_node_loses_no_acknowledged_write
         system.close()
 
 
+@pytest.mark.e2e
+def test_one_hot_inbox_under_four_workers_answers_every_upload(database_url: str, server_factory) -> None:
+    # Writers of four processes meet in one folder's next version: every upload is answered, in order.
+    node = server_factory(database_url, workers=4)
+    user = _user(node.url, "hotinbox")
+    inbox = _inbox(node.url, user)
+    base = f"{node.url}/api/users/{user}/mailboxes/{inbox}/messages"
+    answered: list[int] = []
+    failures: list[str] = []
+    stop = time.monotonic() + SECONDS
+
+    def client(number: int) -> None:
+        with httpx.Client(timeout=60) as http:
+            sent = 0
+            while time.monotonic() < stop:
+                answer = http.post(base, content=_rfc822(f"h{number} m{sent}"), headers=RFC822)
+                sent += 1
+                if answer.status_code == 200:
+                    answered.append(answer.json()["message"]["id"])
+                else:
+                    failures.append(f"{answer.status_code} {answer.text}")
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(24)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert failures == []
+    assert sorted(answered) == list(range(1, len(answered) + 1))  # each UID once, none skipped
+    folder = httpx.get(f"{node.url}/api/users/{user}/mailboxes/{inbox}", headers=HEADERS, timeout=60).json()
+    assert folder["total"] == len(answered) > 24
+
+
+RFC822 = {**HEADERS, "Content-Type": "message/rfc822"}
+
+
+def _rfc822(subject: str) -> bytes:
+    return f"From: a@example.org\r\nTo: b@example.com\r\nSubject: {subject}\r\n\r\nhello\r\n".encode()
+
+
 def _user(url: str, name: str) -> str:
     answer = httpx.post(f"{url}/api/users", json={"username": name, "password": "pw"}, headers=HEADERS, timeout=60)
     assert answer.status_code == 200, answer.text
