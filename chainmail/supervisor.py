@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
 import signal
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import structlog
@@ -56,6 +58,22 @@ def services_for(settings: Settings, *, smtp_host: str, smtp_port: int, without:
     return [s for s in services if s.name not in without and (s.name != "index" or indexable)]
 
 
+def _terminated_with(parent: int) -> Callable[[], None] | None:
+    """A child's first step (Linux): SIGTERM for it when `parent` ends, kept across exec (gunicorn's master)."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    except OSError:
+        return None
+    pr_set_pdeathsig = 1
+
+    def step() -> None:
+        libc.prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
+        if os.getppid() != parent:  # the supervisor went before the request took effect
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return step if sys.platform.startswith("linux") else None
+
+
 class Supervisor:
     """Starts each service, restarts one that dies (backing off 1 s, 2 s, 4 s ... 30 s), stops all on SIGTERM."""
 
@@ -76,7 +94,10 @@ class Supervisor:
     def _start(self, service: Service) -> None:
         # Each child gets its own process group: a terminal's Ctrl-C reaches only the supervisor, which
         # then stops the children in order instead of all of them racing at once.
-        service.process = subprocess.Popen(service.command(), start_new_session=True)
+        # And each dies with the supervisor (SIGTERM when it goes, even by SIGKILL): no orphans keep the ports.
+        service.process = subprocess.Popen(
+            service.command(), start_new_session=True, preexec_fn=_terminated_with(os.getpid())
+        )
         service.started_at = time.monotonic()
         service.restart_at = None
         log.info("started", service=service.name, pid=service.process.pid, restarts=service.restarts)

@@ -140,3 +140,35 @@ def test_up_supervises_every_service(database_url: str, tmp_path: Path) -> None:
             except subprocess.TimeoutExpired:
                 up.kill()
                 up.wait()
+
+
+@pytest.mark.e2e
+def test_a_killed_supervisor_takes_its_children_with_it(database_url: str, tmp_path: Path) -> None:
+    # SIGKILL gives `chainmail up` no chance to stop anything: its children stop themselves (they asked the
+    # kernel for SIGTERM when their parent goes), the API's gunicorn workers with their master.
+    port, smtp_port = free_port(), free_port()
+    env = chainmail_env(database_url, tmp_path / "var", CHAINMAIL_PORT=str(port), CHAINMAIL_WORKERS="2")
+    env["CHAINMAIL_LOG_LEVEL"] = "info"
+    log = tmp_path / "up.log"
+    up = chainmail("up", "--smtp-port", str(smtp_port), env=env, log=log)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: api_healthy(url) and len(pids(log)) == 4, "every service", log, timeout=180)
+        children = [found[0] for found in pids(log).values()]
+        workers = [int(p) for c in children for p in _children_of(c)]
+        assert workers, "the API's gunicorn master has its workers"
+        up.kill()
+        up.wait()
+        wait_for(lambda: not [p for p in children + workers if alive(p)], "the children to stop", log, timeout=60)
+        assert not api_healthy(url)
+    finally:
+        for pid in [found[0] for found in pids(log).values()]:
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+def _children_of(pid: int) -> list[str]:
+    try:
+        return Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return []
