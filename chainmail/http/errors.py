@@ -84,6 +84,9 @@ class ErrorShaper:
 
     def _send(self, resp: falcon.Response, status: int, body: dict[str, Any]) -> None:
         resp.status = status
+        # whatever the responder had begun to answer (a raw message, a file) gives way to the error in JSON
+        resp.content_type = falcon.MEDIA_JSON
+        resp.data = resp.text = resp.stream = None
         resp.media = body
         resp.complete = True
 

@@ -119,6 +119,23 @@ def test_the_error_shaper_answers_even_when_the_input_cannot_be_encoded() -> Non
         (key + value).encode("utf-8")
 
 
+def test_an_error_raised_after_a_responder_began_a_raw_answer_is_json() -> None:
+    # (a message source or a stored file sets its own content type before it may still fail)
+    from chainmail.http.errors import ErrorShaper, WildDuckError
+
+    class Raw:
+        def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+            resp.content_type, resp.data = "message/rfc822", b"partial"
+            raise WildDuckError(404, "MessageNotFound", "Message was not found")
+
+    app = falcon.App()
+    ErrorShaper("/idx").install(app)
+    app.add_route("/raw", Raw())
+    answer = falcon.testing.TestClient(app).simulate_get("/raw")
+    assert answer.status_code == 404 and answer.headers["content-type"].startswith("application/json")
+    assert answer.json == {"error": "Message was not found", "code": "MessageNotFound"}
+
+
 def chunked(
     client: falcon.testing.TestClient, path: str, body: bytes, content_type: str, method: str = "POST"
 ) -> falcon.testing.Result:
