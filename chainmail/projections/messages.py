@@ -3,6 +3,7 @@ and the address register fed from message headers; with the queries the API page
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -20,6 +21,7 @@ from sqlalchemy import (
     Table,
     Text,
     delete,
+    false,
     func,
     insert,
     select,
@@ -108,6 +110,7 @@ address_register = Table(
     Column("address", String(320), nullable=False),
     Column("name", Text, nullable=False),
     Column("updated", DateTime(timezone=True), nullable=False),
+    Column("disabled", Boolean, nullable=False, server_default="0"),
 )
 
 FLAG_COLUMNS = {
@@ -240,6 +243,15 @@ class MessagesProjection(Projection):
                 where=upsert.excluded.name != "",
             )
         )
+
+    @handles(User.AddressRegisterEntryUpdated)
+    def register_entry_updated(self, tx: Connection, e: Any) -> None:
+        # a message appended later leaves `disabled` as it is (it refreshes the name and the time only)
+        values: dict[str, Any] = {"disabled": e.disabled}
+        if e.name is not None:
+            values["name"] = e.name
+        table = self.t.address_register
+        tx.execute(update(table).where(table.c.user_id == e.user_id, table.c.addrview == e.addrview).values(**values))
 
     @handles(Mailbox.MessagesFlagged)
     def flagged(self, tx: Connection, e: Any) -> None:
@@ -390,6 +402,20 @@ def thread_for(conn: Connection, user_id: str, subject: str, refs: Sequence[str]
     return conn.execute(query.order_by(t.c.thread).limit(1)).scalar_one_or_none()
 
 
+def register_id(user_id: str, addrview: str) -> str:
+    """A stable 24-hex id for a register entry (WildDuck shows its document id)."""
+    return hashlib.sha256(f"{user_id}:{addrview}".encode()).hexdigest()[:24]
+
+
+def register_entry(conn: Connection, user_id: str, entry_id: str) -> dict[str, Any] | None:
+    """The user's register entry whose public id (`register_id`) is `entry_id`, disabled or not."""
+    t = address_register
+    for row in conn.execute(select(t).where(t.c.user_id == user_id)):
+        if register_id(row.user_id, row.addrview) == entry_id:
+            return dict(row._mapping)
+    return None
+
+
 def register_lookup(conn: Connection, user_id: str, query: str, limit: int = 100) -> list[dict[str, Any]]:
     t = address_register
     pattern = "%" + query.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
@@ -397,6 +423,7 @@ def register_lookup(conn: Connection, user_id: str, query: str, limit: int = 100
         select(t)
         .where(
             t.c.user_id == user_id,
+            t.c.disabled == false(),
             (t.c.addrview.like(pattern, escape="\\")) | (func.lower(t.c.name).like(pattern, escape="\\")),
         )
         .order_by(t.c.updated.desc(), t.c.addrview)

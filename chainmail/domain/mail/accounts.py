@@ -407,6 +407,16 @@ class AccountCommands(AddressCommands, AdminCommands, SecondFactorCommands, Weba
         user.log_out(reason=reason, logged_out_at=self.clock())
         self.save(user)
 
+    def update_register_entry(self, user_id: str, addrview: str, disabled: bool, name: str | None) -> None:
+        """Disable, enable or rename the user's address register entry for `addrview`."""
+
+        def command() -> None:
+            user = self._user(user_id)
+            user.update_register_entry(user_id=user_id, addrview=addrview, disabled=disabled, name=name)
+            self.save(user)
+
+        self.retrying(command)
+
     # -- cancelling a deletion ----------------------------------------------------------------------
 
     def restore_user(self, user_id: str, meta: AuthMeta | None = None) -> dict[str, Any]:

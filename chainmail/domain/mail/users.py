@@ -114,6 +114,10 @@ class User(Aggregate):
     def log_out(self, reason: str, logged_out_at: datetime) -> None:
         pass
 
+    @event("AddressRegisterEntryUpdated")
+    def update_register_entry(self, user_id: str, addrview: str, disabled: bool, name: str | None) -> None:
+        """An entry of the address register (kept by the messages read model) turned on or off, renamed."""
+
     @event("Restored")
     def restore(
         self,
