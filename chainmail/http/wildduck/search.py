@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections import defaultdict
 from typing import Annotated, Any
@@ -30,7 +29,7 @@ from chainmail.http.wildduck.messages import RANGE, header_names, listing_item, 
 from chainmail.mail.store import MailStore
 from chainmail.projections import messages as messages_model
 from chainmail.projections.mailboxes import mailboxes
-from chainmail.projections.messages import messages
+from chainmail.projections.messages import messages, register_id
 from chainmail.projections.paging import keyset_page
 from chainmail.system import System
 
@@ -286,11 +285,6 @@ class SearchResource:
         resp.media = {"success": True, "scheduled": task, "existing": False}
 
 
-def register_id(user_id: str, addrview: str) -> str:
-    """A stable 24-hex id for a register entry (WildDuck shows its document id)."""
-    return hashlib.sha256(f"{user_id}:{addrview}".encode()).hexdigest()[:24]
-
-
 class AddressRegister(WildDuckInput):
     user: ObjectIdParam
     query: Annotated[str, Field(min_length=1, max_length=255)]
@@ -316,6 +310,37 @@ class AddressRegisterResource:
         }
 
 
+class UpdateAddressRegister(WildDuckInput):
+    user: ObjectIdParam
+    id: ObjectIdParam
+    disabled: JoiBool
+    name: Annotated[str, Field(max_length=255)] | None = None
+
+
+class AddressRegisterEntryResource:
+    def __init__(self, system: System) -> None:
+        self.system, self.store = system, MailStore(system)
+
+    def on_put(self, req: falcon.Request, resp: falcon.Response, user: str, id: str) -> None:
+        params = parse(UpdateAddressRegister, req.context.params)
+        if params.disabled is None:  # Joi's boolean().required() takes no empty string either
+            message = '"disabled" must be a boolean'
+            raise WildDuckError(400, "InputValidationError", message, details={"disabled": message})
+        require(req.context.principal, "update", "addresses", params.user)
+        self.store.user(params.user)
+        with self.system.engine.connect() as conn:
+            entry = messages_model.register_entry(conn, params.user, params.id)
+        if entry is None:
+            # WildDuck answers an id that is not one of the user's entries with a plain failure
+            resp.media = {"success": False}
+            return
+        self.system.mail.update_register_entry(
+            params.user, entry["addrview"], disabled=bool(params.disabled), name=params.name
+        )
+        resp.media = {"success": True}
+
+
 def add_routes(api: Router, system: System) -> None:
     api.add("/users/{user}/search", SearchResource(system))
     api.add("/users/{user}/addressregister", AddressRegisterResource(system))
+    api.add("/users/{user}/addressregister/{id}", AddressRegisterEntryResource(system))
