@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from sqlalchemy import JSON, Column, Connection, DateTime, String, Table, insert, select, update
+from sqlalchemy import JSON, Column, Connection, DateTime, String, Table, func, insert, select, update
 
 from chainmail.domain.mail.application import Mail
 from chainmail.domain.mail.settings import Setting
@@ -46,7 +47,25 @@ def setting(conn: Connection, key: str, default: Any) -> Any:
 
 def limit_defaults(conn: Connection, defaults: dict[str, Any]) -> dict[str, Any]:
     """The built-in limit defaults with the administrator's `const:*` settings over them."""
-    custom = custom_settings(conn)
+    return defaults_over(custom_settings(conn), defaults)
+
+
+def all_settings_column(conn: Connection) -> Any:
+    """Every setting as one JSON object {key: value}, a scalar subquery to read beside another row."""
+    if conn.dialect.name == "postgresql":
+        aggregate = func.json_object_agg(settings.c.key, settings.c.value)
+    else:
+        aggregate = func.json_group_object(settings.c.key, func.json(settings.c.value))
+    return select(aggregate).scalar_subquery()
+
+
+def from_all_settings(value: Any) -> dict[str, Any]:
+    """What `all_settings_column` read, as `custom_settings` answers it."""
+    found = json.loads(value) if isinstance(value, str | bytes) else value
+    return {key: (stored or {}).get("v") for key, stored in (found or {}).items()}
+
+
+def defaults_over(custom: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
     return {
         key: custom.get(key, value) if isinstance(custom.get(key), int | float) else value
         for key, value in defaults.items()

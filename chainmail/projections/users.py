@@ -231,6 +231,18 @@ def get_user(conn: Connection, user_id: str) -> dict[str, Any] | None:
     return dict(row._mapping) if row else None
 
 
+def get_user_and_settings(conn: Connection, user_id: str) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """A user's row and every administrator setting, in one round trip (what `GET /users/:id` shows)."""
+    from chainmail.projections.settings import all_settings_column, from_all_settings
+
+    query = select(users, all_settings_column(conn).label("_settings")).where(users.c.id == user_id)
+    row = conn.execute(query).first()
+    if row is None:
+        return None, {}
+    found = dict(row._mapping)
+    return found, from_all_settings(found.pop("_settings"))
+
+
 def resolve_username(conn: Connection, unameview: str) -> str | None:
     return conn.execute(select(users.c.id).where(users.c.unameview == unameview)).scalar_one_or_none()
 

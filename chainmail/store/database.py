@@ -35,14 +35,17 @@ def make_engine(database_url: str, **kwargs: Any) -> Engine:
         # writes open a transaction through `writer`. No statements prepared on the server: psycopg forgets
         # them at every rollback and sends DEALLOCATE ALL (another round trip), so they never paid. No ping per
         # checkout; a connection the server dropped is noticed by its first statement, which invalidates the
-        # pool, and connections are renewed every half hour.
+        # pool, and connections are renewed every half hour. The pool keeps as many connections as a worker
+        # has app threads (chainmail.http.buffered.APP_THREADS): the overflow past `pool_size` is closed on
+        # return, and a new PostgreSQL connection (a backend forked) per request cost the busiest reads a
+        # tenth of their time. Connections are opened only as concurrency asks for them.
         return create_engine(
             sqlalchemy_url(database_url),
             isolation_level="AUTOCOMMIT",
             connect_args={"prepare_threshold": None, **kwargs.pop("connect_args", {})},
             pool_pre_ping=False,
             pool_recycle=1800,
-            pool_size=4,
+            pool_size=8,
             max_overflow=8,
             **kwargs,
         )

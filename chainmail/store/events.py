@@ -56,6 +56,10 @@ def event_store_env(database_url: str, *, create_tables: bool) -> dict[str, str]
         # Connections per context per process: one kept open, up to five when a worker's threads all write.
         "POSTGRES_POOL_SIZE": "1",
         "POSTGRES_MAX_OVERFLOW": "4",
+        # The mail context loads a folder for every upload, flag change and move, from every app thread:
+        # its pool keeps that many (eventsourcing closes connections past the pool size when they return).
+        "MAIL_POSTGRES_POOL_SIZE": "8",
+        "MAIL_POSTGRES_MAX_OVERFLOW": "4",
         "POSTGRES_LOCK_TIMEOUT": "30",
     }
     return env

@@ -339,11 +339,10 @@ class UserResource:
         params = parse(UserPath, req.context.params)
         grant = require(req.context.principal, "read", "users", owner=params.user)
         with self.system.engine.connect() as conn:
-            row = users_model.get_user(conn, params.user)
-            defaults = settings_model.limit_defaults(conn, DEFAULTS)
+            row, custom = users_model.get_user_and_settings(conn, params.user)
         if row is None:
             raise WildDuckError(404, "UserNotFound", "This user does not exist")
-        resp.media = grant.filter(user_view(row, defaults=defaults))
+        resp.media = grant.filter(user_view(row, defaults=settings_model.defaults_over(custom, DEFAULTS)))
 
     def on_put(self, req: falcon.Request, resp: falcon.Response, user: str) -> None:
         accounts.update_user(self.system, req, resp)
