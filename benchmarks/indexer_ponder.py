@@ -37,7 +37,7 @@ import psycopg
 import requests
 
 from benchmarks._stores import PG_ADMIN, _migrate
-from tests.chain.anvil import Anvil, free_port
+from tests.chain.anvil import Anvil, dev_keys, free_port
 
 HERE = Path(__file__).parent
 PONDER_APPS = {"1.0": HERE / "ponder-1.0", "0.16": HERE / "ponder"}
@@ -191,20 +191,16 @@ def _time(
     raise TimeoutError(f"not every row after 30 minutes: {counts()} of {want}")
 
 
-def run_chainmail(anvil: Anvil, chain: Chain, queries: Callable[[str], dict[str, Load]] | None) -> Run:
+def run_chainmail(
+    anvil: Anvil, chain: Chain, queries: Callable[[str], dict[str, Load]] | None, keep: bool = False
+) -> Run:
     """Index with `chainmail index`; with `queries`, then serve the indexed database with `chainmail serve`
-    and measure the GraphQL queries against it."""
+    and measure the GraphQL queries against it. With `keep`, the database is left for `--graphql-only`."""
     url = fresh_pg()
     try:
         _migrate(url)  # an operator runs `chainmail migrate` once, before indexing
         with tempfile.TemporaryDirectory() as folder:
-            config = Path(folder) / "chainmail.toml"
-            port = free_port()
-            config.write_text(
-                f'database_url = "{url}"\nvar_dir = "{folder}"\nport = {port}\n\n[chains.31337]\n'
-                f'rpc_url = "{anvil.url}"\nmailer = "{chain.mailer}"\nmailer_start_block = 0\n'
-                "confirmations = 0\nmax_rps = 1000\n"
-            )
+            config = _chainmail_config(Path(folder), url, free_port(), anvil.url, chain.mailer)
             log = Path(f"/tmp/chainmail-index-{chain.name}.log")
             with log.open("wb") as out:
                 start = time.perf_counter()
@@ -225,17 +221,38 @@ def run_chainmail(anvil: Anvil, chain: Chain, queries: Callable[[str], dict[str,
             if queries is None:
                 return run
             vacuum(url)
-            env = {**os.environ, "CHAINMAIL_CONFIG": str(config)}
-            with Path(f"/tmp/chainmail-serve-{chain.name}.log").open("wb") as out:
-                server = subprocess.Popen([str(CHAINMAIL), "serve"], env=env, stdout=out, stderr=subprocess.STDOUT)
-                try:
-                    _wait_http(f"http://127.0.0.1:{port}/idx/graphql", server)
-                    return Run(run.first_row, run.done, queries(f"http://127.0.0.1:{port}/idx/graphql"))
-                finally:
-                    server.terminate()
-                    server.wait(timeout=60)
+            if keep:
+                print(f"kept: --graphql-only chainmail={url}", flush=True)
+            return Run(run.first_row, run.done, serve_chainmail(url, queries, chain.name))
     finally:
-        drop_pg(url)
+        if not keep:
+            drop_pg(url)
+
+
+def _chainmail_config(folder: Path, url: str, port: int, rpc_url: str, mailer: str) -> Path:
+    config = folder / "chainmail.toml"
+    config.write_text(
+        f'database_url = "{url}"\nvar_dir = "{folder}"\nport = {port}\n\n[chains.31337]\n'
+        f'rpc_url = "{rpc_url}"\nmailer = "{mailer}"\nmailer_start_block = 0\n'
+        "confirmations = 0\nmax_rps = 1000\n"
+    )
+    return config
+
+
+def serve_chainmail(url: str, queries: Callable[[str], dict[str, Load]], name: str = "dense") -> dict[str, Load]:
+    """`chainmail serve` over an indexed database, and the GraphQL queries against it."""
+    with tempfile.TemporaryDirectory() as folder:
+        port = free_port()
+        config = _chainmail_config(Path(folder), url, port, "http://127.0.0.1:1", ZERO)
+        env = {**os.environ, "CHAINMAIL_CONFIG": str(config)}
+        with Path(f"/tmp/chainmail-serve-{name}.log").open("wb") as out:
+            server = subprocess.Popen([str(CHAINMAIL), "serve"], env=env, stdout=out, stderr=subprocess.STDOUT)
+            try:
+                _wait_http(f"http://127.0.0.1:{port}/idx/graphql", server)
+                return queries(f"http://127.0.0.1:{port}/idx/graphql")
+            finally:
+                server.terminate()
+                server.wait(timeout=60)
 
 
 def vacuum(url: str) -> None:
@@ -258,18 +275,17 @@ def _wait_http(url: str, process: subprocess.Popen[bytes]) -> None:
     raise TimeoutError(f"{url} did not answer")
 
 
-def run_ponder(version: str, anvil: Anvil, chain: Chain, queries: Callable[[str], dict[str, Load]] | None) -> Run:
+def run_ponder(
+    version: str,
+    anvil: Anvil,
+    chain: Chain,
+    queries: Callable[[str], dict[str, Load]] | None,
+    keep: bool = False,
+) -> Run:
     app = PONDER_APPS[version]
     url = fresh_pg()
     port = free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": url,
-        "PONDER_RPC_URL": anvil.url,
-        "MAILER_ADDRESS": chain.mailer,
-        "END_BLOCK": str(anvil.head()),
-        "PONDER_TELEMETRY_DISABLED": "true",
-    }
+    env = _ponder_env(url, anvil.url, chain.mailer, anvil.head())
     log = Path(f"/tmp/ponder-{version}-{chain.name}.log")
     try:
         with log.open("wb") as out:
@@ -302,12 +318,45 @@ def run_ponder(version: str, anvil: Anvil, chain: Chain, queries: Callable[[str]
                 if queries is None:
                     return run
                 vacuum(url)
+                if keep:
+                    print(f"kept: --graphql-only {version}={url} --mailer {chain.mailer}", flush=True)
                 return Run(run.first_row, run.done, queries(f"http://127.0.0.1:{port}/graphql"))
             finally:
                 process.terminate()
                 process.wait(timeout=60)
     finally:
-        drop_pg(url)
+        if not keep:
+            drop_pg(url)
+
+
+def _ponder_env(url: str, rpc_url: str, mailer: str, end_block: int) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DATABASE_URL": url,
+        "PONDER_RPC_URL": rpc_url,
+        "MAILER_ADDRESS": mailer,
+        "END_BLOCK": str(end_block),
+        "PONDER_TELEMETRY_DISABLED": "true",
+    }
+
+
+def serve_ponder(version: str, url: str, mailer: str, queries: Callable[[str], dict[str, Load]]) -> dict[str, Load]:
+    """`ponder serve` (the GraphQL server alone, no indexing) over a database Ponder indexed before."""
+    app, port = PONDER_APPS[version], free_port()
+    with Path(f"/tmp/ponder-{version}-serve.log").open("wb") as out:
+        server = subprocess.Popen(
+            [str(app / "node_modules/.bin/ponder"), "serve", "--schema", "bench", "--port", str(port)],
+            cwd=app,
+            env=_ponder_env(url, "http://127.0.0.1:1", mailer, 0),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            _wait_http(f"http://127.0.0.1:{port}/graphql", server)
+            return queries(f"http://127.0.0.1:{port}/graphql")
+        finally:
+            server.terminate()
+            server.wait(timeout=60)
 
 
 # The three queries, in each server's field names: chainmail's Ponder-compatible `mails` (from/to) and the
@@ -376,13 +425,54 @@ def _load(url: str, query: str, clients: int, seconds: float) -> Load:
     return Load(len(latencies), took, pick(0.5), pick(0.99))
 
 
+def print_graphql(kind: str, runs: dict[str, dict[str, Load]], clients: int) -> None:
+    for name, loads in runs.items():
+        for query, load in loads.items():
+            line = (
+                f"{kind:6} {name:12} GraphQL {query:32} {load.rate:7,.0f} queries/s at {clients} "
+                f"clients, p50 {load.p50:6.1f} ms, p99 {load.p99:6.1f} ms"
+            )
+            theirs = runs.get("chainmail")
+            if name != "chainmail" and theirs:
+                line += f"  (chainmail {theirs[query].rate / load.rate:.2f}x)"
+            print(line, flush=True)
+
+
+def graphql_only(targets: str, mailer: str, clients: int, seconds: float) -> None:
+    """The GraphQL part alone, over databases indexed by an earlier `--keep` run: `chainmail=URL,1.0=URL`."""
+    wallet = dev_keys(2)[1].address.lower()  # anvil.accounts[1], the wallet the dense chain's mails go to
+    runs: dict[str, dict[str, Load]] = {}
+    for target in targets.split(","):
+        name, _, url = target.partition("=")
+        if name == "chainmail":
+            _migrate(url)  # as an operator upgrading: `chainmail migrate` before `chainmail serve`
+            vacuum(url)
+            runs[name] = serve_chainmail(url, lambda u: graphql_load(u, "chainmail", wallet, clients, seconds))
+        else:
+            runs[f"Ponder {name}"] = serve_ponder(
+                name, url, mailer, lambda u: graphql_load(u, "ponder", wallet, clients, seconds)
+            )
+    print_graphql("dense", runs, clients)
+    print("load average (1, 5, 15 min) at the end: " + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--chains", default="dense,sparse")
     parser.add_argument("--ponders", default="1.0,0.16", help="Ponder versions to run (empty: none)")
     parser.add_argument("--clients", type=int, default=16, help="GraphQL clients at once (dense chain)")
     parser.add_argument("--seconds", type=float, default=10.0, help="seconds per GraphQL query (0: none)")
+    parser.add_argument("--keep", action="store_true", help="keep the dense chain's indexed databases")
+    parser.add_argument(
+        "--graphql-only",
+        metavar="chainmail=URL,1.0=URL",
+        help="only the GraphQL part, over databases a `--keep` run indexed (it prints their URLs)",
+    )
+    parser.add_argument("--mailer", default=ZERO, help="with --graphql-only: the Mailer address `--keep` printed")
     args = parser.parse_args()
+    if args.graphql_only:
+        graphql_only(args.graphql_only, args.mailer, args.clients, args.seconds)
+        return
     ponders = [v for v in args.ponders.split(",") if v]
     for version in ponders:
         if not (PONDER_APPS[version] / "node_modules/.bin/ponder").exists():
@@ -402,9 +492,10 @@ def main() -> None:
                     return None
                 return lambda url: graphql_load(url, flavour, wallet, args.clients, args.seconds)
 
-            runs = {"chainmail": run_chainmail(anvil, chain, queries("chainmail"))}
+            keep = args.keep and kind == "dense"
+            runs = {"chainmail": run_chainmail(anvil, chain, queries("chainmail"), keep)}
             for version in ponders:
-                runs[f"Ponder {version}"] = run_ponder(version, anvil, chain, queries("ponder"))
+                runs[f"Ponder {version}"] = run_ponder(version, anvil, chain, queries("ponder"), keep)
         finally:
             anvil.stop()
         for name, run in runs.items():
@@ -418,16 +509,7 @@ def main() -> None:
                     line += f"  {other.done / run.done:.2f}x Ponder {version}"
             print(line, flush=True)
             results.append(line)
-        for name, run in runs.items():
-            for query, load in (run.graphql or {}).items():
-                line = (
-                    f"{kind:6} {name:12} GraphQL {query:32} {load.rate:7,.0f} queries/s at {args.clients} "
-                    f"clients, p50 {load.p50:6.1f} ms, p99 {load.p99:6.1f} ms"
-                )
-                theirs = runs["chainmail"].graphql
-                if name != "chainmail" and theirs:
-                    line += f"  (chainmail {theirs[query].rate / load.rate:.2f}x)"
-                print(line, flush=True)
+        print_graphql(kind, {name: run.graphql for name, run in runs.items() if run.graphql}, args.clients)
     print("load average (1, 5, 15 min) at the end: " + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
 
 
