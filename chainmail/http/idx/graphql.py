@@ -35,6 +35,7 @@ from graphql import (
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from chainmail.http.bodies import bad_text_at, loads_json, read_body
+from chainmail.http.idx.graphql_execution import RowsExecutor
 from chainmail.http.idx.graphql_schema import QueryContext, build_schema, limit_statements
 from chainmail.http.idx.signature import add_everywhere
 from chainmail.http.router import Router
@@ -202,6 +203,7 @@ class GraphQLResource:
                     variable_values=request.variables,
                     operation_name=request.operationName,
                     context_value=QueryContext(conn),
+                    executor_class=RowsExecutor,
                 )
         except GraphQLError as error:
             return ExecutionResult(None, [error])
