@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import TypeVar
+
+from sqlalchemy import Engine
 
 from chainmail.config import Settings
 from chainmail.domain.application import Clock, ContextApplication, IdSource, system_clock
@@ -12,7 +15,7 @@ from chainmail.domain.mail.application import Mail
 from chainmail.domain.rewards.application import Rewards
 from chainmail.projections.registry import PROJECTIONS
 from chainmail.projections.runner import ProjectionRunner
-from chainmail.store.database import make_engine
+from chainmail.store.database import make_engine, make_query_engine
 from chainmail.store.events import event_store_env
 from chainmail.store.rate_limits import RollingWindowLimiter
 
@@ -20,6 +23,7 @@ C = TypeVar("C", bound=ContextApplication)
 
 # Every bounded context with an event store of its own.
 CONTEXTS: tuple[type[ContextApplication], ...] = (Mail, Chain, Identity, Rewards)
+QUERY_TIMEOUT_MS = 10_000  # per statement of a public query (PostgreSQL)
 
 
 class System:
@@ -55,7 +59,15 @@ class System:
         assert isinstance(app, context)
         return app
 
+    @cached_property
+    def query_engine(self) -> Engine:
+        """The engine public read-only queries run on (the indexer's GraphQL API): each statement limited to
+        QUERY_TIMEOUT_MS on PostgreSQL; the read-model engine itself on SQLite."""
+        return make_query_engine(self.settings.database_url, QUERY_TIMEOUT_MS) or self.engine
+
     def close(self) -> None:
         for app in self.apps.values():
             app.close()
+        if "query_engine" in self.__dict__ and self.query_engine is not self.engine:
+            self.query_engine.dispose()
         self.engine.dispose()

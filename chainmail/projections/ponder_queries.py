@@ -11,7 +11,7 @@ import base64
 import binascii
 import json
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -110,8 +110,9 @@ class Entity:
     def plural(self) -> str:
         return self.name + "s"  # Ponder appends an `s`, always
 
-    def select(self) -> Select[Any]:
-        return select(*[f.column.label(f.name) for f in self.fields]).select_from(self.source).where(*self.base)
+    def select(self, fields: Sequence[Field] | None = None) -> Select[Any]:
+        columns = [f.column.label(f.name) for f in (self.fields if fields is None else fields)]
+        return select(*columns).select_from(self.source).where(*self.base)
 
     def find(self, id_value: str) -> ColumnElement[bool]:
         if self.lookup is not None:
@@ -148,7 +149,9 @@ def plural(
     before: str | None = None,
     after: str | None = None,
     total_count: bool = False,
+    fields: Collection[str] | None = None,
 ) -> PageResult:
+    """One page; `fields` names the fields the answer needs (None: all), so the rest is never read."""
     limit = DEFAULT_LIMIT if limit is None else limit
     offset = offset or 0
     if limit < 0 or limit > MAX_LIMIT:
@@ -160,6 +163,8 @@ def plural(
     if (after is not None or before is not None) and offset > 0:
         raise QueryError(f"Cannot specify both {'after' if after is not None else 'before'} cursor and offset.")
     schema = _order_schema(entity, order_by, order_direction)
+    ordered = {f.name for f, _ in schema}  # the cursors read these
+    wanted = [f for f in entity.fields if fields is None or f.name in fields or f.name in ordered]
     conditions = _conditions(entity, where or {}, conn.dialect.name, 0)
 
     total = None
@@ -176,7 +181,7 @@ def plural(
                 term = term.nulls_first() if ascending else term.nulls_last()
             order.append(term)
         if not isinstance(entity.source, Table) or schema[0][0].name in entity.key:
-            query = entity.select().where(*conditions, *extra).order_by(*order).limit(n).offset(offset)
+            query = entity.select(wanted).where(*conditions, *extra).order_by(*order).limit(n).offset(offset)
             return [dict(row._mapping) for row in conn.execute(query)]
         # Ordered by another column than the key: sort and cut the keys alone, then read the page's rows by
         # key, so a sort over every matching row (where no index serves the order) moves a few integers per
@@ -192,7 +197,7 @@ def plural(
             .subquery("page")
         )
         joined = entity.source.join(page, and_(*[c == page.c[c.name] for c in keys]))
-        query = select(*[f.column.label(f.name) for f in entity.fields]).select_from(joined).order_by(*order)
+        query = select(*[f.column.label(f.name) for f in wanted]).select_from(joined).order_by(*order)
         return [dict(row._mapping) for row in conn.execute(query)]
 
     has_previous = has_next = False

@@ -77,6 +77,18 @@ def make_engine(database_url: str, **kwargs: Any) -> Engine:
     return engine
 
 
+def make_query_engine(database_url: str, statement_timeout_ms: int) -> Engine | None:
+    """On PostgreSQL, an engine for public read-only queries (the indexer's GraphQL API): every statement
+    limited to `statement_timeout_ms` and every transaction read-only by the connection's own settings (no
+    round trip per request to set them), and statements prepared on the server once a connection has run
+    them a few times (its reads never roll back, so psycopg keeps them), which spares PostgreSQL planning the
+    same few queries again. None on SQLite, where the read-model engine serves."""
+    if sqlite_path(database_url) is not None:
+        return None
+    options = f"-c statement_timeout={int(statement_timeout_ms)} -c default_transaction_read_only=on"
+    return make_engine(database_url, connect_args={"prepare_threshold": 5, "options": options})
+
+
 def writer(engine: Engine) -> Engine:
     """The engine to open write transactions with (BEGIN IMMEDIATE on SQLite; READ COMMITTED on PostgreSQL,
     whose plain connections read in autocommit)."""

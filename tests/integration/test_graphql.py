@@ -14,6 +14,7 @@ import pytest
 from graphql import get_introspection_query
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy.exc import DBAPIError
 
 from chainmail.domain.chain.application import Chain
 from chainmail.domain.chain.chains import ChainSpec
@@ -648,3 +649,44 @@ def test_cursor_walks_meet_one_big_page_and_filters_match_python(
     sort_key = (lambda m: (first(m), natural(m))) if first else natural
     assert items == sorted(items, key=sort_key, reverse=direction == "desc")
     assert _walk(property_client, args, limit, backwards) == [m["id"] for m in items]
+
+
+def test_fields_asked_through_fragments_and_aliases_answer_as_asked_directly(
+    property_client: falcon.testing.TestClient,
+) -> None:
+    """Only the fields a query asks for are read: those asked through fragments, aliases and cursors too."""
+    fields = "id chainId from to subject body timestamp blockNumber logIndex transactionHash gasUsed kind"
+    direct = f'{{ mails(orderBy: "subject", limit: 7) {{ items {{ {fields} }} pageInfo {{ endCursor }} }} }}'
+    spread = (
+        '{ mails(orderBy: "subject", limit: 7) { items { ...Head ... on Mail { subject body timestamp '
+        "blockNumber } logIndex transactionHash gasUsed kind } ...Paging } }"
+        " fragment Head on Mail { id chainId from to }"
+        " fragment Paging on MailPage { pageInfo { endCursor } }"
+    )
+    aliased = '{ mails(orderBy: "subject", limit: 7) { items { first: subject again: subject } } }'
+
+    def data(text: str) -> Any:
+        body = property_client.simulate_post("/idx/graphql", json={"query": text}).json
+        assert "errors" not in body, body
+        return body["data"]["mails"]
+
+    expected = data(direct)
+    assert data(spread) == expected
+    assert (
+        [m["subject"] for m in expected["items"]]
+        == [m["first"] for m in data(aliased)["items"]]
+        == [m["again"] for m in data(aliased)["items"]]
+    )
+    # a page that asks for no field of its items still pages (its cursor reads the ordering's columns)
+    bare = data('{ mails(orderBy: "subject", limit: 7) { pageInfo { endCursor } } }')
+    assert bare["pageInfo"] == expected["pageInfo"]
+
+
+def test_public_queries_run_read_only_with_a_statement_time_limit(system: System) -> None:
+    if system.engine.dialect.name == "sqlite":
+        assert system.query_engine is system.engine  # SQLite has no statement timeout to set
+        return
+    with system.query_engine.connect() as conn:
+        assert conn.exec_driver_sql("SHOW statement_timeout").scalar() == "10s"
+        with pytest.raises(DBAPIError, match="read-only transaction"):
+            conn.exec_driver_sql("CREATE TABLE nothing_here (x int)")

@@ -36,7 +36,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from chainmail.http.bodies import bad_text_at, loads_json, read_body
 from chainmail.http.idx.graphql_execution import RowsExecutor
-from chainmail.http.idx.graphql_schema import QueryContext, build_schema, limit_statements
+from chainmail.http.idx.graphql_schema import QueryContext, build_schema
 from chainmail.http.idx.signature import add_everywhere
 from chainmail.http.router import Router
 from chainmail.system import System
@@ -117,6 +117,7 @@ class GraphQLResource:
 
     def __init__(self, system: System, schema: GraphQLSchema) -> None:
         self.system, self.schema = system, schema
+        self.engine = system.query_engine  # made here, before the app's threads share it
         self.page = _query_page(print_schema(schema))
         # Clients send the same few query texts over and over (with other variables): each is parsed and
         # validated once; validation depends on nothing but the schema and the text.
@@ -195,8 +196,7 @@ class GraphQLResource:
                 document, errors = self._check(request.query)
             if errors or document is None:
                 return ExecutionResult(None, errors)
-            with self.system.engine.connect() as conn:
-                limit_statements(conn)
+            with self.engine.connect() as conn:
                 result = execute_sync(
                     self.schema,
                     document,

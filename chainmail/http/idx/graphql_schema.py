@@ -372,18 +372,10 @@ ENTITIES: tuple[Entity, ...] = (
 
 @dataclass
 class QueryContext:
-    """What resolvers of one request share: a read-only connection."""
+    """What resolvers of one request share: a read-only connection (each statement under a time limit on
+    PostgreSQL: `System.query_engine`)."""
 
     conn: Connection
-
-
-STATEMENT_TIMEOUT_MS = 10_000  # PostgreSQL, per statement of a GraphQL request
-
-
-def limit_statements(conn: Connection) -> None:
-    """No query text holds a worker for long: a timeout on each statement of the request's transaction."""
-    if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql(f"SET LOCAL statement_timeout = {STATEMENT_TIMEOUT_MS}")
 
 
 @contextmanager
@@ -397,28 +389,38 @@ def answering(info: GraphQLResolveInfo) -> Iterator[Connection]:
     except SQLAlchemyError as error:
         log.warning("graphql query failed", error=str(error).splitlines()[0])
         conn.rollback()
-        limit_statements(conn)  # the rest of the request runs in a new transaction, under the same limit
         raise GraphQLError("The database could not answer this query, try again.") from None
 
 
-def selects(info: GraphQLResolveInfo, name: str) -> bool:
-    """Whether the field's selection asks for `name` (directly, in inline fragments or in named ones)."""
-    seen: set[str] = set()
+def selected(info: GraphQLResolveInfo, *path: str) -> set[str]:
+    """The field names the field's selection asks for at `path` below it: `selected(info)` are its own
+    subfields, `selected(info, "items")` those of its items."""
+    level = [node.selection_set for node in info.field_nodes if node.selection_set is not None]
+    for step in path:
+        level = _subfields(info, level).get(step, [])
+    return set(_subfields(info, level))
 
-    def walk(selection_set: SelectionSetNode | None) -> bool:
-        for selection in selection_set.selections if selection_set else ():
-            if isinstance(selection, FieldNode) and selection.name.value == name:
-                return True
-            if isinstance(selection, InlineFragmentNode) and walk(selection.selection_set):
-                return True
-            if isinstance(selection, FragmentSpreadNode) and selection.name.value not in seen:
+
+def _subfields(info: GraphQLResolveInfo, level: list[SelectionSetNode]) -> dict[str, list[SelectionSetNode]]:
+    """Each field name in the selection sets (directly, in inline fragments or in named ones), with the
+    selection sets below it."""
+    found: dict[str, list[SelectionSetNode]] = {}
+    seen: set[str] = set()
+    stack = list(level)
+    while stack:
+        for selection in stack.pop().selections:
+            if isinstance(selection, FieldNode):
+                below = found.setdefault(selection.name.value, [])
+                if selection.selection_set is not None:
+                    below.append(selection.selection_set)
+            elif isinstance(selection, InlineFragmentNode):
+                stack.append(selection.selection_set)
+            elif isinstance(selection, FragmentSpreadNode) and selection.name.value not in seen:
                 seen.add(selection.name.value)
                 fragment = info.fragments.get(selection.name.value)
-                if fragment is not None and walk(fragment.selection_set):
-                    return True
-        return False
-
-    return any(walk(node.selection_set) for node in info.field_nodes)
+                if fragment is not None:
+                    stack.append(fragment.selection_set)
+    return found
 
 
 def _singular_resolver(entity: Entity) -> Callable[..., Any]:
@@ -448,7 +450,8 @@ def _plural_resolver(entity: Entity) -> Callable[..., Any]:
                 offset=_either(args, "offset", "skip"),
                 before=args.get("before"),
                 after=args.get("after"),
-                total_count=selects(info, "totalCount"),
+                total_count="totalCount" in selected(info),
+                fields=selected(info, "items"),
             )
         return {
             "items": page.items,
