@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import falcon
+import orjson
 import structlog
 from graphql import (
     DocumentNode,
@@ -222,8 +223,11 @@ class GraphQLResource:
     def _send(resp: falcon.Response, status: int, body: dict[str, Any]) -> None:
         resp.status = status
         resp.content_type = falcon.MEDIA_JSON
-        # ASCII: a lone surrogate echoed from the input (an orderBy, a bad name) cannot break the encoding
-        resp.text = json.dumps(body, separators=(",", ":"))
+        try:
+            resp.data = orjson.dumps(body)
+        except (TypeError, orjson.JSONEncodeError):
+            # in ASCII: a lone surrogate echoed from the input (an orderBy, a bad name) cannot break it
+            resp.text = json.dumps(body, separators=(",", ":"))
 
 
 def _query_page(sdl: str) -> str:
