@@ -3,9 +3,12 @@ per-wallet and per-chain statistics computed from them."""
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     Connection,
@@ -14,13 +17,14 @@ from sqlalchemy import (
     Table,
     Text,
     case,
+    delete,
     func,
     select,
 )
 
 from chainmail.domain.chain.abi import MAILER
 from chainmail.domain.chain.logs import LogRecord
-from chainmail.projections.bulk import insert_rows
+from chainmail.projections.bulk import Upsert, insert_rows
 from chainmail.projections.chain_logs import ChainProjection, add_row, log_columns, log_values, on_log
 from chainmail.store.schema import metadata
 
@@ -50,6 +54,18 @@ evm_mails = Table(
     # (with the kind beside the key on PostgreSQL: a wallet's mails of some kinds are counted from the index)
     Index(None, "sender", "chain_id", "block_number", "log_index", postgresql_include=["kind"]),
     Index(None, "recipient", "chain_id", "block_number", "log_index", postgresql_include=["kind"]),
+)
+
+# How many mails of each kind each wallet sent and received, and each chain holds (role "chain", wallet ""),
+# kept with the mails: GraphQL's totalCount of a wallet's mails reads a row per kind instead of counting them.
+evm_mail_counts = Table(
+    "evm_mail_counts",
+    metadata,
+    Column("role", String(9), primary_key=True),  # sender | recipient | chain
+    Column("wallet", String(44), primary_key=True),
+    Column("chain_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("kind", String(16), primary_key=True),
+    Column("mails", BigInteger, nullable=False),
 )
 
 # Claimable revenue shares as a ledger: SharesRecorded adds, claims and expiry sweeps subtract.
@@ -86,11 +102,38 @@ MAIL_KINDS = {
 
 class MailsProjection(ChainProjection):
     name = "evm_mails"
-    tables = (evm_mails, evm_shares, evm_fee_settings)
+    tables = (evm_mails, evm_mail_counts, evm_shares, evm_fee_settings)
+
+    def __init__(self, bound: Mapping[str, Table] | None = None) -> None:
+        super().__init__(bound)
+        self._add_counts = Upsert(self.t.evm_mail_counts, COUNT_KEY, _add_mails)
 
     @on_log(MAILER, *MAIL_KINDS)
     def mail_sent(self, tx: Connection, r: LogRecord) -> None:
-        add_row(tx, self.t.evm_mails, _mail_row(r.to_json()))
+        self._mails(tx, [_mail_row(r.to_json())])
+
+    def _mails(self, tx: Connection, mails: list[dict[str, Any]]) -> None:
+        insert_rows(tx, self.t.evm_mails, mails)
+        counted = Counter(key for row in mails for key in _counted(row))
+        self._add_counts(tx, [dict(zip(COUNT_KEY, key, strict=True), mails=n) for key, n in counted.items()])
+
+    def revert(self, tx: Connection, chain_id: int, from_block: int) -> None:
+        """The reverted blocks' mails leave the counts, then the rows go."""
+        m = self.t.evm_mails
+        gone = (m.c.chain_id == chain_id, m.c.block_number >= from_block)
+        counted: list[dict[str, Any]] = []
+        for role, wallet in (("sender", m.c.sender), ("recipient", m.c.recipient), ("chain", None)):
+            grouping = [m.c.kind] if wallet is None else [wallet, m.c.kind]
+            query = select(*grouping, func.count()).where(*gone).group_by(*grouping)
+            if wallet is not None:
+                query = query.where(wallet.is_not(None))
+            for *key, n in tx.execute(query):
+                kind, address = key[-1], key[0] if wallet is not None else ""
+                counted.append(dict(role=role, wallet=address, chain_id=chain_id, kind=kind, mails=-n))
+        self._add_counts(tx, counted)
+        c = self.t.evm_mail_counts.c
+        tx.execute(delete(self.t.evm_mail_counts).where(c.chain_id == chain_id, c.mails == 0))
+        super().revert(tx, chain_id, from_block)
 
     def fold(self, tx: Connection, logs: list[dict[str, Any]]) -> None:
         """A page's mails straight from its dicts into one insert (COPY on PostgreSQL); the page's other
@@ -102,7 +145,7 @@ class MailsProjection(ChainProjection):
                 mails.append(_mail_row(d))
             elif (d["contract"], d["event"]) in handled:
                 others.append(d)
-        insert_rows(tx, self.t.evm_mails, mails)
+        self._mails(tx, mails)
         if others:
             super().fold(tx, others)
 
@@ -153,6 +196,22 @@ class MailsProjection(ChainProjection):
 
     def _setting(self, tx: Connection, r: LogRecord, setting: str, value: str) -> None:
         add_row(tx, self.t.evm_fee_settings, dict(**log_values(r), address=r.address, setting=setting, value=value))
+
+
+COUNT_KEY = ("role", "wallet", "chain_id", "kind")
+
+
+def _counted(row: dict[str, Any]) -> Iterator[tuple[str, str, int, str]]:
+    """The counts (COUNT_KEY) one mail adds to."""
+    chain_id, kind = row["chain_id"], row["kind"]
+    yield "sender", row["sender"], chain_id, kind
+    if row["recipient"] is not None:
+        yield "recipient", row["recipient"], chain_id, kind
+    yield "chain", "", chain_id, kind
+
+
+def _add_mails(t: Table, new: Any) -> dict[str, Any]:
+    return {"mails": t.c.mails + new.mails}
 
 
 def _mail_row(d: dict[str, Any]) -> dict[str, Any]:

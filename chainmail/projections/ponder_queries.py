@@ -19,6 +19,7 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     FromClause,
+    Result,
     Select,
     Table,
     and_,
@@ -97,6 +98,9 @@ class Entity:
     base: tuple[ColumnElement[bool], ...] = ()  # rows of `source` that belong to this entity
     # id -> the condition that finds it (a composite id is split into its key columns); None: no such id
     lookup: Callable[[str], ColumnElement[bool] | None] | None = None
+    # totalCount without counting rows, where the read model keeps counts: given a filter made only of
+    # equalities ({field name: value as stored}), a query of the exact count, or None where it cannot tell
+    counted: Callable[[dict[str, Any]], Select[Any] | None] | None = None
     by_name: dict[str, Field] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -169,7 +173,9 @@ def plural(
 
     total = None
     if total_count:
-        count = select(func.count()).select_from(entity.source).where(*entity.base, *conditions)
+        count = _kept_count(entity, where or {})
+        if count is None:
+            count = select(func.count()).select_from(entity.source).where(*entity.base, *conditions)
         total = int(conn.execute(count).scalar_one())
 
     def fetch(extra: list[ColumnElement[bool]], reverse: bool, n: int) -> list[dict[str, Any]]:
@@ -182,7 +188,7 @@ def plural(
             order.append(term)
         if not isinstance(entity.source, Table) or schema[0][0].name in entity.key:
             query = entity.select(wanted).where(*conditions, *extra).order_by(*order).limit(n).offset(offset)
-            return [dict(row._mapping) for row in conn.execute(query)]
+            return _dicts(conn.execute(query))
         # Ordered by another column than the key: sort and cut the keys alone, then read the page's rows by
         # key, so a sort over every matching row (where no index serves the order) moves a few integers per
         # row, not whole mails.
@@ -198,7 +204,7 @@ def plural(
         )
         joined = entity.source.join(page, and_(*[c == page.c[c.name] for c in keys]))
         query = select(*[f.column.label(f.name) for f in wanted]).select_from(joined).order_by(*order)
-        return [dict(row._mapping) for row in conn.execute(query)]
+        return _dicts(conn.execute(query))
 
     has_previous = has_next = False
     if after is None and before is None:
@@ -240,6 +246,24 @@ def plural(
             rows.pop(0)
             has_previous = True
     return _page(schema, rows, has_previous, has_next, total)
+
+
+def _kept_count(entity: Entity, where: Mapping[str, Any]) -> Select[Any] | None:
+    """The entity's own count for a filter of plain equalities on plain fields (None: count the rows)."""
+    if entity.counted is None:
+        return None
+    equal = {}
+    for key, value in where.items():
+        f = entity.by_name.get(key)
+        if f is None or value is None or f.sort_by or f.kind == "json":
+            return None  # an operator, AND/OR, a null test or a composite id
+        equal[key] = _value(f, value, key)
+    return entity.counted(equal)
+
+
+def _dicts(result: Result[Any]) -> list[dict[str, Any]]:
+    keys = list(result.keys())
+    return [dict(zip(keys, row, strict=True)) for row in result]
 
 
 # -- ordering and cursors ---------------------------------------------------------------------

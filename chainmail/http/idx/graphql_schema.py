@@ -42,9 +42,11 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Integer,
+    Select,
     String,
     and_,
     cast,
+    false,
     func,
     literal,
     null,
@@ -56,7 +58,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from chainmail.projections.blocks import evm_blocks, evm_chain_heads, evm_checkpoints
 from chainmail.projections.chain_gas import evm_transaction_gas as gas
 from chainmail.projections.chain_logs import evm_event_log
-from chainmail.projections.chain_mails import evm_mails
+from chainmail.projections.chain_mails import evm_mail_counts, evm_mails
 from chainmail.projections.chain_names import threedns_names
 from chainmail.projections.delegations import evm_delegations
 from chainmail.projections.ponder_queries import Entity, Field, QueryError, hex_lowered, plural, singular
@@ -186,12 +188,34 @@ def _mail_fields(t: Any) -> list[Field]:
     ]
 
 
+def _mail_counts(kinds: tuple[str, ...]) -> Callable[[dict[str, Any]], Select[Any] | None]:
+    """Counts of mails of `kinds` from `evm_mail_counts`: all of them, a sender's or a recipient's, on one
+    chain or on all, of one kind or of all."""
+
+    def counted(equal: dict[str, Any]) -> Select[Any] | None:
+        c = evm_mail_counts.c
+        chain, kind = equal.pop("chainId", None), equal.pop("kind", None)
+        if len(equal) > 1 or not set(equal) <= {"from", "to"}:
+            return None
+        role, wallet = "chain", ""
+        for name, value in equal.items():
+            role, wallet = ("sender" if name == "from" else "recipient"), value
+        wanted = [k for k in kinds if kind is None or k == kind]
+        query = select(cast(func.coalesce(func.sum(c.mails), 0), BigInteger)).where(
+            c.role == role, c.wallet == wallet, c.kind.in_(wanted) if wanted else false()
+        )
+        return query if chain is None else query.where(c.chain_id == chain)
+
+    return counted
+
+
 m = evm_mails
+DIRECT_KINDS, PREPARED_KINDS = ("direct", "email", "webhook"), ("prepared", "prepared_email")
 MAIL = Entity(
     name="mail",
     description="A mail sent through a Mailer contract (direct, to an e-mail address, or through a webhook).",
     source=m,
-    base=(m.c.kind.in_(("direct", "email", "webhook")),),
+    base=(m.c.kind.in_(DIRECT_KINDS),),
     fields=[
         *_mail_fields(m),
         Field("subject", m.c.subject, "string", nullable=True),
@@ -200,12 +224,13 @@ MAIL = Entity(
     ],
     key=LOG_KEY,
     lookup=_find_log(m),
+    counted=_mail_counts(DIRECT_KINDS),
 )
 PREPARED_MAIL = Entity(
     name="preparedMail",
     description="A prepared mail (its text stored off chain under `mailId`) sent through a Mailer contract.",
     source=m,
-    base=(m.c.kind.in_(("prepared", "prepared_email")),),
+    base=(m.c.kind.in_(PREPARED_KINDS),),
     fields=[
         *_mail_fields(m),
         Field("mailId", m.c.mail_id, "string", nullable=True),
@@ -213,6 +238,7 @@ PREPARED_MAIL = Entity(
     ],
     key=LOG_KEY,
     lookup=_find_log(m),
+    counted=_mail_counts(PREPARED_KINDS),
 )
 
 d = evm_delegations
