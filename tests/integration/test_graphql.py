@@ -760,3 +760,24 @@ def test_total_count_is_exact_with_and_without_filters_through_reverts_and_repla
     check(10)
     assert _total_and_listed(property_client, "mails", '{from: "0x' + "1" * 40 + '"}') == (3, 3)
     assert _total_and_listed(property_client, "preparedMails", '{from: "0x' + "1" * 40 + '"}') == (5, 5)
+
+
+def test_a_query_text_is_checked_once_and_answers_each_requests_variables(
+    property_client: falcon.testing.TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import chainmail.http.idx.graphql as endpoint
+
+    checked: list[str] = []
+    validate = endpoint.validate
+    monkeypatch.setattr(
+        endpoint, "validate", lambda schema, document: checked.append("x") or validate(schema, document)
+    )
+    text = "query($n: Int) { mails(limit: $n) { items { id } } }"
+    for n in (1, 2, 3):
+        body = property_client.simulate_post("/idx/graphql", json={"query": text, "variables": {"n": n}}).json
+        assert len(body["data"]["mails"]["items"]) == n
+    bad = "{ mails { nothing } }"
+    for _ in range(2):
+        body = property_client.simulate_post("/idx/graphql", json={"query": bad}).json
+        assert body["errors"][0]["message"] == "Cannot query field 'nothing' on type 'MailPage'."
+    assert len(checked) == 2  # once per text, whatever its variables
