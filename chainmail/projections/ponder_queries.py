@@ -33,6 +33,7 @@ from sqlalchemy import (
     tuple_,
 )
 
+TOTAL = "__total"  # the column that carries totalCount beside a page's rows (no field's name begins with __)
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 1000
 MAX_OFFSET = 1_000_000
@@ -171,12 +172,13 @@ def plural(
     wanted = [f for f in entity.fields if fields is None or f.name in fields or f.name in ordered]
     conditions = _conditions(entity, where or {}, conn.dialect.name, 0)
 
-    total = None
+    count = None
     if total_count:
         count = _kept_count(entity, where or {})
         if count is None:
             count = select(func.count()).select_from(entity.source).where(*entity.base, *conditions)
-        total = int(conn.execute(count).scalar_one())
+    # the total travels in a column of the page's own statement (one round trip), asked alone if no row came
+    counted = [count.correlate(None).scalar_subquery().label(TOTAL)] if count is not None else []
 
     def fetch(extra: list[ColumnElement[bool]], reverse: bool, n: int) -> list[dict[str, Any]]:
         order = []
@@ -187,8 +189,8 @@ def plural(
                 term = term.nulls_first() if ascending else term.nulls_last()
             order.append(term)
         if not isinstance(entity.source, Table) or schema[0][0].name in entity.key:
-            query = entity.select(wanted).where(*conditions, *extra).order_by(*order).limit(n).offset(offset)
-            return _dicts(conn.execute(query))
+            query = entity.select(wanted).add_columns(*counted)
+            return _dicts(conn.execute(query.where(*conditions, *extra).order_by(*order).limit(n).offset(offset)))
         # Ordered by another column than the key: sort and cut the keys alone, then read the page's rows by
         # key, so a sort over every matching row (where no index serves the order) moves a few integers per
         # row, not whole mails.
@@ -203,12 +205,23 @@ def plural(
             .subquery("page")
         )
         joined = entity.source.join(page, and_(*[c == page.c[c.name] for c in keys]))
-        query = select(*[f.column.label(f.name) for f in wanted]).select_from(joined).order_by(*order)
+        query = select(*[f.column.label(f.name) for f in wanted], *counted).select_from(joined).order_by(*order)
         return _dicts(conn.execute(query))
+
+    def total_of(rows: list[dict[str, Any]]) -> int | None:
+        """The total the page's statement read (taken out of its rows), or asked alone when no row came."""
+        if count is None:
+            return None
+        if not rows:
+            return int(conn.execute(count).scalar_one())
+        for row in rows[1:]:
+            del row[TOTAL]
+        return int(rows[0].pop(TOTAL))
 
     has_previous = has_next = False
     if after is None and before is None:
         rows = fetch([], False, limit + 1)
+        total = total_of(rows)
         if len(rows) > limit:
             rows.pop()
             has_next = True
@@ -222,6 +235,7 @@ def plural(
     at = _decode_cursor(schema, cursor)
     if after is not None:
         rows = fetch([_cursor_condition(schema, at, "after")], False, limit + 2)
+        total = total_of(rows)
         if not rows:
             return PageResult([], None, None, False, False, total)
         if _key(schema, rows[0]) == at:
@@ -234,6 +248,7 @@ def plural(
             has_next = True
     else:
         rows = fetch([_cursor_condition(schema, at, "before")], True, limit + 2)
+        total = total_of(rows)
         rows.reverse()
         if not rows:
             return PageResult([], None, None, False, False, total)
