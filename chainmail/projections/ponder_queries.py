@@ -19,6 +19,7 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     FromClause,
+    Integer,
     Result,
     Select,
     Table,
@@ -190,7 +191,8 @@ def plural(
             order.append(term)
         if not isinstance(entity.source, Table) or schema[0][0].name in entity.key:
             query = entity.select(wanted).add_columns(*counted)
-            return _dicts(conn.execute(query.where(*conditions, *extra).order_by(*order).limit(n).offset(offset)))
+            query = query.where(*conditions, *extra).order_by(*order).limit(_written(n)).offset(_written(offset))
+            return _dicts(conn.execute(query))
         # Ordered by another column than the key: sort and cut the keys alone, then read the page's rows by
         # key, so a sort over every matching row (where no index serves the order) moves a few integers per
         # row, not whole mails.
@@ -200,8 +202,8 @@ def plural(
             .select_from(entity.source)
             .where(*entity.base, *conditions, *extra)
             .order_by(*order)
-            .limit(n)
-            .offset(offset)
+            .limit(_written(n))
+            .offset(_written(offset))
             .subquery("page")
         )
         joined = entity.source.join(page, and_(*[c == page.c[c.name] for c in keys]))
@@ -274,6 +276,13 @@ def _kept_count(entity: Entity, where: Mapping[str, Any]) -> Select[Any] | None:
             return None  # an operator, AND/OR, a null test or a composite id
         equal[key] = _value(f, value, key)
     return entity.counted(equal)
+
+
+def _written(number: int) -> ColumnElement[int]:
+    """A limit or offset written into the statement's text, not bound: PostgreSQL plans a prepared statement
+    once (a generic plan) only if that plan costs about what a plan for the given values does, and with the
+    limit unknown it never does, so each execution would be planned again."""
+    return literal(number, Integer, literal_execute=True)
 
 
 def _dicts(result: Result[Any]) -> list[dict[str, Any]]:
