@@ -123,7 +123,7 @@ class StoreCollector(Collector):
         )
         failing = GaugeMetricFamily(
             "chainmail_read_model_failing",
-            "1 when an asynchronous read model is stopped at an event it could not fold (the error is in its tracking)",
+            "1 when a read model is stopped at an event it could not fold (the error is in its tracking)",
             labels=["read_model", "context"],
         )
         up = GaugeMetricFamily("chainmail_store_up", "1 when the database answered the scrape")

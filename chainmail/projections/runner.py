@@ -26,11 +26,13 @@ from chainmail.projections.tracking import (
     failures as tracked_failures,
 )
 from chainmail.projections.tracking import (
+    fall_behind,
     forget,
     lock_position,
     move_position,
-    read_position,
     record_failure,
+    tracked,
+    tracked_pairs,
 )
 from chainmail.store.database import writer
 from chainmail.store.events import (
@@ -102,11 +104,17 @@ class ProjectionRunner:
 
         Two saves of different aggregates run side by side (no table lock); two of one aggregate meet in
         its primary key and the later fails as a version conflict (IntegrityError), before it folds. A
-        deadlock between read-model rows is retried here: nothing of the attempt was committed."""
+        deadlock between read-model rows is retried here: nothing of the attempt was committed.
+
+        A read model that cannot fold the events (a bug, or an event its tables cannot hold) does not stop
+        the write: the save runs again with each read model in a savepoint of its own, and the one that
+        fails again falls behind at these events (`_fall_behind`) while the events and the other read
+        models commit. `chainmail project` then folds it from its events until it has caught up."""
+        isolate = False
         for attempt in range(TRANSIENT_RETRIES):
             try:
                 with writer(self.engine).begin() as conn:
-                    self._serialise(app, conn, events)
+                    concerned = self._prepare(app, conn, events, stored, exclusive=isolate)
                     if within is not None:
                         within(conn)
                     ids = app.recorder.append_on(conn, stored)  # type: ignore[attr-defined]
@@ -123,32 +131,91 @@ class ProjectionRunner:
                         )
                         for event, s, n in zip(events, stored, ids, strict=True)
                     ]
-                    self.fold_inline(app, conn, recordings)
+                    if isolate:
+                        self._fold_isolated(app, conn, recordings, concerned)
+                    elif concerned:
+                        try:
+                            self._fold(conn, recordings, concerned)
+                        except Exception as error:
+                            if _transient(error) or _conflict(error):
+                                raise
+                            raise _FoldFailed from error
                 return recordings
+            except _FoldFailed as failed:
+                if isolate:
+                    raise failed.__cause__ from None  # type: ignore[misc]
+                isolate = True  # again, each read model on its own: only the failing one stays behind
             except (DBAPIError, psycopg.Error) as error:
-                cause = getattr(error, "orig", None) or error
-                if isinstance(cause, TRANSIENT) and attempt < TRANSIENT_RETRIES - 1:
+                if _transient(error) and attempt < TRANSIENT_RETRIES - 1:
                     time.sleep(0.001 * (2**attempt) * (0.5 + random.random()))
                     continue
-                if isinstance(error, SQLAlchemyIntegrityError) or isinstance(cause, psycopg.errors.UniqueViolation):
+                if _conflict(error):
                     # a read-model key taken by a concurrent write: the command reruns and sees it
                     raise IntegrityError(error) from error
                 raise
         raise AssertionError("unreachable")
 
     def fold_inline(self, app: ContextApplication, conn: Connection, recordings: Sequence[Recording[UUID]]) -> None:
-        """Fold what a save recorded into the inline read models that follow `app`, on the save's connection."""
-        projections = self._inline.get(app.name)
-        if not projections:
-            return
+        """Fold what a save recorded into every inline read model that follows `app`, on the save's
+        connection (read models fallen behind included: for a caller that holds the writers off)."""
         topics = {r.notification.topic for r in recordings}
+        projections = [p for p in self._inline.get(app.name, ()) if not topics.isdisjoint(p.topics())]
+        if projections:
+            self._fold(conn, recordings, projections)
+
+    @staticmethod
+    def _fold(conn: Connection, recordings: Sequence[Recording[UUID]], projections: Sequence[Projection]) -> None:
         writes = BatchedWrites(conn)
         for projection in projections:
-            if topics.isdisjoint(projection.topics()):
-                continue
             for recording in recordings:
                 projection.apply(writes, recording.domain_event)
         writes.flush()
+
+    def _fold_isolated(
+        self,
+        app: ContextApplication,
+        conn: Connection,
+        recordings: Sequence[Recording[UUID]],
+        projections: Sequence[Projection],
+    ) -> None:
+        """`_fold` with each read model in a savepoint: one that fails falls behind, the others fold."""
+        for projection in projections:
+            savepoint = conn.begin_nested()
+            try:
+                self._fold(conn, recordings, [projection])
+            except Exception as error:
+                savepoint.rollback()
+                if _transient(error) or _conflict(error):
+                    raise
+                self._fall_behind(app, conn, projection, recordings, error)
+            else:
+                savepoint.commit()
+
+    def _fall_behind(
+        self,
+        app: ContextApplication,
+        conn: Connection,
+        projection: Projection,
+        recordings: Sequence[Recording[UUID]],
+        error: Exception,
+    ) -> None:
+        """An inline read model stops at this save's events: it gets a tracking position just before them
+        and the error, so writers pass it by and `chainmail project` folds it from there (loudly failing
+        at the same event until the cause is fixed). The save holds the read model's fold lock exclusively
+        (`_prepare`): every write that folded it inline has committed, with a lower transaction id."""
+        if conn.dialect.name == "postgresql":
+            position = Position(int(conn.execute(text("SELECT pg_current_xact_id()::text::bigint")).scalar_one()), 0)
+        else:
+            position = Position(0, min(r.notification.id for r in recordings) - 1)
+        message = f"{type(error).__name__}: {error}"
+        fall_behind(conn, projection.name, app.name, position, message)
+        log.error(
+            "read model stopped",
+            projection=projection.name,
+            application=app.name,
+            notification=min(r.notification.id for r in recordings),
+            error=message,
+        )
 
     @contextmanager
     def serialised(self, key: str) -> Iterator[None]:
@@ -164,35 +231,88 @@ class ProjectionRunner:
             finally:
                 conn.execute(text("SELECT pg_advisory_unlock(hashtextextended(:key, 0))"), {"key": key})
 
-    def _serialise(self, app: ContextApplication, conn: Connection, events: Sequence[Any]) -> None:
-        """Take the locks of the rows the inline read models merge across aggregates (`serial_keys`)."""
-        if conn.dialect.name != "postgresql":
-            return  # one writer at a time already
-        keys = {key for p in self._inline.get(app.name, ()) for e in events for key in p.serial_keys(e)}
-        for key in sorted(keys):  # one order everywhere: no deadlock between two writers' locks
-            conn.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key})
+    def _prepare(
+        self,
+        app: ContextApplication,
+        conn: Connection,
+        events: Sequence[Any],
+        stored: Sequence[StoredEvent],
+        *,
+        exclusive: bool = False,
+    ) -> list[Projection]:
+        """The inline read models a save folds: those its events concern, less any fallen behind.
+
+        On PostgreSQL, first (before the write has a transaction id) the save takes the locks of the rows
+        those read models merge across aggregates (`serial_keys`), and each read model's fold lock, shared
+        (`exclusive` when a read model may fall behind in this save); then it reads which have fallen
+        behind, in a statement of its own so that it sees what a holder of the lock committed."""
+        topics = {s.topic for s in stored}
+        concerned = [p for p in self._inline.get(app.name, ()) if not topics.isdisjoint(p.topics())]
+        if not concerned:
+            return []
+        if conn.dialect.name == "postgresql":
+            serial = {key for p in concerned for e in events for key in p.serial_keys(e)}
+            fold = {_fold_key(p, app) for p in concerned}
+            # one order everywhere: no deadlock between two writers' locks
+            keys = sorted([(key, False) for key in serial] + [(key, not exclusive) for key in fold])
+            conn.execute(
+                text(
+                    "SELECT count(CASE WHEN k.shared THEN pg_advisory_xact_lock_shared(hashtextextended(k.key, 0)) "
+                    "ELSE pg_advisory_xact_lock(hashtextextended(k.key, 0)) END) "
+                    "FROM unnest(CAST(:keys AS text[]), CAST(:shared AS boolean[])) AS k(key, shared)"
+                ),
+                {"keys": [k for k, _ in keys], "shared": [s for _, s in keys]},
+            )
+        behind = tracked(conn, app.name, [p.name for p in concerned])
+        return [p for p in concerned if p.name not in behind]
 
     def hand_over(self) -> int:
-        """Read models kept inline that a catch-up used to keep (a database from before inline folding)
-        are caught up from their tracked position once, and their tracking dropped. Run by `chainmail
-        migrate` while no writer runs; the number of events folded."""
+        """Inline read models that have a tracking position (fallen behind at an event they could not
+        fold, or kept by a catch-up on a database from before inline folding) are caught up from it and
+        go back to inline. Run by `chainmail migrate`; the number of events folded."""
         done = 0
-        for projection in self.projections.values():
-            if not projection.inline:
-                continue
-            for app_class in projection.follows:
-                app = self.apps[app_class.name]
-                with self.engine.connect() as conn:
-                    if read_position(conn, projection.name, app.name) is None:
-                        continue
-                done += self.catch_up(projection, app, settle=SETTLE_SECONDS)
-                with writer(self.engine).begin() as tx:
-                    forget(tx, projection.name, app.name)
+        for projection, app in self._behind():
+            done += self.catch_up(projection, app, settle=SETTLE_SECONDS, create=False)
+            done += self._rejoin(projection, app)
+        return done
+
+    def _behind(self) -> list[tuple[Projection, ContextApplication]]:
+        """The inline read models (and applications) that have fallen behind."""
+        with self.engine.connect() as conn:
+            rows = tracked_pairs(conn)
+        return [
+            (projection, self.apps[app_class.name])
+            for projection in self.projections.values()
+            if projection.inline
+            for app_class in projection.follows
+            if (projection.name, app_class.name) in rows
+        ]
+
+    def _rejoin(self, projection: Projection, app: ContextApplication) -> int:
+        """An inline read model that has caught up goes back to inline: holding its fold lock (no write of
+        its events runs), it folds what is left and drops its tracking row. The events folded."""
+        done = 0
+        with writer(self.engine).begin() as tx:
+            if tx.dialect.name == "postgresql":
+                key = _fold_key(projection, app)
+                tx.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key})
+            position = lock_position(tx, projection.name, app.name, create=False)
+            if position is None:
+                return 0  # another process did it
+            # every write of these events has committed (the lock): read past any other running append
+            while notes := self._select(tx, app, projection, position, None, settled=False):
+                self._apply(projection, app, tx, notes)
+                position = notes[-1].position
+                done += len(notes)
+            forget(tx, projection.name, app.name)
+        log.info("read model caught up", projection=projection.name, application=app.name)
         return done
 
     # -- asynchronous: tracked catch-ups ----------------------------------------------------------
 
-    def catch_up(self, projection: Projection, app: ContextApplication, *, settle: float = 0.0) -> int:
+    def catch_up(
+        self, projection: Projection, app: ContextApplication, *, settle: float = 0.0, create: bool = True
+    ) -> int:
         """Apply every event of `app` the projection has not seen, one locked batch at a time; the number
         of events read. With `settle`, wait up to that many seconds for appends still running to end when
         committed events lie behind them (a reader never passes a running append)."""
@@ -201,7 +321,10 @@ class ProjectionRunner:
         deadline = time.monotonic() + settle
         while True:
             with writer(self.engine).begin() as tx:
-                position = lock_position(tx, projection.name, app.name)
+                # `create=False`: only while it has a tracking row (an inline read model that has fallen behind)
+                position = lock_position(tx, projection.name, app.name, create=create)
+                if position is None:
+                    return done
                 notes = select_notifications(
                     tx, app.name, after=position, limit=self.batch_size, topics=topics, skip_state=self._shared(app)
                 )
@@ -224,21 +347,26 @@ class ProjectionRunner:
                 return done  # nothing more to read: no second transaction just to find that out
 
     def catch_up_all(self, *, settle: float = 0.0) -> int:
-        """One pass over every asynchronous projection and application it follows; the number of events
-        read. A projection that cannot fold an event stops there, loudly (a log line, `failures()`), and
-        the others go on; it resumes from that event on a later pass."""
+        """One pass over every asynchronous projection and application it follows, and every inline read
+        model that has fallen behind (which goes back to inline once it has caught up); the number of
+        events read. A projection that cannot fold an event stops there, loudly (a log line, `failures()`),
+        and the others go on; it resumes from that event on a later pass."""
         done = 0
-        for projection in self.projections.values():
-            if projection.inline:
-                continue
-            for app_class in projection.follows:
-                app = self.apps[app_class.name]
-                try:
-                    done += self.catch_up(projection, app, settle=settle)
-                except Exception as error:
-                    self._failed(projection, app, error)
-                else:
-                    self._failures.pop(projection.name, None)
+        pairs = [
+            (projection, self.apps[app_class.name])
+            for projection in self.projections.values()
+            if not projection.inline
+            for app_class in projection.follows
+        ]
+        for projection, app in pairs + self._behind():
+            try:
+                done += self.catch_up(projection, app, settle=settle, create=not projection.inline)
+                if projection.inline:
+                    done += self._rejoin(projection, app)
+            except Exception as error:
+                self._failed(projection, app, error)
+            else:
+                self._failures.pop(projection.name, None)
         return done
 
     def failures(self) -> dict[str, str]:
@@ -253,7 +381,7 @@ class ProjectionRunner:
         self._failures[projection.name] = message
         try:
             with writer(self.engine).begin() as tx:
-                record_failure(tx, projection.name, app.name, message)
+                record_failure(tx, projection.name, app.name, message, create=not projection.inline)
         except Exception:  # the database itself may be what failed: the log line stays
             log.exception("could not record a projection failure", projection=projection.name)
 
@@ -313,9 +441,13 @@ class ProjectionRunner:
 
         with writer(self.engine).begin() as tx:
             if cls.inline:
-                # Writers fold into the live tables in their own transactions: hold them off, and take what
-                # they committed before (whatever else the server is running).
+                # Writers fold into the live tables in their own transactions: hold them off (the fold lock
+                # holds off those that pass a read model fallen behind by), and take what they committed
+                # before (whatever else the server is running).
                 if tx.dialect.name == "postgresql":
+                    for app in apps:
+                        key = _fold_key(projection, app)
+                        tx.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key})
                     quote = tx.dialect.identifier_preparer.quote
                     names = ", ".join(quote(t.name) for t in cls.tables)
                     tx.execute(text(f"LOCK TABLE {names} IN EXCLUSIVE MODE"))
@@ -334,7 +466,10 @@ class ProjectionRunner:
                         events += len(notes)
             for live in cls.tables:
                 _swap(tx, live, shadows[live.name])
-            if not cls.inline:
+            if cls.inline:
+                for app in apps:
+                    forget(tx, cls.name, app.name)  # rebuilt to the present: inline again if it had fallen behind
+            else:
                 for app in apps:
                     current = lock_position(tx, cls.name, app.name)
                     move_position(tx, cls.name, app.name, current, positions[app.name])
@@ -403,6 +538,24 @@ class ProjectionRunner:
         with self.engine.connect() as conn:
             last = max_notification_id(conn, app.name)
         return min(last, until) if until is not None else last
+
+
+class _FoldFailed(Exception):
+    """An inline read model could not fold a save's events (the cause is chained)."""
+
+
+def _transient(error: BaseException) -> bool:
+    return isinstance(getattr(error, "orig", None) or error, TRANSIENT)
+
+
+def _conflict(error: BaseException) -> bool:
+    cause = getattr(error, "orig", None) or error
+    return isinstance(error, SQLAlchemyIntegrityError) or isinstance(cause, psycopg.errors.UniqueViolation)
+
+
+def _fold_key(projection: Projection, app: ContextApplication) -> str:
+    """The advisory lock every write folding `projection` for `app` holds shared (`ProjectionRunner._prepare`)."""
+    return f"fold:{projection.name}:{app.name}"
 
 
 def _bare_copy(table: Table, name: str, metadata: MetaData) -> Table:

@@ -98,6 +98,31 @@ def test_a_test_transaction_with_a_number_out_of_range_is_a_400(
     assert _count(system, evm_event_log) == 0
 
 
+def test_a_chain_read_model_that_cannot_fold_stops_alone_and_the_deliveries_go_on(
+    system: System, client: falcon.testing.TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    event_log = system.projections.projections["evm_event_log"]
+
+    def bug(tx: Any, event: Any) -> None:
+        raise RuntimeError("a bug in the event log's fold")
+
+    monkeypatch.setattr(event_log, "apply", bug)
+    for slot in (71, 72):
+        got = _deliver(client, [_mail(Keypair(), "Send", slot=slot).raw()])
+        assert got.status_code == 200, got.text  # recorded and answered
+
+    assert _count(system, evm_mails) == 2  # the other chain read models keep moving
+    assert _count(system, evm_event_log) == 0  # this one stopped at the first delivery, loudly
+    assert "a bug in the event log's fold" in system.projections.failures()["evm_event_log"]
+    assert client.simulate_get("/idx/blocks").json["data"]["overallHealth"] == "degraded"
+
+    monkeypatch.undo()  # the fix is deployed: `chainmail project` folds what it missed, and it rejoins
+    system.projections.catch_up_all()
+    assert _count(system, evm_event_log) == 2 and system.projections.failures() == {}
+    assert _deliver(client, [_mail(Keypair(), "Send", slot=73).raw()]).status_code == 200
+    assert _count(system, evm_event_log) == 3
+
+
 slots = st.integers(0, MAX_SLOT)
 block_times = st.none() | st.integers(0, MAX_UNIX_TIME)
 

@@ -15,6 +15,7 @@ from chainmail.http.idx.signature import add_everywhere, envelope, identity_of, 
 from chainmail.http.router import Router
 from chainmail.projections.blocks import chain_status
 from chainmail.projections.delegations import delegated_to, delegators_of
+from chainmail.projections.tracking import failures as tracked_failures
 from chainmail.system import System
 
 # A chain this close to its head counts as synced.
@@ -90,6 +91,7 @@ class BlocksResource:
         specs = {s.chain_id: s for s in chain_specs(settings.chains, enable_testnets=settings.enable_testnets)}
         with self.system.engine.connect() as conn:
             status = chain_status(conn)
+            stopped = tracked_failures(conn)
         chains = []
         for chain_id in sorted(set(specs) | set(status)):
             spec, row = specs.get(chain_id), status.get(chain_id, {})
@@ -125,9 +127,11 @@ class BlocksResource:
                 item["error"] = error
             chains.append(item)
         counts = {k: sum(1 for c in chains if c["status"] == k) for k in ("synced", "syncing", "error")}
-        health = "degraded" if counts["error"] else "syncing" if counts["syncing"] else "healthy"
+        # a read model stopped at an event it could not fold answers stale until the cause is fixed
+        health = "degraded" if counts["error"] or stopped else "syncing" if counts["syncing"] else "healthy"
         data = {
             "chains": chains,
+            "stoppedReadModels": [{"name": name, "error": error} for name, error in sorted(stopped.items())],
             "totalChains": len(chains),
             "syncedChains": counts["synced"],
             "overallHealth": health,

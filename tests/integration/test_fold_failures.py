@@ -1,0 +1,158 @@
+"""An inline read model that cannot fold an event falls behind alone: the write is recorded, the other read
+models fold it, the failure is shown (`failures()`, `GET /idx/blocks`), and once the cause is fixed
+`chainmail project` folds the read model from its events, exactly once, and it rejoins the writes."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import falcon.testing
+import pytest
+from sqlalchemy import Column, Connection, Integer, MetaData, String, Table, select
+
+from chainmail.config import Settings
+from chainmail.domain.mail.application import Mail, NewUser
+from chainmail.domain.mail.users import User
+from chainmail.http.app import create_app
+from chainmail.projections.projection import Projection, handles
+from chainmail.projections.registry import PROJECTIONS
+from chainmail.projections.tracking import projection_tracking
+from chainmail.projections.users import users
+from chainmail.system import System
+from tests.integration.conftest import ROOT_TOKEN
+
+picky_table = Table(
+    "test_picky_users",
+    MetaData(),
+    Column("seq", Integer, primary_key=True, autoincrement=True),  # a second fold of one event shows
+    Column("username", String(100), nullable=False),
+)
+BROKEN: set[str] = set()  # usernames the read model cannot fold (a bug, until it is fixed)
+
+
+class PickyUsers(Projection):
+    """An inline read model of the test's own, with a bug that the test switches on and off."""
+
+    name = "test_picky_users"
+    follows = (Mail,)
+    tables = (picky_table,)
+
+    @handles(User.Created)
+    def created(self, tx: Connection, e: Any) -> None:
+        if e.username in BROKEN:
+            raise ValueError(f"cannot fold {e.username}")
+        tx.execute(self.t.test_picky_users.insert().values(username=e.username))
+
+
+@pytest.fixture
+def system(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[System]:
+    monkeypatch.setattr("chainmail.system.PROJECTIONS", (*PROJECTIONS, PickyUsers))
+    BROKEN.clear()
+    system = System(Settings(database_url=database_url, api_access_token=ROOT_TOKEN, email_domain="example.com"))
+    picky_table.create(system.engine)
+    yield system
+    system.close()
+    BROKEN.clear()
+
+
+def picky(system: System) -> list[str]:
+    with system.engine.connect() as conn:
+        return sorted(conn.execute(select(picky_table.c.username)).scalars())
+
+
+def usernames(system: System) -> list[str]:
+    with system.engine.connect() as conn:
+        return sorted(conn.execute(select(users.c.username)).scalars())
+
+
+def behind(system: System) -> bool:
+    with system.engine.connect() as conn:
+        query = select(projection_tracking).where(projection_tracking.c.projection == PickyUsers.name)
+        return conn.execute(query).first() is not None
+
+
+def create(system: System, username: str) -> None:
+    system.mail.create_user(NewUser(username=username, password=""))
+
+
+def test_a_read_model_that_cannot_fold_an_event_falls_behind_alone_and_rejoins_once_fixed(system: System) -> None:
+    client = falcon.testing.TestClient(create_app(system))
+    BROKEN.add("poison")
+    for name in ("alice", "poison", "bob"):
+        create(system, name)  # every write is recorded and answered
+
+    assert usernames(system) == ["alice", "bob", "poison"]  # the other read models folded them all
+    assert picky(system) == ["alice"]  # this one stopped at the event it could not fold
+    assert "ValueError: cannot fold poison" in system.projections.failures()[PickyUsers.name]
+    data = client.simulate_get("/idx/blocks").json["data"]
+    assert data["overallHealth"] == "degraded"
+    assert data["stoppedReadModels"] == [{"name": PickyUsers.name, "error": "ValueError: cannot fold poison"}]
+
+    system.projections.catch_up_all()  # `chainmail project` meets the same event: still stopped, loudly
+    assert picky(system) == ["alice"] and behind(system)
+    assert PickyUsers.name in system.projections.failures()
+
+    BROKEN.clear()  # the fix is deployed
+    assert system.projections.catch_up_all() == 2
+    assert picky(system) == ["alice", "bob", "poison"]
+    assert not behind(system) and system.projections.failures() == {}
+    assert client.simulate_get("/idx/blocks").json["data"]["stoppedReadModels"] == []
+
+    create(system, "carol")  # inline again: folded by the write itself
+    assert picky(system) == ["alice", "bob", "carol", "poison"]
+    system.projections.replay(PickyUsers.name)
+    assert picky(system) == ["alice", "bob", "carol", "poison"]
+
+
+def test_writes_during_the_fall_and_the_rejoin_are_folded_exactly_once(system: System) -> None:
+    BROKEN.add("poison")
+    create(system, "poison")
+    BROKEN.clear()
+    errors: list[BaseException] = []
+    done = threading.Event()
+
+    def write(number: int) -> None:
+        try:
+            for i in range(12):
+                create(system, f"w{number}-{i}")
+        except BaseException as error:  # pragma: no cover - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+
+    def project() -> None:  # as `chainmail project`, while the writers run
+        while not done.is_set() or behind(system):
+            system.projections.catch_up_all()
+
+    projector = threading.Thread(target=project)
+    projector.start()
+    for thread in threads:
+        thread.join(120)
+    done.set()
+    projector.join(120)
+
+    assert errors == []
+    assert not behind(system)
+    with system.engine.connect() as conn:
+        folded = list(conn.execute(select(picky_table.c.username)).scalars())
+    assert sorted(folded) == usernames(system)  # every user, none twice
+    assert len(folded) == 1 + 6 * 12
+
+
+def test_an_unknown_read_model_failure_of_the_whole_write_still_fails_the_write(
+    system: System, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failure that is not one read model's (the events cannot be stored) is the writer's error."""
+
+    def broken(conn: Connection, stored: Any) -> Any:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(system.mail.recorder, "append_on", broken)
+    with pytest.raises(RuntimeError, match="disk full"):
+        create(system, "dave")
+    monkeypatch.undo()
+    assert usernames(system) == [] and picky(system) == []
