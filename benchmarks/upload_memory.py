@@ -16,6 +16,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -30,11 +31,16 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _rss_mb(pid: int) -> float:
+def _rss_mb(pid: int, field: str = "VmRSS") -> float:
+    """Resident memory in MiB: all of it, or `RssAnon` (the heap) or `RssFile` (mapped files, reclaimable)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+def _split(pid: int) -> str:
+    return f"heap {_rss_mb(pid, 'RssAnon'):.0f} MiB, files {_rss_mb(pid, 'RssFile'):.0f} MiB"
 
 
 def _worker_pids(arbiter: int) -> list[int]:
@@ -46,6 +52,28 @@ def _message(size: int, number: int) -> bytes:
     head = f"From: a@example.org\r\nTo: b@example.com\r\nSubject: big {number}\r\n\r\n".encode()
     line = b"x" * 76 + b"\r\n"
     return head + line * (size // len(line))
+
+
+def _upload(client: httpx.Client, user: str, inbox: str, size: int, number: int, each: Any = None) -> Any:
+    """A raw RFC 822 message and a base64 storage file of `size` bytes, each read back byte for byte; with
+    `each`, what it answers after each of the two (else the size)."""
+    raw = _message(size, number)
+    stored = client.post(
+        f"/users/{user}/mailboxes/{inbox}/messages", content=raw, headers={"Content-Type": "message/rfc822"}
+    )
+    assert stored.status_code == 200, stored.text
+    message = stored.json()["message"]["id"]
+    back = client.get(f"/users/{user}/mailboxes/{inbox}/messages/{message}/message.eml")
+    assert back.content == raw, "the message did not read back byte-identical"
+    after_message = each() if each else None
+    content = os.urandom(size)
+    sent = client.post(
+        f"/users/{user}/storage",
+        json={"filename": f"f{number}.bin", "encoding": "base64", "content": base64.b64encode(content).decode()},
+    )
+    assert sent.status_code == 200, sent.text
+    assert client.get(f"/users/{user}/storage/{sent.json()['id']}").content == content
+    return (after_message, each()) if each else size
 
 
 def main() -> None:
@@ -81,41 +109,28 @@ def main() -> None:
             inbox = next(m["id"] for m in client.get(f"/users/{user}/mailboxes").json()["results"])
             client.get(f"/users/{user}")  # warm every code path once before the first figure
             (worker,) = _worker_pids(serve.pid)
+            started = _rss_mb(worker)
+            # small uploads of each kind, read back: the code paths (imports, caches) a worker has once it
+            # has served ordinary mail, so the figures below are what the large bodies leave behind
+            small = _upload(client, user, inbox, 64 * 1024, 0)
             before = _rss_mb(worker)
-            print(f"{args.store}: one worker, uploads of {args.mb} MiB; worker RSS before: {before:.0f} MiB")
+            print(
+                f"{args.store}: one worker, uploads of {args.mb} MiB; worker RSS at start {started:.0f} MiB, "
+                f"after uploads of {small // 1024} KiB: {before:.0f} MiB ({_split(worker)})"
+            )
             peak = before
             for number in range(args.count):
-                raw = _message(size, number)
-                stored = client.post(
-                    f"/users/{user}/mailboxes/{inbox}/messages",
-                    content=raw,
-                    headers={"Content-Type": "message/rfc822"},
-                )
-                assert stored.status_code == 200, stored.text
-                message = stored.json()["message"]["id"]
-                back = client.get(f"/users/{user}/mailboxes/{inbox}/messages/{message}/message.eml")
-                assert back.content == raw, "the message did not read back byte-identical"
-                after_message = _rss_mb(worker)
-                content = os.urandom(size)
-                sent = client.post(
-                    f"/users/{user}/storage",
-                    json={
-                        "filename": f"f{number}.bin",
-                        "encoding": "base64",
-                        "content": base64.b64encode(content).decode(),
-                    },
-                )
-                assert sent.status_code == 200, sent.text
-                assert client.get(f"/users/{user}/storage/{sent.json()['id']}").content == content
-                after_file = _rss_mb(worker)
+                after_message, after_file = _upload(client, user, inbox, size, number, each=lambda: _rss_mb(worker))
                 peak = max(peak, after_message, after_file)
                 print(
                     f"  upload {number + 1}: after the message {after_message:.0f} MiB, the file {after_file:.0f} MiB"
                 )
+
             time.sleep(3)
             after = _rss_mb(worker)
             print(
-                f"  worker RSS after: {after:.0f} MiB (peak seen {peak:.0f} MiB, {after - before:+.0f} MiB from before)"
+                f"  worker RSS after: {after:.0f} MiB (peak seen {peak:.0f} MiB, {after - before:+.0f} MiB from "
+                f"after the small uploads, {after - started:+.0f} MiB from the start; {_split(worker)})"
             )
         finally:
             client.close()

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import threading
 
 import falcon.testing
+import pytest
 from sqlalchemy import func, select, text
 
 from chainmail.domain.mail.application import NewUser
-from chainmail.store.blobs import blobs, get_blob, put_blob
+from chainmail.store.blobs import PIECE_BYTES, blobs, get_blob, put_blob
 from chainmail.store.database import writer
 from chainmail.store.events import max_notification_id, select_notifications
 from chainmail.system import System
@@ -28,6 +31,42 @@ def test_blobs_are_stored_once_by_content(system: System) -> None:
         assert get_blob(conn, other.sha256) == b"other"
         assert get_blob(conn, "0" * 64) is None
         assert conn.execute(select(func.count()).select_from(blobs)).scalar_one() == 2
+
+
+@pytest.mark.parametrize("size", [PIECE_BYTES, PIECE_BYTES + 1, 3 * PIECE_BYTES + 12_345])
+def test_big_blobs_go_in_and_come_out_in_pieces_byte_for_byte(system: System, size: int) -> None:
+    data = os.urandom(size)
+
+    with writer(system.engine).begin() as tx:
+        ref = put_blob(tx, data)
+        assert put_blob(tx, data) == ref  # stored once
+    with system.engine.connect() as conn:
+        assert get_blob(conn, ref.sha256) == data
+        assert conn.execute(select(blobs.c.size)).scalars().all() == [size]
+        stored = conn.execute(select(func.length(blobs.c.data))).scalar_one()
+    assert (ref.sha256, ref.size, stored) == (hashlib.sha256(data).hexdigest(), size, size)
+
+
+def test_writers_racing_to_store_the_same_big_bytes_both_succeed(system: System) -> None:
+    data = os.urandom(2 * PIECE_BYTES + 7)
+    errors: list[BaseException] = []
+
+    def put() -> None:
+        try:
+            with writer(system.engine).begin() as tx:
+                put_blob(tx, data)
+        except BaseException as error:  # pragma: no cover - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=put) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    with system.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(blobs)).scalar_one() == 1
+        assert get_blob(conn, hashlib.sha256(data).hexdigest()) == data
 
 
 def test_each_context_appends_to_its_own_events_table(system: System) -> None:
