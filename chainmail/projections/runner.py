@@ -16,6 +16,7 @@ from uuid import UUID
 import psycopg
 import structlog
 from eventsourcing.persistence import IntegrityError, Notification, Recording, StoredEvent
+from psycopg import sql as psycopg_sql
 from sqlalchemy import Connection, Engine, Index, MetaData, Table, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import IntegrityError as SQLAlchemyIntegrityError
@@ -250,20 +251,31 @@ class ProjectionRunner:
         concerned = [p for p in self._inline.get(app.name, ()) if not topics.isdisjoint(p.topics())]
         if not concerned:
             return []
+        names = [p.name for p in concerned]
         if conn.dialect.name == "postgresql":
             serial = {key for p in concerned for e in events for key in p.serial_keys(e)}
             fold = {_fold_key(p, app) for p in concerned}
             # one order everywhere: no deadlock between two writers' locks
             keys = sorted([(key, False) for key in serial] + [(key, not exclusive) for key in fold])
-            conn.execute(
-                text(
-                    "SELECT count(CASE WHEN k.shared THEN pg_advisory_xact_lock_shared(hashtextextended(k.key, 0)) "
-                    "ELSE pg_advisory_xact_lock(hashtextextended(k.key, 0)) END) "
-                    "FROM unnest(CAST(:keys AS text[]), CAST(:shared AS boolean[])) AS k(key, shared)"
-                ),
-                {"keys": [k for k, _ in keys], "shared": [s for _, s in keys]},
+            # Two statements in one round trip (the simple protocol: no parameters, so literals): the
+            # second has a snapshot of its own, taken once the first holds its locks.
+            statement = psycopg_sql.SQL(
+                "SELECT count(CASE WHEN k.shared THEN pg_advisory_xact_lock_shared(hashtextextended(k.key, 0)) "
+                "ELSE pg_advisory_xact_lock(hashtextextended(k.key, 0)) END) "
+                "FROM unnest({keys}::text[], {shared}::boolean[]) AS k(key, shared); "
+                "SELECT projection FROM projection_tracking WHERE application = {app} AND projection = ANY({names})"
+            ).format(
+                keys=psycopg_sql.Literal([k for k, _ in keys]),
+                shared=psycopg_sql.Literal([s for _, s in keys]),
+                app=psycopg_sql.Literal(app.name),
+                names=psycopg_sql.Literal(names),
             )
-        behind = tracked(conn, app.name, [p.name for p in concerned])
+            with conn.connection.driver_connection.cursor() as cursor:  # type: ignore[union-attr]
+                cursor.execute(statement)
+                cursor.nextset()
+                behind = {row[0] for row in cursor.fetchall()}
+        else:
+            behind = tracked(conn, app.name, names)
         return [p for p in concerned if p.name not in behind]
 
     def hand_over(self) -> int:
