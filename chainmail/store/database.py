@@ -9,6 +9,8 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
+from chainmail.store.json_values import load_json_column
+
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
@@ -41,6 +43,7 @@ def make_engine(database_url: str, **kwargs: Any) -> Engine:
         # tenth of their time. Connections are opened only as concurrency asks for them.
         return create_engine(
             sqlalchemy_url(database_url),
+            json_deserializer=load_json_column,
             isolation_level="AUTOCOMMIT",
             connect_args={"prepare_threshold": None, **kwargs.pop("connect_args", {})},
             pool_pre_ping=False,
@@ -53,6 +56,7 @@ def make_engine(database_url: str, **kwargs: Any) -> Engine:
     path.parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(
         sqlalchemy_url(database_url),
+        json_deserializer=load_json_column,
         connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
         **kwargs,
     )

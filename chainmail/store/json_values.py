@@ -11,6 +11,7 @@ JSON: decoding stays the transcoder's. It is the chain context's mapper (`CHAIN_
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 from uuid import UUID
 
@@ -62,3 +63,19 @@ def json_text(value: Any) -> str:
         return orjson.dumps(value).decode()
     except TypeError:
         return json.dumps(value)
+
+
+# A run of 19 digits or more may be an integer beyond 64 bits, which orjson reads as a float (losing digits):
+# such a value, and anything orjson refuses (NaN, a lone surrogate), is read by the standard decoder.
+_LONG_NUMBER = re.compile(r"\d{19}")
+
+
+def load_json_column(value: str | bytes) -> Any:
+    """A JSON column's value as Python: orjson (a tenth of the standard decoder's time, and a message listing
+    reads two such columns a row), exactly what `json.loads` gives."""
+    if _LONG_NUMBER.search(value if isinstance(value, str) else value.decode("utf-8", "surrogatepass")):
+        return json.loads(value)
+    try:
+        return orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return json.loads(value)
