@@ -91,6 +91,7 @@ class ProjectionRunner:
         self._decoded: dict[tuple[str, int, UUID, int], Any] = {}
         self._decoded_lock = threading.Lock()
         self._failures: dict[str, str] = {}
+        self._gates: dict[tuple[str, tuple[str, ...], tuple[tuple[str, bool], ...]], bytes] = {}
 
     # -- inline: the write's own transaction ------------------------------------------------------
 
@@ -257,26 +258,45 @@ class ProjectionRunner:
             fold = {_fold_key(p, app) for p in concerned}
             # one order everywhere: no deadlock between two writers' locks
             keys = sorted([(key, False) for key in serial] + [(key, not exclusive) for key in fold])
-            # Two statements in one round trip (the simple protocol: no parameters, so literals): the
-            # second has a snapshot of its own, taken once the first holds its locks.
-            statement = psycopg_sql.SQL(
-                "SELECT count(CASE WHEN k.shared THEN pg_advisory_xact_lock_shared(hashtextextended(k.key, 0)) "
-                "ELSE pg_advisory_xact_lock(hashtextextended(k.key, 0)) END) "
-                "FROM unnest({keys}::text[], {shared}::boolean[]) AS k(key, shared); "
-                "SELECT projection FROM projection_tracking WHERE application = {app} AND projection = ANY({names})"
-            ).format(
-                keys=psycopg_sql.Literal([k for k, _ in keys]),
-                shared=psycopg_sql.Literal([s for _, s in keys]),
-                app=psycopg_sql.Literal(app.name),
-                names=psycopg_sql.Literal(names),
-            )
-            with conn.connection.driver_connection.cursor() as cursor:  # type: ignore[union-attr]
-                cursor.execute(statement)
+            raw = conn.connection.driver_connection
+            with raw.cursor() as cursor:  # type: ignore[union-attr]
+                cursor.execute(self._gate(raw, app.name, names, keys, cache=not serial))
                 cursor.nextset()
                 behind = {row[0] for row in cursor.fetchall()}
         else:
             behind = tracked(conn, app.name, names)
         return [p for p in concerned if p.name not in behind]
+
+    def _gate(self, raw: Any, app: str, names: list[str], keys: list[tuple[str, bool]], *, cache: bool) -> bytes:
+        """The locks (each shared or not) and the read of the read models fallen behind: two statements sent
+        in one round trip (the simple protocol, so literals, not parameters), the second with a snapshot of
+        its own, taken once the first holds the locks. Statements of read-model locks alone are kept."""
+        key = (app, tuple(names), tuple(keys))
+        found = self._gates.get(key) if cache else None
+        if found is None:
+            locks = psycopg_sql.SQL(", ").join(
+                psycopg_sql.SQL(
+                    "pg_advisory_xact_lock_shared(hashtextextended({}, 0))"
+                    if shared
+                    else "pg_advisory_xact_lock(hashtextextended({}, 0))"
+                ).format(psycopg_sql.Literal(lock))
+                for lock, shared in keys
+            )
+            found = (
+                psycopg_sql.SQL(
+                    "SELECT {locks}; SELECT projection FROM projection_tracking "
+                    "WHERE application = {app} AND projection IN ({names})"
+                )
+                .format(
+                    locks=locks,
+                    app=psycopg_sql.Literal(app),
+                    names=psycopg_sql.SQL(", ").join(psycopg_sql.Literal(n) for n in names),
+                )
+                .as_bytes(raw)
+            )
+            if cache:
+                self._gates[key] = found
+        return found
 
     def hand_over(self) -> int:
         """Inline read models that have a tracking position (fallen behind at an event they could not
