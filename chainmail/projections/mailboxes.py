@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
     delete,
     select,
     update,
@@ -90,19 +91,17 @@ class MailboxesProjection(Projection):
     def deleted(self, tx: Connection, e: Any) -> None:
         tx.execute(delete(self.t.mailboxes).where(self.t.mailboxes.c.id == object_id_of(e.originator_id)))
 
+    # The message handlers run on every upload and flag change: their statements are built once.
+
     @handles(Mailbox.MessagesAppended)
     def appended(self, tx: Connection, e: Any) -> None:
         if e.messages:
-            c = self.t.mailboxes.c
-            self._set(
-                tx,
-                e,
-                uid_next=e.messages[-1]["uid"] + 1,
-                modify_index=e.modseq,
-                total=c.total + len(e.messages),
-                unseen=c.unseen + sum(1 for m in e.messages if "\\Seen" not in m["flags"]),
-                size=c.size + sum(int(m["size"]) for m in e.messages),
-            )
+            params = {
+                "uid_next": e.messages[-1]["uid"] + 1,
+                "unseen": sum(1 for m in e.messages if "\\Seen" not in m["flags"]),
+                "size": sum(int(m["size"]) for m in e.messages),
+            }
+            self._counted(tx, e, "appended", total=len(e.messages), **params)
 
     @handles(Mailbox.MessagesFlagged)
     def flagged(self, tx: Connection, e: Any) -> None:
@@ -110,23 +109,33 @@ class MailboxesProjection(Projection):
         for change in e.changes:
             was_seen, is_seen = "\\Seen" in change.get("previous", []), "\\Seen" in change["flags"]
             delta += (1 if was_seen and not is_seen else 0) - (1 if is_seen and not was_seen else 0)
-        self._set(tx, e, modify_index=e.modseq, unseen=self.t.mailboxes.c.unseen + delta)
+        self._counted(tx, e, "flagged", total=0, unseen=delta, size=0)
 
     @handles(Mailbox.MessagesRemoved)
     def removed(self, tx: Connection, e: Any) -> None:
-        c = self.t.mailboxes.c
-        self._set(
-            tx,
-            e,
-            modify_index=e.modseq,
-            total=c.total - len(e.removed),
-            unseen=c.unseen - sum(1 for r in e.removed if not r.get("seen", True)),
-            size=c.size - sum(int(r["size"]) for r in e.removed),
-        )
+        total, unseen = -len(e.removed), -sum(1 for r in e.removed if not r.get("seen", True))
+        self._counted(tx, e, "removed", total=total, unseen=unseen, size=-sum(int(r["size"]) for r in e.removed))
 
     @handles(Mailbox.MessagesMetaChanged)
     def modified(self, tx: Connection, e: Any) -> None:
-        self._set(tx, e, modify_index=e.modseq)
+        self._counted(tx, e, "modified", total=0, unseen=0, size=0)
+
+    def _counted(self, tx: Connection, e: Any, key: str, *, uid_next: int | None = None, **deltas: int) -> None:
+        """The folder's modify index becomes the event's; its counters move by `deltas` (and `uid_next`)."""
+
+        def build(t: Any) -> Any:
+            c = t.mailboxes.c
+            values: dict[str, Any] = {"modify_index": bindparam("modseq")}
+            values.update({name: c[name] + bindparam(f"d_{name}") for name in ("total", "unseen", "size")})
+            if uid_next is not None:
+                values["uid_next"] = bindparam("v_uid_next")
+            return update(t.mailboxes).where(c.id == bindparam("mailbox")).values(**values)
+
+        params = {"mailbox": object_id_of(e.originator_id), "modseq": e.modseq}
+        params.update({f"d_{name}": delta for name, delta in deltas.items()})
+        if uid_next is not None:
+            params["v_uid_next"] = uid_next
+        self.prepared(key, build).run(tx, params)
 
 
 def user_mailboxes(conn: Connection, user_id: str) -> list[dict[str, Any]]:

@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
     delete,
     false,
     func,
@@ -211,7 +212,7 @@ class MessagesProjection(Projection):
         mailbox_id = object_id_of(e.originator_id)
         rows = [message_row(e.user_id, mailbox_id, e.modseq, m) for m in e.messages]
         if rows:
-            tx.execute(insert(self.t.messages), rows)
+            self.prepared("insert message", lambda t: insert(t.messages), rows[0]).run(tx, rows)
         for m in e.messages:
             if m.get("thread_refs"):
                 self._thread(tx, e.user_id, m["thread_subject"], m["thread_refs"], m["thread"])
@@ -224,25 +225,29 @@ class MessagesProjection(Projection):
         # one statement: a key the thread already has (or another thread got first) stays as it is
         new = [{"user_id": user_id, "subject": subject, "ref": r, "thread": thread} for r in dict.fromkeys(refs)]
         if new:
-            tx.execute(_insert_new(tx, self.t.threads), new)
+            build = lambda t: _insert_new(tx, t.threads)  # noqa: E731
+            self.prepared(f"thread {tx.dialect.name}", build, new[0]).run(tx, new)
 
     def _register(self, tx: Connection, user_id: str, entry: dict[str, str], when: datetime | None) -> None:
         # one statement: a new address is recorded, a known one takes the name when the message gives one
-        table = self.t.address_register
-        upsert = (pg_insert if tx.dialect.name == "postgresql" else sqlite_insert)(table).values(
-            user_id=user_id,
-            addrview=entry["addrview"],
-            address=entry["address"],
-            name=entry.get("name") or "",
-            updated=when,
-        )
-        tx.execute(
-            upsert.on_conflict_do_update(
+        def build(t: Any) -> Any:
+            table = t.address_register
+            upsert = (pg_insert if tx.dialect.name == "postgresql" else sqlite_insert)(table).values(
+                user_id=bindparam("user"),
+                addrview=bindparam("addrview"),
+                address=bindparam("address"),
+                name=bindparam("name"),
+                updated=bindparam("updated"),
+            )
+            return upsert.on_conflict_do_update(
                 index_elements=[table.c.user_id, table.c.addrview],
                 set_={"name": upsert.excluded.name, "updated": upsert.excluded.updated},
                 where=upsert.excluded.name != "",
             )
-        )
+
+        params = {"user": user_id, "addrview": entry["addrview"], "address": entry["address"]}
+        params.update(name=entry.get("name") or "", updated=when)
+        self.prepared(f"register {tx.dialect.name}", build).run(tx, params)
 
     @handles(User.AddressRegisterEntryUpdated)
     def register_entry_updated(self, tx: Connection, e: Any) -> None:
@@ -255,13 +260,18 @@ class MessagesProjection(Projection):
 
     @handles(Mailbox.MessagesFlagged)
     def flagged(self, tx: Connection, e: Any) -> None:
+        def build(t: Any) -> Any:
+            c = t.messages.c
+            values = {name: bindparam(f"v_{name}") for name in ("flags", "modseq", *flag_columns(()))}
+            where = (c.mailbox_id == bindparam("mailbox"), c.uid == bindparam("uid"))
+            return update(t.messages).where(*where).values(**values)
+
         mailbox_id = object_id_of(e.originator_id)
+        rows = []
         for change in e.changes:
-            tx.execute(
-                update(self.t.messages)
-                .where(self.t.messages.c.mailbox_id == mailbox_id, self.t.messages.c.uid == change["uid"])
-                .values(flags=list(change["flags"]), modseq=e.modseq, **flag_columns(change["flags"]))
-            )
+            values = {"flags": list(change["flags"]), "modseq": e.modseq, **flag_columns(change["flags"])}
+            rows.append({"mailbox": mailbox_id, "uid": change["uid"], **{f"v_{k}": v for k, v in values.items()}})
+        self.prepared("flag", build).run(tx, rows)
 
     @handles(Mailbox.MessagesMetaChanged)
     def meta_changed(self, tx: Connection, e: Any) -> None:

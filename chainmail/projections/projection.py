@@ -8,9 +8,11 @@ from typing import Any, ClassVar, TypeVar
 
 from eventsourcing.utils import get_topic
 from sqlalchemy import Connection, Table
+from sqlalchemy.sql.expression import Executable
 
 from chainmail.domain.application import ContextApplication
 from chainmail.projections.bulk import insert_rows
+from chainmail.store.prepared import Prepared
 
 Handler = Callable[[Any, Connection, Any], None]
 F = TypeVar("F", bound=Handler)
@@ -84,6 +86,18 @@ class Projection:
     def __init__(self, bound: Mapping[str, Table] | None = None) -> None:
         live = {table.name: table for table in self.tables}
         self.t = SimpleNamespace(**{**live, **(bound or {})})
+        self._prepared: dict[tuple[str, tuple[str, ...] | None], Prepared] = {}
+
+    def prepared(
+        self, key: str, build: Callable[[SimpleNamespace], Executable], column_keys: Iterable[str] | None = None
+    ) -> Prepared:
+        """The statement `build(self.t)` under `key`, built once for this instance's tables (a hot handler's
+        write: `chainmail.store.prepared`). `column_keys`: an insert's columns, part of the key."""
+        columns = tuple(column_keys) if column_keys is not None else None
+        found = self._prepared.get((key, columns))
+        if found is None:
+            found = self._prepared[(key, columns)] = Prepared(build(self.t), columns)
+        return found
 
     def serial_keys(self, event: Any) -> Iterable[str]:
         """Keys of rows this inline read model merges from several aggregates' events (a bucket of sign-ins).

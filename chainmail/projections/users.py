@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
     delete,
     exists,
     func,
@@ -219,8 +220,13 @@ class UsersProjection(Projection):
 
     def _add_storage(self, tx: Connection, user_id: str, delta: int) -> None:
         if delta:
-            t = self.t.users
-            tx.execute(update(t).where(t.c.id == user_id).values(storage_used=t.c.storage_used + delta))
+
+            def build(t: Any) -> Any:  # on every upload and removal: built once
+                c = t.users.c
+                added = c.storage_used + bindparam("delta")
+                return update(t.users).where(c.id == bindparam("user")).values(storage_used=added)
+
+            self.prepared("add storage", build).run(tx, {"user": user_id, "delta": delta})
 
 
 # -- queries ----------------------------------------------------------------------------------

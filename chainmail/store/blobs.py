@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from sqlalchemy import BigInteger, Column, Connection, LargeBinary, String, Table, case, insert, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
+from chainmail.store.prepared import Prepared
 from chainmail.store.schema import metadata
 
 blobs = Table(
@@ -77,12 +78,15 @@ def get_blob(tx: Connection, sha256: str) -> bytes | None:
     return _read_in_pieces(tx, sha256)
 
 
+# a blob already stored stays as it is (two messages with the same bytes, or an attachment stored before)
+_INSERT = {
+    "postgresql": Prepared(pg_insert(blobs).on_conflict_do_nothing(), ["sha256", "size", "data"]),
+    "sqlite": Prepared(insert(blobs).prefix_with("OR IGNORE"), ["sha256", "size", "data"]),
+}
+
+
 def _insert(tx: Connection, ref: BlobRef, data: bytes) -> None:
-    values = {"sha256": ref.sha256, "size": ref.size, "data": data}
-    if tx.dialect.name == "postgresql":
-        tx.execute(pg_insert(blobs).values(**values).on_conflict_do_nothing())
-    else:
-        tx.execute(insert(blobs).values(**values).prefix_with("OR IGNORE"))
+    _INSERT[tx.dialect.name].run(tx, {"sha256": ref.sha256, "size": ref.size, "data": data})
 
 
 def _copy_in_pieces(tx: Connection, ref: BlobRef, data: bytes) -> None:
