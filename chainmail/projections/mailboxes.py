@@ -143,9 +143,11 @@ def user_mailboxes(conn: Connection, user_id: str) -> list[dict[str, Any]]:
     return [dict(row._mapping) for row in conn.execute(query)]
 
 
+_MAILBOX = select(mailboxes).where(mailboxes.c.user_id == bindparam("user"), mailboxes.c.id == bindparam("mailbox"))
+
+
 def get_mailbox(conn: Connection, user_id: str, mailbox_id: str) -> dict[str, Any] | None:
-    query = select(mailboxes).where(mailboxes.c.user_id == user_id, mailboxes.c.id == mailbox_id)
-    row = conn.execute(query).first()
+    row = conn.execute(_MAILBOX, {"user": user_id, "mailbox": mailbox_id}).first()
     return dict(row._mapping) if row else None
 
 

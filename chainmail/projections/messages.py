@@ -407,9 +407,19 @@ def thread_for(conn: Connection, user_id: str, subject: str, refs: Sequence[str]
     """The user's thread under this subject key that knows one of these message-id keys (the oldest)."""
     if not refs:
         return None
-    t = threads
-    query = select(t.c.thread).where(t.c.user_id == user_id, t.c.subject == subject, t.c.ref.in_(list(refs)))
-    return conn.execute(query.order_by(t.c.thread).limit(1)).scalar_one_or_none()
+    return conn.execute(_THREAD_FOR, {"user": user_id, "subject": subject, "refs": list(refs)}).scalar_one_or_none()
+
+
+_THREAD_FOR = (  # on every upload: built once
+    select(threads.c.thread)
+    .where(
+        threads.c.user_id == bindparam("user"),
+        threads.c.subject == bindparam("subject"),
+        threads.c.ref.in_(bindparam("refs", expanding=True)),
+    )
+    .order_by(threads.c.thread)
+    .limit(1)
+)
 
 
 def register_id(user_id: str, addrview: str) -> str:

@@ -232,17 +232,26 @@ class UsersProjection(Projection):
 # -- queries ----------------------------------------------------------------------------------
 
 
+_USER_BY_ID = select(users).where(users.c.id == bindparam("user"))  # every request of an account: built once
+
+
 def get_user(conn: Connection, user_id: str) -> dict[str, Any] | None:
-    row = conn.execute(select(users).where(users.c.id == user_id)).first()
+    row = conn.execute(_USER_BY_ID, {"user": user_id}).first()
     return dict(row._mapping) if row else None
+
+
+_USER_AND_SETTINGS: dict[str, Any] = {}
 
 
 def get_user_and_settings(conn: Connection, user_id: str) -> tuple[dict[str, Any] | None, dict[str, Any]]:
     """A user's row and every administrator setting, in one round trip (what `GET /users/:id` shows)."""
     from chainmail.projections.settings import all_settings_column, from_all_settings
 
-    query = select(users, all_settings_column(conn).label("_settings")).where(users.c.id == user_id)
-    row = conn.execute(query).first()
+    query = _USER_AND_SETTINGS.get(conn.dialect.name)
+    if query is None:  # built once per dialect: the hottest read of the API
+        query = select(users, all_settings_column(conn).label("_settings")).where(users.c.id == bindparam("user"))
+        _USER_AND_SETTINGS[conn.dialect.name] = query
+    row = conn.execute(query, {"user": user_id}).first()
     if row is None:
         return None, {}
     found = dict(row._mapping)
