@@ -55,6 +55,9 @@ SHARED_DECODE_BYTES = 16_384
 SHARED_DECODED_EVENTS = 8
 # A write that deadlocked with another on read-model rows is rerun this many times in all.
 TRANSIENT_RETRIES = 8
+# taken around every write of an account (`serialised`): built once
+_ADVISORY_LOCK = text("SELECT pg_advisory_lock(hashtextextended(:key, 0))")
+_ADVISORY_UNLOCK = text("SELECT pg_advisory_unlock(hashtextextended(:key, 0))")
 TRANSIENT = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
 # How long a replay, or a hand-over, waits for appends still running (maybe on another database of the server).
 SETTLE_SECONDS = 10.0
@@ -227,11 +230,11 @@ class ProjectionRunner:
             yield
             return
         with self.engine.connect() as conn:
-            conn.execute(text("SELECT pg_advisory_lock(hashtextextended(:key, 0))"), {"key": key})
+            conn.execute(_ADVISORY_LOCK, {"key": key})
             try:
                 yield
             finally:
-                conn.execute(text("SELECT pg_advisory_unlock(hashtextextended(:key, 0))"), {"key": key})
+                conn.execute(_ADVISORY_UNLOCK, {"key": key})
 
     def _prepare(
         self,

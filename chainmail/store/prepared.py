@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import Executable
 
@@ -57,12 +58,17 @@ class Prepared:
             return
         raw = conn.connection.driver_connection
         assert raw is not None
+        driver_error = conn.dialect.loaded_dbapi.Error
         cursor = raw.cursor()
         try:
             if many:
                 cursor.executemany(compiled.sql, [_driver_params(compiled, p) for p in params])  # type: ignore[union-attr]
             else:
                 cursor.execute(compiled.sql, _driver_params(compiled, params))  # type: ignore[arg-type]
+        except driver_error as error:
+            # the exception SQLAlchemy's execute would raise (IntegrityError, OperationalError, ...), so that
+            # callers tell a conflict from a bug as before
+            raise DBAPIError.instance(compiled.sql, None, error, driver_error) from error
         finally:
             cursor.close()
 
