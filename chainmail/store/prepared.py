@@ -50,15 +50,16 @@ class Prepared:
         many = not isinstance(params, Mapping)
         if many and not params:
             return
-        compiled = self._compiled.get(conn.dialect.name)
+        dialect = conn.dialect  # once: through `BatchedWrites` every attribute read flushes its pending rows
+        compiled = self._compiled.get(dialect.name)
         if compiled is None:
-            compiled = self._compiled[conn.dialect.name] = self._compile(conn)
+            compiled = self._compiled[dialect.name] = self._compile(conn)
         if not compiled.direct:
             conn.execute(self.statement, list(params) if many else params)
             return
         raw = conn.connection.driver_connection
         assert raw is not None
-        driver_error = conn.dialect.loaded_dbapi.Error
+        driver_error = dialect.loaded_dbapi.Error
         cursor = raw.cursor()
         try:
             if many:
