@@ -24,6 +24,7 @@ from chainmail.domain.ids import object_id_of
 from chainmail.domain.mail.application import Mail
 from chainmail.domain.mail.mailboxes import Mailbox
 from chainmail.projections.projection import BatchedWrites, Projection, handles
+from chainmail.store.prepared import Prepared
 from chainmail.store.schema import metadata
 
 mailboxes = Table(
@@ -143,12 +144,13 @@ def user_mailboxes(conn: Connection, user_id: str) -> list[dict[str, Any]]:
     return [dict(row._mapping) for row in conn.execute(query)]
 
 
-_MAILBOX = select(mailboxes).where(mailboxes.c.user_id == bindparam("user"), mailboxes.c.id == bindparam("mailbox"))
+_MAILBOX = Prepared(
+    select(mailboxes).where(mailboxes.c.user_id == bindparam("user"), mailboxes.c.id == bindparam("mailbox"))
+)
 
 
 def get_mailbox(conn: Connection, user_id: str, mailbox_id: str) -> dict[str, Any] | None:
-    row = conn.execute(_MAILBOX, {"user": user_id, "mailbox": mailbox_id}).first()
-    return dict(row._mapping) if row else None
+    return _MAILBOX.first(conn, {"user": user_id, "mailbox": mailbox_id})
 
 
 def mailbox_by_path(conn: Connection, user_id: str, path: str) -> dict[str, Any] | None:

@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    any_,
     bindparam,
     delete,
     false,
@@ -28,6 +29,7 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -37,6 +39,7 @@ from chainmail.domain.mail.mailboxes import Mailbox
 from chainmail.domain.mail.users import User
 from chainmail.projections.paging import Boundary, Page, keyset_page
 from chainmail.projections.projection import Projection, handles
+from chainmail.store.prepared import Prepared
 from chainmail.store.schema import metadata
 
 
@@ -407,19 +410,24 @@ def thread_for(conn: Connection, user_id: str, subject: str, refs: Sequence[str]
     """The user's thread under this subject key that knows one of these message-id keys (the oldest)."""
     if not refs:
         return None
-    return conn.execute(_THREAD_FOR, {"user": user_id, "subject": subject, "refs": list(refs)}).scalar_one_or_none()
+    query = _THREAD_FOR.get(conn.dialect.name, _THREAD_FOR["sqlite"])
+    found = query.first(conn, {"user": user_id, "subject": subject, "refs": list(refs)})
+    return found["thread"] if found else None
 
 
-_THREAD_FOR = (  # on every upload: built once
-    select(threads.c.thread)
-    .where(
-        threads.c.user_id == bindparam("user"),
-        threads.c.subject == bindparam("subject"),
-        threads.c.ref.in_(bindparam("refs", expanding=True)),
+def _thread_for(ref_in: Any) -> Prepared:
+    return Prepared(
+        select(threads.c.thread)
+        .where(threads.c.user_id == bindparam("user"), threads.c.subject == bindparam("subject"), ref_in)
+        .order_by(threads.c.thread)
+        .limit(1)
     )
-    .order_by(threads.c.thread)
-    .limit(1)
-)
+
+
+_THREAD_FOR = {  # on every upload: built once; on PostgreSQL the keys are one array (no IN list to expand)
+    "postgresql": _thread_for(threads.c.ref == any_(bindparam("refs", type_=postgresql.ARRAY(threads.c.ref.type)))),
+    "sqlite": _thread_for(threads.c.ref.in_(bindparam("refs", expanding=True))),
+}
 
 
 def register_id(user_id: str, addrview: str) -> str:

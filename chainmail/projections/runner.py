@@ -45,6 +45,7 @@ from chainmail.store.events import (
     select_notifications,
     unsafe_notifications,
 )
+from chainmail.store.postgres_events import turn
 from chainmail.store.schema import metadata as live_metadata
 
 log = structlog.get_logger(__name__)
@@ -55,9 +56,8 @@ SHARED_DECODE_BYTES = 16_384
 SHARED_DECODED_EVENTS = 8
 # A write that deadlocked with another on read-model rows is rerun this many times in all.
 TRANSIENT_RETRIES = 8
-# taken around every write of an account (`serialised`): built once
-_ADVISORY_LOCK = text("SELECT pg_advisory_lock(hashtextextended(:key, 0))")
-_ADVISORY_UNLOCK = text("SELECT pg_advisory_unlock(hashtextextended(:key, 0))")
+# taken by a write's turn (`serialised`), in the write's transaction: built once
+_TURN_LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
 TRANSIENT = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
 # How long a replay, or a hand-over, waits for appends still running (maybe on another database of the server).
 SETTLE_SECONDS = 10.0
@@ -116,9 +116,10 @@ class ProjectionRunner:
         fails again falls behind at these events (`_fall_behind`) while the events and the other read
         models commit. `chainmail project` then folds it from its events until it has caught up."""
         isolate = False
+        held = turn.get()
         for attempt in range(TRANSIENT_RETRIES):
             try:
-                with writer(self.engine).begin() as conn:
+                with self._transaction(held) as conn:
                     concerned = self._prepare(app, conn, events, stored, exclusive=isolate)
                     if within is not None:
                         within(conn)
@@ -159,6 +160,22 @@ class ProjectionRunner:
                     raise IntegrityError(error) from error
                 raise
         raise AssertionError("unreachable")
+
+    @contextmanager
+    def _transaction(self, held: Connection | None) -> Iterator[Connection]:
+        """A write transaction: the turn's own (`serialised`) when the write has one, else a new one."""
+        if held is None:
+            with writer(self.engine).begin() as conn:
+                yield conn
+            return
+        if not held.in_transaction():  # the turn's first transaction ended (a rerun): the same connection
+            held.begin()
+        try:
+            yield held
+        except BaseException:
+            held.rollback()
+            raise
+        held.commit()
 
     def fold_inline(self, app: ContextApplication, conn: Connection, recordings: Sequence[Recording[UUID]]) -> None:
         """Fold what a save recorded into every inline read model that follows `app`, on the save's
@@ -224,17 +241,24 @@ class ProjectionRunner:
 
     @contextmanager
     def serialised(self, key: str) -> Iterator[None]:
-        """Hold `key` until the block ends, against every process on the database (a PostgreSQL advisory
-        lock of the session, on a connection of its own; SQLite has one writer at a time already)."""
+        """A turn for the writers of `key` across every process on the database, until the block's first
+        save commits (SQLite has one writer at a time already).
+
+        On PostgreSQL the turn is a transaction: it takes `key`'s advisory lock first, the command's reads
+        of events run in it (`store.postgres_events.turn`) and the save commits it, which ends the turn. One
+        connection and no unlock, where a session lock on a connection of its own cost two more round trips
+        and a checkout per write. A save that fails rolls the turn back; its reruns and any later save of
+        the block run without the lock (the events' versions still decide a race)."""
         if self.engine.dialect.name != "postgresql":
             yield
             return
-        with self.engine.connect() as conn:
-            conn.execute(_ADVISORY_LOCK, {"key": key})
+        with writer(self.engine).connect() as conn:
+            conn.execute(_TURN_LOCK, {"key": key})
+            token = turn.set(conn)
             try:
                 yield
             finally:
-                conn.execute(_ADVISORY_UNLOCK, {"key": key})
+                turn.reset(token)
 
     def _prepare(
         self,

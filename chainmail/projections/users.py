@@ -34,6 +34,7 @@ from chainmail.domain.mail.userdata import Autoreply
 from chainmail.domain.mail.users import User
 from chainmail.projections.paging import Boundary, Page, keyset_page
 from chainmail.projections.projection import BatchedWrites, Projection, handles
+from chainmail.store.prepared import Prepared
 from chainmail.store.schema import metadata
 
 users = Table(
@@ -232,15 +233,14 @@ class UsersProjection(Projection):
 # -- queries ----------------------------------------------------------------------------------
 
 
-_USER_BY_ID = select(users).where(users.c.id == bindparam("user"))  # every request of an account: built once
+_USER_BY_ID = Prepared(select(users).where(users.c.id == bindparam("user")))  # every request of an account
 
 
 def get_user(conn: Connection, user_id: str) -> dict[str, Any] | None:
-    row = conn.execute(_USER_BY_ID, {"user": user_id}).first()
-    return dict(row._mapping) if row else None
+    return _USER_BY_ID.first(conn, {"user": user_id})
 
 
-_USER_AND_SETTINGS: dict[str, Any] = {}
+_USER_AND_SETTINGS: dict[str, Prepared] = {}
 
 
 def get_user_and_settings(conn: Connection, user_id: str) -> tuple[dict[str, Any] | None, dict[str, Any]]:
@@ -249,12 +249,13 @@ def get_user_and_settings(conn: Connection, user_id: str) -> tuple[dict[str, Any
 
     query = _USER_AND_SETTINGS.get(conn.dialect.name)
     if query is None:  # built once per dialect: the hottest read of the API
-        query = select(users, all_settings_column(conn).label("_settings")).where(users.c.id == bindparam("user"))
+        query = Prepared(
+            select(users, all_settings_column(conn).label("_settings")).where(users.c.id == bindparam("user"))
+        )
         _USER_AND_SETTINGS[conn.dialect.name] = query
-    row = conn.execute(query, {"user": user_id}).first()
-    if row is None:
+    found = query.first(conn, {"user": user_id})
+    if found is None:
         return None, {}
-    found = dict(row._mapping)
     return found, from_all_settings(found.pop("_settings"))
 
 

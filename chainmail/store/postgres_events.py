@@ -11,16 +11,24 @@ byte (a page of chain logs is megabytes of it).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextvars import ContextVar
 from typing import Any
+from uuid import UUID
 
 import eventsourcing.postgres as es_postgres
 import psycopg
 from eventsourcing.persistence import IntegrityError, StoredEvent
+from psycopg.rows import dict_row
 from psycopg.sql import SQL, Composable, Composed, Identifier
 from sqlalchemy import Connection
 
 # The appending transaction's id as a bigint (xid8 with its epoch: it never wraps around).
 TX_DEFAULT = "pg_current_xact_id()::text::bigint"
+
+# A write's turn (`ProjectionRunner.serialised`): the connection whose open transaction holds the turn's lock.
+# The command's reads of events run on it, after the lock (so they see every earlier holder's commit), and
+# its save commits it: one connection and one transaction for the read, the decision and the append.
+turn: ContextVar[Connection | None] = ContextVar("turn", default=None)
 
 
 def _binary_placeholders(query: Composable) -> Composable:
@@ -53,6 +61,40 @@ class ParallelAppendRecorder(es_postgres.PostgresApplicationRecorder):
                 ),
             ]
         )
+
+    def select_events(
+        self,
+        originator_id: UUID | str,
+        *,
+        gt: int | None = None,
+        lte: int | None = None,
+        desc: bool = False,
+        limit: int | None = None,
+    ) -> Sequence[StoredEvent]:
+        """eventsourcing's read of an aggregate's events; inside a turn, on the turn's connection."""
+        conn = turn.get()
+        if conn is None:
+            return super().select_events(originator_id, gt=gt, lte=lte, desc=desc, limit=limit)
+        statement, params = self.select_events_statement, [originator_id]
+        for value, clause in ((gt, " AND originator_version > %s"), (lte, " AND originator_version <= %s")):
+            if value is not None:
+                statement, params = statement + SQL(clause), [*params, value]
+        statement += SQL(" ORDER BY originator_version DESC" if desc else " ORDER BY originator_version ASC")
+        if limit is not None:
+            statement, params = statement + SQL(" LIMIT %s"), [*params, limit]
+        raw = conn.connection.driver_connection
+        assert isinstance(raw, psycopg.Connection)
+        with raw.cursor(row_factory=dict_row) as cursor:
+            cursor.execute(statement, params)
+            return [
+                StoredEvent(
+                    originator_id=row["originator_id"],
+                    originator_version=row["originator_version"],
+                    topic=row["topic"],
+                    state=bytes(row["state"]),
+                )
+                for row in cursor.fetchall()
+            ]
 
     def append_on(self, conn: Connection, stored_events: Sequence[StoredEvent]) -> list[int]:
         """Insert `stored_events` in `conn`'s open transaction; their notification ids, in order."""

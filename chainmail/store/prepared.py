@@ -35,21 +35,76 @@ class _Compiled(NamedTuple):
 
 
 class Prepared:
-    """A statement with named `bindparam`s, built once; `run(conn, params)` executes it (no result).
+    """A statement with named `bindparam`s, built once; `run(conn, params)` executes it (no result), `rows`
+    and `first` return a select's rows as dicts keyed as SQLAlchemy's `row._mapping` is.
 
     `column_keys`: for an insert without explicit values, the columns each row gives."""
 
-    __slots__ = ("_compiled", "column_keys", "statement")
+    __slots__ = ("_compiled", "_readers", "column_keys", "statement")
 
     def __init__(self, statement: Executable, column_keys: Sequence[str] | None = None) -> None:
         self.statement, self.column_keys = statement, list(column_keys) if column_keys is not None else None
         self._compiled: dict[str, _Compiled] = {}
+        self._readers: dict[str, tuple[tuple[str, ...], tuple[Callable[[Any], Any] | None, ...]]] = {}
+
+    def first(self, conn: Connection, params: Params) -> dict[str, Any] | None:
+        """The first row of a select, or None."""
+        found = self.rows(conn, params)
+        return found[0] if found else None
+
+    def rows(self, conn: Connection, params: Params) -> list[dict[str, Any]]:
+        """A select's rows, each value as SQLAlchemy's result would give it (its result processors applied)."""
+        dialect = conn.dialect
+        compiled = self._compiled.get(dialect.name)
+        if compiled is None:
+            compiled = self._compiled[dialect.name] = self._compile(conn)
+        if not compiled.direct:
+            return [dict(row._mapping) for row in conn.execute(self.statement, params)]
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        driver_error = dialect.loaded_dbapi.Error
+        cursor = raw.cursor()
+        try:
+            cursor.execute(compiled.sql, _driver_params(compiled, params))  # type: ignore[arg-type]
+            found = cursor.fetchall()
+            reader = self._readers.get(dialect.name)
+            if reader is None:
+                reader = self._readers[dialect.name] = self._reader(conn, cursor.description)
+        except driver_error as error:
+            raise DBAPIError.instance(compiled.sql, None, error, driver_error) from error
+        finally:
+            cursor.close()
+        keys, processors = reader
+        if not any(processors):
+            return [dict(zip(keys, row, strict=True)) for row in found]
+        return [
+            {key: value if p is None else p(value) for key, p, value in zip(keys, processors, row, strict=True)}
+            for row in found
+        ]
+
+    def _reader(
+        self, conn: Connection, description: Any
+    ) -> tuple[tuple[str, ...], tuple[Callable[[Any], Any] | None, ...]]:
+        """The keys of a select's columns and the processors SQLAlchemy applies to their values (chosen, as
+        SQLAlchemy chooses them, from each column's type and the type the driver reports)."""
+        compiled = self.statement.compile(dialect=conn.dialect)
+        assert isinstance(compiled, SQLCompiler)
+        columns = compiled._result_columns
+        assert len(columns) == len(description)
+        keys = tuple(c.keyname for c in columns)
+        processors = tuple(
+            c.type._cached_result_processor(conn.dialect, d[1]) for c, d in zip(columns, description, strict=True)
+        )
+        return keys, processors
 
     def run(self, conn: Connection, params: Params | Sequence[Params]) -> None:
         """Execute with one set of parameters, or once per set (a sequence of mappings)."""
         many = not isinstance(params, Mapping)
-        if many and not params:
-            return
+        if many:
+            if not params:
+                return
+            if len(params) == 1:  # the driver's executemany pipelines: for one row, a plain execute is cheaper
+                params, many = params[0], False  # type: ignore[index]
         dialect = conn.dialect  # once: through `BatchedWrites` every attribute read flushes its pending rows
         compiled = self._compiled.get(dialect.name)
         if compiled is None:

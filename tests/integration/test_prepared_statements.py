@@ -1,5 +1,5 @@
-"""Statements run straight on the driver's cursor (`Prepared`, the hot read-model writes) store what SQLAlchemy's
-own execute stores, and fail with the same errors."""
+"""Statements run straight on the driver's cursor (`Prepared`, the hot read-model writes and lookups) store and
+read what SQLAlchemy's own execute stores and reads, and fail with the same errors."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
+from chainmail.store.database import make_engine, writer
 from chainmail.store.prepared import Prepared
 
 metadata = MetaData()
@@ -118,3 +119,30 @@ def test_a_duplicate_key_is_sqlalchemys_integrity_error_and_writes_nothing(engin
         prepared.run(conn, _rows(0, 2))
         prepared.run(conn, _rows(1, 1)[0])
     assert _read(engine) == []
+
+
+def test_rows_read_by_a_prepared_select_equal_sqlalchemys_result(database_url: str) -> None:
+    # chainmail's own engine (its JSON loader, autocommit reads on PostgreSQL), as the API reads
+    engine = make_engine(database_url)
+    metadata.create_all(engine)
+    try:
+        with writer(engine).begin() as conn:
+            conn.execute(insert(sample).values(tag="given"), _rows(0, 10))
+        by_name = select(sample, (sample.c.big + 1).label("next")).where(sample.c.name == bindparam("name"))
+        in_range = select(sample).where(sample.c.id >= bindparam("low")).order_by(sample.c.id.desc()).limit(4)
+        with engine.connect() as conn:
+            for statement, params in ((by_name, {"name": "name 1 'quoted' \\"}), (in_range, {"low": 3})):
+                expected = [dict(r._mapping) for r in conn.execute(statement, params)]
+                assert expected
+                prepared = Prepared(statement)
+                assert prepared.rows(conn, params) == expected
+                assert prepared.rows(conn, params) == expected  # again, with what the first read kept
+                assert prepared.first(conn, params) == expected[0]
+            assert Prepared(by_name).first(conn, {"name": "nobody"}) is None
+            expanding = (
+                select(sample.c.id).where(sample.c.id.in_(bindparam("ids", expanding=True))).order_by(sample.c.id)
+            )
+            assert Prepared(expanding).rows(conn, {"ids": [2, 4, 99]}) == [{"id": 2}, {"id": 4}]
+    finally:
+        metadata.drop_all(engine)
+        engine.dispose()

@@ -190,15 +190,17 @@ class MailStoreCommands(HousekeepingCommands):
         version. Racing lets the same writers lose again and again (a hot INBOX under four workers answered
         errors after 40 lost races, even when the losers went on in turn: the others' first tries overtook
         them). Commands of one process on one folder are batched before they get here. A writer outside the
-        turn (a tool, an older node) can still win a race: the command then reruns.
+        turn (a tool, an older node) can still win a race: the command then reruns, in a turn of its own.
         """
-        with self.serialised(f"mail-account:{user_id}"):
-            for attempt in range(MAILBOX_RETRIES):
+        for attempt in range(MAILBOX_RETRIES):
+            with self.serialised(f"mail-account:{user_id}"):
                 try:
                     return command()
                 except IntegrityError:
-                    jitter = self.ids.randbytes(1)[0] / 255
-                    time.sleep(min(0.001 * (2 ** min(attempt, 4)), 0.02) * (0.5 + jitter))
+                    pass
+            jitter = self.ids.randbytes(1)[0] / 255
+            time.sleep(min(0.001 * (2 ** min(attempt, 4)), 0.02) * (0.5 + jitter))
+        with self.serialised(f"mail-account:{user_id}"):
             return command()
 
     def _mailbox(self, user_id: str, mailbox_id: str, missing: str = "This mailbox does not exist") -> Mailbox:
