@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Table,
     and_,
+    bindparam,
     func,
     insert,
     or_,
@@ -25,6 +26,7 @@ from sqlalchemy import (
 from chainmail.domain.rewards.application import Rewards
 from chainmail.domain.rewards.points import PointsDay
 from chainmail.projections.projection import Projection, handles
+from chainmail.store.prepared import Prepared
 from chainmail.store.schema import metadata
 
 points_balances = Table(
@@ -125,8 +127,13 @@ def balance_of(conn: Connection, wallet: str) -> dict[str, Any] | None:
 
 
 def leaderboard(conn: Connection, count: int) -> list[dict[str, Any]]:
-    rows = conn.execute(select(points_balances).order_by(*_ORDER).limit(count))
-    return [{**row._mapping, "rank": position} for position, row in enumerate(rows, start=1)]
+    rows = _LEADERBOARD.rows(conn, {"count": count})
+    for position, row in enumerate(rows, start=1):
+        row["rank"] = position
+    return rows
+
+
+_LEADERBOARD = Prepared(select(points_balances).order_by(*_ORDER).limit(bindparam("count")))
 
 
 def ledger_of(conn: Connection, wallet: str) -> list[dict[str, Any]]:

@@ -56,8 +56,8 @@ SHARED_DECODE_BYTES = 16_384
 SHARED_DECODED_EVENTS = 8
 # A write that deadlocked with another on read-model rows is rerun this many times in all.
 TRANSIENT_RETRIES = 8
-# taken by a write's turn (`serialised`), in the write's transaction: built once
-_TURN_LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
+# taken by a write's turn (`serialised`), in the write's transaction
+_TURN_LOCK = b"SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))"
 TRANSIENT = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
 # How long a replay, or a hand-over, waits for appends still running (maybe on another database of the server).
 SETTLE_SECONDS = 10.0
@@ -168,7 +168,7 @@ class ProjectionRunner:
             with writer(self.engine).begin() as conn:
                 yield conn
             return
-        if not held.in_transaction():  # the turn's first transaction ended (a rerun): the same connection
+        if not held.in_transaction():  # the transaction the lock opened, or (a rerun) a new one on it
             held.begin()
         try:
             yield held
@@ -253,7 +253,9 @@ class ProjectionRunner:
             yield
             return
         with writer(self.engine).connect() as conn:
-            conn.execute(_TURN_LOCK, {"key": key})
+            raw = conn.connection.driver_connection
+            with raw.cursor() as cursor:  # type: ignore[union-attr]
+                cursor.execute(_TURN_LOCK, (key,))  # on the driver's cursor, as the fold's gate: opens the transaction
             token = turn.set(conn)
             try:
                 yield

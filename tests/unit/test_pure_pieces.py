@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 
 import pytest
@@ -19,6 +19,7 @@ from chainmail.domain.mail.names import normalize_address, username_view, uview
 from chainmail.domain.mail.passwords import hash_algorithm, hash_password, verify_pbkdf2
 from chainmail.http.pagination import decode_cursor, encode_cursor, page_request
 from chainmail.http.params import parse_query
+from chainmail.http.wire import js_iso
 from chainmail.identity.sumsub import webhook_is_authentic
 from chainmail.projections.paging import Boundary
 
@@ -129,13 +130,15 @@ def test_settings_come_from_toml_and_environment_wins(tmp_path: Path, monkeypatc
     config = tmp_path / "chainmail.toml"
     config.write_text('port = 9000\napi_prefix = "mail/"\nworkers = 3\n')
     monkeypatch.setenv("CHAINMAIL_WORKERS", "5")
-    monkeypatch.delenv("CHAINMAIL_CONFIG", raising=False)
+    # set, then removed: monkeypatch records the variable's absence and removes what load_settings sets
+    # (a later delenv would restore this test's value and mount every later test's API at /mail)
+    monkeypatch.setenv("CHAINMAIL_CONFIG", "")
+    monkeypatch.delenv("CHAINMAIL_CONFIG")
 
     settings = load_settings(config)
 
     assert (settings.port, settings.api_prefix, settings.workers) == (9000, "/mail", 5)
     assert os.environ["CHAINMAIL_CONFIG"] == str(config.resolve())
-    monkeypatch.delenv("CHAINMAIL_CONFIG")
 
 
 def test_an_empty_prefix_mounts_at_the_root(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -150,3 +153,15 @@ def test_a_kyc_webhook_digest_with_non_ascii_characters_is_refused_not_an_error(
     right = hmac.new(b"hook-secret", body, hashlib.sha256).hexdigest()
     assert webhook_is_authentic("hook-secret", body, right, None)
     assert not webhook_is_authentic("hook-secret", body, "é" + right[1:], None)  # a header is latin-1 text
+
+
+@given(
+    st.datetimes(min_value=datetime(2, 1, 1), max_value=datetime(9998, 12, 30)),
+    st.one_of(st.none(), st.timezones(), st.integers(-86_399, 86_399).map(lambda s: timezone(timedelta(seconds=s)))),
+)
+def test_dates_are_written_as_javascripts_to_iso_string(moment: datetime, zone: tzinfo | None) -> None:
+    # `Date.prototype.toISOString()`: the UTC instant, milliseconds truncated, a `Z`; naive times are UTC
+    local = moment.replace(tzinfo=zone) if zone is not None else moment
+    instant = (local if zone is not None else moment.replace(tzinfo=UTC)).astimezone(UTC)
+    expected = f"{instant.year:04d}-{instant:%m-%dT%H:%M:%S}.{instant.microsecond // 1000:03d}Z"
+    assert js_iso(local) == expected
