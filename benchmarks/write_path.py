@@ -1,7 +1,7 @@
 """Write and read path figures of `chainmail serve` beside a bare Falcon app, printed (not a test).
 
     apt-get install -y wrk        # the load generator (C, one connection per wrk thread, driven by Lua)
-    PYTHONPATH=$PWD .venv/bin/python -m benchmarks.write_path [--seconds 10] [--workers 4] [--sqlite]
+    PYTHONPATH=$PWD .venv/bin/python -m benchmarks.write_path [--seconds 10] [--workers 4] [--sqlite] [--nodes]
 
 It measures whatever `chainmail` is on the PYTHONPATH. On a throwaway PostgreSQL database it runs
 `chainmail migrate`, starts `chainmail serve` as an operator would, and beside it the bare Falcon app of
@@ -18,7 +18,9 @@ Each row gives requests/s, p50 and p99 (measured per request by the generator, n
 correction), the ratio to the bare app and the answers that were not 2xx (a request that a broken
 connection left without an answer counts as one; they must be 0), with the load average at the end of
 the run; then the targets of issue 12, each met or not (reads against the bare JSON GET). `--sqlite`
-repeats everything on the embedded SQLite default (2 workers). Exits 1 if an answer was not 2xx or the
+repeats everything on the embedded SQLite default (2 workers). `--nodes` runs two `chainmail serve` on one
+PostgreSQL database: uploads (own INBOX, one hot INBOX) and flag updates on the first node alone, then with
+the clients spread over both. Exits 1 if an answer was not 2xx or the
 hot INBOX check failed (not when a target is missed: the figures are for reading).
 """
 
@@ -41,7 +43,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -173,6 +175,8 @@ class Result:
     ids: list[list[int]]  # per client, the message ids its uploads were answered with (when captured)
     dropped: int = 0  # connections that failed (connect, read or write errors): requests without an answer
     checked: bool = True  # what was written is what the API shows (the hot INBOX run)
+    latencies: list[float] = field(default_factory=list)  # ms, sorted
+    window: float = float("nan")  # seconds from the first request's start to the last answer
 
     @property
     def failed(self) -> int:
@@ -257,6 +261,38 @@ def drive(port: int, clients: int, cycles: list[list[Req]], seconds: float, run:
         load=os.getloadavg()[0],
         ids=ids,
         dropped=dropped,
+        latencies=latencies,
+        window=window,
+    )
+
+
+def drive_nodes(
+    ports: list[int], clients: int, cycles: list[list[Req]], seconds: float, run: str, capture: bool = False
+) -> Result:
+    """`drive` with the clients spread over several servers at once (client i on `ports[i % len(ports)]`,
+    keeping its own cycle), as one result: requests/s summed, percentiles over every request."""
+    n = len(ports)
+    shares = [
+        (port, clients // n + (i < clients % n), cycles[i::n] or cycles, f"{run}n{i}") for i, port in enumerate(ports)
+    ]
+    with concurrent.futures.ThreadPoolExecutor(n) as pool:
+        parts = list(pool.map(lambda share: drive(*share[:3], seconds, share[3], capture), shares))
+    latencies = sorted(x for part in parts for x in part.latencies)
+    statuses: dict[int, int] = {}
+    for part in parts:
+        for status, count in part.statuses.items():
+            statuses[status] = statuses.get(status, 0) + count
+    return Result(
+        clients=clients,
+        rate=sum(part.rate for part in parts),
+        p50=_percentile(latencies, 0.50),
+        p99=_percentile(latencies, 0.99),
+        statuses=statuses,
+        errors=[e for part in parts for e in part.errors],
+        load=os.getloadavg()[0],
+        ids=[mine for part in parts for mine in part.ids],
+        dropped=sum(part.dropped for part in parts),
+        latencies=latencies,
     )
 
 
@@ -577,6 +613,69 @@ def section(store: str, workers: int, seconds: float, client_counts: list[int], 
     return failed == 0 and all(r.checked for r in every)
 
 
+@contextmanager
+def chainmail_nodes(count: int, workers: int) -> Iterator[list[int]]:
+    """`count` `chainmail serve` nodes (each with `workers` workers and a var directory of its own) on one
+    throwaway PostgreSQL database, migrated once."""
+    with database("postgres", migrated=False) as url, tempfile.TemporaryDirectory() as folder:
+        env = dict(os.environ, CHAINMAIL_DATABASE_URL=url, CHAINMAIL_API_ACCESS_TOKEN=TOKEN)
+        env.update(CHAINMAIL_WORKERS=str(workers), CHAINMAIL_EMAIL_DOMAIN="example.com")
+        migrate = [sys.executable, "-m", "chainmail.cli", "migrate"]
+        subprocess.run(migrate, env={**env, "CHAINMAIL_VAR_DIR": folder}, check=True, capture_output=True)
+        serve = [sys.executable, "-m", "chainmail.cli", "serve"]
+        ports = [free_port() for _ in range(count)]
+        with ExitStack() as stack:
+            for i, port in enumerate(ports):
+                own = Path(folder) / f"node{i}"
+                own.mkdir()
+                node_env = {**env, "CHAINMAIL_VAR_DIR": str(own), "CHAINMAIL_PORT": str(port)}
+                stack.enter_context(server(f"chainmail{i}", serve, node_env, port, "/api/health", Path(folder)))
+            yield ports
+
+
+def nodes_section(workers: int, seconds: float, clients: int) -> bool:
+    """One node against two on one PostgreSQL database: uploads (own INBOX and one hot INBOX, whose UIDs are
+    checked through the API) and flag updates, the clients spread over the nodes."""
+    print(
+        f"\n=== postgres, more than one node: two `chainmail serve` ({workers} workers each) on one database; "
+        f"{clients} clients on the first alone, then spread over both; {seconds:g} s per run ===\n"
+        "  (on one machine the nodes share its cores: this shows that a second node adds no contention and "
+        "loses nothing, not the capacity of a second machine)"
+    )
+    with chainmail_nodes(2, workers) as ports:
+        api = Api(ports[0])
+        fixtures = prepare(api, clients)
+        req = Target("postgres", ports[0], 0, api).chainmail_request
+        uploads = [
+            [req(f"/api/users/{u}/mailboxes/{m}/messages", SMALL_MESSAGE, kind=RFC822)] for u, m in fixtures.inboxes
+        ]
+        flags = [
+            [
+                req(f"/api/users/{u}/mailboxes/{m}/messages/{uid}", json.dumps({"seen": seen}), "PUT")
+                for seen in (False, True)
+            ]
+            for (u, m), uid in zip(fixtures.inboxes, fixtures.flagged, strict=True)
+        ]
+        hot_user, hot_inbox = fixtures.hot
+        hot = [[req(f"/api/users/{hot_user}/mailboxes/{hot_inbox}/messages", SMALL_MESSAGE, kind=RFC822)]]
+        rows: list[tuple[str, Result, list[float]]] = []
+        checked = True
+        for name, cycles, capture in (
+            ("upload, own INBOX", uploads, False),
+            ("flag update, seen toggled", flags, False),
+            ("upload, ONE hot INBOX", hot, True),
+        ):
+            alone = drive_nodes(ports[:1], clients, cycles, seconds, f"a{len(rows)}", capture)
+            both = drive_nodes(ports, clients, cycles, seconds, f"b{len(rows)}", capture)
+            rows += [(f"{name}, 1 node", alone, [alone.rate]), (f"{name}, 2 nodes", both, [alone.rate])]
+            if capture:
+                checked &= check_hot_inbox(api, fixtures.hot, alone.ids + both.ids)
+    print_table("writes across nodes; x 1 node: to the same operation on the first node alone", rows, ["x 1 node"])
+    failed = sum(r.failed for _, r, _ in rows)
+    print(f"  answers not 2xx: {failed}")
+    return failed == 0 and checked
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0, help="duration of each run")
@@ -584,6 +683,7 @@ def main() -> None:
     parser.add_argument("--clients", default="1,4,16", help="client counts of the write runs")
     parser.add_argument("--read-connections", type=int, default=64)
     parser.add_argument("--sqlite", action="store_true", help="also run everything on the embedded SQLite default")
+    parser.add_argument("--nodes", action="store_true", help="also one node against two on one PostgreSQL database")
     args = parser.parse_args()
     client_counts = [int(n) for n in args.clients.split(",")]
     revision = subprocess.run(
@@ -595,6 +695,8 @@ def main() -> None:
     good = section("postgres", args.workers, args.seconds, client_counts, args.read_connections)
     if args.sqlite:
         good &= section("sqlite", 2, args.seconds, client_counts, args.read_connections)
+    if args.nodes:
+        good &= nodes_section(args.workers, args.seconds, max(client_counts))
     print(f"\nload average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     sys.exit(0 if good else 1)
 
