@@ -10,6 +10,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 from chainmail.store.json_values import load_json_column
+from chainmail.store.sqlite_writer import TurnConnection, writer_turn
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -59,12 +60,14 @@ def make_engine(database_url: str, **kwargs: Any) -> Engine:
     engine = create_engine(
         sqlalchemy_url(database_url),
         json_deserializer=load_json_column,
-        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
+        connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False, "factory": TurnConnection},
         **kwargs,
     )
+    turn = writer_turn(path, SQLITE_BUSY_TIMEOUT_MS / 1000)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.turn = turn  # writers queue for the file (`sqlite_writer`), not in the busy handler
         # Let SQLAlchemy, not pysqlite, say when a transaction begins, so writers can BEGIN IMMEDIATE.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
@@ -77,8 +80,10 @@ def make_engine(database_url: str, **kwargs: Any) -> Engine:
     def _on_begin(connection: Any) -> None:
         # Writers take the write lock up front: a deferred transaction that reads and then writes can
         # fail with "database is locked" instead of waiting its turn. Readers never block anyone.
-        write = connection.get_execution_options().get("write", False)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+        if connection.get_execution_options().get("write", False):
+            connection.connection.driver_connection.begin_write()
+        else:
+            connection.exec_driver_sql("BEGIN")
 
     return engine
 
