@@ -379,14 +379,16 @@ def list_messages(
     ascending: bool,
     by_idate: bool = True,
     known_total: int | None = None,
+    columns: Sequence[Column[Any]] | None = None,
 ) -> tuple[int, Page]:
+    """A page of messages; `columns`, when given, are all a row holds (with `id` and `idate` for the keys)."""
     if known_total is not None:
         total = known_total
     else:
         total = int(conn.execute(select(func.count()).select_from(messages).where(*where)).scalar_one())
     page = keyset_page(
         conn,
-        select(messages).where(*where),
+        select(*columns).where(*where) if columns is not None else select(messages).where(*where),
         messages.c.id,
         limit=limit,
         sort_column=messages.c.idate if by_idate else None,
@@ -395,6 +397,16 @@ def list_messages(
         before=before,
     )
     return total, page
+
+
+# What a listing shows (WildDuck's `formatMessageListing`): not the search text, the body or the flag list.
+LISTING_COLUMNS = tuple(
+    messages.c[name]
+    for name in (
+        "id", "mailbox_id", "uid", "thread", "idate", "hdate", "size", "seen", "flagged", "deleted", "draft",
+        "answered", "forwarded", "msgid", "subject", "has_attachments", "summary", "meta_data",
+    )
+)  # fmt: skip
 
 
 def thread_counts(conn: Connection, user_id: str, threads: Sequence[str]) -> dict[str, int]:

@@ -324,6 +324,7 @@ class MessagesResource:
                 before=before,
                 ascending=params.order == "asc",
                 known_total=known,
+                columns=messages_model.LISTING_COLUMNS,
             )
             rows = [dict(r._mapping) for r in page.rows]
             counts = (
