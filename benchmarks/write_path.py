@@ -639,8 +639,8 @@ def nodes_section(workers: int, seconds: float, clients: int) -> bool:
     print(
         f"\n=== postgres, more than one node: two `chainmail serve` ({workers} workers each) on one database; "
         f"{clients} clients on the first alone, then spread over both; {seconds:g} s per run ===\n"
-        "  (on one machine the nodes share its cores: this shows that a second node adds no contention and "
-        "loses nothing, not the capacity of a second machine)"
+        "  (on one machine the nodes share its cores: read these for what a second node costs in contention "
+        "and that it loses nothing, not for the capacity of a second machine)"
     )
     with chainmail_nodes(2, workers) as ports:
         api = Api(ports[0])
