@@ -8,7 +8,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
 from typing import Any
 from uuid import UUID
@@ -261,6 +261,7 @@ class ProjectionRunner:
                 yield
             finally:
                 turn.reset(token)
+                _end_unsaved_turn(raw)
 
     def _prepare(
         self,
@@ -603,6 +604,15 @@ class ProjectionRunner:
 
 class _FoldFailed(Exception):
     """An inline read model could not fold a save's events (the cause is chained)."""
+
+
+def _end_unsaved_turn(raw: Any) -> None:
+    """A turn whose command saved nothing (it failed, or found nothing to do) holds only its lock and reads:
+    commit, which lets the lock go as a rollback would, but keeps the statements psycopg prepared on the
+    connection (a rollback makes it forget them all)."""
+    if raw.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS:
+        with suppress(psycopg.Error):  # else the connection's return to the pool rolls back
+            raw.commit()
 
 
 def _transient(error: BaseException) -> bool:
