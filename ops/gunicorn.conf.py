@@ -21,6 +21,7 @@ keepalive = 5  # seconds an idle connection is kept between requests
 limit_request_line = 8190
 limit_request_fields = 100
 accesslog = "-"
+logger_class = "chainmail.http.access_log.AccessLogger"  # gunicorn's access lines, written for less
 errorlog = "-"
 loglevel = _settings.log_level
 # Each worker builds its own database pools after the fork.
