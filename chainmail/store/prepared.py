@@ -13,7 +13,8 @@ not faster.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection
@@ -32,6 +33,7 @@ class _Compiled(NamedTuple):
     processors: dict[str, Callable[[Any], Any]]
     escaped: dict[str, str]
     direct: bool  # False: run through SQLAlchemy (the statement needs more than its parameters)
+    columns: tuple[tuple[str, Any], ...]  # a select's result columns: (key, type)
 
 
 class Prepared:
@@ -54,26 +56,15 @@ class Prepared:
 
     def rows(self, conn: Connection, params: Params) -> list[dict[str, Any]]:
         """A select's rows, each value as SQLAlchemy's result would give it (its result processors applied)."""
-        dialect = conn.dialect
-        compiled = self._compiled.get(dialect.name)
-        if compiled is None:
-            compiled = self._compiled[dialect.name] = self._compile(conn)
+        compiled = self._compiled_for(conn)
         if not compiled.direct:
             return [dict(row._mapping) for row in conn.execute(self.statement, params)]
-        raw = conn.connection.driver_connection
-        assert raw is not None
-        driver_error = dialect.loaded_dbapi.Error
-        cursor = raw.cursor()
-        try:
-            cursor.execute(compiled.sql, _driver_params(compiled, params))  # type: ignore[arg-type]
+        with _driver_cursor(conn, compiled.sql) as cursor:
+            cursor.execute(compiled.sql, _driver_params(compiled, params))
             found = cursor.fetchall()
-            reader = self._readers.get(dialect.name)
+            reader = self._readers.get(conn.dialect.name)
             if reader is None:
-                reader = self._readers[dialect.name] = self._reader(conn, cursor.description)
-        except driver_error as error:
-            raise DBAPIError.instance(compiled.sql, None, error, driver_error) from error
-        finally:
-            cursor.close()
+                reader = self._readers[conn.dialect.name] = _reader(conn, compiled, cursor.description)
         keys, processors = reader
         if not any(processors):
             return [dict(zip(keys, row, strict=True)) for row in found]
@@ -81,21 +72,6 @@ class Prepared:
             {key: value if p is None else p(value) for key, p, value in zip(keys, processors, row, strict=True)}
             for row in found
         ]
-
-    def _reader(
-        self, conn: Connection, description: Any
-    ) -> tuple[tuple[str, ...], tuple[Callable[[Any], Any] | None, ...]]:
-        """The keys of a select's columns and the processors SQLAlchemy applies to their values (chosen, as
-        SQLAlchemy chooses them, from each column's type and the type the driver reports)."""
-        compiled = self.statement.compile(dialect=conn.dialect)
-        assert isinstance(compiled, SQLCompiler)
-        columns = compiled._result_columns
-        assert len(columns) == len(description)
-        keys = tuple(c.keyname for c in columns)
-        processors = tuple(
-            c.type._cached_result_processor(conn.dialect, d[1]) for c, d in zip(columns, description, strict=True)
-        )
-        return keys, processors
 
     def run(self, conn: Connection, params: Params | Sequence[Params]) -> None:
         """Execute with one set of parameters, or once per set (a sequence of mappings)."""
@@ -105,28 +81,22 @@ class Prepared:
                 return
             if len(params) == 1:  # the driver's executemany pipelines: for one row, a plain execute is cheaper
                 params, many = params[0], False  # type: ignore[index]
+        compiled = self._compiled_for(conn)
+        if not compiled.direct:
+            conn.execute(self.statement, list(params) if many else params)
+            return
+        with _driver_cursor(conn, compiled.sql) as cursor:
+            if many:
+                cursor.executemany(compiled.sql, [_driver_params(compiled, p) for p in params])  # type: ignore[union-attr]
+            else:
+                cursor.execute(compiled.sql, _driver_params(compiled, params))
+
+    def _compiled_for(self, conn: Connection) -> _Compiled:
         dialect = conn.dialect  # once: through `BatchedWrites` every attribute read flushes its pending rows
         compiled = self._compiled.get(dialect.name)
         if compiled is None:
             compiled = self._compiled[dialect.name] = self._compile(conn)
-        if not compiled.direct:
-            conn.execute(self.statement, list(params) if many else params)
-            return
-        raw = conn.connection.driver_connection
-        assert raw is not None
-        driver_error = dialect.loaded_dbapi.Error
-        cursor = raw.cursor()
-        try:
-            if many:
-                cursor.executemany(compiled.sql, [_driver_params(compiled, p) for p in params])  # type: ignore[union-attr]
-            else:
-                cursor.execute(compiled.sql, _driver_params(compiled, params))  # type: ignore[arg-type]
-        except driver_error as error:
-            # the exception SQLAlchemy's execute would raise (IntegrityError, OperationalError, ...), so that
-            # callers tell a conflict from a bug as before
-            raise DBAPIError.instance(compiled.sql, None, error, driver_error) from error
-        finally:
-            cursor.close()
+        return compiled
 
     def _compile(self, conn: Connection) -> _Compiled:
         compiled = self.statement.compile(dialect=conn.dialect, column_keys=self.column_keys)  # type: ignore[attr-defined]
@@ -154,7 +124,38 @@ class Prepared:
             processors=dict(compiled._bind_processors),  # type: ignore[arg-type]
             escaped=dict(compiled.escaped_bind_names or {}),
             direct=direct,
+            columns=tuple((c.keyname, c.type) for c in compiled._result_columns),
         )
+
+
+@contextmanager
+def _driver_cursor(conn: Connection, sql: str) -> Iterator[Any]:
+    """A cursor of the driver's; its errors raised as the exception SQLAlchemy's execute would raise
+    (IntegrityError, OperationalError, ...), so that callers tell a conflict from a bug as before."""
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    driver_error = conn.dialect.loaded_dbapi.Error
+    cursor = raw.cursor()
+    try:
+        yield cursor
+    except driver_error as error:
+        raise DBAPIError.instance(sql, None, error, driver_error) from error
+    finally:
+        cursor.close()
+
+
+def _reader(
+    conn: Connection, compiled: _Compiled, description: Any
+) -> tuple[tuple[str, ...], tuple[Callable[[Any], Any] | None, ...]]:
+    """The keys of a select's columns and the processors SQLAlchemy applies to their values (chosen, as
+    SQLAlchemy chooses them, from each column's type and the type the driver reports)."""
+    assert len(compiled.columns) == len(description)
+    keys = tuple(key for key, _type in compiled.columns)
+    processors = tuple(
+        type_._cached_result_processor(conn.dialect, d[1])
+        for (_key, type_), d in zip(compiled.columns, description, strict=True)
+    )
+    return keys, processors
 
 
 def _driver_params(compiled: _Compiled, params: Params) -> Any:
