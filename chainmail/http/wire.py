@@ -16,11 +16,20 @@ from chainmail.http.bodies import loads_json, printable
 def js_iso(moment: datetime) -> str:
     """`Date.prototype.toISOString()`: UTC with milliseconds and a `Z` (a naive time is taken as UTC).
 
-    Half the time `astimezone` and a replace took: a listing writes several dates a row."""
+    A quarter of the time `astimezone` and a replace took: a listing writes two dates a row, the points
+    leaderboard three for each of its hundred wallets."""
     offset = moment.utcoffset()
     if offset:
         moment -= offset
-    return moment.isoformat(timespec="milliseconds")[:23] + "Z"  # the year always has four digits
+    return "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ" % (  # noqa: UP031 (a third faster than an f-string here)
+        moment.year,
+        moment.month,
+        moment.day,
+        moment.hour,
+        moment.minute,
+        moment.second,
+        moment.microsecond // 1000,
+    )
 
 
 def _default(value: Any) -> Any:

@@ -11,7 +11,6 @@ JSON: decoding stays the transcoder's. It is the chain context's mapper (`CHAIN_
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 from uuid import UUID
 
@@ -66,14 +65,18 @@ def json_text(value: Any) -> str:
 
 
 # A run of 19 digits or more may be an integer beyond 64 bits, which orjson reads as a float (losing digits):
-# such a value, and anything orjson refuses (NaN, a lone surrogate), is read by the standard decoder.
-_LONG_NUMBER = re.compile(r"\d{19}")
+# such a value, and anything orjson refuses (NaN, a lone surrogate), is read by the standard decoder. The run
+# is looked for in the UTF-8 text with every ASCII digit made "0" and every other byte a space (a byte of a
+# multi-byte character is never an ASCII digit): two C passes, a quarter of what a regular expression took.
+_DIGITS_AS_ZERO = bytes(0x30 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
+_LONG_NUMBER = b"0" * 19
 
 
 def load_json_column(value: str | bytes) -> Any:
     """A JSON column's value as Python: orjson (a tenth of the standard decoder's time, and a message listing
     reads two such columns a row), exactly what `json.loads` gives."""
-    if _LONG_NUMBER.search(value if isinstance(value, str) else value.decode("utf-8", "surrogatepass")):
+    text = value.encode("utf-8", "surrogatepass") if isinstance(value, str) else value
+    if _LONG_NUMBER in text.translate(_DIGITS_AS_ZERO):
         return json.loads(value)
     try:
         return orjson.loads(value)

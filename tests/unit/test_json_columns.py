@@ -23,6 +23,9 @@ def test_what_is_read_equals_what_the_standard_decoder_reads(value: object) -> N
     text = json.dumps(value)
     assert load_json_column(text) == json.loads(text)
     assert load_json_column(text.encode()) == json.loads(text)
+    unescaped = json.dumps(value, ensure_ascii=False)  # as PostgreSQL and SQLite give text back
+    assert load_json_column(unescaped) == json.loads(unescaped)
+    assert load_json_column(unescaped.encode("utf-8", "surrogatepass")) == json.loads(unescaped)
 
 
 def test_big_integers_keep_every_digit_and_what_orjson_refuses_is_still_read() -> None:
@@ -33,3 +36,11 @@ def test_big_integers_keep_every_digit_and_what_orjson_refuses_is_still_read() -
     assert math.isnan(load_json_column("[NaN]")[0])
     assert load_json_column("1e400") == math.inf
     assert load_json_column('"\\ud800"') == "\ud800"
+
+
+def test_integers_beyond_64_bits_keep_every_digit_wherever_they_are() -> None:
+    big = -(2**70)
+    assert load_json_column(f'[{big}, "x"]') == [big, "x"]
+    assert load_json_column(f'{{"k": [1.5, {2**64 + 1}]}}'.encode()) == {"k": [1.5, 2**64 + 1]}
+    arabic = "\u0663" * 40  # digits, but not JSON's
+    assert load_json_column(f'["{arabic}", {2**63 - 1}, {2**64 - 1}]') == [arabic, 2**63 - 1, 2**64 - 1]

@@ -45,6 +45,7 @@ def points_data(wallet: Wallet, row: dict[str, Any] | None) -> dict[str, Any]:
             "createdAt": None,
             "updatedAt": None,
         }
+    last_activity = _iso(row["last_activity_at"])
     return {
         "walletAddress": row["wallet"],
         "chainType": row["chain_type"],
@@ -52,9 +53,9 @@ def points_data(wallet: Wallet, row: dict[str, Any] | None) -> dict[str, Any]:
         "totalActivities": row["total_activities"],
         "leaderboardRank": row["rank"],
         "rank": row["rank"],
-        "lastActivityDate": _iso(row["last_activity_at"]),
+        "lastActivityDate": last_activity,
         "createdAt": _iso(row["created_at"]),
-        "updatedAt": _iso(row["last_activity_at"]),
+        "updatedAt": last_activity,
     }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import falcon
@@ -218,6 +219,8 @@ def header_names(value: str | bool | None) -> list[str]:
 
 
 def _iso(value: Any) -> str | None:
+    if isinstance(value, datetime):  # as the store gives it back: js_iso takes it to UTC itself
+        return js_iso(value)
     moment = utc(value)
     return js_iso(moment) if moment else None
 
