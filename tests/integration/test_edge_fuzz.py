@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import re
+from functools import partialmethod
 from typing import Any
 
 import falcon
@@ -15,6 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from chainmail.http.wildduck.updates import UpdatesResource
 from chainmail.system import System
 from tests.integration.mail_support import create_user, mailbox_ids
 
@@ -50,8 +52,13 @@ def _path(template: str, user: str, mailbox: str) -> str:
 
 
 @pytest.fixture
-def target(client: falcon.testing.TestClient, system: System) -> tuple[list[tuple[str, str]], str, str]:
+def target(
+    client: falcon.testing.TestClient, system: System, monkeypatch: pytest.MonkeyPatch
+) -> tuple[list[tuple[str, str]], str, str]:
     from chainmail.http.app import create_app
+
+    # `/updates` streams until its client goes away, which a test client never does: one poll, then the end
+    monkeypatch.setattr(UpdatesResource, "stream", partialmethod(UpdatesResource.stream, polls=1))
 
     user = create_user(client, "fuzzer")
     routes = _routes(create_app(system))
