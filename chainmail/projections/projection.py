@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import AbstractContextManager, suppress
 from types import SimpleNamespace
 from typing import Any, ClassVar, TypeVar
 
@@ -23,17 +24,59 @@ class BatchedWrites:
 
     Any other statement first sends what is pending, so handlers see their writes in order; the
     runner sends the rest before it moves the tracking position.
+
+    `pipelined` (PostgreSQL): statements whose results nobody reads yet (`send`: `Prepared.run`, the
+    append of the events) go out one after another without waiting for each answer, in psycopg's pipeline
+    mode, and come back together at `sync`, one round trip for all of them. Any other use of the connection
+    (a SQLAlchemy statement, a select whose rows a handler reads, an attribute of the connection) syncs
+    first, so whatever a handler reads is read outside the pipeline, with every earlier write done. An
+    error of a statement sent is raised at the sync, as the driver's exception.
     """
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, *, pipelined: bool = False) -> None:
         self._conn = conn
+        self.dialect = conn.dialect  # read without a round trip: it sends nothing pending
+        self.pipelined = pipelined and conn.dialect.name == "postgresql"
         self._pending: dict[tuple[Table, tuple[str, ...]], list[dict[str, Any]]] = {}
+        self._pipeline: AbstractContextManager[Any] | None = None
 
     def insert(self, table: Table, row: dict[str, Any]) -> None:
         # keyed by the row's keys as written (handlers write them in one order): sorting them cost more
         self._pending.setdefault((table, tuple(row)), []).append(row)
 
+    def send(self, sql: Any, params: Any, *, many: bool = False, prepare: bool | None = None) -> Any:
+        """Execute `sql` on the driver's cursor, which is returned for its rows to be read after `sync`; on a
+        pipelined connection without waiting for the answer."""
+        if self._pending:
+            self.flush()
+        raw = self._conn.connection.driver_connection
+        assert raw is not None
+        if self.pipelined and self._pipeline is None:
+            self._pipeline = raw.pipeline()  # type: ignore[attr-defined]
+            self._pipeline.__enter__()
+        cursor = raw.cursor()
+        if many:
+            cursor.executemany(sql, params)
+        else:
+            cursor.execute(sql, params, prepare=prepare)
+        return cursor
+
+    def sync(self) -> None:
+        """Wait for every statement sent (raising the first error among them) and leave the pipeline."""
+        pipeline, self._pipeline = self._pipeline, None
+        if pipeline is not None:
+            pipeline.__exit__(None, None, None)
+
+    def abandon(self, error: BaseException) -> None:
+        """Leave the pipeline after `error` (the transaction is then rolled back): the connection goes back
+        to its pool out of pipeline mode."""
+        pipeline, self._pipeline = self._pipeline, None
+        if pipeline is not None:
+            with suppress(Exception):
+                pipeline.__exit__(type(error), error, error.__traceback__)
+
     def flush(self) -> None:
+        self.sync()
         pending, self._pending = self._pending, {}
         for (table, _), rows in pending.items():
             insert_rows(self._conn, table, rows)

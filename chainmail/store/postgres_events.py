@@ -10,7 +10,7 @@ byte (a page of chain logs is megabytes of it).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 from typing import Any
 from uuid import UUID
@@ -100,12 +100,7 @@ class ParallelAppendRecorder(es_postgres.PostgresApplicationRecorder):
         """Insert `stored_events` in `conn`'s open transaction; their notification ids, in order."""
         if not stored_events:
             return []
-        params = (
-            [e.originator_id for e in stored_events],
-            [e.originator_version for e in stored_events],
-            [e.topic for e in stored_events],
-            [e.state for e in stored_events],
-        )
+        params = _columns(stored_events)
         raw = conn.connection.driver_connection
         assert isinstance(raw, psycopg.Connection)
         try:
@@ -114,6 +109,24 @@ class ParallelAppendRecorder(es_postgres.PostgresApplicationRecorder):
                 return [int(row[0]) for row in cursor.fetchall()]
         except psycopg.errors.UniqueViolation as error:
             raise IntegrityError(error) from error
+
+    def send_append(self, writes: Any, stored_events: Sequence[StoredEvent]) -> Callable[[], list[int]]:
+        """`append_on` through a fold's pipelined writes (`BatchedWrites.send`): the insert goes out with the
+        read models' statements; the notification ids are read (by the function returned) after the sync,
+        which raises a version conflict as the driver's UniqueViolation."""
+        params = _columns(stored_events)
+        cursor = writes.send(self.append_statement, params, prepare=True)
+        return lambda: [int(row[0]) for row in cursor.fetchall()]
+
+
+def _columns(stored_events: Sequence[StoredEvent]) -> tuple[list[Any], ...]:
+    """The events as the append statement's four arrays."""
+    return (
+        [e.originator_id for e in stored_events],
+        [e.originator_version for e in stored_events],
+        [e.topic for e in stored_events],
+        [e.state for e in stored_events],
+    )
 
 
 # eventsourcing looks for exactly one factory class in this module, so its base is not imported by name.

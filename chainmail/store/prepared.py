@@ -85,6 +85,12 @@ class Prepared:
         if not compiled.direct:
             conn.execute(self.statement, list(params) if many else params)
             return
+        if getattr(conn, "pipelined", False):  # a fold's writes (`BatchedWrites`): sent now, answered at its sync
+            if many:
+                conn.send(compiled.sql, [_driver_params(compiled, p) for p in params], many=True)  # type: ignore[attr-defined]
+            else:
+                conn.send(compiled.sql, _driver_params(compiled, params))  # type: ignore[attr-defined, arg-type]
+            return
         with _driver_cursor(conn, compiled.sql) as cursor:
             if many:
                 cursor.executemany(compiled.sql, [_driver_params(compiled, p) for p in params])  # type: ignore[union-attr]

@@ -56,12 +56,14 @@ def held_save(system: System, monkeypatch: pytest.MonkeyPatch) -> tuple[threadin
     original = system.projections._fold
     first = [True]
 
-    def fold(conn: Connection, recordings: Any, projections: Any) -> None:
+    def fold(conn: Connection, events: Any, projections: Any, writes: Any = None) -> None:
         if first[0]:
             first[0] = False
+            if writes is not None:  # PostgreSQL: what the save sent so far (its append) is run now, not later
+                writes.sync()
             inside.set()
             assert release.wait(30)
-        original(conn, recordings, projections)
+        original(conn, events, projections, writes)
 
     monkeypatch.setattr(system.projections, "_fold", fold)
     return inside, release
@@ -105,8 +107,8 @@ def test_a_reader_does_not_wait_for_an_append_that_rolled_back(system: System, m
     runner = ProjectionRunner(system.engine, system.apps, [SeenUsers])
     original = system.projections._fold
 
-    def failing(conn: Connection, recordings: Any, projections: Any) -> None:
-        original(conn, recordings, projections)
+    def failing(conn: Connection, events: Any, projections: Any, writes: Any = None) -> None:
+        original(conn, events, projections, writes)
         raise PowerCut
 
     monkeypatch.setattr(system.projections, "_fold", failing)
@@ -128,8 +130,8 @@ def test_inline_read_models_commit_with_their_events_or_not_at_all(
     before = system.mail.recorder.max_notification_id()
     original = system.projections._fold
 
-    def cut(conn: Connection, recordings: Any, projections: Any) -> None:
-        original(conn, recordings, projections)  # folded, then the write stops before it commits
+    def cut(conn: Connection, events: Any, projections: Any, writes: Any = None) -> None:
+        original(conn, events, projections, writes)  # folded, then the write stops before it commits
         raise PowerCut
 
     monkeypatch.setattr(system.projections, "_fold", cut)
