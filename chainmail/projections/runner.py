@@ -45,7 +45,7 @@ from chainmail.store.events import (
     select_notifications,
     unsafe_notifications,
 )
-from chainmail.store.postgres_events import turn
+from chainmail.store.postgres_events import take_turn, turn, turn_key
 from chainmail.store.schema import metadata as live_metadata
 
 log = structlog.get_logger(__name__)
@@ -56,8 +56,6 @@ SHARED_DECODE_BYTES = 16_384
 SHARED_DECODED_EVENTS = 8
 # A write that deadlocked with another on read-model rows is rerun this many times in all.
 TRANSIENT_RETRIES = 8
-# taken by a write's turn (`serialised`), in the write's transaction
-_TURN_LOCK = b"SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))"
 TRANSIENT = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
 # How long a replay, or a hand-over, waits for appends still running (maybe on another database of the server).
 SETTLE_SECONDS = 10.0
@@ -203,6 +201,7 @@ class ProjectionRunner:
             return
         if not held.in_transaction():  # the transaction the lock opened, or (a rerun) a new one on it
             held.begin()
+        take_turn(held.connection.driver_connection)  # type: ignore[arg-type]  # a command that read nothing
         try:
             yield held
         except BaseException:
@@ -279,23 +278,24 @@ class ProjectionRunner:
         """A turn for the writers of `key` across every process on the database, until the block's first
         save commits (SQLite has one writer at a time already).
 
-        On PostgreSQL the turn is a transaction: it takes `key`'s advisory lock first, the command's reads
-        of events run in it (`store.postgres_events.turn`) and the save commits it, which ends the turn. One
-        connection and no unlock, where a session lock on a connection of its own cost two more round trips
-        and a checkout per write. A save that fails rolls the turn back; its reruns and any later save of
+        On PostgreSQL the turn is a transaction: `key`'s advisory lock opens it, sent with the turn's first
+        statement (`store.postgres_events.take_turn`: BEGIN, the lock and the command's first read of events
+        in one round trip, the read run once the lock is held), the command's reads of events run in it
+        (`store.postgres_events.turn`) and the save commits it, which ends the turn. One connection and no
+        unlock, where a session lock on a connection of its own cost two more round trips and a checkout per
+        write. A save that fails rolls the turn back; its reruns and any later save of
         the block run without the lock (the events' versions still decide a race)."""
         if self.engine.dialect.name != "postgresql":
             yield
             return
         with writer(self.engine).connect() as conn:
             raw = conn.connection.driver_connection
-            with raw.cursor() as cursor:  # type: ignore[union-attr]
-                cursor.execute(_TURN_LOCK, (key,))  # on the driver's cursor, as the fold's gate: opens the transaction
-            token = turn.set(conn)
+            token, key_token = turn.set(conn), turn_key.set(key)  # the lock goes with the turn's first statement
             try:
                 yield
             finally:
                 turn.reset(token)
+                turn_key.reset(key_token)
                 _end_unsaved_turn(raw)
 
     def _prepare(

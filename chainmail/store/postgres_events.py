@@ -29,6 +29,26 @@ TX_DEFAULT = "pg_current_xact_id()::text::bigint"
 # The command's reads of events run on it, after the lock (so they see every earlier holder's commit), and
 # its save commits it: one connection and one transaction for the read, the decision and the append.
 turn: ContextVar[Connection | None] = ContextVar("turn", default=None)
+# The key of the turn's lock while it is not taken yet: it goes out with the turn's first statement (BEGIN, the
+# lock and that statement in one round trip, `take_turn`), which then runs once the lock is held.
+turn_key: ContextVar[str | None] = ContextVar("turn_key", default=None)
+TURN_LOCK = b"SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))"
+
+
+def take_turn(raw: psycopg.Connection[Any], then: Callable[[], Any] | None = None) -> None:
+    """Take the turn's lock if it is not taken yet, opening the transaction; `then` sends the statement that
+    follows it in the same round trip (psycopg's pipeline mode: the server runs them in order, so the
+    statement reads what every earlier holder of the lock committed)."""
+    key = turn_key.get()
+    if key is None:
+        if then is not None:
+            then()
+        return
+    turn_key.set(None)
+    with raw.pipeline():
+        raw.execute(TURN_LOCK, (key,))
+        if then is not None:
+            then()
 
 
 def _binary_placeholders(query: Composable) -> Composable:
@@ -85,7 +105,7 @@ class ParallelAppendRecorder(es_postgres.PostgresApplicationRecorder):
         raw = conn.connection.driver_connection
         assert isinstance(raw, psycopg.Connection)
         with raw.cursor(row_factory=dict_row) as cursor:
-            cursor.execute(statement, params)
+            take_turn(raw, lambda: cursor.execute(statement, params))
             return [
                 StoredEvent(
                     originator_id=row["originator_id"],
