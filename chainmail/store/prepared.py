@@ -98,7 +98,7 @@ class Prepared:
                 cursor.execute(compiled.sql, _driver_params(compiled, params))
 
     def _compiled_for(self, conn: Connection) -> _Compiled:
-        dialect = conn.dialect  # once: through `BatchedWrites` every attribute read flushes its pending rows
+        dialect = conn.dialect  # read once
         compiled = self._compiled.get(dialect.name)
         if compiled is None:
             compiled = self._compiled[dialect.name] = self._compile(conn)
