@@ -1,0 +1,138 @@
+"""Two versions of chainmail served side by side, the same requests driven at each in alternating rounds, printed.
+
+    apt-get install -y wrk
+    git worktree add /tmp/before <rev>
+    PYTHONPATH=$PWD .venv/bin/python -m benchmarks.side_by_side --before /tmp/before \\
+        [--ops upload,flag,user,listing,leaderboard] [--clients 16] [--seconds 5] [--rounds 4]
+
+Runs on one machine drift: the same commit measured an hour apart varies by 10-25% here. So each version gets
+its own `chainmail serve` (4 workers, defaults) on its own throwaway PostgreSQL database, both running at
+once. The rounds of each operation alternate between them (ABBA...), and the medians are compared. Besides
+requests/s and p99 (measured by wrk, as in `benchmarks.write_path`), each row gives the CPU time per request
+of that server's processes: its gunicorn master and workers (found by the `CHAINMAIL_PORT` in their
+environment) and the PostgreSQL backends of its database, read from /proc (Linux) before and after each
+round. CPU per request is steadier than a rate on a noisy machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+from benchmarks import write_path as wp
+from benchmarks._stores import database
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Served:
+    name: str
+    port: int
+    database: str  # the PostgreSQL database's name, as its backends show it in their command line
+    target: wp.Target
+    fixtures: wp.Fixtures
+
+
+def cpu_seconds(port: int, database_name: str) -> float:
+    """User + system CPU so far of the server on `port` and of its database's backends."""
+    total = 0.0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes()
+            if command.startswith(b"postgres: "):
+                if f" {database_name} ".encode() not in command.replace(b"\0", b" ") + b" ":
+                    continue
+            elif f"CHAINMAIL_PORT={port}\0".encode() not in Path(f"/proc/{pid}/environ").read_bytes():
+                continue
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone, or not ours to read
+            continue
+        total += (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return total
+
+
+def cycles(served: Served, op: str) -> list[list[wp.Req]]:
+    at, fixtures = served.target.chainmail_request, served.fixtures
+    if op == "upload":
+        return [
+            [at(f"/api/users/{u}/mailboxes/{m}/messages", wp.SMALL_MESSAGE, kind=wp.RFC822)]
+            for u, m in fixtures.inboxes
+        ]
+    if op == "flag":
+        return [
+            [
+                at(f"/api/users/{u}/mailboxes/{m}/messages/{uid}", json.dumps({"seen": seen}), "PUT")
+                for seen in (False, True)
+            ]
+            for (u, m), uid in zip(fixtures.inboxes, fixtures.flagged, strict=True)
+        ]
+    if op == "user":
+        return [[at(f"/api/users/{u}", method="GET")] for u, _ in fixtures.inboxes]
+    if op == "listing":
+        user, inbox = fixtures.listing
+        return [[at(f"/api/users/{user}/mailboxes/{inbox}/messages", method="GET")]]
+    if op == "leaderboard":
+        return [[wp.Req("GET", "/idx/points/leaderboard/100")]]
+    raise SystemExit(f"unknown operation {op!r}")
+
+
+def serve(stack: ExitStack, name: str, tree: Path, clients: int) -> Served:
+    url = stack.enter_context(database("postgres", migrated=False))
+    folder = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+    env = dict(os.environ, PYTHONPATH=str(tree), CHAINMAIL_DATABASE_URL=url, CHAINMAIL_API_ACCESS_TOKEN=wp.TOKEN)
+    env.update(CHAINMAIL_VAR_DIR=str(folder), CHAINMAIL_EMAIL_DOMAIN="example.com")
+    subprocess.run([sys.executable, "-m", "chainmail.cli", "migrate"], env=env, check=True, capture_output=True)
+    port = wp.free_port()
+    command = [sys.executable, "-m", "chainmail.cli", "serve"]
+    stack.enter_context(wp.server(name, command, {**env, "CHAINMAIL_PORT": str(port)}, port, "/api/health", folder))
+    target = wp.Target("postgres", port, 0, wp.Api(port))
+    return Served(name, port, url.rsplit("/", 1)[1], target, wp.prepare(target.api, clients))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--before", type=Path, required=True, help="a checkout of the version to compare against")
+    parser.add_argument("--after", type=Path, default=Path(wp.chainmail.__file__).resolve().parents[1])
+    parser.add_argument("--ops", default="upload,flag,user,listing,leaderboard")
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--rounds", type=int, default=4)
+    args = parser.parse_args()
+    print(f"load generator: {wp.wrk_version()}; machine: {os.cpu_count()} cores")
+    print(f"before: {args.before}; after: {args.after}; {args.rounds} alternating rounds of {args.seconds:g} s")
+    with ExitStack() as stack:
+        sides = [serve(stack, "before", args.before, args.clients), serve(stack, "after", args.after, args.clients)]
+        head = f"{'before: req/s   p99  CPU ms':>32}{'after: req/s   p99  CPU ms':>32}{'after/before':>14}"
+        print(f"\n  {'':12}{'clients':>8}   {head}")
+        failed = 0
+        for op in args.ops.split(","):
+            rounds: dict[str, list[tuple[float, float, float]]] = {s.name: [] for s in sides}
+            for number in range(args.rounds):
+                for served in sides if number % 2 == 0 else sides[::-1]:
+                    before = cpu_seconds(served.port, served.database)
+                    result = wp.drive(served.port, args.clients, cycles(served, op), args.seconds, f"s{number}")
+                    spent = cpu_seconds(served.port, served.database) - before
+                    answered = max(len(result.latencies), 1)
+                    rounds[served.name].append((result.rate, result.p99, spent / answered * 1000))
+                    failed += result.failed
+            medians = {name: [statistics.median(r[i] for r in rs) for i in range(3)] for name, rs in rounds.items()}
+            b, a = medians["before"], medians["after"]
+            print(
+                f"  {op:12}{args.clients:>8}   {b[0]:>14.1f}{b[1]:>7.1f}{b[2]:>11.2f}"
+                f"{a[0]:>14.1f}{a[1]:>7.1f}{a[2]:>11.2f}{a[0] / b[0]:>14.3f}"
+            )
+    print(f"\n  answers not 2xx: {failed}")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
