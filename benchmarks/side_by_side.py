@@ -17,7 +17,6 @@ round. CPU per request is steadier than a rate on a noisy machine.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
@@ -38,8 +37,7 @@ class Served:
     name: str
     port: int
     database: str  # the PostgreSQL database's name, as its backends show it in their command line
-    target: wp.Target
-    fixtures: wp.Fixtures
+    cycles: dict[str, list[list[wp.Req]]]  # each client's requests, by operation (`write_path.chainmail_cycles`)
 
 
 def cpu_seconds(port: int, database_name: str) -> float:
@@ -60,31 +58,6 @@ def cpu_seconds(port: int, database_name: str) -> float:
     return total
 
 
-def cycles(served: Served, op: str) -> list[list[wp.Req]]:
-    at, fixtures = served.target.chainmail_request, served.fixtures
-    if op == "upload":
-        return [
-            [at(f"/api/users/{u}/mailboxes/{m}/messages", wp.SMALL_MESSAGE, kind=wp.RFC822)]
-            for u, m in fixtures.inboxes
-        ]
-    if op == "flag":
-        return [
-            [
-                at(f"/api/users/{u}/mailboxes/{m}/messages/{uid}", json.dumps({"seen": seen}), "PUT")
-                for seen in (False, True)
-            ]
-            for (u, m), uid in zip(fixtures.inboxes, fixtures.flagged, strict=True)
-        ]
-    if op == "user":
-        return [[at(f"/api/users/{u}", method="GET")] for u, _ in fixtures.inboxes]
-    if op == "listing":
-        user, inbox = fixtures.listing
-        return [[at(f"/api/users/{user}/mailboxes/{inbox}/messages", method="GET")]]
-    if op == "leaderboard":
-        return [[wp.Req("GET", "/idx/points/leaderboard/100")]]
-    raise SystemExit(f"unknown operation {op!r}")
-
-
 def serve(stack: ExitStack, name: str, tree: Path, clients: int) -> Served:
     url = stack.enter_context(database("postgres", migrated=False))
     folder = Path(stack.enter_context(tempfile.TemporaryDirectory()))
@@ -95,7 +68,7 @@ def serve(stack: ExitStack, name: str, tree: Path, clients: int) -> Served:
     command = [sys.executable, "-m", "chainmail.cli", "serve"]
     stack.enter_context(wp.server(name, command, {**env, "CHAINMAIL_PORT": str(port)}, port, "/api/health", folder))
     target = wp.Target("postgres", port, 0, wp.Api(port))
-    return Served(name, port, url.rsplit("/", 1)[1], target, wp.prepare(target.api, clients))
+    return Served(name, port, url.rsplit("/", 1)[1], wp.chainmail_cycles(target, wp.prepare(target.api, clients)))
 
 
 def main() -> None:
@@ -115,11 +88,13 @@ def main() -> None:
         print(f"\n  {'':12}{'clients':>8}   {head}")
         failed = 0
         for op in args.ops.split(","):
+            if op not in sides[0].cycles:
+                raise SystemExit(f"unknown operation {op!r}: one of {', '.join(sides[0].cycles)}")
             rounds: dict[str, list[tuple[float, float, float]]] = {s.name: [] for s in sides}
             for number in range(args.rounds):
                 for served in sides if number % 2 == 0 else sides[::-1]:
                     before = cpu_seconds(served.port, served.database)
-                    result = wp.drive(served.port, args.clients, cycles(served, op), args.seconds, f"s{number}")
+                    result = wp.drive(served.port, args.clients, served.cycles[op], args.seconds, f"s{number}")
                     spent = cpu_seconds(served.port, served.database) - before
                     answered = max(len(result.latencies), 1)
                     rounds[served.name].append((result.rate, result.p99, spent / answered * 1000))

@@ -512,24 +512,38 @@ CHAINMAIL_READS = (
 )
 
 
+def chainmail_cycles(target: Target, fixtures: Fixtures) -> dict[str, list[list[Req]]]:
+    """Each client's cycle of requests for chainmail's operations, by short name (also `benchmarks.side_by_side`)."""
+    at = target.chainmail_request
+    listing_user, listing_inbox = fixtures.listing
+    return {
+        "upload": [
+            [at(f"/api/users/{u}/mailboxes/{m}/messages", SMALL_MESSAGE, kind=RFC822)] for u, m in fixtures.inboxes
+        ],
+        "flag": [
+            [
+                at(f"/api/users/{u}/mailboxes/{m}/messages/{uid}", json.dumps({"seen": seen}), "PUT")
+                for seen in (False, True)
+            ]
+            for (u, m), uid in zip(fixtures.inboxes, fixtures.flagged, strict=True)
+        ],
+        "user": [[at(f"/api/users/{u}", method="GET")] for u, _ in fixtures.inboxes],
+        "listing": [[at(f"/api/users/{listing_user}/mailboxes/{listing_inbox}/messages", method="GET")]],
+        "leaderboard": [[Req("GET", "/idx/points/leaderboard/100")]],
+    }
+
+
 def writes(target: Target, fixtures: Fixtures, client_counts: list[int], seconds: float) -> dict[str, list[Result]]:
     """Bare insert, upload, user creation, flag update at each client count, then the hot INBOX."""
     at = target.chainmail_request
     bare_insert = [[Req("POST", "/insert", SMALL_MESSAGE, {"Content-Type": "text/plain"})]]
-    uploads = [[at(f"/api/users/{u}/mailboxes/{m}/messages", SMALL_MESSAGE, kind=RFC822)] for u, m in fixtures.inboxes]
     new_user = json.dumps({"username": f"u{UNIQUE}", "password": "benchmark-password"})
-    flags = [
-        [
-            at(f"/api/users/{u}/mailboxes/{m}/messages/{uid}", json.dumps({"seen": seen}), "PUT")
-            for seen in (False, True)
-        ]
-        for (u, m), uid in zip(fixtures.inboxes, fixtures.flagged, strict=True)
-    ]
+    cycles = chainmail_cycles(target, fixtures)
     operations = {
         BARE_INSERT: (target.bare, bare_insert),
-        UPLOAD: (target.chainmail, uploads),
+        UPLOAD: (target.chainmail, cycles["upload"]),
         "POST /api/users": (target.chainmail, [[at("/api/users", new_user)]]),
-        "flag update, seen toggled": (target.chainmail, flags),
+        "flag update, seen toggled": (target.chainmail, cycles["flag"]),
     }
     results: dict[str, list[Result]] = {name: [] for name in operations}
     for clients in client_counts:  # interleaved, so that every operation meets the machine in the same state
@@ -551,17 +565,13 @@ def writes(target: Target, fixtures: Fixtures, client_counts: list[int], seconds
 
 def reads(target: Target, fixtures: Fixtures, connections: int, seconds: float) -> dict[str, Result]:
     """Bare JSON and bare row by key beside a user, a message listing and the points leaderboard."""
-    at = target.chainmail_request
-    listing_user, listing_inbox = fixtures.listing
+    cycles = chainmail_cycles(target, fixtures)
     operations = {
         BARE_JSON: (target.bare, [[Req("GET", "/json")]]),
         "bare GET one row by key": (target.bare, [[Req("GET", "/row/1")]]),
-        CHAINMAIL_READS[0]: (target.chainmail, [[at(f"/api/users/{u}", method="GET")] for u, _ in fixtures.inboxes]),
-        CHAINMAIL_READS[1]: (
-            target.chainmail,
-            [[at(f"/api/users/{listing_user}/mailboxes/{listing_inbox}/messages", method="GET")]],
-        ),
-        CHAINMAIL_READS[2]: (target.chainmail, [[Req("GET", "/idx/points/leaderboard/100")]]),
+        CHAINMAIL_READS[0]: (target.chainmail, cycles["user"]),
+        CHAINMAIL_READS[1]: (target.chainmail, cycles["listing"]),
+        CHAINMAIL_READS[2]: (target.chainmail, cycles["leaderboard"]),
     }
     results = {name: drive(port, connections, cycles, seconds, "read") for name, (port, cycles) in operations.items()}
     anchors = [results[BARE_JSON].rate, results["bare GET one row by key"].rate]

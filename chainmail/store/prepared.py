@@ -85,17 +85,15 @@ class Prepared:
         if not compiled.direct:
             conn.execute(self.statement, list(params) if many else params)
             return
+        values = [_driver_params(compiled, p) for p in params] if many else _driver_params(compiled, params)  # type: ignore[arg-type]
         if getattr(conn, "pipelined", False):  # a fold's writes (`BatchedWrites`): sent now, answered at its sync
-            if many:
-                conn.send(compiled.sql, [_driver_params(compiled, p) for p in params], many=True)  # type: ignore[attr-defined]
-            else:
-                conn.send(compiled.sql, _driver_params(compiled, params))  # type: ignore[attr-defined, arg-type]
+            conn.send(compiled.sql, values, many=many)  # type: ignore[attr-defined]
             return
         with _driver_cursor(conn, compiled.sql) as cursor:
             if many:
-                cursor.executemany(compiled.sql, [_driver_params(compiled, p) for p in params])  # type: ignore[union-attr]
+                cursor.executemany(compiled.sql, values)  # type: ignore[union-attr]
             else:
-                cursor.execute(compiled.sql, _driver_params(compiled, params))
+                cursor.execute(compiled.sql, values)
 
     def _compiled_for(self, conn: Connection) -> _Compiled:
         dialect = conn.dialect  # read once
