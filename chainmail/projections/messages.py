@@ -17,15 +17,18 @@ from sqlalchemy import (
     Connection,
     DateTime,
     Index,
+    Select,
     String,
     Table,
     Text,
+    and_,
     any_,
     bindparam,
     delete,
     false,
     func,
     insert,
+    or_,
     select,
     update,
 )
@@ -37,7 +40,7 @@ from chainmail.domain.ids import object_id_of
 from chainmail.domain.mail.application import Mail
 from chainmail.domain.mail.mailboxes import Mailbox
 from chainmail.domain.mail.users import User
-from chainmail.projections.paging import Boundary, Page, keyset_page
+from chainmail.projections.paging import Boundary, Page, keyset_page, page_of
 from chainmail.projections.projection import Projection, handles
 from chainmail.store.prepared import Prepared
 from chainmail.store.schema import metadata
@@ -376,34 +379,46 @@ def storage_used(conn: Connection, user_id: str) -> int:
     return int(total.scalar_one())
 
 
-def list_messages(
+def listing_page(
     conn: Connection,
-    where: Sequence[ColumnElement[bool]],
+    mailbox_id: str,
     *,
+    unseen: bool | None,
     limit: int,
     after: Boundary | None,
     before: Boundary | None,
     ascending: bool,
-    by_idate: bool = True,
-    known_total: int | None = None,
-    columns: Sequence[Column[Any]] | None = None,
-) -> tuple[int, Page]:
-    """A page of messages; `columns`, when given, are all a row holds (with `id` and `idate` for the keys)."""
-    if known_total is not None:
-        total = known_total
-    else:
-        total = int(conn.execute(select(func.count()).select_from(messages).where(*where)).scalar_one())
-    page = keyset_page(
-        conn,
-        select(*columns).where(*where) if columns is not None else select(messages).where(*where),
-        messages.c.id,
-        limit=limit,
-        sort_column=messages.c.idate if by_idate else None,
-        ascending=ascending,
-        after=after,
-        before=before,
-    )
-    return total, page
+) -> Page:
+    """A page of a folder's messages by arrival (`LISTING_COLUMNS`, rows as dicts), optionally only the unseen
+    or only the seen ones: WildDuck's message listing, with a statement built once per shape of the request."""
+    backwards = before is not None and after is None
+    boundary = after if not backwards else before
+    forward = ascending != backwards  # walk in ascending key order?
+    shape = (unseen, boundary is not None, forward)
+    statement = _LISTINGS.get(shape)
+    if statement is None:
+        statement = _LISTINGS[shape] = Prepared(_listing(*shape))
+    params: dict[str, Any] = {"mailbox": mailbox_id, "limit": limit + 1}
+    if boundary is not None:
+        params.update(at=boundary.value, at_id=boundary.id)
+    rows = statement.rows(conn, params)
+    return page_of(rows, limit, backwards, after, "id", "idate")
+
+
+def _listing(unseen: bool | None, bounded: bool, forward: bool) -> Select[Any]:
+    m = messages.c
+    query = select(*LISTING_COLUMNS).where(m.mailbox_id == bindparam("mailbox"))
+    if unseen is not None:
+        query = query.where(m.seen.is_(not unseen))
+    if bounded:  # past the cursor's message: by arrival, then by id among messages that arrived together
+        at, at_id = bindparam("at", type_=m.idate.type), bindparam("at_id", type_=m.id.type)
+        query = query.where(
+            or_(m.idate > at, and_(m.idate == at, m.id > at_id))
+            if forward
+            else or_(m.idate < at, and_(m.idate == at, m.id < at_id))
+        )
+    order = (m.idate.asc(), m.id.asc()) if forward else (m.idate.desc(), m.id.desc())
+    return query.order_by(*order).limit(bindparam("limit"))
 
 
 # What a listing shows (WildDuck's `formatMessageListing`): not the search text, the body or the flag list.
@@ -414,6 +429,7 @@ LISTING_COLUMNS = tuple(
         "answered", "forwarded", "msgid", "subject", "has_attachments", "summary", "meta_data",
     )
 )  # fmt: skip
+_LISTINGS: dict[tuple[bool | None, bool, bool], Prepared] = {}  # by (unseen, bounded, forward)
 
 
 def thread_counts(conn: Connection, user_id: str, threads: Sequence[str]) -> dict[str, int]:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Column, ColumnElement, Connection, Row, Select, and_, or_
+from sqlalchemy import Column, ColumnElement, Connection, Select, and_, or_
 
 
 @dataclass(frozen=True)
@@ -19,7 +19,7 @@ class Boundary:
 
 @dataclass(frozen=True)
 class Page:
-    rows: Sequence[Row[Any]]
+    rows: Sequence[Any]  # SQLAlchemy rows, or dicts where the page was read with a `Prepared` statement
     has_next: bool
     has_previous: bool
     first: Boundary | None
@@ -46,6 +46,20 @@ def keyset_page(
     keys = [sort_column, id_column] if sort_column is not None else [id_column]
     query = query.order_by(*[k.asc() if forward_order else k.desc() for k in keys]).limit(limit + 1)
     rows = list(conn.execute(query).all())
+    sort_key = sort_column.name if sort_column is not None else None
+    return page_of(rows, limit, backwards, after, id_column.name, sort_key, lambda row: row._mapping)
+
+
+def page_of(
+    rows: list[Any],
+    limit: int,
+    backwards: bool,
+    after: Boundary | None,
+    id_key: str,
+    sort_key: str | None,
+    mapping: Callable[[Any], Mapping[str, Any]] = lambda row: row,
+) -> Page:
+    """The page of `rows`, read (`limit` + 1 of them at most) in the walk's order, as `keyset_page` reads them."""
     has_more = len(rows) > limit
     rows = rows[:limit]
     if backwards:
@@ -53,10 +67,9 @@ def keyset_page(
     has_previous = has_more if backwards else after is not None
     has_next = True if backwards else has_more
 
-    def key(row: Row[Any]) -> Boundary:
-        mapping = row._mapping
-        value = mapping[sort_column.name] if sort_column is not None else None
-        return Boundary(str(mapping[id_column.name]), value)
+    def key(row: Any) -> Boundary:
+        values = mapping(row)
+        return Boundary(str(values[id_key]), values[sort_key] if sort_key is not None else None)
 
     return Page(
         rows,

@@ -171,6 +171,41 @@ def test_listing_pages_by_internal_date_both_ways(client: falcon.testing.TestCli
     assert first["results"][0]["idate"] == "2026-01-05T00:00:00.000Z"
 
 
+def test_listing_pages_through_messages_that_arrived_together(client: falcon.testing.TestClient) -> None:
+    """Pages walked forward and back give every message once, in (idate, id) order, whatever the page size,
+    the order and the unseen filter: messages with one arrival time are told apart by their id."""
+    user = create_user(client, "together")
+    inbox = mailbox_ids(client, user)["INBOX"]
+    for n, day in enumerate([1, 2, 2, 2, 3, 3, 4]):
+        upload(client, user, inbox, subject=f"m{n}", seen=n % 2 == 1, date=f"2026-01-0{day}T00:00:00Z")
+
+    def listing(**params: object) -> dict:
+        answer = client.simulate_get(messages_url(user, inbox), params=params)
+        assert answer.status_code == 200, answer.text
+        return answer.json
+
+    for order in ("desc", "asc"):
+        for unseen in (None, "true", "false"):
+            filters = {"order": order} | ({"unseen": unseen} if unseen else {})
+            whole = listing(limit=250, **filters)["results"]
+            keys = [(m["idate"], m["id"]) for m in whole]
+            assert keys == sorted(keys, reverse=order == "desc")
+            assert len(whole) == {None: 7, "true": 4, "false": 3}[unseen]
+            for limit in (1, 2, 3):
+                page, walked = listing(limit=limit, **filters), []
+                while True:
+                    walked += [m["id"] for m in page["results"]]
+                    if not page["nextCursor"]:
+                        break
+                    page = listing(limit=limit, next=page["nextCursor"], **filters)
+                assert walked == [m["id"] for m in whole], (order, unseen, limit)
+                back = [m["id"] for m in page["results"]]
+                while page["previousCursor"]:
+                    page = listing(limit=limit, previous=page["previousCursor"], **filters)
+                    back = [m["id"] for m in page["results"]] + back
+                assert back == walked and page["page"] == 1
+
+
 def test_unseen_filter_headers_and_thread_counters(client: falcon.testing.TestClient) -> None:
     user = create_user(client, "filterer")
     inbox = mailbox_ids(client, user)["INBOX"]

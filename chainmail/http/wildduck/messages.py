@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 import falcon
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import select
 
 from chainmail.http.auth import require
 from chainmail.http.bodies import read_body
@@ -32,7 +32,6 @@ from chainmail.http.wire import js_iso
 from chainmail.mail.mime import Composition, NewAttachment, build_message, parse_message, text_to_html
 from chainmail.mail.store import MailStore
 from chainmail.projections import messages as messages_model
-from chainmail.projections.messages import messages as messages_table
 from chainmail.projections.messages import utc
 from chainmail.projections.outbound import forward_targets_of, outbound_of_message
 from chainmail.projections.userdata import stored_files
@@ -309,27 +308,23 @@ class MessagesResource:
         params = parse(ListMessages, req.context.params)
         require(req.context.principal, "read", "messages", params.user)
         folder = self.store.mailbox(params.user, params.mailbox)
-        where: list[ColumnElement[bool]] = [messages_table.c.mailbox_id == params.mailbox]
-        if params.unseen is not None:
-            where.append(messages_table.c.seen.is_(not params.unseen))
         after, before, number = page_request(params.next, params.previous, sorted_by_id=False)
         # The folder's counters answer `total` without counting a big mailbox row by row.
         if params.unseen is None:
-            known: int | None = int(folder["total"])
+            total = int(folder["total"])
         else:
-            known = int(folder["unseen"]) if params.unseen else int(folder["total"]) - int(folder["unseen"])
+            total = int(folder["unseen"]) if params.unseen else int(folder["total"]) - int(folder["unseen"])
         with self.system.engine.connect() as conn:
-            total, page = messages_model.list_messages(
+            page = messages_model.listing_page(
                 conn,
-                where,
+                params.mailbox,
+                unseen=params.unseen,
                 limit=int(params.limit),
                 after=after,
                 before=before,
                 ascending=params.order == "asc",
-                known_total=known,
-                columns=messages_model.LISTING_COLUMNS,
             )
-            rows = [dict(r._mapping) for r in page.rows]
+            rows = page.rows
             counts = (
                 messages_model.thread_counts(conn, params.user, [r["thread"] for r in rows])
                 if params.threadCounters
