@@ -3,7 +3,7 @@
     apt-get install -y wrk
     git worktree add /tmp/before <rev>
     PYTHONPATH=$PWD .venv/bin/python -m benchmarks.side_by_side --before /tmp/before \\
-        [--ops upload,flag,user,listing,leaderboard] [--clients 16] [--seconds 5] [--rounds 4]
+        [--ops upload,flag,user,listing,leaderboard] [--clients 16] [--seconds 5] [--rounds 4] [--db-delay-ms 0.25]
 
 Runs on one machine drift: the same commit measured an hour apart varies by 10-25% here. So each version gets
 its own `chainmail serve` (4 workers, defaults) on its own throwaway PostgreSQL database, both running at
@@ -12,22 +12,31 @@ requests/s and p99 (measured by wrk, as in `benchmarks.write_path`), each row gi
 of that server's processes: its gunicorn master and workers (found by the `CHAINMAIL_PORT` in their
 environment) and the PostgreSQL backends of its database, read from /proc (Linux) before and after each
 round. CPU per request is steadier than a rate on a noisy machine.
+
+`--db-delay-ms` puts each server's PostgreSQL behind a proxy that delays every chunk by that much each way
+(`benchmarks.delay_proxy`): the database as if on another host, where every round trip of a request costs
+what the network takes. The median `SELECT 1` through the proxy is printed.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from benchmarks import write_path as wp
 from benchmarks._stores import database
+from benchmarks.delay_proxy import measure_round_trip
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -58,15 +67,53 @@ def cpu_seconds(port: int, database_name: str) -> float:
     return total
 
 
-def serve(stack: ExitStack, name: str, tree: Path, clients: int) -> Served:
+def delayed(stack: ExitStack, url: str, delay_ms: float) -> str:
+    """`url` through a `benchmarks.delay_proxy` of its own (stopped with the stack)."""
+    parts = urlsplit(url)
+    listen = wp.free_port()
+    command = [sys.executable, "-m", "benchmarks.delay_proxy", "--listen", str(listen), "--delay-ms", str(delay_ms)]
+    command += ["--to", f"{parts.hostname}:{parts.port or 5432}"]
+    proxy = subprocess.Popen(command, cwd=Path(__file__).resolve().parents[1])
+    stack.callback(proxy.wait)
+    stack.callback(proxy.terminate)
+    proxied = urlunsplit(parts._replace(netloc=parts.netloc.replace(f":{parts.port}", f":{listen}")))
+    for _ in range(100):
+        with contextlib.suppress(OSError):
+            socket.create_connection(("127.0.0.1", listen)).close()
+            return proxied
+        time.sleep(0.05)
+    raise SystemExit("the delay proxy did not start")
+
+
+def serve(stack: ExitStack, name: str, tree: Path, clients: int, delay_ms: float) -> Served:
     url = stack.enter_context(database("postgres", migrated=False))
     folder = Path(stack.enter_context(tempfile.TemporaryDirectory()))
     env = dict(os.environ, PYTHONPATH=str(tree), CHAINMAIL_DATABASE_URL=url, CHAINMAIL_API_ACCESS_TOKEN=wp.TOKEN)
     env.update(CHAINMAIL_VAR_DIR=str(folder), CHAINMAIL_EMAIL_DOMAIN="example.com")
-    subprocess.run([sys.executable, "-m", "chainmail.cli", "migrate"], env=env, check=True, capture_output=True)
+    # `python -m` puts its working directory first on the path, before PYTHONPATH: each side runs in its tree,
+    # or both would serve the checkout the benchmark was started from
+    served = subprocess.run(
+        [sys.executable, "-c", "import chainmail; print(chainmail.__file__)"],
+        env=env,
+        cwd=tree,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    if not Path(served).resolve().is_relative_to(tree.resolve()):
+        raise SystemExit(f"{name}: {tree} would serve {served}")
+    subprocess.run(
+        [sys.executable, "-m", "chainmail.cli", "migrate"], env=env, cwd=tree, check=True, capture_output=True
+    )
+    if delay_ms > 0:
+        env["CHAINMAIL_DATABASE_URL"] = delayed(stack, url, delay_ms)
+        round_trip = measure_round_trip(env["CHAINMAIL_DATABASE_URL"])
+        print(f"{name}: PostgreSQL behind a {delay_ms:g} ms each way proxy, SELECT 1 median {round_trip:.2f} ms")
     port = wp.free_port()
     command = [sys.executable, "-m", "chainmail.cli", "serve"]
-    stack.enter_context(wp.server(name, command, {**env, "CHAINMAIL_PORT": str(port)}, port, "/api/health", folder))
+    stack.enter_context(
+        wp.server(name, command, {**env, "CHAINMAIL_PORT": str(port)}, port, "/api/health", folder, cwd=tree)
+    )
     target = wp.Target("postgres", port, 0, wp.Api(port))
     return Served(name, port, url.rsplit("/", 1)[1], wp.chainmail_cycles(target, wp.prepare(target.api, clients)))
 
@@ -79,11 +126,15 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--db-delay-ms", type=float, default=0.0, help="PostgreSQL's added latency, each way")
     args = parser.parse_args()
     print(f"load generator: {wp.wrk_version()}; machine: {os.cpu_count()} cores")
     print(f"before: {args.before}; after: {args.after}; {args.rounds} alternating rounds of {args.seconds:g} s")
     with ExitStack() as stack:
-        sides = [serve(stack, "before", args.before, args.clients), serve(stack, "after", args.after, args.clients)]
+        sides = [
+            serve(stack, "before", args.before, args.clients, args.db_delay_ms),
+            serve(stack, "after", args.after, args.clients, args.db_delay_ms),
+        ]
         head = f"{'before: req/s   p99  CPU ms':>32}{'after: req/s   p99  CPU ms':>32}{'after/before':>14}"
         print(f"\n  {'':12}{'clients':>8}   {head}")
         failed = 0

@@ -313,10 +313,12 @@ def free_port() -> int:
 
 
 @contextmanager
-def server(name: str, command: list[str], env: dict[str, str], port: int, ready_path: str, logs: Path) -> Iterator[int]:
+def server(
+    name: str, command: list[str], env: dict[str, str], port: int, ready_path: str, logs: Path, cwd: Path | None = None
+) -> Iterator[int]:
     """Starts `command` in a session of its own, waits until `ready_path` answers 200, stops it afterwards."""
     log = open(logs / f"{name}.log", "wb")  # noqa: SIM115 - closed in finally, after the process
-    process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    process = subprocess.Popen(command, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline = time.monotonic() + 90
         while True:
