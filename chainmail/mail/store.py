@@ -23,6 +23,7 @@ from chainmail.projections import messages as messages_model
 from chainmail.projections import userdata as userdata_model
 from chainmail.projections import users as users_model
 from chainmail.store.blobs import blob_ref, get_blob, put_blob
+from chainmail.store.prepared import read_together
 from chainmail.system import System
 
 MAX_MAILBOXES = 1500
@@ -173,24 +174,31 @@ class MailStore:
         when the user or the folder asks for it (an upload that is not a draft)."""
         if not raw.strip():
             raise Invalid("EmptyMessage", "Message is empty")
-        with self.engine.connect() as conn:  # the lookups on one connection, a round trip each
-            user = users_model.get_user(conn, user_id)
+        parsed = parse_message(raw)  # first: its thread keys go out with the lookups
+        subject, refs = thread_keys(parsed)
+        with self.engine.connect() as conn:  # the account, the folder and the thread: one round trip
+            by_thread = messages_model.thread_read(conn, user_id, subject, refs)
+            reads = [users_model.user_read(user_id), mailboxes_model.mailbox_read(user_id, mailbox_id)]
+            found = read_together(conn, reads if by_thread is None else [*reads, by_thread])
+            user = found[0][0] if found[0] else None
             if user is None:
                 raise user_not_found()
             if enforce_limits and (user.get("disabled") or user.get("suspended")):
                 raise Forbidden("UserDisabled", "User account is disabled")
-            mailbox = mailboxes_model.get_mailbox(conn, user_id, mailbox_id)
+            mailbox = found[1][0] if found[1] else None
             if mailbox is None:
                 raise NotFound("NoSuchMailbox", "This mailbox does not exist")
+            thread = messages_model.thread_of(found[2]) if by_thread is not None else None
             profile = user.get("profile") or {}
             if encrypt and (profile.get("encryptMessages") or mailbox["encrypt_messages"]):
                 # as WildDuck: to the user's public key when the user or the target mailbox encrypts
-                raw = encrypt_message(profile.get("pubKey"), raw) or raw
+                encrypted = encrypt_message(profile.get("pubKey"), raw)
+                if encrypted is not None:  # the message stored is the encrypted one
+                    raw, parsed = encrypted, parse_message(encrypted)
+                    subject, refs = thread_keys(parsed)
+                    thread = messages_model.thread_for(conn, user_id, subject, refs)
             if enforce_limits:
                 self.check_quota(user, len(raw))
-            parsed = parse_message(raw)
-            subject, refs = thread_keys(parsed)
-            thread = messages_model.thread_for(conn, user_id, subject, refs)
         blob = blob_ref(raw)
         stored_attachments = {a.id: blob_ref(a.content).sha256 for a in parsed.attachments}
 

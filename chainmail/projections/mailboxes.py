@@ -149,6 +149,11 @@ _MAILBOX = Prepared(
 )
 
 
+def mailbox_read(user_id: str, mailbox_id: str) -> tuple[Prepared, dict[str, Any]]:
+    """The select of a user's folder, to send with others (`store.prepared.read_together`)."""
+    return _MAILBOX, {"user": user_id, "mailbox": mailbox_id}
+
+
 def get_mailbox(conn: Connection, user_id: str, mailbox_id: str) -> dict[str, Any] | None:
     return _MAILBOX.first(conn, {"user": user_id, "mailbox": mailbox_id})
 

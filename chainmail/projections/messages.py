@@ -443,11 +443,23 @@ def thread_counts(conn: Connection, user_id: str, threads: Sequence[str]) -> dic
 
 def thread_for(conn: Connection, user_id: str, subject: str, refs: Sequence[str]) -> str | None:
     """The user's thread under this subject key that knows one of these message-id keys (the oldest)."""
+    read = thread_read(conn, user_id, subject, refs)
+    return thread_of(read[0].rows(conn, read[1])) if read is not None else None
+
+
+def thread_read(
+    conn: Connection, user_id: str, subject: str, refs: Sequence[str]
+) -> tuple[Prepared, dict[str, Any]] | None:
+    """`thread_for`'s select, to send with others (`store.prepared.read_together`); None without keys."""
     if not refs:
         return None
     query = _THREAD_FOR.get(conn.dialect.name, _THREAD_FOR["sqlite"])
-    found = query.first(conn, {"user": user_id, "subject": subject, "refs": list(refs)})
-    return found["thread"] if found else None
+    return query, {"user": user_id, "subject": subject, "refs": list(refs)}
+
+
+def thread_of(rows: list[dict[str, Any]]) -> str | None:
+    """The thread `thread_read`'s rows name, if any."""
+    return rows[0]["thread"] if rows else None
 
 
 def _thread_for(ref_in: Any) -> Prepared:

@@ -232,6 +232,50 @@ def test_unseen_filter_headers_and_thread_counters(client: falcon.testing.TestCl
     assert counted["results"][0]["headers"] == {"subject": "Re: first"}
 
 
+def test_an_account_that_encrypts_stores_uploads_encrypted_and_threads_them(client: falcon.testing.TestClient) -> None:
+    """With a public key and `encryptMessages`, an upload is stored as OpenPGP/MIME (as WildDuck's openpgp.js
+    does), its headers kept: the listing shows it, and a reply to it joins its thread."""
+    import pgpy
+    from pgpy.constants import CompressionAlgorithm, HashAlgorithm, KeyFlags, PubKeyAlgorithm, SymmetricKeyAlgorithm
+
+    key = pgpy.PGPKey.new(PubKeyAlgorithm.RSAEncryptOrSign, 2048)
+    uid = pgpy.PGPUID.new("Secret Keeper", email="keeper@example.com")
+    key.add_uid(
+        uid,
+        usage={KeyFlags.Sign, KeyFlags.EncryptCommunications, KeyFlags.EncryptStorage},
+        hashes=[HashAlgorithm.SHA256],
+        ciphers=[SymmetricKeyAlgorithm.AES256],
+        compression=[CompressionAlgorithm.Uncompressed],
+    )
+    user = create_user(client, "keeper")
+    changed = client.simulate_put(f"/api/users/{user}", json={"pubKey": str(key.pubkey), "encryptMessages": True})
+    assert changed.status_code == 200, changed.text
+    inbox = mailbox_ids(client, user)["INBOX"]
+    original = (
+        b"From: Sender <sender@example.org>\r\nTo: keeper@example.com\r\nSubject: the secret\r\n"
+        b"Message-ID: <secret-1@example.org>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nonly for you\r\n"
+    )
+    reply = original.replace(
+        b"Message-ID: <secret-1@", b"In-Reply-To: <secret-1@example.org>\r\nMessage-ID: <secret-2@"
+    )
+    reply = reply.replace(b"Subject: the secret", b"Subject: Re: the secret")
+    for raw in (original, reply):
+        stored = client.simulate_post(messages_url(user, inbox), body=raw, headers={"Content-Type": "message/rfc822"})
+        assert stored.status_code == 200, stored.text
+
+    source = client.simulate_get(f"{messages_url(user, inbox)}/1/message.eml").content
+    assert b"only for you" not in source and b"-----BEGIN PGP MESSAGE-----" in source
+    assert b"Subject: the secret" in source and b"multipart/encrypted" in source
+    armored = source[source.index(b"-----BEGIN PGP MESSAGE-----") :]
+    armored = armored[: armored.index(b"-----END PGP MESSAGE-----") + len(b"-----END PGP MESSAGE-----")]
+    decrypted = key.decrypt(pgpy.PGPMessage.from_blob(armored))
+    assert "only for you" in str(decrypted.message)
+    listed = client.simulate_get(messages_url(user, inbox), params={"order": "asc"}).json["results"]
+    assert [m["subject"] for m in listed] == ["the secret", "Re: the secret"]
+    assert listed[0]["thread"] == listed[1]["thread"]
+    assert client.simulate_get(f"{messages_url(user, inbox)}/1").json["encrypted"] is True
+
+
 def test_flags_are_set_one_by_one_and_by_range(client: falcon.testing.TestClient) -> None:
     user = create_user(client, "flagger")
     inbox = mailbox_ids(client, user)["INBOX"]

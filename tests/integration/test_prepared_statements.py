@@ -22,10 +22,10 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
 from chainmail.store.database import make_engine, writer
-from chainmail.store.prepared import Prepared
+from chainmail.store.prepared import Prepared, read_together
 
 metadata = MetaData()
 sample = Table(
@@ -143,6 +143,32 @@ def test_rows_read_by_a_prepared_select_equal_sqlalchemys_result(database_url: s
                 select(sample.c.id).where(sample.c.id.in_(bindparam("ids", expanding=True))).order_by(sample.c.id)
             )
             assert Prepared(expanding).rows(conn, {"ids": [2, 4, 99]}) == [{"id": 2}, {"id": 4}]
+    finally:
+        metadata.drop_all(engine)
+        engine.dispose()
+
+
+def test_selects_read_together_give_each_its_own_rows_and_fail_as_sqlalchemy_does(database_url: str) -> None:
+    """`read_together` (one round trip on PostgreSQL, in psycopg's pipeline mode) reads what each select
+    reads alone; an error is SQLAlchemy's, and the connection reads on afterwards, out of pipeline mode."""
+    engine = make_engine(database_url)
+    metadata.create_all(engine)
+    try:
+        with writer(engine).begin() as conn:
+            conn.execute(insert(sample).values(tag="given"), _rows(0, 10))
+        by_id = Prepared(select(sample).where(sample.c.id == bindparam("id")))
+        flagged = Prepared(select(sample.c.id).where(sample.c.flag == bindparam("flag")).order_by(sample.c.id))
+        missing = Prepared(select(sample).where(sample.c.name == bindparam("name")))
+        reads = [(by_id, {"id": 3}), (flagged, {"flag": True}), (missing, {"name": "nobody"}), (by_id, {"id": 4})]
+        with engine.connect() as conn:
+            alone = [prepared.rows(conn, params) for prepared, params in reads]
+            assert read_together(conn, reads) == alone
+            assert alone[0][0]["id"] == 3 and alone[2] == [] and [r["id"] for r in alone[1]] == [0, 2, 4, 6, 8]
+            gone = Table("prepared_gone", MetaData(), Column("id", Integer, primary_key=True))
+            with pytest.raises(ProgrammingError if engine.dialect.name == "postgresql" else OperationalError):
+                read_together(conn, [reads[0], (Prepared(select(gone).where(gone.c.id == bindparam("id"))), {"id": 1})])
+            assert read_together(conn, reads[:2]) == alone[:2]
+            assert by_id.first(conn, {"id": 5})["id"] == 5
     finally:
         metadata.drop_all(engine)
         engine.dispose()
