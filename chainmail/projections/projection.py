@@ -76,6 +76,10 @@ class BatchedWrites:
                 pipeline.__exit__(type(error), error, error.__traceback__)
 
     def flush(self) -> None:
+        """Write the rows `insert` collected (they go through SQLAlchemy: what was sent is synced first). With
+        none, statements sent stay in flight: `sync` answers them."""
+        if not self._pending:
+            return
         self.sync()
         pending, self._pending = self._pending, {}
         for (table, _), rows in pending.items():
@@ -83,10 +87,12 @@ class BatchedWrites:
 
     def execute(self, *args: Any, **kwargs: Any) -> Any:
         self.flush()
+        self.sync()
         return self._conn.execute(*args, **kwargs)
 
     def __getattr__(self, name: str) -> Any:
         self.flush()
+        self.sync()
         return getattr(self._conn, name)
 
 

@@ -172,9 +172,9 @@ class ProjectionRunner:
         within: Callable[[Any], None] | None,
         concerned: Sequence[Projection],
     ) -> list[int]:
-        """`within`, the append and the fold through one pipelined `BatchedWrites`: what they send goes out
-        without waiting, and the answers come back together (an upload's seven statements in one round trip
-        instead of seven). An error among them is raised at the sync; one that is not a conflict or transient
+        """`within`, the append, the fold and the COMMIT through one pipelined `BatchedWrites`: what they send
+        goes out without waiting, and the answers come back together (an upload's eight statements in one
+        round trip instead of eight). An error among them is raised at the sync; one that is not a conflict or transient
         is taken as the fold's (`_FoldFailed`): the save runs again unpipelined, each read model isolated,
         where an error of `within` or of the append is raised as it is."""
         writes = BatchedWrites(conn, pipelined=True)
@@ -184,6 +184,10 @@ class ProjectionRunner:
             ids = app.recorder.send_append(writes, stored)  # type: ignore[attr-defined]
             if concerned:
                 self._fold(conn, events, concerned, writes)
+            # and the save's COMMIT: after an error the server skips it (the pipeline is aborted up to the
+            # sync), so it commits only if everything before it succeeded; the transaction's own commit then
+            # finds nothing open and sends nothing
+            writes.send(b"COMMIT", None, prepare=False)
             writes.sync()
         except BaseException as error:
             writes.abandon(error)
