@@ -101,6 +101,16 @@ class MailStore:
             raise NotFound("NoSuchMailbox", missing)
         return row
 
+    def mailbox_message(self, user_id: str, mailbox_id: str, uid: int) -> list[dict[str, Any]]:
+        """The message `uid` of a user's folder (none or one), the folder checked: one round trip for both."""
+        with self.engine.connect() as conn:
+            folder, found = read_together(
+                conn, [mailboxes_model.mailbox_read(user_id, mailbox_id), messages_model.message_read(mailbox_id, uid)]
+            )
+        if not folder:
+            raise NotFound("NoSuchMailbox", "This mailbox does not exist")
+        return found
+
     def message(self, user_id: str, mailbox_id: str, uid: int) -> dict[str, Any]:
         with self.engine.connect() as conn:
             row = messages_model.get_message(conn, mailbox_id, uid)

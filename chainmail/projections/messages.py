@@ -346,6 +346,11 @@ def get_message(conn: Connection, mailbox_id: str, uid: int) -> dict[str, Any] |
     return _MESSAGE.first(conn, {"mailbox": mailbox_id, "uid": uid})
 
 
+def message_read(mailbox_id: str, uid: int) -> tuple[Prepared, dict[str, Any]]:
+    """`get_message`'s select, to send with others (`store.prepared.read_together`)."""
+    return _MESSAGE, {"mailbox": mailbox_id, "uid": uid}
+
+
 def messages_by_uids(
     conn: Connection, mailbox_id: str, uids: Sequence[int] | None, *, star_from: int | None = None
 ) -> list[dict[str, Any]]:

@@ -325,6 +325,13 @@ def test_moving_a_message_gives_it_a_new_uid_in_the_target_mailbox(client: falco
     assert client.simulate_get(f"{messages_url(user, trash)}/2/message.eml").status_code == 200
     unknown = client.simulate_put(messages_url(user, inbox), json={"message": "2", "moveTo": "0" * 24})
     assert unknown.status_code == 404 and unknown.json["code"] == "NoSuchMailbox"
+    other = create_user(client, "someone-else")
+    # one UID (the folder and the message read together): a folder of another user is no folder of this one
+    for folder, message in ((mailbox_ids(client, other)["INBOX"], "2"), ("0" * 24, "2"), (inbox, "9")):
+        answer = client.simulate_put(f"{messages_url(user, folder)}/{message}", json={"seen": True})
+        assert answer.status_code == 404
+        assert answer.json["code"] == ("MessageNotFound" if folder == inbox else "NoSuchMailbox")
+    assert client.simulate_get(f"{messages_url(user, inbox)}/2").json["seen"] is False
 
 
 def test_deleting_messages_frees_quota(client: falcon.testing.TestClient) -> None:

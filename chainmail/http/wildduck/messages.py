@@ -469,8 +469,12 @@ def _decode_base64(value: str, field: str) -> bytes:
 def update_messages(store: MailStore, req: falcon.Request, resp: falcon.Response) -> None:
     params = parse(UpdateFields, req.context.params)
     require(req.context.principal, "update", "messages", params.user)
-    store.mailbox(params.user, params.mailbox)
-    rows = select_range(store, params.mailbox, params.message)
+    uids, _low, _high = parse_range(params.message)
+    if uids is not None and len(uids) == 1:  # a client's usual PUT: the folder and the message in one round trip
+        rows = store.mailbox_message(params.user, params.mailbox, uids[0])
+    else:
+        store.mailbox(params.user, params.mailbox)
+        rows = select_range(store, params.mailbox, params.message)
     resp.media = store.update_messages(
         params.user,
         params.mailbox,
