@@ -355,9 +355,6 @@ def messages_by_uids(
     conn: Connection, mailbox_id: str, uids: Sequence[int] | None, *, star_from: int | None = None
 ) -> list[dict[str, Any]]:
     """Messages of a folder by UID list, or from `star_from` to the last (`n:*`), in UID order."""
-    if star_from is None and uids is not None and len(uids) == 1:
-        found = get_message(conn, mailbox_id, uids[0])
-        return [found] if found is not None else []
     query = select(messages).where(messages.c.mailbox_id == mailbox_id)
     if star_from is not None:
         query = query.where(messages.c.uid >= star_from)

@@ -86,14 +86,17 @@ class BatchedWrites:
             insert_rows(self._conn, table, rows)
 
     def execute(self, *args: Any, **kwargs: Any) -> Any:
-        self.flush()
-        self.sync()
+        self._settle()
         return self._conn.execute(*args, **kwargs)
 
     def __getattr__(self, name: str) -> Any:
+        self._settle()
+        return getattr(self._conn, name)
+
+    def _settle(self) -> None:
+        """Everything collected written and everything sent answered: the connection is the caller's."""
         self.flush()
         self.sync()
-        return getattr(self._conn, name)
 
 
 def handles(*event_classes: type) -> Callable[[F], F]:

@@ -174,9 +174,9 @@ class ProjectionRunner:
     ) -> list[int]:
         """`within`, the append, the fold and the COMMIT through one pipelined `BatchedWrites`: what they send
         goes out without waiting, and the answers come back together (an upload's eight statements in one
-        round trip instead of eight). An error among them is raised at the sync; one that is not a conflict or transient
-        is taken as the fold's (`_FoldFailed`): the save runs again unpipelined, each read model isolated,
-        where an error of `within` or of the append is raised as it is."""
+        round trip instead of eight). An error among them is raised at the sync; one that is not a conflict
+        or transient is taken as the fold's (`_FoldFailed`): the save runs again unpipelined, each read model
+        isolated, where an error of `within` or of the append is raised as it is."""
         writes = BatchedWrites(conn, pipelined=True)
         try:
             if within is not None:
