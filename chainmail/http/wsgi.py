@@ -6,7 +6,7 @@ from __future__ import annotations
 from chainmail.config import load_settings
 from chainmail.http.app import MAX_BODY_BYTES, create_app
 from chainmail.http.bodies import restore_recursion_limit
-from chainmail.http.buffered import APP_THREADS, BufferedWsgi
+from chainmail.http.buffered import APP_THREADS, BufferedWsgi, freeze_startup_heap
 from chainmail.logs import configure_logging
 from chainmail.system import System
 
@@ -16,3 +16,4 @@ application = create_app(System(settings))
 restore_recursion_limit()  # after every import: py_ecc raised it, and worker threads have small C stacks
 
 served = BufferedWsgi(application, threads=APP_THREADS, max_body_bytes=MAX_BODY_BYTES)
+freeze_startup_heap()
