@@ -16,7 +16,6 @@ from uuid import UUID
 import psycopg
 import structlog
 from eventsourcing.persistence import IntegrityError, Notification, Recording, StoredEvent
-from psycopg import sql as psycopg_sql
 from sqlalchemy import Connection, Engine, Index, MetaData, Table, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import IntegrityError as SQLAlchemyIntegrityError
@@ -54,6 +53,10 @@ Progress = Callable[[int, int], None]  # (position reached, last position)
 # Events at least this big (stored bytes) are decoded once for all projections; the last few are kept.
 SHARED_DECODE_BYTES = 16_384
 SHARED_DECODED_EVENTS = 8
+# The locks of a save's fold and the read of the read models fallen behind (migration 0004_fold_gate); strict,
+# it fails with FALLEN_BEHIND instead of answering.
+FOLD_GATE = b"SELECT chainmail_fold_gate(%s, %s, %s, %s, %s)"
+FALLEN_BEHIND = "CM001"
 # A write that deadlocked with another on read-model rows is rerun this many times in all.
 TRANSIENT_RETRIES = 8
 TRANSIENT = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
@@ -92,7 +95,6 @@ class ProjectionRunner:
         self._decoded: dict[tuple[str, int, UUID, int], Any] = {}
         self._decoded_lock = threading.Lock()
         self._failures: dict[str, str] = {}
-        self._gates: dict[tuple[str, tuple[str, ...], tuple[tuple[str, bool], ...]], bytes] = {}
 
     # -- inline: the write's own transaction ------------------------------------------------------
 
@@ -113,16 +115,16 @@ class ProjectionRunner:
         the write: the save runs again with each read model in a savepoint of its own, and the one that
         fails again falls behind at these events (`_fall_behind`) while the events and the other read
         models commit. `chainmail project` then folds it from its events until it has caught up."""
-        isolate = False
+        isolate, optimistic = False, True
         held = turn.get()
         for attempt in range(TRANSIENT_RETRIES):
             try:
                 with self._transaction(held) as conn:
-                    concerned = self._prepare(app, conn, events, stored, exclusive=isolate)
                     pipelined = not isolate and _pipelines(app, conn)
-                    if pipelined:  # within, the append and the fold sent together, answered in one round trip
-                        ids = self._send(app, conn, events, stored, within, concerned)
+                    if pipelined:  # the gate, within, the append, the fold and the COMMIT, in one round trip
+                        concerned, ids = self._send(app, conn, events, stored, within, optimistic=optimistic)
                     else:
+                        concerned = self._prepare(app, conn, events, stored, exclusive=isolate)
                         if within is not None:
                             within(conn)
                         ids = app.recorder.append_on(conn, stored)  # type: ignore[attr-defined]
@@ -149,6 +151,8 @@ class ProjectionRunner:
                                 raise
                             raise _FoldFailed from error
                 return recordings
+            except _Behind:
+                optimistic = False  # a read model has fallen behind: again, reading which before the fold
             except _FoldFailed as failed:
                 if isolate:
                     raise failed.__cause__ from None  # type: ignore[misc]
@@ -170,15 +174,21 @@ class ProjectionRunner:
         events: Sequence[Any],
         stored: Sequence[StoredEvent],
         within: Callable[[Any], None] | None,
-        concerned: Sequence[Projection],
-    ) -> list[int]:
-        """`within`, the append, the fold and the COMMIT through one pipelined `BatchedWrites`: what they send
-        goes out without waiting, and the answers come back together (an upload's eight statements in one
-        round trip instead of eight). An error among them is raised at the sync; one that is not a conflict
-        or transient is taken as the fold's (`_FoldFailed`): the save runs again unpipelined, each read model
-        isolated, where an error of `within` or of the append is raised as it is."""
+        *,
+        optimistic: bool,
+    ) -> tuple[list[Projection], list[int]]:
+        """The fold gate, `within`, the append, the fold and the COMMIT through one pipelined `BatchedWrites`:
+        what they send goes out without waiting, and the answers come back together (an upload's statements
+        in one round trip). `optimistic`: the gate is sent strict, assuming that no read model the events
+        concern has fallen behind; if one has, the gate fails, the server skips everything after it, and
+        `_Behind` is raised for the save to run again with the gate's answer read first (`_prepare`).
+
+        An error among them is raised at the sync; one that is not a conflict or transient is taken as the
+        fold's (`_FoldFailed`): the save runs again unpipelined, each read model isolated, where an error of
+        `within` or of the append is raised as it is. Returns the read models folded and the notification ids."""
         writes = BatchedWrites(conn, pipelined=True)
         try:
+            concerned = self._prepare(app, conn, events, stored, gate_in=writes if optimistic else None)
             if within is not None:
                 within(writes)
             ids = app.recorder.send_append(writes, stored)  # type: ignore[attr-defined]
@@ -193,8 +203,10 @@ class ProjectionRunner:
             writes.abandon(error)
             if not isinstance(error, Exception) or _transient(error) or _conflict(error):
                 raise
+            if _fallen_behind(error):
+                raise _Behind from error
             raise _FoldFailed from error
-        return ids()
+        return concerned, ids()
 
     @contextmanager
     def _transaction(self, held: Connection | None) -> Iterator[Connection]:
@@ -310,62 +322,37 @@ class ProjectionRunner:
         stored: Sequence[StoredEvent],
         *,
         exclusive: bool = False,
+        gate_in: BatchedWrites | None = None,
     ) -> list[Projection]:
         """The inline read models a save folds: those its events concern, less any fallen behind.
 
         On PostgreSQL, first (before the write has a transaction id) the save takes the locks of the rows
         those read models merge across aggregates (`serial_keys`), and each read model's fold lock, shared
         (`exclusive` when a read model may fall behind in this save); then it reads which have fallen
-        behind, in a statement of its own so that it sees what a holder of the lock committed."""
+        behind, with a snapshot taken after the locks, so that it sees what a holder of a lock committed: one
+        statement, `chainmail_fold_gate` (migration 0004). `gate_in`: the gate goes out in that pipeline,
+        strict, and every read model concerned is returned (one fallen behind fails the gate, and the save)."""
         topics = {s.topic for s in stored}
         concerned = [p for p in self._inline.get(app.name, ()) if not topics.isdisjoint(p.topics())]
         if not concerned:
             return []
         names = [p.name for p in concerned]
-        if conn.dialect.name == "postgresql":
-            serial = {key for p in concerned for e in events for key in p.serial_keys(e)}
-            fold = {_fold_key(p, app) for p in concerned}
-            # one order everywhere: no deadlock between two writers' locks
-            keys = sorted([(key, False) for key in serial] + [(key, not exclusive) for key in fold])
-            raw = conn.connection.driver_connection
-            with raw.cursor() as cursor:  # type: ignore[union-attr]
-                cursor.execute(self._gate(raw, app.name, names, keys, cache=not serial))
-                cursor.nextset()
-                behind = {row[0] for row in cursor.fetchall()}
-        else:
+        if conn.dialect.name != "postgresql":
             behind = tracked(conn, app.name, names)
+            return [p for p in concerned if p.name not in behind]
+        serial = {key for p in concerned for e in events for key in p.serial_keys(e)}
+        fold = {_fold_key(p, app) for p in concerned}
+        # one order everywhere: no deadlock between two writers' locks
+        keys = sorted([(key, False) for key in serial] + [(key, not exclusive) for key in fold])
+        params = (app.name, names, [key for key, _ in keys], [shared for _, shared in keys], gate_in is not None)
+        if gate_in is not None:
+            gate_in.send(FOLD_GATE, params, prepare=True)
+            return concerned
+        raw = conn.connection.driver_connection
+        with raw.cursor() as cursor:  # type: ignore[union-attr]
+            cursor.execute(FOLD_GATE, params, prepare=True)
+            behind = {row[0] for row in cursor.fetchall()}
         return [p for p in concerned if p.name not in behind]
-
-    def _gate(self, raw: Any, app: str, names: list[str], keys: list[tuple[str, bool]], *, cache: bool) -> bytes:
-        """The locks (each shared or not) and the read of the read models fallen behind: two statements sent
-        in one round trip (the simple protocol, so literals, not parameters), the second with a snapshot of
-        its own, taken once the first holds the locks. Statements of read-model locks alone are kept."""
-        key = (app, tuple(names), tuple(keys))
-        found = self._gates.get(key) if cache else None
-        if found is None:
-            locks = psycopg_sql.SQL(", ").join(
-                psycopg_sql.SQL(
-                    "pg_advisory_xact_lock_shared(hashtextextended({}, 0))"
-                    if shared
-                    else "pg_advisory_xact_lock(hashtextextended({}, 0))"
-                ).format(psycopg_sql.Literal(lock))
-                for lock, shared in keys
-            )
-            found = (
-                psycopg_sql.SQL(
-                    "SELECT {locks}; SELECT projection FROM projection_tracking "
-                    "WHERE application = {app} AND projection IN ({names})"
-                )
-                .format(
-                    locks=locks,
-                    app=psycopg_sql.Literal(app),
-                    names=psycopg_sql.SQL(", ").join(psycopg_sql.Literal(n) for n in names),
-                )
-                .as_bytes(raw)
-            )
-            if cache:
-                self._gates[key] = found
-        return found
 
     def hand_over(self) -> int:
         """Inline read models that have a tracking position (fallen behind at an event they could not
@@ -643,6 +630,14 @@ class ProjectionRunner:
 
 class _FoldFailed(Exception):
     """An inline read model could not fold a save's events (the cause is chained)."""
+
+
+class _Behind(Exception):
+    """A pipelined save's strict gate found a read model it concerns fallen behind: nothing was committed."""
+
+
+def _fallen_behind(error: BaseException) -> bool:
+    return getattr(getattr(error, "orig", None) or error, "sqlstate", None) == FALLEN_BEHIND
 
 
 def _end_unsaved_turn(raw: Any) -> None:
