@@ -44,7 +44,7 @@ from chainmail.store.events import (
     select_notifications,
     unsafe_notifications,
 )
-from chainmail.store.postgres_events import take_turn, turn, turn_key
+from chainmail.store.postgres_events import BEGIN, take_turn, turn, turn_key
 from chainmail.store.schema import metadata as live_metadata
 
 log = structlog.get_logger(__name__)
@@ -217,7 +217,11 @@ class ProjectionRunner:
             return
         if not held.in_transaction():  # the transaction the lock opened, or (a rerun) a new one on it
             held.begin()
-        take_turn(held.connection.driver_connection)  # type: ignore[arg-type]  # a command that read nothing
+        raw = held.connection.driver_connection
+        take_turn(raw)  # type: ignore[arg-type]  # a command that read nothing
+        if raw.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:  # type: ignore[union-attr]
+            # a rerun, or a later save of the block: the turn has ended, and the connection is in autocommit
+            raw.execute(BEGIN, prepare=False)  # type: ignore[union-attr]
         try:
             yield held
         except BaseException:
@@ -304,7 +308,7 @@ class ProjectionRunner:
         if self.engine.dialect.name != "postgresql":
             yield
             return
-        with writer(self.engine).connect() as conn:
+        with self.engine.connect() as conn:  # in autocommit: `take_turn` sends the BEGIN with the lock
             raw = conn.connection.driver_connection
             token, key_token = turn.set(conn), turn_key.set(key)  # the lock goes with the turn's first statement
             try:

@@ -33,12 +33,15 @@ turn: ContextVar[Connection | None] = ContextVar("turn", default=None)
 # lock and that statement in one round trip, `take_turn`), which then runs once the lock is held.
 turn_key: ContextVar[str | None] = ContextVar("turn_key", default=None)
 TURN_LOCK = b"SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))"
+# The turn's connection reads in autocommit, as every plain connection does (`store.database.make_engine`), and
+# opens its transaction itself: psycopg's own BEGIN would wait for its answer, a round trip of its own.
+BEGIN = b"BEGIN ISOLATION LEVEL READ COMMITTED"
 
 
 def take_turn(raw: psycopg.Connection[Any], then: Callable[[], Any] | None = None) -> None:
-    """Take the turn's lock if it is not taken yet, opening the transaction; `then` sends the statement that
-    follows it in the same round trip (psycopg's pipeline mode: the server runs them in order, so the
-    statement reads what every earlier holder of the lock committed)."""
+    """Take the turn's lock if it is not taken yet, opening the transaction (BEGIN, then the lock); `then`
+    sends the statement that follows it, all in one round trip (psycopg's pipeline mode: the server runs them
+    in order, so the statement reads what every earlier holder of the lock committed)."""
     key = turn_key.get()
     if key is None:
         if then is not None:
@@ -46,6 +49,7 @@ def take_turn(raw: psycopg.Connection[Any], then: Callable[[], Any] | None = Non
         return
     turn_key.set(None)
     with raw.pipeline():
+        raw.execute(BEGIN, prepare=False)
         raw.execute(TURN_LOCK, (key,))
         if then is not None:
             then()

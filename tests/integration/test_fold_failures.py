@@ -14,6 +14,7 @@ from sqlalchemy import Column, Connection, Integer, MetaData, String, Table, ins
 
 from chainmail.config import Settings
 from chainmail.domain.mail.application import Mail, NewUser
+from chainmail.domain.mail.mailboxes import Mailbox
 from chainmail.domain.mail.users import User
 from chainmail.http.app import create_app
 from chainmail.projections.projection import Projection, handles
@@ -22,6 +23,7 @@ from chainmail.projections.tracking import projection_tracking
 from chainmail.projections.users import users
 from chainmail.system import System
 from tests.integration.conftest import ROOT_TOKEN
+from tests.integration.mail_support import create_user, mailbox_ids, upload
 
 picky_table = Table(
     "test_picky_users",
@@ -32,6 +34,12 @@ picky_table = Table(
 BROKEN: set[str] = set()  # usernames the read model cannot fold (a bug, until it is fixed)
 # A table the read model writes to for the usernames in REFUSED, never created: the database refuses the
 # statement (on PostgreSQL only once the save's pipelined statements come back, after the handler returned).
+picky_messages_table = Table(
+    "test_picky_messages",
+    MetaData(),
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("subject", String(200), nullable=False),
+)
 missing_table = Table("test_picky_missing", MetaData(), Column("username", String(100)))
 REFUSED: set[str] = set()
 
@@ -53,13 +61,29 @@ class PickyUsers(Projection):
         tx.execute(self.t.test_picky_users.insert().values(username=e.username))
 
 
+class PickyMessages(Projection):
+    """The same bug in a read model of messages: an upload folds it inside its account's turn."""
+
+    name = "test_picky_messages"
+    follows = (Mail,)
+    tables = (picky_messages_table,)
+
+    @handles(Mailbox.MessagesAppended)
+    def appended(self, tx: Connection, e: Any) -> None:
+        for m in e.messages:
+            if m.get("subject") in BROKEN:
+                raise ValueError(f"cannot fold {m['subject']}")
+            tx.execute(self.t.test_picky_messages.insert().values(subject=m.get("subject")))
+
+
 @pytest.fixture
 def system(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[System]:
-    monkeypatch.setattr("chainmail.system.PROJECTIONS", (*PROJECTIONS, PickyUsers))
+    monkeypatch.setattr("chainmail.system.PROJECTIONS", (*PROJECTIONS, PickyUsers, PickyMessages))
     BROKEN.clear()
     REFUSED.clear()
     system = System(Settings(database_url=database_url, api_access_token=ROOT_TOKEN, email_domain="example.com"))
     picky_table.create(system.engine)
+    picky_messages_table.create(system.engine)
     yield system
     system.close()
     BROKEN.clear()
@@ -185,3 +209,32 @@ def test_an_unknown_read_model_failure_of_the_whole_write_still_fails_the_write(
         create(system, "dave")
     monkeypatch.undo()
     assert usernames(system) == [] and picky(system) == []
+
+
+def test_an_upload_whose_fold_fails_runs_again_in_a_transaction_of_its_own_inside_the_account_turn(
+    system: System,
+) -> None:
+    """On PostgreSQL an upload runs in its account's turn, whose connection opens each transaction itself: the
+    save that runs again after a read model failed (each read model in a savepoint), and the next upload, whose
+    strict gate finds that read model behind and runs again, both write in a transaction, all or nothing."""
+    client = falcon.testing.TestClient(create_app(system), headers={"X-Access-Token": ROOT_TOKEN})
+    user = create_user(client, "turner")
+    inbox = mailbox_ids(client, user)["INBOX"]
+    BROKEN.add("poison")
+    for subject in ("first", "poison", "after"):
+        upload(client, user, inbox, subject=subject)  # every upload is answered
+
+    listed = client.simulate_get(f"/api/users/{user}/mailboxes/{inbox}/messages").json["results"]
+    assert sorted(m["subject"] for m in listed) == ["after", "first", "poison"]
+    assert sorted(m["id"] for m in listed) == [1, 2, 3]
+    folder = client.simulate_get(f"/api/users/{user}/mailboxes/{inbox}").json
+    assert folder["total"] == 3 and folder["unseen"] == 3
+    with system.engine.connect() as conn:
+        assert list(conn.execute(select(picky_messages_table.c.subject))) == [("first",)]
+    assert "cannot fold poison" in system.projections.failures()[PickyMessages.name]
+
+    BROKEN.clear()
+    assert system.projections.catch_up_all() >= 2
+    with system.engine.connect() as conn:
+        folded = sorted(conn.execute(select(picky_messages_table.c.subject)).scalars())
+    assert folded == ["after", "first", "poison"]
