@@ -8,7 +8,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, replace
 from typing import Any
 from uuid import UUID
@@ -48,6 +48,7 @@ from chainmail.store.postgres_events import BEGIN, take_turn, turn, turn_key
 from chainmail.store.schema import metadata as live_metadata
 
 log = structlog.get_logger(__name__)
+IDLE = psycopg.pq.TransactionStatus.IDLE
 
 Progress = Callable[[int, int], None]  # (position reached, last position)
 # Events at least this big (stored bytes) are decoded once for all projections; the last few are kept.
@@ -119,8 +120,8 @@ class ProjectionRunner:
         held = turn.get()
         for attempt in range(TRANSIENT_RETRIES):
             try:
-                with self._transaction(held) as conn:
-                    pipelined = not isolate and _pipelines(app, conn)
+                pipelined = not isolate and _pipelines(app, self.engine)
+                with self._transaction(held, begin_in_pipeline=pipelined) as conn:
                     if pipelined:  # the gate, within, the append, the fold and the COMMIT, in one round trip
                         concerned, ids = self._send(app, conn, events, stored, within, optimistic=optimistic)
                     else:
@@ -177,9 +178,9 @@ class ProjectionRunner:
         *,
         optimistic: bool,
     ) -> tuple[list[Projection], list[int]]:
-        """The fold gate, `within`, the append, the fold and the COMMIT through one pipelined `BatchedWrites`:
-        what they send goes out without waiting, and the answers come back together (an upload's statements
-        in one round trip). `optimistic`: the gate is sent strict, assuming that no read model the events
+        """The BEGIN (unless a turn's lock opened the transaction), the fold gate, `within`, the append, the fold
+        and the COMMIT through one pipelined `BatchedWrites`: what they send goes out without waiting, and the
+        answers come back together (an upload's statements in one round trip). `optimistic`: the gate is sent strict, assuming that no read model the events
         concern has fallen behind; if one has, the gate fails, the server skips everything after it, and
         `_Behind` is raised for the save to run again with the gate's answer read first (`_prepare`).
 
@@ -188,6 +189,8 @@ class ProjectionRunner:
         `within` or of the append is raised as it is. Returns the read models folded and the notification ids."""
         writes = BatchedWrites(conn, pipelined=True)
         try:
+            if conn.connection.driver_connection.info.transaction_status == IDLE:  # type: ignore[union-attr]
+                writes.send(BEGIN, None, prepare=False)  # `_transaction`: the BEGIN goes with everything else
             concerned = self._prepare(app, conn, events, stored, gate_in=writes if optimistic else None)
             if within is not None:
                 within(writes)
@@ -209,25 +212,34 @@ class ProjectionRunner:
         return concerned, ids()
 
     @contextmanager
-    def _transaction(self, held: Connection | None) -> Iterator[Connection]:
-        """A write transaction: the turn's own (`serialised`) when the write has one, else a new one."""
-        if held is None:
+    def _transaction(self, held: Connection | None, *, begin_in_pipeline: bool) -> Iterator[Connection]:
+        """A write transaction: the turn's own (`serialised`) when the write has one, else a new one.
+
+        On PostgreSQL the connection stays in autocommit, as every plain connection is, and the transaction is
+        opened by a BEGIN of our own (psycopg's waits for its answer, a round trip of its own): the turn's
+        comes with its lock (`take_turn`); otherwise it is sent at once or, `begin_in_pipeline`, by `_send`
+        as the first statement of the save's pipeline. A rerun or a later save of a turn's block opens a
+        transaction of its own, the turn having ended. The commit (or rollback) goes by the server's
+        transaction status: after the pipeline's own COMMIT, it sends nothing."""
+        if self.engine.dialect.name != "postgresql":
             with writer(self.engine).begin() as conn:
                 yield conn
             return
-        if not held.in_transaction():  # the transaction the lock opened, or (a rerun) a new one on it
-            held.begin()
-        raw = held.connection.driver_connection
-        take_turn(raw)  # type: ignore[arg-type]  # a command that read nothing
-        if raw.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:  # type: ignore[union-attr]
-            # a rerun, or a later save of the block: the turn has ended, and the connection is in autocommit
-            raw.execute(BEGIN, prepare=False)  # type: ignore[union-attr]
-        try:
-            yield held
-        except BaseException:
-            held.rollback()
-            raise
-        held.commit()
+        with ExitStack() as stack:
+            conn = held if held is not None else stack.enter_context(self.engine.connect())
+            if not conn.in_transaction():
+                conn.begin()
+            raw = conn.connection.driver_connection
+            if held is not None:
+                take_turn(raw)  # type: ignore[arg-type]  # a command that read nothing
+            if not begin_in_pipeline and raw.info.transaction_status == IDLE:  # type: ignore[union-attr]
+                raw.execute(BEGIN, prepare=False)  # type: ignore[union-attr]
+            try:
+                yield conn
+            except BaseException:
+                conn.rollback()
+                raise
+            conn.commit()
 
     def fold_inline(self, app: ContextApplication, conn: Connection, recordings: Sequence[Recording[UUID]]) -> None:
         """Fold what a save recorded into every inline read model that follows `app`, on the save's
@@ -653,9 +665,9 @@ def _end_unsaved_turn(raw: Any) -> None:
             raw.commit()
 
 
-def _pipelines(app: ContextApplication, conn: Connection) -> bool:
-    """Whether a save of `app` on `conn` sends its statements pipelined (`ProjectionRunner._send`)."""
-    return conn.dialect.name == "postgresql" and hasattr(app.recorder, "send_append")
+def _pipelines(app: ContextApplication, engine: Engine) -> bool:
+    """Whether a save of `app` through `engine` sends its statements pipelined (`ProjectionRunner._send`)."""
+    return engine.dialect.name == "postgresql" and hasattr(app.recorder, "send_append")
 
 
 def _transient(error: BaseException) -> bool:
