@@ -180,9 +180,10 @@ class ProjectionRunner:
     ) -> tuple[list[Projection], list[int]]:
         """The BEGIN (unless a turn's lock opened the transaction), the fold gate, `within`, the append, the fold
         and the COMMIT through one pipelined `BatchedWrites`: what they send goes out without waiting, and the
-        answers come back together (an upload's statements in one round trip). `optimistic`: the gate is sent strict, assuming that no read model the events
-        concern has fallen behind; if one has, the gate fails, the server skips everything after it, and
-        `_Behind` is raised for the save to run again with the gate's answer read first (`_prepare`).
+        answers come back together (an upload's statements in one round trip). `optimistic`: the gate is sent
+        strict, assuming that no read model the events concern has fallen behind; if one has, the gate fails,
+        the server skips everything after it, and `_Behind` is raised for the save to run again with the
+        gate's answer read first (`_prepare`).
 
         An error among them is raised at the sync; one that is not a conflict or transient is taken as the
         fold's (`_FoldFailed`): the save runs again unpipelined, each read model isolated, where an error of
