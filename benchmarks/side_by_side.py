@@ -4,9 +4,11 @@
     git worktree add /tmp/before <rev>
     PYTHONPATH=$PWD .venv/bin/python -m benchmarks.side_by_side --before /tmp/before \\
         [--ops upload,flag,user,listing,leaderboard] [--clients 16] [--seconds 5] [--rounds 4] [--db-delay-ms 0.25]
+        [--store postgres|sqlite] [--workers N]
 
 Runs on one machine drift: the same commit measured an hour apart varies by 10-25% here. So each version gets
-its own `chainmail serve` (4 workers, defaults) on its own throwaway PostgreSQL database, both running at
+its own `chainmail serve` (default settings, so 2 workers unless `--workers`) on its own throwaway database
+(PostgreSQL, or with `--store sqlite` the embedded default), both running at
 once. The rounds of each operation alternate between them (ABBA...), and the medians are compared. Besides
 requests/s and p99 (measured by wrk, as in `benchmarks.write_path`), each row gives the CPU time per request
 of that server's processes: its gunicorn master and workers (found by the `CHAINMAIL_PORT` in their
@@ -50,13 +52,13 @@ class Served:
 
 
 def cpu_seconds(port: int, database_name: str) -> float:
-    """User + system CPU so far of the server on `port` and of its database's backends."""
+    """User + system CPU so far of the server on `port` and of its database's backends (none on SQLite)."""
     total = 0.0
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             command = Path(f"/proc/{pid}/cmdline").read_bytes()
             if command.startswith(b"postgres: "):
-                if f" {database_name} ".encode() not in command.replace(b"\0", b" ") + b" ":
+                if not database_name or f" {database_name} ".encode() not in command.replace(b"\0", b" ") + b" ":
                     continue
             elif f"CHAINMAIL_PORT={port}\0".encode() not in Path(f"/proc/{pid}/environ").read_bytes():
                 continue
@@ -85,10 +87,14 @@ def delayed(stack: ExitStack, url: str, delay_ms: float) -> str:
     raise SystemExit("the delay proxy did not start")
 
 
-def serve(stack: ExitStack, name: str, tree: Path, clients: int, delay_ms: float) -> Served:
-    url = stack.enter_context(database("postgres", migrated=False))
+def serve(
+    stack: ExitStack, name: str, tree: Path, clients: int, delay_ms: float, store: str = "postgres", workers: int = 0
+) -> Served:
+    url = stack.enter_context(database(store, migrated=False))
     folder = Path(stack.enter_context(tempfile.TemporaryDirectory()))
     env = dict(os.environ, PYTHONPATH=str(tree), CHAINMAIL_DATABASE_URL=url, CHAINMAIL_API_ACCESS_TOKEN=wp.TOKEN)
+    if workers:
+        env["CHAINMAIL_WORKERS"] = str(workers)
     env.update(CHAINMAIL_VAR_DIR=str(folder), CHAINMAIL_EMAIL_DOMAIN="example.com")
     # `python -m` puts its working directory first on the path, before PYTHONPATH: each side runs in its tree,
     # or both would serve the checkout the benchmark was started from
@@ -114,8 +120,9 @@ def serve(stack: ExitStack, name: str, tree: Path, clients: int, delay_ms: float
     stack.enter_context(
         wp.server(name, command, {**env, "CHAINMAIL_PORT": str(port)}, port, "/api/health", folder, cwd=tree)
     )
-    target = wp.Target("postgres", port, 0, wp.Api(port))
-    return Served(name, port, url.rsplit("/", 1)[1], wp.chainmail_cycles(target, wp.prepare(target.api, clients)))
+    target = wp.Target(store, port, 0, wp.Api(port))
+    database_name = url.rsplit("/", 1)[1] if store == "postgres" else ""  # SQLite: no backends to count
+    return Served(name, port, database_name, wp.chainmail_cycles(target, wp.prepare(target.api, clients)))
 
 
 def main() -> None:
@@ -127,13 +134,17 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--db-delay-ms", type=float, default=0.0, help="PostgreSQL's added latency, each way")
+    parser.add_argument("--store", choices=("postgres", "sqlite"), default="postgres")
+    parser.add_argument("--workers", type=int, default=0, help="gunicorn workers (default: chainmail's setting)")
     args = parser.parse_args()
+    if args.store == "sqlite" and args.db_delay_ms:
+        raise SystemExit("--db-delay-ms needs PostgreSQL")
     print(f"load generator: {wp.wrk_version()}; machine: {os.cpu_count()} cores")
     print(f"before: {args.before}; after: {args.after}; {args.rounds} alternating rounds of {args.seconds:g} s")
     with ExitStack() as stack:
         sides = [
-            serve(stack, "before", args.before, args.clients, args.db_delay_ms),
-            serve(stack, "after", args.after, args.clients, args.db_delay_ms),
+            serve(stack, "before", args.before, args.clients, args.db_delay_ms, args.store, args.workers),
+            serve(stack, "after", args.after, args.clients, args.db_delay_ms, args.store, args.workers),
         ]
         head = f"{'before: req/s   p99  CPU ms':>32}{'after: req/s   p99  CPU ms':>32}{'after/before':>14}"
         print(f"\n  {'':12}{'clients':>8}   {head}")
