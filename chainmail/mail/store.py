@@ -101,15 +101,25 @@ class MailStore:
             raise NotFound("NoSuchMailbox", missing)
         return row
 
-    def mailbox_message(self, user_id: str, mailbox_id: str, uid: int) -> list[dict[str, Any]]:
-        """The message `uid` of a user's folder (none or one), the folder checked: one round trip for both."""
+    def folder_messages(
+        self, user_id: str, mailbox_id: str, uids: list[int] | None, low: int | None, high: int | None
+    ) -> list[dict[str, Any]]:
+        """The messages of a user's folder that a range names (a UID list, or `low:high`, `high` None: to the
+        last), in UID order, the folder checked. One UID, a client's usual update: the folder and the message
+        in one round trip."""
         with self.engine.connect() as conn:
-            folder, found = read_together(
-                conn, [mailboxes_model.mailbox_read(user_id, mailbox_id), messages_model.message_read(mailbox_id, uid)]
-            )
+            if uids is not None and len(uids) == 1:
+                reads = [
+                    mailboxes_model.mailbox_read(user_id, mailbox_id),
+                    messages_model.message_read(mailbox_id, uids[0]),
+                ]
+                folder, rows = read_together(conn, reads)
+            else:
+                folder = mailboxes_model.get_mailbox(conn, user_id, mailbox_id)
+                rows = messages_model.messages_by_uids(conn, mailbox_id, uids, star_from=low)
         if not folder:
             raise NotFound("NoSuchMailbox", "This mailbox does not exist")
-        return found
+        return [r for r in rows if high is None or r["uid"] <= high]
 
     def message(self, user_id: str, mailbox_id: str, uid: int) -> dict[str, Any]:
         with self.engine.connect() as conn:

@@ -332,6 +332,10 @@ def test_moving_a_message_gives_it_a_new_uid_in_the_target_mailbox(client: falco
         assert answer.status_code == 404
         assert answer.json["code"] == ("MessageNotFound" if folder == inbox else "NoSuchMailbox")
     assert client.simulate_get(f"{messages_url(user, inbox)}/2").json["seen"] is False
+    for folder in (mailbox_ids(client, other)["INBOX"], "0" * 24):  # ranges and lists: the folder checked too
+        for message in ("1:*", "1,2"):
+            answer = client.simulate_put(messages_url(user, folder), json={"message": message, "seen": True})
+            assert answer.status_code == 404 and answer.json["code"] == "NoSuchMailbox"
 
 
 def test_deleting_messages_frees_quota(client: falcon.testing.TestClient) -> None:

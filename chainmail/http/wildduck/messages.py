@@ -282,17 +282,6 @@ def parse_range(value: str) -> tuple[list[int] | None, int | None, int | None]:
     return [int(v) for v in value.split(",")], None, None
 
 
-def select_range(
-    store: MailStore, mailbox_id: str, uids: list[int] | None, low: int | None, high: int | None
-) -> list[dict[str, Any]]:
-    """The messages of a range `parse_range` read: a UID list, or `low:high` (`high` None: to the last)."""
-    with store.engine.connect() as conn:
-        if uids is not None:
-            return messages_model.messages_by_uids(conn, mailbox_id, uids)
-        rows = messages_model.messages_by_uids(conn, mailbox_id, None, star_from=low)
-    return [r for r in rows if high is None or r["uid"] <= high]
-
-
 def _flags(params: Any) -> dict[str, bool]:
     return {
         k: bool(getattr(params, k)) for k in ("seen", "deleted", "flagged", "draft") if getattr(params, k) is not None
@@ -471,12 +460,7 @@ def _decode_base64(value: str, field: str) -> bytes:
 def update_messages(store: MailStore, req: falcon.Request, resp: falcon.Response) -> None:
     params = parse(UpdateFields, req.context.params)
     require(req.context.principal, "update", "messages", params.user)
-    uids, low, high = parse_range(params.message)
-    if uids is not None and len(uids) == 1:  # a client's usual PUT: the folder and the message in one round trip
-        rows = store.mailbox_message(params.user, params.mailbox, uids[0])
-    else:
-        store.mailbox(params.user, params.mailbox)
-        rows = select_range(store, params.mailbox, uids, low, high)
+    rows = store.folder_messages(params.user, params.mailbox, *parse_range(params.message))
     resp.media = store.update_messages(
         params.user,
         params.mailbox,
