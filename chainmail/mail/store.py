@@ -105,21 +105,16 @@ class MailStore:
         self, user_id: str, mailbox_id: str, uids: list[int] | None, low: int | None, high: int | None
     ) -> list[dict[str, Any]]:
         """The messages of a user's folder that a range names (a UID list, or `low:high`, `high` None: to the
-        last), in UID order, the folder checked. One UID, a client's usual update: the folder and the message
-        in one round trip."""
+        last), in UID order, the folder checked: the folder and the messages read in one round trip."""
         with self.engine.connect() as conn:
-            if uids is not None and len(uids) == 1:
-                reads = [
-                    mailboxes_model.mailbox_read(user_id, mailbox_id),
-                    messages_model.message_read(mailbox_id, uids[0]),
-                ]
-                folder, rows = read_together(conn, reads)
-            else:
-                folder = mailboxes_model.get_mailbox(conn, user_id, mailbox_id)
-                rows = messages_model.messages_by_uids(conn, mailbox_id, uids, star_from=low)
+            reads = [
+                mailboxes_model.mailbox_read(user_id, mailbox_id),
+                messages_model.messages_read(conn.dialect.name, mailbox_id, uids, low, high),
+            ]
+            folder, rows = read_together(conn, reads)
         if not folder:
             raise NotFound("NoSuchMailbox", "This mailbox does not exist")
-        return [r for r in rows if high is None or r["uid"] <= high]
+        return rows
 
     def message(self, user_id: str, mailbox_id: str, uid: int) -> dict[str, Any]:
         with self.engine.connect() as conn:

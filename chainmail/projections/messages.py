@@ -346,21 +346,45 @@ def get_message(conn: Connection, mailbox_id: str, uid: int) -> dict[str, Any] |
     return _MESSAGE.first(conn, {"mailbox": mailbox_id, "uid": uid})
 
 
-def message_read(mailbox_id: str, uid: int) -> tuple[Prepared, dict[str, Any]]:
-    """`get_message`'s select, to send with others (`store.prepared.read_together`)."""
-    return _MESSAGE, {"mailbox": mailbox_id, "uid": uid}
+_IN_FOLDER = messages.c.mailbox_id == bindparam("mailbox")
+_MESSAGES_BETWEEN = Prepared(  # a range, `3:15` or `3:*`
+    select(messages)
+    .where(_IN_FOLDER, messages.c.uid.between(bindparam("low"), bindparam("high")))
+    .order_by(messages.c.uid)
+)
+_MESSAGES_LISTED = {
+    # PostgreSQL: the UIDs as one array parameter, so the statement is the same for any list and goes out
+    # in a pipeline with the folder's read; SQLite, with no arrays, expands the list into an IN
+    "postgresql": Prepared(
+        select(messages)
+        .where(_IN_FOLDER, messages.c.uid == any_(bindparam("uids", type_=postgresql.ARRAY(BigInteger))))
+        .order_by(messages.c.uid)
+    ),
+    "sqlite": Prepared(
+        select(messages)
+        .where(_IN_FOLDER, messages.c.uid.in_(bindparam("uids", expanding=True)))
+        .order_by(messages.c.uid)
+    ),
+}
+LAST_UID = 2**63 - 1  # `n:*`: a range's open end, the largest UID a BIGINT holds
 
 
-def messages_by_uids(
-    conn: Connection, mailbox_id: str, uids: Sequence[int] | None, *, star_from: int | None = None
-) -> list[dict[str, Any]]:
-    """Messages of a folder by UID list, or from `star_from` to the last (`n:*`), in UID order."""
-    query = select(messages).where(messages.c.mailbox_id == mailbox_id)
-    if star_from is not None:
-        query = query.where(messages.c.uid >= star_from)
-    elif uids is not None:
-        query = query.where(messages.c.uid.in_(list(uids)))
-    return [dict(r._mapping) for r in conn.execute(query.order_by(messages.c.uid))]
+def messages_read(
+    dialect: str, mailbox_id: str, uids: Sequence[int] | None, low: int | None, high: int | None
+) -> tuple[Prepared, dict[str, Any]]:
+    """The select of a folder's messages that a range names, in UID order: a UID list (`1,2,3`), or `low:high`
+    (`high` None: to the last), to send with others (`store.prepared.read_together`)."""
+    if uids is None:
+        return _MESSAGES_BETWEEN, {"mailbox": mailbox_id, "low": low or 0, "high": LAST_UID if high is None else high}
+    if len(uids) == 1:
+        return _MESSAGE, {"mailbox": mailbox_id, "uid": uids[0]}
+    return _MESSAGES_LISTED[dialect], {"mailbox": mailbox_id, "uids": list(uids)}
+
+
+def messages_by_uids(conn: Connection, mailbox_id: str, uids: Sequence[int] | None) -> list[dict[str, Any]]:
+    """Messages of a folder by UID list (None: all of them), in UID order."""
+    prepared, params = messages_read(conn.dialect.name, mailbox_id, uids, 0, None)
+    return prepared.rows(conn, params)
 
 
 def mailbox_counters(conn: Connection, mailbox_ids: Sequence[str]) -> dict[str, dict[str, int]]:

@@ -182,3 +182,28 @@ def test_random_hostile_requests_never_make_a_5xx(
     path = _path(template, user, mailbox)
     result = _send(client, method, path, _encode(body, depth), content_type, chunked)
     _no_5xx(result, f"{method} {path}")
+
+
+HUGE_DIGITS = "9" * 20  # past a BIGINT and past what JavaScript holds exactly
+
+
+def test_every_route_refuses_huge_numbers_in_its_path_and_query_without_a_5xx(
+    client: falcon.testing.TestClient, target: tuple[list[tuple[str, str]], str, str]
+) -> None:
+    """A message UID, a count or any other path parameter given as a number no column holds (the user and
+    the folder stay real, so the request reaches what reads the number)."""
+    routes, user, mailbox = target
+    body, content_type = _object({"message": f"1,{HUGE_DIGITS}", "seen": True}), "application/json"
+    query = f"id=1,{HUGE_DIGITS}&uid={HUGE_DIGITS}&limit={HUGE_DIGITS}&page={HUGE_DIGITS}&message={HUGE_DIGITS}:*"
+    for method, template in routes:
+        path = re.sub(r"\{(\w+)\}", lambda m: {"user": user, "mailbox": mailbox}.get(m.group(1), HUGE_DIGITS), template)
+        if method in ("GET", "HEAD", "DELETE"):
+            result = client.simulate_request(method, path, query_string=query)
+        else:
+            result = client.simulate_request(method, path, body=body, headers={"Content-Type": content_type})
+        _no_5xx(result, f"huge: {method} {path}")
+    for message in (f"1,{HUGE_DIGITS}", f"{HUGE_DIGITS}:*", f"1:{HUGE_DIGITS}"):  # a range names what exists
+        ranged = client.simulate_put(f"/api/users/{user}/mailboxes/{mailbox}/messages", json={"message": message})
+        _no_5xx(ranged, f"range {message}")
+    single = client.simulate_get(f"/api/users/{user}/mailboxes/{mailbox}/messages/{HUGE_DIGITS}")
+    assert single.status_code == 400 and single.json["error"] == '"message" must be a safe number'

@@ -286,6 +286,7 @@ def test_flags_are_set_one_by_one_and_by_range(client: falcon.testing.TestClient
     many = client.simulate_put(messages_url(user, inbox), json={"message": "3:*", "seen": True, "deleted": True})
     listed = client.simulate_put(messages_url(user, inbox), json={"message": "1,4", "draft": True})
     none = client.simulate_put(messages_url(user, inbox), json={"message": "40:50", "seen": True})
+    closed = client.simulate_put(messages_url(user, inbox), json={"message": "2:3", "flagged": True})
 
     assert one.json == {"success": True, "updated": 1}
     assert many.json == {"success": True, "updated": 2}
@@ -294,6 +295,8 @@ def test_flags_are_set_one_by_one_and_by_range(client: falcon.testing.TestClient
     states = {m["id"]: m for m in client.simulate_get(messages_url(user, inbox)).json["results"]}
     assert states[2]["flagged"] and states[2]["seen"] and not states[1]["seen"]
     assert states[3]["deleted"] and states[4]["seen"] and states[4]["draft"] and states[1]["draft"]
+    assert closed.json["success"] is True  # a closed range ends where it says
+    assert states[3]["flagged"] and not states[4]["flagged"] and not states[1]["flagged"]
 
 
 def test_mark_as_seen_on_read(client: falcon.testing.TestClient) -> None:

@@ -9,6 +9,7 @@ import falcon
 from pydantic import BeforeValidator
 from sqlalchemy import func, select
 
+from chainmail.domain.bounds import SAFE_INTEGER_MAX
 from chainmail.http.auth import require
 from chainmail.http.errors import WildDuckError
 from chainmail.http.pagination import page_fields, page_request
@@ -29,6 +30,8 @@ def _archive_ref(value: Any) -> Any:
     if len(text_value) == 24 and all(c in "0123456789abcdef" for c in text_value):
         return text_value
     if text_value.isdigit() and int(text_value) >= 1:
+        if int(text_value) > SAFE_INTEGER_MAX:  # as Joi refuses a number JavaScript cannot hold exactly
+            raise joi("must be a safe number")
         return text_value
     raise joi("must be a number")
 

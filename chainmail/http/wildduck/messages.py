@@ -12,6 +12,7 @@ import falcon
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from sqlalchemy import select
 
+from chainmail.domain.bounds import SAFE_INTEGER_MAX
 from chainmail.http.auth import require
 from chainmail.http.bodies import read_body
 from chainmail.http.errors import WildDuckError
@@ -32,7 +33,7 @@ from chainmail.http.wire import js_iso
 from chainmail.mail.mime import Composition, NewAttachment, build_message, parse_message, text_to_html
 from chainmail.mail.store import MailStore
 from chainmail.projections import messages as messages_model
-from chainmail.projections.messages import utc
+from chainmail.projections.messages import LAST_UID, utc
 from chainmail.projections.outbound import forward_targets_of, outbound_of_message
 from chainmail.projections.userdata import stored_files
 from chainmail.system import System
@@ -53,6 +54,8 @@ def _uid(value: Any) -> Any:
         raise joi("must be a number") from None
     if number < 1:
         raise joi("must be greater than or equal to 1")
+    if number > SAFE_INTEGER_MAX:  # as Joi refuses a number JavaScript cannot hold exactly
+        raise joi("must be a safe number")
     return number
 
 
@@ -275,11 +278,12 @@ def _attachment(entry: dict[str, Any]) -> dict[str, Any]:
 
 
 def parse_range(value: str) -> tuple[list[int] | None, int | None, int | None]:
-    """(uids, low, high) for `1,2,3`, `3:15` and `3:*` (high None = up to the last)."""
+    """(uids, low, high) for `1,2,3`, `3:15` and `3:*` (high None = up to the last). A number past the last
+    UID a folder can hold names no message: it leaves the list, and a range ends there."""
     if ":" in value:
         low, high = value.split(":")
-        return None, int(low), None if high == "*" else int(high)
-    return [int(v) for v in value.split(",")], None, None
+        return None, min(int(low), LAST_UID), None if high == "*" else min(int(high), LAST_UID)
+    return [uid for uid in map(int, value.split(",")) if uid <= LAST_UID], None, None
 
 
 def _flags(params: Any) -> dict[str, bool]:
