@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from chainmail.config import Settings, load_settings
+from chainmail.heap import freeze_startup_heap
 from chainmail.identity import cli as oauth_cli
 from chainmail.logs import configure_logging
 from chainmail.mail import acme as acme_cli
@@ -136,6 +137,7 @@ def project(settings: Settings) -> None:
         housekeeping.when_due()  # purges what time made due, at most once a minute, between catch-up passes
         return stopping
 
+    freeze_startup_heap()
     try:
         system.projections.run_forever(settings.projection_poll_interval, stop=stop_or_sweep)
     finally:

@@ -61,14 +61,6 @@ def give_memory_back() -> None:
         _LIBC.malloc_trim(0)
 
 
-def freeze_startup_heap() -> None:
-    """Move everything a worker built before its first request (modules, the app, its pools) out of the
-    collector's sight. A full collection otherwise walks those 200,000-odd objects every time: 120-400 ms
-    under load with the worker's threads stopped, measured, and the tail of every write's latency."""
-    gc.collect()
-    gc.freeze()
-
-
 class BufferedWsgi:
     """An ASGI application around a WSGI one: the request is buffered on the loop, the app runs in threads."""
 

@@ -4,9 +4,10 @@ WSGI `application`, which any WSGI server can also run."""
 from __future__ import annotations
 
 from chainmail.config import load_settings
+from chainmail.heap import freeze_startup_heap
 from chainmail.http.app import MAX_BODY_BYTES, create_app
 from chainmail.http.bodies import restore_recursion_limit
-from chainmail.http.buffered import APP_THREADS, BufferedWsgi, freeze_startup_heap
+from chainmail.http.buffered import APP_THREADS, BufferedWsgi
 from chainmail.logs import configure_logging
 from chainmail.system import System
 

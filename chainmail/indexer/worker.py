@@ -14,6 +14,7 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn
 from chainmail.config import Settings
 from chainmail.domain.chain.application import Chain
 from chainmail.domain.chain.chains import ChainSpec, chain_specs
+from chainmail.heap import freeze_startup_heap
 from chainmail.indexer.ingest import ChainIndexer
 from chainmail.indexer.ingest import Progress as ChainProgress
 from chainmail.indexer.lock import ChainLock
@@ -115,6 +116,7 @@ def run_index(settings: Settings, chain_ids: Sequence[int] | None, console: Cons
     system = System(settings)
     try:
         console.print("indexing " + ", ".join(f"{s.name} ({s.chain_id}) from block {s.start_block}" for s in specs))
+        freeze_startup_heap()
         index_chains(system, specs, stopping.is_set, console if console.is_terminal else None)
     finally:
         system.close()

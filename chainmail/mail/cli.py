@@ -11,6 +11,7 @@ from typing import Any
 from rich.console import Console
 
 from chainmail.config import Settings
+from chainmail.heap import freeze_startup_heap
 from chainmail.system import System
 
 COMMANDS = ("deliver", "smtp")
@@ -53,6 +54,7 @@ def deliver(system: System, args: argparse.Namespace, console: Console) -> None:
     stopping = _stop_event()
     relay = system.settings.smtp_relay or "MX lookups"
     console.print(f"delivering outbound mail via {relay} as {queue.worker}")
+    freeze_startup_heap()
     queue.run_forever(system.settings.deliver_poll_interval, stop=stopping.is_set)
 
 
@@ -62,6 +64,7 @@ def receive(system: System, args: argparse.Namespace, console: Console) -> None:
     controller = ReceiverController(system, args.host, args.port, lmtp=args.lmtp)
     stopping = _stop_event()
     controller.start()
+    freeze_startup_heap()
     console.print(f"receiving mail with {'LMTP' if args.lmtp else 'SMTP'} on {args.host}:{args.port}")
     try:
         stopping.wait()
