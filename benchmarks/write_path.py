@@ -9,7 +9,8 @@ benchmarks/bare_falcon.py under gunicorn with the same settings (ops/gunicorn.co
 Then, for a fixed time each:
 
 - writes at 1, 4 and 16 clients: the bare `INSERT ... RETURNING` + commit, small RFC 822 uploads (each
-  client into its own user's INBOX), user creation and flag updates (`seen` toggled), and 16 clients into
+  client into its own user's INBOX), user creation, flag updates (`seen` toggled) and points awards
+  (`POST /idx/wallets/:w/points/add`, each client to 500 wallets in turn), and 16 clients into
   one hot INBOX, whose UIDs are then checked through the API (unique, increasing, as many as acknowledged);
 - reads at 64 connections: `GET /api/users/:id`, a message listing (first page of a 100-message mailbox),
   `GET /idx/points/leaderboard/100`, beside a bare GET of a small JSON document and one of a row by key.
@@ -72,6 +73,7 @@ RFC822 = {"Content-Type": "message/rfc822"}
 JSON = {"Content-Type": "application/json"}
 LISTING_SIZE = 100
 POINTS_WALLETS = 200
+AWARDED_WALLETS = 500  # per client: points/add in turn to each, a few dozen awards a day each at most
 
 # One wrk thread per connection, so each client has its own cycle of requests and the generator times each
 # request itself (from request() to response()). A client stops after its first answer past the deadline:
@@ -378,6 +380,7 @@ class Fixtures:
     flagged: list[int]  # a message in each client's INBOX
     hot: tuple[str, str]
     listing: tuple[str, str]
+    awarded: list[list[str]]  # the wallets each client awards points to, in turn (the daily cap is 100 each)
 
 
 def prepare(api: Api, clients: int) -> Fixtures:
@@ -402,7 +405,8 @@ def prepare(api: Api, clients: int) -> Fixtures:
     actions = [(w, action) for n, w in enumerate(wallets) for action in ("send", "reply", "forward")[: 1 + n % 3]]
     list(pool.map(lambda a: api.call("POST", f"/idx/wallets/{a[0]}/points/add", {"action": a[1]}), actions))
     pool.shutdown()
-    return Fixtures(inboxes, flagged, hot, listing)
+    awarded = [["0x" + secrets.token_hex(20) for _ in range(AWARDED_WALLETS)] for _ in range(clients)]
+    return Fixtures(inboxes, flagged, hot, listing, awarded)
 
 
 def print_table(
@@ -529,6 +533,10 @@ def chainmail_cycles(target: Target, fixtures: Fixtures) -> dict[str, list[list[
             ]
             for (u, m), uid in zip(fixtures.inboxes, fixtures.flagged, strict=True)
         ],
+        "points": [
+            [Req("POST", f"/idx/wallets/{w}/points/add", json.dumps({"action": "send"}), JSON) for w in wallets]
+            for wallets in fixtures.awarded
+        ],
         "user": [[at(f"/api/users/{u}", method="GET")] for u, _ in fixtures.inboxes],
         "listing": [[at(f"/api/users/{listing_user}/mailboxes/{listing_inbox}/messages", method="GET")]],
         "leaderboard": [[Req("GET", "/idx/points/leaderboard/100")]],
@@ -536,7 +544,7 @@ def chainmail_cycles(target: Target, fixtures: Fixtures) -> dict[str, list[list[
 
 
 def writes(target: Target, fixtures: Fixtures, client_counts: list[int], seconds: float) -> dict[str, list[Result]]:
-    """Bare insert, upload, user creation, flag update at each client count, then the hot INBOX."""
+    """Bare insert, upload, user creation, flag update, points award at each client count, then the hot INBOX."""
     at = target.chainmail_request
     bare_insert = [[Req("POST", "/insert", SMALL_MESSAGE, {"Content-Type": "text/plain"})]]
     new_user = json.dumps({"username": f"u{UNIQUE}", "password": "benchmark-password"})
@@ -546,6 +554,7 @@ def writes(target: Target, fixtures: Fixtures, client_counts: list[int], seconds
         UPLOAD: (target.chainmail, cycles["upload"]),
         "POST /api/users": (target.chainmail, [[at("/api/users", new_user)]]),
         "flag update, seen toggled": (target.chainmail, cycles["flag"]),
+        "POST /idx/wallets/:w/points/add": (target.chainmail, cycles["points"]),
     }
     results: dict[str, list[Result]] = {name: [] for name in operations}
     for clients in client_counts:  # interleaved, so that every operation meets the machine in the same state

@@ -20,8 +20,10 @@ from sqlalchemy import (
     insert,
     or_,
     select,
-    update,
 )
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.sql.expression import Executable
 
 from chainmail.domain.rewards.application import Rewards
 from chainmail.domain.rewards.points import PointsDay
@@ -64,44 +66,62 @@ class PointsProjection(Projection):
 
     @handles(PointsDay.PointsAwarded)
     def awarded(self, tx: Connection, e: Any) -> None:
-        t = self.t.points_balances
-        before = tx.execute(select(t.c.points_earned).where(t.c.wallet == e.wallet)).scalar()
-        if before is None:
-            before = 0
-            tx.execute(
-                insert(t).values(
-                    wallet=e.wallet,
-                    chain_type=e.chain_type,
-                    points_earned=e.amount,
-                    total_activities=1,
-                    created_at=e.at,
-                    last_activity_at=e.at,
-                )
-            )
-        else:
-            tx.execute(
-                update(t)
-                .where(t.c.wallet == e.wallet)
-                .values(
-                    points_earned=t.c.points_earned + e.amount,
-                    total_activities=t.c.total_activities + 1,
-                    last_activity_at=e.at,
-                )
-            )
-        tx.insert(
-            self.t.points_ledger,
+        # Two statements and no read, so a save sends them with its append in one round trip: the balance
+        # added to (or started), then the ledger entry with the balance as that left it, the row locked.
+        dialect = tx.dialect.name
+        self.prepared(f"add points {dialect}", lambda t: _add_points(t.points_balances, dialect)).run(
+            tx, {"wallet": e.wallet, "chain_type": e.chain_type, "amount": e.amount, "at": e.at}
+        )
+        self.prepared("ledger entry", lambda t: _ledger_entry(t.points_ledger, t.points_balances)).run(
+            tx,
             {
                 "day_id": str(e.originator_id),
                 "version": e.originator_version,
                 "wallet": e.wallet,
                 "activity": e.activity,
                 "amount": e.amount,
-                "balance_before": before,
-                "balance_after": before + e.amount,
                 "reason": e.reason,
-                "created_at": e.at,
+                "at": e.at,
             },
         )
+
+
+def _add_points(balances: Table, dialect: str) -> Executable:
+    """A wallet's balance plus an award's amount, or its first balance (an upsert on either store)."""
+    upsert = (pg_insert if dialect == "postgresql" else sqlite_insert)(balances).values(
+        wallet=bindparam("wallet"),
+        chain_type=bindparam("chain_type"),
+        points_earned=bindparam("amount", type_=BigInteger),
+        total_activities=1,
+        created_at=bindparam("at", type_=DateTime(timezone=True)),
+        last_activity_at=bindparam("at", type_=DateTime(timezone=True)),
+    )
+    return upsert.on_conflict_do_update(
+        index_elements=[balances.c.wallet],
+        set_={
+            "points_earned": balances.c.points_earned + upsert.excluded.points_earned,
+            "total_activities": balances.c.total_activities + 1,
+            "last_activity_at": upsert.excluded.last_activity_at,
+        },
+    )
+
+
+def _ledger_entry(ledger: Table, balances: Table) -> Executable:
+    """An award's ledger entry, its balances taken from the wallet's row as the award left it."""
+    amount = bindparam("amount", type_=BigInteger)
+    values = select(
+        bindparam("day_id", type_=String),
+        bindparam("version", type_=Integer),
+        balances.c.wallet,
+        bindparam("activity", type_=String),
+        amount,
+        balances.c.points_earned - amount,
+        balances.c.points_earned,
+        bindparam("reason", type_=String),
+        bindparam("at", type_=DateTime(timezone=True)),
+    ).where(balances.c.wallet == bindparam("wallet"))
+    columns = ["day_id", "version", "wallet", "activity", "amount", "balance_before", "balance_after", "reason"]
+    return insert(ledger).from_select([*columns, "created_at"], values)
 
 
 # -- queries ------------------------------------------------------------------------------------
@@ -124,6 +144,17 @@ def balance_of(conn: Connection, wallet: str) -> dict[str, Any] | None:
     )
     rank = conn.execute(select(func.count()).select_from(t).where(ahead)).scalar_one() + 1
     return {**row._mapping, "rank": rank}
+
+
+_POINTS_EARNED = Prepared(
+    select(points_balances.c.points_earned).where(points_balances.c.wallet == bindparam("wallet"))
+)
+
+
+def points_earned(conn: Connection, wallet: str) -> int:
+    """A wallet's points, without its rank (which counts the wallets ahead of it)."""
+    row = _POINTS_EARNED.first(conn, {"wallet": wallet})
+    return int(row["points_earned"]) if row else 0
 
 
 def leaderboard(conn: Connection, count: int) -> list[dict[str, Any]]:

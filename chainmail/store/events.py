@@ -27,6 +27,9 @@ def event_store_env(database_url: str, *, create_tables: bool) -> dict[str, str]
         # Mailboxes are small and busy: each process keeps the ones it used, and a command reads only the
         # events recorded since (by any process) instead of a snapshot and the events after it.
         "MAIL_AGGREGATE_CACHE_MAXSIZE": "4096",
+        # So are a wallet's points of the day (an award per mail it sends, up to the daily cap): one award
+        # read every award before it, 3.6 ms an award at 100 a day on PostgreSQL, 1.7 ms from the cache.
+        "REWARDS_AGGREGATE_CACHE_MAXSIZE": "4096",
     }
     if path is not None:
         if str(path) in ("", ":memory:"):

@@ -91,14 +91,14 @@ class AddPointsResource:
         except DailyCapReached as capped:
             raise IndexerError(429, "DAILY_LIMIT_REACHED", str(capped)) from None
         with self.system.engine.connect() as conn:
-            row = points_model.balance_of(conn, wallet.address)
+            earned = points_model.points_earned(conn, wallet.address)
         resp.media = envelope(
             {
                 "walletAddress": wallet.address,
                 "chainType": wallet.chain_type,
                 "action": body.action,
                 "pointsAwarded": given.points,
-                "pointsEarned": str(row["points_earned"]) if row else "0",
+                "pointsEarned": str(earned),
             }
         )
 
