@@ -21,8 +21,7 @@ from chainmail.mail.smtp_out import Attempt, Sender, sender_domain, sign, withou
 from chainmail.projections import outbound as outbound_model
 from chainmail.projections import settings as settings_model
 from chainmail.projections.keys import dkim_signing_key
-from chainmail.store.blobs import get_blob, put_blob
-from chainmail.store.database import writer
+from chainmail.store.blobs import blob_ref, get_blob, put_blob
 from chainmail.system import System
 
 log = structlog.get_logger(__name__)
@@ -75,8 +74,7 @@ class OutboundQueue:
         """Queue `raw` for `deliveries`; None when there is no one to deliver to."""
         if not deliveries:
             return None
-        with writer(self.engine).begin() as tx:
-            blob = put_blob(tx, raw)
+        blob = blob_ref(raw)
         return self.commands.queue(
             user_id=user_id,
             parent_id=parent_id,
@@ -86,6 +84,7 @@ class OutboundQueue:
             size=blob.size,
             deliveries=deliveries,
             send_time=send_time,
+            within=lambda tx: put_blob(tx, raw),  # one transaction with the queue's events
         )
 
     # -- delivering -------------------------------------------------------------------------

@@ -17,11 +17,13 @@ from chainmail.domain.mail.limits import DEFAULTS
 from chainmail.domain.mail.names import normalize_address, uview
 from chainmail.mail.mime import Composition, NewAttachment, build_message, html_to_text, parse_message
 from chainmail.mail.queue import OutboundQueue, forward_deliveries, plain_deliveries
-from chainmail.mail.store import MailStore, Stored
+from chainmail.mail.store import MailStore, Stored, user_not_found
 from chainmail.projections import addresses as addresses_model
 from chainmail.projections import mailboxes as mailboxes_model
 from chainmail.projections import outbound as outbound_model
 from chainmail.projections import settings as settings_model
+from chainmail.projections import users as users_model
+from chainmail.store.prepared import read_together
 from chainmail.system import System
 
 log = structlog.get_logger(__name__)
@@ -57,6 +59,18 @@ class Outgoing:
 
 
 @dataclass(frozen=True)
+class SendingAccount:
+    """An account about to send, read once: its row, the administrator's settings ({key: value}), the
+    recipients its own submissions were queued for in the last day and its first folder of the special use
+    asked for (Sent or Drafts; None when it has none)."""
+
+    user: dict[str, Any]
+    settings: dict[str, Any]
+    sent_today: int
+    folder: str | None
+
+
+@dataclass(frozen=True)
 class Submitted:
     stored: Stored | None  # None when the account is over quota (sent, not kept)
     queue_id: str | None
@@ -84,25 +98,35 @@ class Submission:
 
     # -- limits -----------------------------------------------------------------------------
 
-    def _limits(self, user: dict[str, Any], count: int) -> None:
-        """`TooMany` over `const:max:rcpt_to`; `RateLimitedError` past the daily recipient limit."""
-        now = self.system.mail.clock()
+    def _sender(self, user_id: str, special_use: str) -> SendingAccount:
+        """The account that sends, with what its limits need and its folder of `special_use`: one round trip."""
+        since = self.system.mail.clock() - timedelta(days=1)
         with self.engine.connect() as conn:
-            max_rcpt = int(settings_model.setting(conn, "const:max:rcpt_to", MAX_RCPT_TO) or MAX_RCPT_TO)
-            daily = int(user["profile"].get("recipients") or 0) or int(
-                settings_model.limit_defaults(conn, DEFAULTS)["const:max:recipients"]
+            account, sent, folder = read_together(
+                conn,
+                [
+                    users_model.user_and_settings_read(conn, user_id),
+                    outbound_model.recipients_since_read(user_id, since),
+                    mailboxes_model.special_mailbox_read(user_id, special_use),
+                ],
             )
-            sent = outbound_model.recipients_since(conn, user["id"], now - timedelta(days=1))
-        if count > max_rcpt:
-            raise Forbidden("TooMany", "Your email has too many recipients", allowed=max_rcpt)
-        if sent + count > daily:
-            raise Forbidden("RateLimitedError", "You reached a daily sending limit for your account")
-
-    def _user(self, user_id: str) -> dict[str, Any]:
-        user = self.store.user(user_id)
+        user, settings = users_model.user_and_settings_of(account)
+        if user is None:
+            raise user_not_found()
         if user.get("disabled") or user.get("suspended"):
             raise Forbidden("UserDisabled", "User account is disabled")
-        return user
+        return SendingAccount(user, settings, int(sent[0]["count"]), folder[0]["id"] if folder else None)
+
+    def _limits(self, sender: SendingAccount, count: int) -> None:
+        """`TooMany` over `const:max:rcpt_to`; `RateLimitedError` past the daily recipient limit."""
+        max_rcpt = int(sender.settings.get("const:max:rcpt_to") or MAX_RCPT_TO)
+        daily = int(sender.user["profile"].get("recipients") or 0) or int(
+            settings_model.defaults_over(sender.settings, DEFAULTS)["const:max:recipients"]
+        )
+        if count > max_rcpt:
+            raise Forbidden("TooMany", "Your email has too many recipients", allowed=max_rcpt)
+        if sender.sent_today + count > daily:
+            raise Forbidden("RateLimitedError", "You reached a daily sending limit for your account")
 
     def allowed_from(self, user: dict[str, Any], address: str | None) -> str:
         """WildDuck's `validateFromAddress`: the user's own addresses and its `fromWhitelist`, else the
@@ -126,7 +150,8 @@ class Submission:
     # -- POST /users/:user/submit ------------------------------------------------------------
 
     def submit(self, user_id: str, out: Outgoing) -> Submitted:
-        user = self._user(user_id)
+        sender_account = self._sender(user_id, "\\Drafts" if out.is_draft else "\\Sent")
+        user = sender_account.user
         quota = int(user["profile"].get("quota") or DEFAULTS["const:max:storage"])
         over_quota = quota - int(user["storage_used"] or 0) <= 0
         reference = self._reference(user, out.reference) if out.reference else None
@@ -174,13 +199,13 @@ class Submission:
 
         sending = bool(deliveries) and not out.upload_only and not out.is_draft
         if sending:
-            self._limits(user, len(deliveries))
+            self._limits(sender_account, len(deliveries))
         if reference and out.reference:
             self._flag_reference(user_id, out.reference)
 
         stored = None
         if not over_quota:
-            stored = self._keep_copy(user, out, raw, envelope_from, deliveries)
+            stored = self._keep_copy(user, out, raw, envelope_from, deliveries, sender_account.folder)
         queue_id = None
         if sending:
             queue_id = self.queue.queue(
@@ -211,16 +236,15 @@ class Submission:
         raw: bytes,
         envelope_from: str,
         deliveries: list[dict[str, Any]],
+        special_folder: str | None,
     ) -> Stored:
+        """Keep the message in `out.mailbox`, else in the account's Sent or Drafts (`special_folder`)."""
         if out.mailbox:
             mailbox_id = out.mailbox
         else:
-            special = "\\Drafts" if out.is_draft else "\\Sent"
-            with self.engine.connect() as conn:
-                folder = mailboxes_model.special_mailbox(conn, user["id"], special)
-            if folder is None:
+            if special_folder is None:
                 raise NotFound("NoSuchMailbox", "This mailbox does not exist")
-            mailbox_id = folder["id"]
+            mailbox_id = special_folder
         envelope: dict[str, Any] = {
             "from": envelope_from,
             "rcpt": [{"value": d["recipient"], "formatted": d["recipient"]} for d in deliveries],
@@ -291,7 +315,8 @@ class Submission:
     # -- POST .../messages/:message/submit -------------------------------------------------
 
     def submit_draft(self, user_id: str, mailbox_id: str, uid: int, send_time: datetime | None) -> dict[str, Any]:
-        user = self._user(user_id)
+        sender_account = self._sender(user_id, "\\Sent")
+        user = sender_account.user
         row = self.store.message(user_id, mailbox_id, uid)
         if "\\Draft" not in row["flags"]:
             raise Invalid("MessageNotDraft", "This message is not a draft")
@@ -311,7 +336,7 @@ class Submission:
         deliveries = plain_deliveries(recipients)
         if not deliveries:
             return {"success": True}
-        self._limits(user, len(deliveries))
+        self._limits(sender_account, len(deliveries))
         raw = with_date(self.store.blob(row["blob"]), send_time)
         from_ = (summary.get("from") or {}).get("address") or stored_envelope.get("from")
         queue_id = self.queue.queue(
@@ -323,9 +348,7 @@ class Submission:
             deliveries=deliveries,
             send_time=send_time,
         )
-        with self.engine.connect() as conn:
-            sent = mailboxes_model.special_mailbox(conn, user_id, "\\Sent")
-        target = sent["id"] if sent is not None else mailbox_id
+        target = sender_account.folder or mailbox_id
         moved = self.store.update_messages(
             user_id, mailbox_id, [row], flags={"seen": True, "draft": False}, move_to=target
         )

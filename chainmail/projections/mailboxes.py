@@ -163,10 +163,22 @@ def mailbox_by_path(conn: Connection, user_id: str, path: str) -> dict[str, Any]
     return dict(row._mapping) if row else None
 
 
+_SPECIAL_MAILBOX = Prepared(
+    select(mailboxes)
+    .where(mailboxes.c.user_id == bindparam("user"), mailboxes.c.special_use == bindparam("special_use"))
+    .order_by(mailboxes.c.created)
+    .limit(1)
+)
+
+
+def special_mailbox_read(user_id: str, special_use: str) -> tuple[Prepared, dict[str, Any]]:
+    """The select of a user's first folder of a special use (`\\Sent`, `\\Drafts`, ...), to send with others
+    (`store.prepared.read_together`)."""
+    return _SPECIAL_MAILBOX, {"user": user_id, "special_use": special_use}
+
+
 def special_mailbox(conn: Connection, user_id: str, special_use: str) -> dict[str, Any] | None:
-    query = select(mailboxes).where(mailboxes.c.user_id == user_id, mailboxes.c.special_use == special_use)
-    row = conn.execute(query.order_by(mailboxes.c.created)).first()
-    return dict(row._mapping) if row else None
+    return _SPECIAL_MAILBOX.first(conn, {"user": user_id, "special_use": special_use})
 
 
 def count_mailboxes(conn: Connection, user_id: str) -> int:

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
+    bindparam,
     func,
     or_,
     select,
@@ -28,6 +29,7 @@ from chainmail.domain.ids import object_id_of
 from chainmail.domain.mail.application import Mail
 from chainmail.domain.mail.outbound import PENDING, QueuedMessage
 from chainmail.projections.projection import BatchedWrites, Projection, handles
+from chainmail.store.prepared import Prepared
 from chainmail.store.schema import metadata
 
 outbound_queue = Table(
@@ -156,11 +158,24 @@ def entries_of_message(conn: Connection, parent_id: str, reason: str | None = No
     return [dict(r._mapping) for r in conn.execute(query.order_by(t.c.queued, t.c.queue_id, t.c.seq))]
 
 
+_RECIPIENTS_SINCE = Prepared(
+    select(func.count().label("count")).where(
+        outbound_queue.c.user_id == bindparam("user"),
+        outbound_queue.c.reason == "submit",
+        outbound_queue.c.queued >= bindparam("since", type_=DateTime(timezone=True)),
+    )
+)
+
+
+def recipients_since_read(user_id: str, since: datetime) -> tuple[Prepared, dict[str, Any]]:
+    """The count of `recipients_since`, to send with others (`store.prepared.read_together`); one row, `count`."""
+    return _RECIPIENTS_SINCE, {"user": user_id, "since": since}
+
+
 def recipients_since(conn: Connection, user_id: str, since: datetime) -> int:
     """How many recipients a user's own submissions were queued for since `since` (the daily sending limit)."""
-    t = outbound_queue
-    query = select(func.count()).where(t.c.user_id == user_id, t.c.reason == "submit", t.c.queued >= since)
-    return int(conn.execute(query).scalar_one())
+    query, params = recipients_since_read(user_id, since)
+    return int(query.rows(conn, params)[0]["count"])
 
 
 def forwards_since(conn: Connection, owner: str, since: datetime) -> int:

@@ -248,9 +248,10 @@ def get_user(conn: Connection, user_id: str) -> dict[str, Any] | None:
 _USER_AND_SETTINGS: dict[str, Prepared] = {}
 
 
-def get_user_and_settings(conn: Connection, user_id: str) -> tuple[dict[str, Any] | None, dict[str, Any]]:
-    """A user's row and every administrator setting, in one round trip (what `GET /users/:id` shows)."""
-    from chainmail.projections.settings import all_settings_column, from_all_settings
+def user_and_settings_read(conn: Connection, user_id: str) -> tuple[Prepared, dict[str, Any]]:
+    """The select of a user's row with every administrator setting (`user_and_settings_of` reads its rows),
+    to send with others (`store.prepared.read_together`)."""
+    from chainmail.projections.settings import all_settings_column
 
     query = _USER_AND_SETTINGS.get(conn.dialect.name)
     if query is None:  # built once per dialect: the hottest read of the API
@@ -258,10 +259,23 @@ def get_user_and_settings(conn: Connection, user_id: str) -> tuple[dict[str, Any
             select(users, all_settings_column(conn).label("_settings")).where(users.c.id == bindparam("user"))
         )
         _USER_AND_SETTINGS[conn.dialect.name] = query
-    found = query.first(conn, {"user": user_id})
-    if found is None:
+    return query, {"user": user_id}
+
+
+def user_and_settings_of(rows: list[dict[str, Any]]) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """The user's row (None: no such user) and the settings {key: value}, from what that select read."""
+    from chainmail.projections.settings import from_all_settings
+
+    if not rows:
         return None, {}
+    found = dict(rows[0])
     return found, from_all_settings(found.pop("_settings"))
+
+
+def get_user_and_settings(conn: Connection, user_id: str) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """A user's row and every administrator setting, in one round trip (what `GET /users/:id` shows)."""
+    query, params = user_and_settings_read(conn, user_id)
+    return user_and_settings_of(query.rows(conn, params))
 
 
 def resolve_username(conn: Connection, unameview: str) -> str | None:

@@ -160,8 +160,10 @@ class OutboundCommands:
         size: int,
         deliveries: list[dict[str, Any]],
         send_time: datetime | None = None,
+        within: Callable[[Any], None] | None = None,
     ) -> str:
-        """Queue a stored message (its blob) for each delivery; returns the queue id."""
+        """Queue a stored message (its blob) for each delivery; returns the queue id. `within(conn)` runs in
+        the save's transaction (storing the blob)."""
         now = self.app.clock()
         queue_id = self.app.ids.object_id(now)
         numbered = [{**d, "seq": delivery_seq(i)} for i, d in enumerate(deliveries)]
@@ -177,7 +179,8 @@ class OutboundCommands:
                 deliveries=numbered,
                 send_time=max(send_time or now, now),
                 created_at=now,
-            )
+            ),
+            within=within,
         )
         return queue_id
 
