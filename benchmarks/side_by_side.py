@@ -3,7 +3,7 @@
     apt-get install -y wrk
     git worktree add /tmp/before <rev>
     PYTHONPATH=$PWD .venv/bin/python -m benchmarks.side_by_side --before /tmp/before \\
-        [--ops upload,flag,points,user,listing,leaderboard] [--clients 16] [--seconds 5] [--rounds 4]
+        [--ops upload,flag,points,submit,user,listing,leaderboard] [--clients 16] [--seconds 5] [--rounds 4]
         [--db-delay-ms 0.25] [--store postgres|sqlite] [--workers N]
 
 Runs on one machine drift: the same commit measured an hour apart varies by 10-25% here. So each version gets
@@ -129,7 +129,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--before", type=Path, required=True, help="a checkout of the version to compare against")
     parser.add_argument("--after", type=Path, default=Path(wp.chainmail.__file__).resolve().parents[1])
-    parser.add_argument("--ops", default="upload,flag,points,user,listing,leaderboard")
+    parser.add_argument("--ops", default="upload,flag,points,submit,user,listing,leaderboard")
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--rounds", type=int, default=4)

@@ -70,6 +70,8 @@ SMALL_MESSAGE = (
     "Nothing in it but text.\r\n"
 )
 RFC822 = {"Content-Type": "message/rfc822"}
+# a sent message: kept in Sent and queued (nothing delivers it here); the daily limit is 2,000 recipients a user
+SUBMISSION = json.dumps({"to": [{"address": "reader@example.org"}], "subject": "write path", "text": "A few words."})
 JSON = {"Content-Type": "application/json"}
 LISTING_SIZE = 100
 POINTS_WALLETS = 200
@@ -537,6 +539,7 @@ def chainmail_cycles(target: Target, fixtures: Fixtures) -> dict[str, list[list[
             [Req("POST", f"/idx/wallets/{w}/points/add", json.dumps({"action": "send"}), JSON) for w in wallets]
             for wallets in fixtures.awarded
         ],
+        "submit": [[at(f"/api/users/{u}/submit", SUBMISSION)] for u, _ in fixtures.inboxes],
         "user": [[at(f"/api/users/{u}", method="GET")] for u, _ in fixtures.inboxes],
         "listing": [[at(f"/api/users/{listing_user}/mailboxes/{listing_inbox}/messages", method="GET")]],
         "leaderboard": [[Req("GET", "/idx/points/leaderboard/100")]],
