@@ -417,6 +417,23 @@ def listing_page(
 ) -> Page:
     """A page of a folder's messages by arrival (`LISTING_COLUMNS`, rows as dicts), optionally only the unseen
     or only the seen ones: WildDuck's message listing, with a statement built once per shape of the request."""
+    statement, params = listing_read(
+        mailbox_id, unseen=unseen, limit=limit, after=after, before=before, ascending=ascending
+    )
+    return listing_page_of(statement.rows(conn, params), limit=limit, after=after, before=before)
+
+
+def listing_read(
+    mailbox_id: str,
+    *,
+    unseen: bool | None,
+    limit: int,
+    after: Boundary | None,
+    before: Boundary | None,
+    ascending: bool,
+) -> tuple[Prepared, dict[str, Any]]:
+    """`listing_page`'s select, to send with others (`store.prepared.read_together`); `listing_page_of` makes
+    the page of its rows."""
     backwards = before is not None and after is None
     boundary = after if not backwards else before
     forward = ascending != backwards  # walk in ascending key order?
@@ -427,8 +444,12 @@ def listing_page(
     params: dict[str, Any] = {"mailbox": mailbox_id, "limit": limit + 1}
     if boundary is not None:
         params.update(at=boundary.value, at_id=boundary.id)
-    rows = statement.rows(conn, params)
-    return page_of(rows, limit, backwards, after, "id", "idate")
+    return statement, params
+
+
+def listing_page_of(rows: list[dict[str, Any]], *, limit: int, after: Boundary | None, before: Boundary | None) -> Page:
+    """The page `listing_read`'s rows make."""
+    return page_of(rows, limit, before is not None and after is None, after, "id", "idate")
 
 
 def _listing(unseen: bool | None, bounded: bool, forward: bool) -> Select[Any]:

@@ -339,6 +339,8 @@ def test_moving_a_message_gives_it_a_new_uid_in_the_target_mailbox(client: falco
         for message in ("1:*", "1,2"):
             answer = client.simulate_put(messages_url(user, folder), json={"message": message, "seen": True})
             assert answer.status_code == 404 and answer.json["code"] == "NoSuchMailbox"
+        listed = client.simulate_get(messages_url(user, folder))  # the folder and the page read together
+        assert listed.status_code == 404 and listed.json["code"] == "NoSuchMailbox"
 
 
 def test_deleting_messages_frees_quota(client: falcon.testing.TestClient) -> None:

@@ -302,29 +302,26 @@ class MessagesResource:
     def on_get(self, req: falcon.Request, resp: falcon.Response, user: str, mailbox: str) -> None:
         params = parse(ListMessages, req.context.params)
         require(req.context.principal, "read", "messages", params.user)
-        folder = self.store.mailbox(params.user, params.mailbox)
         after, before, number = page_request(params.next, params.previous, sorted_by_id=False)
+        folder, page = self.store.folder_listing(
+            params.user,
+            params.mailbox,
+            unseen=params.unseen,
+            limit=int(params.limit),
+            after=after,
+            before=before,
+            ascending=params.order == "asc",
+        )
         # The folder's counters answer `total` without counting a big mailbox row by row.
         if params.unseen is None:
             total = int(folder["total"])
         else:
             total = int(folder["unseen"]) if params.unseen else int(folder["total"]) - int(folder["unseen"])
-        with self.system.engine.connect() as conn:
-            page = messages_model.listing_page(
-                conn,
-                params.mailbox,
-                unseen=params.unseen,
-                limit=int(params.limit),
-                after=after,
-                before=before,
-                ascending=params.order == "asc",
-            )
-            rows = page.rows
-            counts = (
-                messages_model.thread_counts(conn, params.user, [r["thread"] for r in rows])
-                if params.threadCounters
-                else None
-            )
+        rows = page.rows
+        counts = None
+        if params.threadCounters:
+            with self.system.engine.connect() as conn:
+                counts = messages_model.thread_counts(conn, params.user, [r["thread"] for r in rows])
         headers = header_names(params.includeHeaders)
         answer: dict[str, Any] = {"success": True, "total": total, **page_fields(page, number, sorted_by_id=False)}
         if folder["special_use"]:  # WildDuck leaves the key out for ordinary folders
