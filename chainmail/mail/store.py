@@ -22,7 +22,7 @@ from chainmail.projections import mailboxes as mailboxes_model
 from chainmail.projections import messages as messages_model
 from chainmail.projections import userdata as userdata_model
 from chainmail.projections import users as users_model
-from chainmail.projections.paging import Boundary, Page
+from chainmail.projections.paging import Page
 from chainmail.store.blobs import blob_ref, get_blob, put_blob
 from chainmail.store.prepared import read_together
 from chainmail.system import System
@@ -118,26 +118,17 @@ class MailStore:
         return rows
 
     def folder_listing(
-        self,
-        user_id: str,
-        mailbox_id: str,
-        *,
-        unseen: bool | None,
-        limit: int,
-        after: Boundary | None,
-        before: Boundary | None,
-        ascending: bool,
+        self, user_id: str, mailbox_id: str, listing: messages_model.Listing
     ) -> tuple[dict[str, Any], Page]:
-        """A user's folder and a page of its messages (`messages_model.listing_page`): one round trip."""
-        shape = {"unseen": unseen, "limit": limit, "after": after, "before": before, "ascending": ascending}
+        """A user's folder and a page of its messages: one round trip."""
         with self.engine.connect() as conn:
             folder, rows = read_together(
                 conn,
-                [mailboxes_model.mailbox_read(user_id, mailbox_id), messages_model.listing_read(mailbox_id, **shape)],
+                [mailboxes_model.mailbox_read(user_id, mailbox_id), messages_model.listing_read(mailbox_id, listing)],
             )
         if not folder:
             raise NotFound("NoSuchMailbox", "This mailbox does not exist")
-        return folder[0], messages_model.listing_page_of(rows, limit=limit, after=after, before=before)
+        return folder[0], messages_model.listing_page(rows, listing)
 
     def message(self, user_id: str, mailbox_id: str, uid: int) -> dict[str, Any]:
         with self.engine.connect() as conn:

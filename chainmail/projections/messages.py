@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -405,51 +406,38 @@ def storage_used(conn: Connection, user_id: str) -> int:
     return int(total.scalar_one())
 
 
-def listing_page(
-    conn: Connection,
-    mailbox_id: str,
-    *,
-    unseen: bool | None,
-    limit: int,
-    after: Boundary | None,
-    before: Boundary | None,
-    ascending: bool,
-) -> Page:
-    """A page of a folder's messages by arrival (`LISTING_COLUMNS`, rows as dicts), optionally only the unseen
-    or only the seen ones: WildDuck's message listing, with a statement built once per shape of the request."""
-    statement, params = listing_read(
-        mailbox_id, unseen=unseen, limit=limit, after=after, before=before, ascending=ascending
-    )
-    return listing_page_of(statement.rows(conn, params), limit=limit, after=after, before=before)
+@dataclass(frozen=True)
+class Listing:
+    """Which page of a folder's messages by arrival: WildDuck's message listing (`limit`, the cursors,
+    `order`), optionally only the unseen (`unseen` True) or only the seen ones (False)."""
+
+    unseen: bool | None
+    limit: int
+    after: Boundary | None
+    before: Boundary | None
+    ascending: bool
 
 
-def listing_read(
-    mailbox_id: str,
-    *,
-    unseen: bool | None,
-    limit: int,
-    after: Boundary | None,
-    before: Boundary | None,
-    ascending: bool,
-) -> tuple[Prepared, dict[str, Any]]:
-    """`listing_page`'s select, to send with others (`store.prepared.read_together`); `listing_page_of` makes
-    the page of its rows."""
-    backwards = before is not None and after is None
-    boundary = after if not backwards else before
-    forward = ascending != backwards  # walk in ascending key order?
-    shape = (unseen, boundary is not None, forward)
+def listing_read(mailbox_id: str, listing: Listing) -> tuple[Prepared, dict[str, Any]]:
+    """The select of a page of a folder's messages (`LISTING_COLUMNS`, rows as dicts), built once per shape of
+    the request, to send with others (`store.prepared.read_together`); `listing_page` makes the page."""
+    backwards = listing.before is not None and listing.after is None
+    boundary = listing.after if not backwards else listing.before
+    forward = listing.ascending != backwards  # walk in ascending key order?
+    shape = (listing.unseen, boundary is not None, forward)
     statement = _LISTINGS.get(shape)
     if statement is None:
         statement = _LISTINGS[shape] = Prepared(_listing(*shape))
-    params: dict[str, Any] = {"mailbox": mailbox_id, "limit": limit + 1}
+    params: dict[str, Any] = {"mailbox": mailbox_id, "limit": listing.limit + 1}
     if boundary is not None:
         params.update(at=boundary.value, at_id=boundary.id)
     return statement, params
 
 
-def listing_page_of(rows: list[dict[str, Any]], *, limit: int, after: Boundary | None, before: Boundary | None) -> Page:
-    """The page `listing_read`'s rows make."""
-    return page_of(rows, limit, before is not None and after is None, after, "id", "idate")
+def listing_page(rows: list[dict[str, Any]], listing: Listing) -> Page:
+    """The page that `listing_read`'s rows make."""
+    backwards = listing.before is not None and listing.after is None
+    return page_of(rows, listing.limit, backwards, listing.after, "id", "idate")
 
 
 def _listing(unseen: bool | None, bounded: bool, forward: bool) -> Select[Any]:

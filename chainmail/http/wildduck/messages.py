@@ -303,15 +303,8 @@ class MessagesResource:
         params = parse(ListMessages, req.context.params)
         require(req.context.principal, "read", "messages", params.user)
         after, before, number = page_request(params.next, params.previous, sorted_by_id=False)
-        folder, page = self.store.folder_listing(
-            params.user,
-            params.mailbox,
-            unseen=params.unseen,
-            limit=int(params.limit),
-            after=after,
-            before=before,
-            ascending=params.order == "asc",
-        )
+        listing = messages_model.Listing(params.unseen, int(params.limit), after, before, params.order == "asc")
+        folder, page = self.store.folder_listing(params.user, params.mailbox, listing)
         # The folder's counters answer `total` without counting a big mailbox row by row.
         if params.unseen is None:
             total = int(folder["total"])
