@@ -194,6 +194,9 @@ def test_concurrent_awards_never_pass_the_daily_cap(system: System) -> None:
     assert sorted(outcomes) == ["awarded"] * CAP + ["capped"] * 4
     with system.engine.connect() as conn:
         assert points_model.balance_of(conn, "0x" + "ab" * 20)["points_earned"] == CAP * 5
+        ledger = points_model.ledger_of(conn, "0x" + "ab" * 20)
+    # each award's entry starts where the one before it ended, whichever thread won each race
+    assert [(r["balance_before"], r["balance_after"]) for r in ledger] == [(5 * n, 5 * n + 5) for n in range(CAP)]
 
 
 @pytest.mark.parametrize(
