@@ -37,6 +37,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from chainmail.domain.bounds import BIGINT_MAX
 from chainmail.domain.ids import object_id_of
 from chainmail.domain.mail.application import Mail
 from chainmail.domain.mail.mailboxes import Mailbox
@@ -367,7 +368,7 @@ _MESSAGES_LISTED = {
         .order_by(messages.c.uid)
     ),
 }
-LAST_UID = 2**63 - 1  # `n:*`: a range's open end, the largest UID a BIGINT holds
+LAST_UID = BIGINT_MAX  # `n:*`: a range's open end, the largest UID the column holds
 
 
 def messages_read(

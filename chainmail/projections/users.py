@@ -268,7 +268,7 @@ def user_and_settings_of(rows: list[dict[str, Any]]) -> tuple[dict[str, Any] | N
 
     if not rows:
         return None, {}
-    found = dict(rows[0])
+    found = rows[0]  # a row of its own (`Prepared.rows`): the settings column is taken out of it
     return found, from_all_settings(found.pop("_settings"))
 
 
