@@ -134,6 +134,35 @@ def test_malformed_mime_and_odd_bytes_still_parse(client: falcon.testing.TestCli
     assert empty.status_code == 400
 
 
+def test_raw_utf8_headers_and_a_broken_encoded_word_read_as_a_mail_client_shows_them(
+    client: falcon.testing.TestClient,
+) -> None:
+    """RFC 6532 headers in raw UTF-8 (with an encoded word beside them) read as their text, not as
+    replacement characters; an encoded word whose base64 is broken stays as it was written, not a 500."""
+    user = create_user(client, "eightbit")
+    inbox = mailbox_ids(client, user)["INBOX"]
+    raw = (
+        b"From: J\xc3\xbcrgen M\xc3\xbcller <jurgen@example.org>\r\n"
+        b"To: \xc3\x89lodie <elodie@example.com>, =?iso-8859-1?q?Andr=E9?= <andre@example.com>\r\n"
+        b"Subject: =?utf-8?b?A?= r\xc3\xa9sum\xc3\xa9\r\n"
+        b"\r\n"
+        b"body\r\n"
+    )
+
+    stored = client.simulate_post(messages_url(user, inbox), body=raw, headers={"Content-Type": "message/rfc822"})
+
+    assert stored.status_code == 200, stored.text
+    message = client.simulate_get(f"{messages_url(user, inbox)}/{stored.json['message']['id']}").json
+    assert message["from"] == {"name": "Jürgen Müller", "address": "jurgen@example.org"}
+    assert message["to"] == [
+        {"name": "Élodie", "address": "elodie@example.com"},
+        {"name": "André", "address": "andre@example.com"},
+    ]
+    assert message["subject"] == "=?utf-8?b?A?= résumé"
+    listed = client.simulate_get(messages_url(user, inbox)).json["results"][0]
+    assert listed["from"]["name"] == "Jürgen Müller" and listed["subject"] == "=?utf-8?b?A?= résumé"
+
+
 def test_bad_input_is_a_clear_400(client: falcon.testing.TestClient) -> None:
     user = create_user(client, "badinput")
     inbox = mailbox_ids(client, user)["INBOX"]
