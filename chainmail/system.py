@@ -37,7 +37,7 @@ class System:
         ids: IdSource | None = None,
         create_tables: bool = False,
     ) -> None:
-        self.settings = settings
+        self.settings, self.clock = settings, clock
         self.engine = make_engine(settings.database_url)
         env = event_store_env(settings.database_url, create_tables=create_tables)
         ids = ids or IdSource()

@@ -15,6 +15,9 @@ class RewardsSettings(BaseModel):
     points: dict[str, int] = Field(default_factory=dict)
     # Mail actions (send, reply, forward) rewarded per wallet per UTC day; more answer 429.
     daily_mail_actions: int = Field(default=100, ge=0)
+    # Seconds a process may answer the points leaderboard from its last read (it ranks every wallet: a page
+    # that each visitor polls costs one query a second per process); 0 reads the balances every time.
+    leaderboard_seconds: float = Field(default=1.0, ge=0, le=3600)
 
     def points_table(self) -> PointsTable:
         amounts = {**DEFAULT_POINTS, **self.points}

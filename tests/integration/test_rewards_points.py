@@ -272,6 +272,40 @@ def test_the_leaderboard_ranks_by_points_then_by_who_started_first(
     assert points(client, late)["leaderboardRank"] == 3
 
 
+def leaders(client: falcon.testing.TestClient, count: int = 10) -> list[tuple[str, str]]:
+    got = client.simulate_get(f"/idx/points/leaderboard/{count}")
+    assert got.status_code == 200, got.text
+    return [(e["walletAddress"], e["pointsEarned"]) for e in got.json["data"]["leaderboard"]]
+
+
+def test_the_leaderboard_is_read_again_once_its_second_has_passed(
+    client: falcon.testing.TestClient, system: System, clock: Clock
+) -> None:
+    first, second = EvmWallet(), EvmWallet()
+    add(client, first, {"action": "send"})
+    assert leaders(client) == [(first.canonical, "5")]
+
+    add(client, second, {"action": "send"})
+    add(client, second, {"action": "reply"})
+
+    # within the second the process answers from its last read, whatever the count; a balance is read now
+    assert leaders(client) == [(first.canonical, "5")] and leaders(client, 1) == [(first.canonical, "5")]
+    assert points(client, second)["leaderboardRank"] == 1
+    clock.tick(1.0)
+    assert leaders(client) == [(second.canonical, "10"), (first.canonical, "5")]
+    assert leaders(client, 1) == [(second.canonical, "10")]
+
+    every_time = System(system.settings.model_copy(update={"rewards": RewardsSettings(leaderboard_seconds=0)}))
+    try:
+        uncached = falcon.testing.TestClient(create_app(every_time))
+        assert leaders(uncached) == [(second.canonical, "10"), (first.canonical, "5")]
+        add(client, first, {"action": "reply"})
+        add(client, first, {"action": "forward"})
+        assert leaders(uncached) == [(first.canonical, "15"), (second.canonical, "10")]
+    finally:
+        every_time.close()
+
+
 @pytest.mark.parametrize("count", ["0", "101", "abc", "-1", "1.5", "1000"])
 def test_a_leaderboard_size_outside_1_to_100_is_400(client: falcon.testing.TestClient, count: str) -> None:
     got = client.simulate_get(f"/idx/points/leaderboard/{count}")
