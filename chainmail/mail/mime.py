@@ -190,17 +190,31 @@ def _part_payload(part: Message) -> bytes:
         payload = None
     if isinstance(payload, bytes):
         return payload
-    raw = part.get_payload()
+    raw = _payload_as_written(part)
     if isinstance(raw, str):
         return raw.encode("utf-8", "surrogateescape")
     return b""
 
 
 def _encoded_body(part: Message) -> str:
-    raw = part.get_payload(decode=False)
+    raw = _payload_as_written(part)
     if not isinstance(raw, str):
         return ""
     return raw.rstrip("\r\n")
+
+
+def _payload_as_written(part: Message) -> Any:
+    """`get_payload()`, which fails (TypeError) on a body in 8-bit bytes whose charset is an RFC 2231
+    parameter (`charset*=utf-8''x` is a tuple where the email package expects a name): then its bytes are
+    read in that charset as `get_content_charset` collapses it, as the email package reads a plain one."""
+    try:
+        return part.get_payload()
+    except TypeError:
+        data = part._payload.encode("ascii", "surrogateescape")  # what get_payload failed to read
+        try:
+            return data.decode(part.get_content_charset() or "ascii", "replace")
+        except LookupError:
+            return data.decode("ascii", "replace")
 
 
 def _param(part: Message, name: str, header: str) -> str | None:

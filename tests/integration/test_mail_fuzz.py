@@ -41,6 +41,9 @@ mime_lines = st.lists(
     st.sampled_from(
         [
             b"Subject: =?utf-8?B?broken",
+            b"Subject: =?utf-8?b?A?= and a word whose base64 is cut short",
+            b"Content-Type: text/plain; charset*=utf-8''x",
+            b"Content-Disposition: attachment",
             b"Content-Type: multipart/mixed; boundary=x",
             b"Content-Type: text/plain; charset=x-unknown",
             b"Content-Transfer-Encoding: base64",

@@ -163,6 +163,43 @@ def test_raw_utf8_headers_and_a_broken_encoded_word_read_as_a_mail_client_shows_
     assert listed["from"]["name"] == "Jürgen Müller" and listed["subject"] == "=?utf-8?b?A?= résumé"
 
 
+def test_an_8bit_attachment_whose_charset_is_an_rfc2231_parameter_is_stored(
+    client: falcon.testing.TestClient,
+) -> None:
+    """`charset*=utf-8''x` is a tuple to the email package, which then fails to read an 8-bit body (a 500
+    before): the message is stored and its attachment answers the bytes that were sent."""
+    user = create_user(client, "rfc2231")
+    inbox = mailbox_ids(client, user)["INBOX"]
+    raw = (
+        b"From: sender@example.org\r\n"
+        b"Subject: odd charset\r\n"
+        b"Content-Type: multipart/mixed; boundary=b\r\n"
+        b"\r\n"
+        b"--b\r\n"
+        b"Content-Type: text/plain; charset=utf-8\r\n"
+        b"\r\n"
+        b"see the attachment\r\n"
+        b"--b\r\n"
+        b"Content-Type: text/plain; charset*=utf-8''x\r\n"
+        b"Content-Disposition: attachment; filename=notes.txt\r\n"
+        b"Content-Transfer-Encoding: 8bit\r\n"
+        b"\r\n"
+        b"caf\xc3\xa9 \xff\xfe\r\n"
+        b"--b--\r\n"
+    )
+
+    stored = client.simulate_post(messages_url(user, inbox), body=raw, headers={"Content-Type": "message/rfc822"})
+
+    assert stored.status_code == 200, stored.text
+    url = f"{messages_url(user, inbox)}/{stored.json['message']['id']}"
+    message = client.simulate_get(url).json
+    assert message["text"].strip() == "see the attachment"
+    (attachment,) = message["attachments"]
+    assert attachment["filename"] == "notes.txt"
+    content = client.simulate_get(f"{url}/attachments/{attachment['id']}")
+    assert content.status_code == 200 and content.content == b"caf\xc3\xa9 \xff\xfe"
+
+
 def test_bad_input_is_a_clear_400(client: falcon.testing.TestClient) -> None:
     user = create_user(client, "badinput")
     inbox = mailbox_ids(client, user)["INBOX"]
