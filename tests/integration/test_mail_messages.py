@@ -29,11 +29,16 @@ def messages_url(user: str, mailbox: str) -> str:
     return f"/api/users/{user}/mailboxes/{mailbox}/messages"
 
 
+def post_raw(client: falcon.testing.TestClient, user: str, mailbox: str, raw: bytes) -> falcon.testing.Result:
+    """An RFC 822 upload, as a mail client sends a message it already has."""
+    return client.simulate_post(messages_url(user, mailbox), body=raw, headers={"Content-Type": "message/rfc822"})
+
+
 def test_a_raw_rfc822_upload_is_listed_and_read_back(client: falcon.testing.TestClient) -> None:
     user = create_user(client, "rawuser")
     inbox = mailbox_ids(client, user)["INBOX"]
 
-    stored = client.simulate_post(messages_url(user, inbox), body=RAW, headers={"Content-Type": "message/rfc822"})
+    stored = post_raw(client, user, inbox, RAW)
 
     assert stored.status_code == 200, stored.text
     assert stored.json["message"] == {"id": 1, "mailbox": inbox, "size": len(RAW)}
@@ -125,12 +130,12 @@ def test_malformed_mime_and_odd_bytes_still_parse(client: falcon.testing.TestCli
         b"\xc3\x28 not utf-8 \x80\x81 and no boundary at all\r\n"
     )
 
-    stored = client.simulate_post(messages_url(user, inbox), body=odd, headers={"Content-Type": "message/rfc822"})
+    stored = post_raw(client, user, inbox, odd)
 
     assert stored.status_code == 200, stored.text
     full = client.simulate_get(f"{messages_url(user, inbox)}/1")
     assert full.status_code == 200 and isinstance(full.json["subject"], str)
-    empty = client.simulate_post(messages_url(user, inbox), body=b"", headers={"Content-Type": "message/rfc822"})
+    empty = post_raw(client, user, inbox, b"")
     assert empty.status_code == 400
 
 
@@ -149,7 +154,7 @@ def test_raw_utf8_headers_and_a_broken_encoded_word_read_as_a_mail_client_shows_
         b"body\r\n"
     )
 
-    stored = client.simulate_post(messages_url(user, inbox), body=raw, headers={"Content-Type": "message/rfc822"})
+    stored = post_raw(client, user, inbox, raw)
 
     assert stored.status_code == 200, stored.text
     message = client.simulate_get(f"{messages_url(user, inbox)}/{stored.json['message']['id']}").json
@@ -188,7 +193,7 @@ def test_an_8bit_attachment_whose_charset_is_an_rfc2231_parameter_is_stored(
         b"--b--\r\n"
     )
 
-    stored = client.simulate_post(messages_url(user, inbox), body=raw, headers={"Content-Type": "message/rfc822"})
+    stored = post_raw(client, user, inbox, raw)
 
     assert stored.status_code == 200, stored.text
     url = f"{messages_url(user, inbox)}/{stored.json['message']['id']}"
@@ -326,7 +331,7 @@ def test_an_account_that_encrypts_stores_uploads_encrypted_and_threads_them(clie
     )
     reply = reply.replace(b"Subject: the secret", b"Subject: Re: the secret")
     for raw in (original, reply):
-        stored = client.simulate_post(messages_url(user, inbox), body=raw, headers={"Content-Type": "message/rfc822"})
+        stored = post_raw(client, user, inbox, raw)
         assert stored.status_code == 200, stored.text
 
     source = client.simulate_get(f"{messages_url(user, inbox)}/1/message.eml").content
@@ -443,9 +448,7 @@ def test_a_25_mb_message_round_trips_byte_identical(client: falcon.testing.TestC
     raw_message = upload_raw_big(payload)
     assert len(raw_message) > 24 * 1024 * 1024
 
-    stored = client.simulate_post(
-        messages_url(user, inbox), body=raw_message, headers={"Content-Type": "message/rfc822"}
-    )
+    stored = post_raw(client, user, inbox, raw_message)
 
     assert stored.status_code == 200, stored.text[:300]
     listed = client.simulate_get(messages_url(user, inbox)).json["results"][0]
