@@ -123,18 +123,21 @@ class LeaderboardResource:
         resp.media = envelope({"leaderboard": self.entries()[: int(count)]})
 
     def entries(self) -> list[dict[str, Any]]:
+        if self.seconds <= 0:
+            return self._read()
         if (top := self.top) is not None and self._fresh(top[0]):
             return top[1]
         with self.lock:  # one thread of the process reads; the others wait for its answer
             if (top := self.top) is not None and self._fresh(top[0]):
                 return top[1]
             read_at = self.system.clock()
-            with self.system.engine.connect() as conn:
-                rows = points_model.leaderboard(conn, MAX_LEADERBOARD)
-            entries = [points_data(Wallet(r["wallet"], r["chain_type"]), r) for r in rows]
-            if self.seconds > 0:
-                self.top = (read_at, entries)
-            return entries
+            self.top = (read_at, self._read())
+            return self.top[1]
+
+    def _read(self) -> list[dict[str, Any]]:
+        with self.system.engine.connect() as conn:
+            rows = points_model.leaderboard(conn, MAX_LEADERBOARD)
+        return [points_data(Wallet(r["wallet"], r["chain_type"]), r) for r in rows]
 
     def _fresh(self, read_at: datetime) -> bool:
         return 0 <= (self.system.clock() - read_at).total_seconds() < self.seconds  # a clock set back: read
