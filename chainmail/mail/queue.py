@@ -15,7 +15,7 @@ from typing import Any
 
 import structlog
 
-from chainmail.domain.mail.outbound import OutboundCommands, defer_times
+from chainmail.domain.mail.outbound import OutboundCommands, QueuedMessage, defer_times
 from chainmail.mail.mime import parse_message
 from chainmail.mail.smtp_out import Attempt, Sender, sender_domain, sign, without_bcc
 from chainmail.projections import outbound as outbound_model
@@ -85,6 +85,36 @@ class OutboundQueue:
             deliveries=deliveries,
             send_time=send_time,
             within=lambda tx: put_blob(tx, raw),  # one transaction with the queue's events
+        )
+
+    def new_id(self) -> str:
+        return self.commands.new_id()
+
+    def entry(
+        self,
+        queue_id: str,
+        raw: bytes,
+        *,
+        user_id: str | None,
+        parent_id: str | None,
+        reason: str,
+        envelope_from: str,
+        deliveries: list[dict[str, Any]],
+        send_time: datetime | None = None,
+    ) -> QueuedMessage:
+        """The queue entry `queue_id` for `raw`, not saved: for the save that stores `raw` itself (a
+        submission's copy in Sent), so that the copy and its delivery are recorded together or not at all."""
+        blob = blob_ref(raw)
+        return self.commands.queued(
+            queue_id,
+            user_id=user_id,
+            parent_id=parent_id,
+            reason=reason,
+            sender=envelope_from,
+            blob=blob.sha256,
+            size=blob.size,
+            deliveries=deliveries,
+            send_time=send_time,
         )
 
     # -- delivering -------------------------------------------------------------------------

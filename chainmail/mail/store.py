@@ -5,6 +5,7 @@ messages, the thread), keeps bytes in the blob table, and records the facts thro
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -197,10 +198,12 @@ class MailStore:
         expires: datetime | None = None,
         enforce_limits: bool = True,
         encrypt: bool = False,
+        companions: Callable[[str], Sequence[Any]] | None = None,
     ) -> Stored:
         """Store a message in a folder. An import (`enforce_limits=False`) moves what an account already
         had: neither its quota nor a disabled account stops it. With `encrypt`, the message is encrypted
-        when the user or the folder asks for it (an upload that is not a draft)."""
+        when the user or the folder asks for it (an upload that is not a draft). `companions(message_id)`
+        builds new aggregates that are saved in the same transaction as the message."""
         if not raw.strip():
             raise Invalid("EmptyMessage", "Message is empty")
         parsed = parse_message(raw)  # first: its thread keys go out with the lookups
@@ -257,7 +260,13 @@ class MailStore:
         elif mailbox["retention"]:
             # A folder with a retention time (ms) gives its messages an expiry, as WildDuck's `exp`/`rdate`.
             facts["expires"] = (now + timedelta(milliseconds=int(mailbox["retention"]))).isoformat()
-        (uid,) = self.mail.append_messages(user_id, mailbox_id, [facts], within=put_blobs)
+        (uid,) = self.mail.append_messages(
+            user_id,
+            mailbox_id,
+            [facts],
+            within=put_blobs,
+            companions=None if companions is None else lambda: companions(message_id),
+        )
         return Stored(uid, mailbox_id, blob.size, message_id)
 
     def facts(

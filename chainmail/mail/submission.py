@@ -5,6 +5,7 @@ the outbound queue, flag the message replied to or forwarded, and award the send
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.utils import format_datetime, getaddresses
@@ -15,6 +16,7 @@ import structlog
 from chainmail.domain.errors import Forbidden, Invalid, NotFound
 from chainmail.domain.mail.limits import DEFAULTS
 from chainmail.domain.mail.names import normalize_address, uview
+from chainmail.domain.mail.outbound import QueuedMessage
 from chainmail.mail.mime import Composition, NewAttachment, build_message, html_to_text, parse_message
 from chainmail.mail.queue import OutboundQueue, forward_deliveries, plain_deliveries
 from chainmail.mail.store import MailStore, Stored, user_not_found
@@ -203,20 +205,25 @@ class Submission:
         if reference and out.reference:
             self._flag_reference(user_id, out.reference)
 
-        stored = None
-        if not over_quota:
-            stored = self._keep_copy(user, out, raw, envelope_from, deliveries, sender_account.folder)
-        queue_id = None
+        entry: dict[str, Any] = {
+            "user_id": user_id,
+            "reason": "submit",
+            "envelope_from": envelope_from,
+            "deliveries": deliveries,
+            "send_time": send_time,
+        }
+        stored, queue_id = None, None
+        if over_quota:  # no copy is kept: the queue entry is saved alone
+            if sending:
+                queue_id = self.queue.queue(raw, parent_id=None, **entry)
+        else:  # the copy and its queue entry in one save: neither is recorded without the other
+            queue_id = self.queue.new_id() if sending else None
+
+            def queue_entry(message_id: str) -> list[QueuedMessage]:
+                return [] if queue_id is None else [self.queue.entry(queue_id, raw, parent_id=message_id, **entry)]
+
+            stored = self._keep_copy(user, out, raw, envelope_from, deliveries, sender_account.folder, queue_entry)
         if sending:
-            queue_id = self.queue.queue(
-                raw,
-                user_id=user_id,
-                parent_id=stored.message if stored else None,
-                reason="submit",
-                envelope_from=envelope_from,
-                deliveries=deliveries,
-                send_time=send_time,
-            )
             action = POINTS_ACTION.get((out.reference or {}).get("action", ""), "send")
             award_sending_points(self.system, user["username"], action)
         if out.draft and stored is not None:
@@ -237,6 +244,7 @@ class Submission:
         envelope_from: str,
         deliveries: list[dict[str, Any]],
         special_folder: str | None,
+        companions: Callable[[str], Sequence[Any]],
     ) -> Stored:
         """Keep the message in `out.mailbox`, else in the account's Sent or Drafts (`special_folder`)."""
         if out.mailbox:
@@ -253,7 +261,13 @@ class Submission:
             envelope["reference"] = out.reference  # submitting the draft later flags the message it answers
         flags = ["\\Seen"] + (["\\Draft"] if out.is_draft else [])
         return self.store.store(
-            user["id"], mailbox_id, raw, flags=flags, idate=self.system.mail.clock(), envelope=envelope
+            user["id"],
+            mailbox_id,
+            raw,
+            flags=flags,
+            idate=self.system.mail.clock(),
+            envelope=envelope,
+            companions=companions,
         )
 
     def _drop_draft(self, user_id: str, draft: dict[str, Any]) -> None:

@@ -19,6 +19,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from chainmail.config import Settings
+from chainmail.http.app import create_app
 from chainmail.identity.settings import IdentitySettings
 from chainmail.mail.mime import parse_message
 from chainmail.mail.queue import OutboundQueue
@@ -483,3 +484,72 @@ def test_the_outbound_queue_read_model_rebuilt_from_the_events_equals_the_live_o
     assert {r["status"] for r in live["outbound_queue"]} == {"delivered", "deferred", "bounced", "deleted"}
     assert system.projections.replay(OutboundProjection.name).swapped
     assert rows(system.engine, OutboundProjection) == live
+
+
+def test_a_copy_in_sent_is_kept_only_with_its_queue_entry(
+    client: falcon.testing.TestClient, system: System, queue: OutboundQueue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The copy in Sent and the queue entry that delivers it are recorded in one save: when the entry cannot
+    be recorded, no copy is kept either, so a client that sends again finds one copy in Sent, not two."""
+    user = create_user(client, "atomic")
+    sent_folder = mailbox_ids(client, user)["Sent Mail"]
+    listing = f"/api/users/{user}/mailboxes/{sent_folder}/messages"
+
+    def broken(*args: object, **kwargs: object) -> object:
+        raise ConnectionError("the database went away while the queue entry was being recorded")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(OutboundQueue, "entry", broken)
+        failed = submit(client, user, to=[{"address": "friend@remote.test"}], subject="Once", text="hi")
+    assert failed.status_code == 500 and set(failed.json) == {"error", "code"}
+    assert client.simulate_get(listing).json["total"] == 0
+
+    again = submit(client, user, to=[{"address": "friend@remote.test"}], subject="Once", text="hi")
+    assert again.status_code == 200, again.text
+    assert client.simulate_get(listing).json["total"] == 1
+    assert [r["recipient"] for r in queue_rows(system, again.json["message"]["queueId"])] == ["friend@remote.test"]
+
+
+def test_concurrent_submissions_from_several_workers_each_keep_one_copy_and_one_queue_entry(
+    settings: Settings, clock: Clock, peer: Peer
+) -> None:
+    """Four workers (each its own System), two threads each, submit from one account at once: the copies in
+    Sent share saves (and across workers race for the folder), and each copy is saved with its own queue
+    entry, so every submission is kept once, linked to its entry, and delivered once."""
+    workers = [System(settings, clock=clock) for _ in range(4)]
+    try:
+        clients = [falcon.testing.TestClient(create_app(w), headers={"X-Access-Token": ROOT_TOKEN}) for w in workers]
+        user = create_user(clients[0], "busy-sender")
+        sent_folder = mailbox_ids(clients[0], user)["Sent Mail"]
+        answers: list[falcon.testing.Result] = []
+        start = threading.Barrier(2 * len(clients))
+
+        def work(client: falcon.testing.TestClient, thread: int) -> None:
+            start.wait()
+            for n in range(3):
+                to = [{"address": f"t{thread}-n{n}@remote.test"}]
+                answers.append(submit(client, user, to=to, subject=f"t{thread} n{n}", text="at once"))
+
+        threads = [threading.Thread(target=work, args=(c, 2 * i + t)) for i, c in enumerate(clients) for t in (0, 1)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+
+        assert [a.status_code for a in answers] == [200] * 24, [a.text for a in answers if a.status_code != 200]
+        kept = [a.json["message"] for a in answers]
+        assert sorted(m["id"] for m in kept) == list(range(1, 25))
+        listed = clients[1].simulate_get(f"/api/users/{user}/mailboxes/{sent_folder}/messages", params={"limit": 50})
+        assert listed.json["total"] == 24
+        for m in kept:
+            shown = message(clients[2], user, sent_folder, m["id"])
+            assert [o["queueId"] for o in shown["outbound"]] == [m["queueId"]]
+            (entry,) = queue_rows(workers[3], m["queueId"])
+            assert entry["recipient"] == shown["to"][0]["address"]
+        assert OutboundQueue(workers[0]).run_once() == 24
+        assert sorted(r.rcpt_tos[0] for r in peer.received) == sorted(
+            f"t{t}-n{n}@remote.test" for t in range(8) for n in range(3)
+        )
+    finally:
+        for w in workers:
+            w.close()

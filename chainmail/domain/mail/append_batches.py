@@ -14,12 +14,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 Within = Callable[[Any], None]
+Companions = Callable[[], Sequence[Any]]  # new aggregates saved with the append, built again if it reruns
 
 
 @dataclass
 class Append:
     messages: list[dict[str, Any]]
     within: Within | None
+    companions: Companions | None = None
     ready: threading.Event = field(default_factory=threading.Event)
     leads: bool = False
     uids: list[int] | None = None
@@ -41,10 +43,15 @@ class AppendBatches:
         self._queues: dict[tuple[str, str], _Queue] = {}
 
     def append(
-        self, key: tuple[str, str], messages: list[dict[str, Any]], within: Within | None, save: SaveBatch
+        self,
+        key: tuple[str, str],
+        messages: list[dict[str, Any]],
+        within: Within | None,
+        save: SaveBatch,
+        companions: Companions | None = None,
     ) -> list[int]:
         """Queue `messages` for the mailbox `key`; `save(batch)` stores a batch and answers each one's UIDs."""
-        mine = Append(messages, within)
+        mine = Append(messages, within, companions)
         with self._lock:
             queue = self._queues.setdefault(key, _Queue())
             queue.waiting.append(mine)
@@ -88,3 +95,9 @@ def within_all(batch: Sequence[Append]) -> Within | None:
             step(conn)
 
     return run
+
+
+def companions_of(batch: Sequence[Append]) -> list[Any]:
+    """The aggregates every append of `batch` saves with its messages, built afresh (a save that reruns
+    after a conflict must not reuse aggregates whose events the failed attempt already collected)."""
+    return [aggregate for a in batch if a.companions is not None for aggregate in a.companions()]

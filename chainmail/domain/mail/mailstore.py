@@ -15,7 +15,7 @@ from eventsourcing.persistence import IntegrityError
 from chainmail.domain.claims import Claim
 from chainmail.domain.errors import AlreadyExists, Invalid, NotFound
 from chainmail.domain.ids import ObjectId
-from chainmail.domain.mail.append_batches import Append, AppendBatches, Within, within_all
+from chainmail.domain.mail.append_batches import Append, AppendBatches, Companions, Within, companions_of, within_all
 from chainmail.domain.mail.housekeeping import HousekeepingCommands
 from chainmail.domain.mail.mailboxes import Mailbox
 from chainmail.domain.mail.userdata import Audit, Autoreply, Filter, StoredFile
@@ -108,16 +108,23 @@ class MailStoreCommands(HousekeepingCommands):
     # -- messages ---------------------------------------------------------------------------
 
     def append_messages(
-        self, user_id: str, mailbox_id: str, messages: list[dict[str, Any]], *, within: Within | None = None
+        self,
+        user_id: str,
+        mailbox_id: str,
+        messages: list[dict[str, Any]],
+        *,
+        within: Within | None = None,
+        companions: Companions | None = None,
     ) -> list[int]:
         """Store messages (their facts) in a folder; returns their UIDs. `within(conn)` runs in the save's
-        transaction (the blobs the facts name). Concurrent calls for one folder share one save."""
+        transaction (the blobs the facts name), and the new aggregates `companions()` builds are saved in it
+        (a submission's queue entry). Concurrent calls for one folder share one save."""
 
         def save(batch: Sequence[Append]) -> list[list[int]]:
             def command() -> list[int]:
                 mailbox = self._mailbox(user_id, mailbox_id)
                 uids = mailbox.append(user_id, [m for append in batch for m in append.messages])
-                self.save(mailbox, within=within_all(batch))
+                self.save(mailbox, *companions_of(batch), within=within_all(batch))
                 return uids
 
             uids = self._contended(command, user_id)
@@ -127,7 +134,7 @@ class MailStoreCommands(HousekeepingCommands):
                 start += len(append.messages)
             return answers
 
-        return self.append_batches.append((user_id, mailbox_id), messages, within, save)
+        return self.append_batches.append((user_id, mailbox_id), messages, within, save, companions)
 
     def flag_messages(self, user_id: str, mailbox_id: str, changes: list[dict[str, Any]]) -> None:
         def command() -> None:

@@ -164,25 +164,52 @@ class OutboundCommands:
     ) -> str:
         """Queue a stored message (its blob) for each delivery; returns the queue id. `within(conn)` runs in
         the save's transaction (storing the blob)."""
-        now = self.app.clock()
-        queue_id = self.app.ids.object_id(now)
-        numbered = [{**d, "seq": delivery_seq(i)} for i, d in enumerate(deliveries)]
-        self.app.save(
-            QueuedMessage(
-                queue_id=queue_id,
-                user_id=user_id,
-                parent_id=parent_id,
-                reason=reason,
-                sender=sender,
-                blob=blob,
-                size=size,
-                deliveries=numbered,
-                send_time=max(send_time or now, now),
-                created_at=now,
-            ),
-            within=within,
+        queue_id = self.new_id()
+        entry = self.queued(
+            queue_id,
+            user_id=user_id,
+            parent_id=parent_id,
+            reason=reason,
+            sender=sender,
+            blob=blob,
+            size=size,
+            deliveries=deliveries,
+            send_time=send_time,
         )
+        self.app.save(entry, within=within)
         return queue_id
+
+    def new_id(self) -> str:
+        return self.app.ids.object_id(self.app.clock())
+
+    def queued(
+        self,
+        queue_id: str,
+        *,
+        user_id: str | None,
+        parent_id: str | None,
+        reason: str,
+        sender: str,
+        blob: str,
+        size: int,
+        deliveries: list[dict[str, Any]],
+        send_time: datetime | None = None,
+    ) -> QueuedMessage:
+        """The queue entry `queue_id` for a stored message (its blob), not saved: the caller saves it with
+        whatever must be recorded in the same transaction."""
+        now = self.app.clock()
+        return QueuedMessage(
+            queue_id=queue_id,
+            user_id=user_id,
+            parent_id=parent_id,
+            reason=reason,
+            sender=sender,
+            blob=blob,
+            size=size,
+            deliveries=[{**d, "seq": delivery_seq(i)} for i, d in enumerate(deliveries)],
+            send_time=max(send_time or now, now),
+            created_at=now,
+        )
 
     def get(self, queue_id: str) -> QueuedMessage | None:
         try:
