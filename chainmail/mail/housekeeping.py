@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
@@ -23,6 +24,7 @@ from chainmail.projections import messages as messages_model
 from chainmail.projections import settings as settings_model
 from chainmail.projections import userdata as userdata_model
 from chainmail.projections import users as users_model
+from chainmail.store.postgres_events import turn_reads
 from chainmail.system import System
 
 ARCHIVE_TIME_MS = next(k.default for k in SETTING_KEYS if k.key == "const:archive:time")
@@ -155,10 +157,28 @@ class Housekeeping:
         now = self.mail.clock()
         with self.engine.connect() as conn:
             expired = messages_model.expired_messages(conn, now, BATCH)
-        by_folder: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+        by_folder: dict[tuple[str, str], list[int]] = defaultdict(list)
         for ref in expired:
-            by_folder[(ref["user"], ref["mailbox"])].append({k: ref[k] for k in ("uid", "message", "size", "seen")})
-        return sum(self.mail.expire_messages(user, folder, refs) for (user, folder), refs in by_folder.items())
+            by_folder[(ref["user"], ref["mailbox"])].append(ref["uid"])
+        return sum(
+            self.mail.expire_messages(user, folder, self._still_expired(folder, uids, now))
+            for (user, folder), uids in by_folder.items()
+        )
+
+    def _still_expired(self, mailbox_id: str, uids: list[int], now: datetime) -> Callable[[], list[dict[str, Any]]]:
+        """Those of the messages `uids` of a folder that are still there and past their expiry when called (in
+        the account's turn)."""
+
+        def read() -> list[dict[str, Any]]:
+            with turn_reads(self.engine) as conn:
+                rows = messages_model.messages_by_uids(conn, mailbox_id, uids)
+            return [
+                {"uid": r["uid"], "message": r["id"], "size": r["size"], "seen": "\\Seen" in r["flags"]}
+                for r in rows
+                if (expires := messages_model.utc(r["expires"])) is not None and expires <= now
+            ]
+
+        return read
 
     def purge_archive(self) -> int:
         now = self.mail.clock()

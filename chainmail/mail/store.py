@@ -25,12 +25,14 @@ from chainmail.projections import userdata as userdata_model
 from chainmail.projections import users as users_model
 from chainmail.projections.paging import Page
 from chainmail.store.blobs import blob_ref, get_blob, put_blob
+from chainmail.store.postgres_events import turn_reads
 from chainmail.store.prepared import read_together
 from chainmail.system import System
 
 MAX_MAILBOXES = 1500
 MAX_SEARCH_TEXT = 64 * 1024
 MAX_HEADERS_KEPT = 64
+CURRENT_CHUNK = 1000  # UIDs per read of a command's messages (SQLite caps the parameters of a statement)
 SYSTEM_FLAGS = ("\\Seen", "\\Flagged", "\\Deleted", "\\Draft")
 
 
@@ -171,11 +173,14 @@ class MailStore:
 
     def delete_mailbox(self, user_id: str, mailbox_id: str) -> None:
         self.mailbox(user_id, mailbox_id, "Mailbox deletion failed with code NoSuchMailbox")
-        with self.engine.connect() as conn:
-            rows = messages_model.messages_by_uids(conn, mailbox_id, None)
-        contents = [
-            {"uid": r["uid"], "message": r["id"], "size": r["size"], "seen": "\\Seen" in r["flags"]} for r in rows
-        ]
+
+        def contents() -> list[dict[str, Any]]:
+            with turn_reads(self.engine) as conn:
+                rows = messages_model.messages_by_uids(conn, mailbox_id, None)
+            return [
+                {"uid": r["uid"], "message": r["id"], "size": r["size"], "seen": "\\Seen" in r["flags"]} for r in rows
+            ]
+
         self.mail.delete_mailbox(user_id, mailbox_id, contents)
 
     # -- storing ----------------------------------------------------------------------------
@@ -360,60 +365,114 @@ class MailStore:
         expires: Any = None,
         move_to: str | None = None,
     ) -> dict[str, Any]:
-        """Set flags, metadata and expiry, then move if asked; `rows` are the matched messages."""
+        """Set flags, metadata and expiry, then move if asked; `rows` are the matched messages. Flags and the
+        move act on the messages as they are in the account's turn: one that another writer removed or moved
+        meanwhile is left alone (and a single message gone so is not found)."""
         if not rows:
             raise message_not_found()
-        changes = []
-        for row in rows:
-            current = list(row["flags"])
-            wanted = set(current)
-            for column, flag in (
-                ("seen", "\\Seen"),
-                ("flagged", "\\Flagged"),
-                ("deleted", "\\Deleted"),
-                ("draft", "\\Draft"),
-            ):
-                if column in flags:
-                    (wanted.add if flags[column] else wanted.discard)(flag)
-            if wanted != set(current):
-                changes.append({"uid": row["uid"], "message": row["id"], "flags": sorted(wanted), "previous": current})
-                row["flags"] = sorted(wanted)
-        self.mail.flag_messages(user_id, mailbox_id, changes)
+        if flags:
+            current = self.current(mailbox_id, rows)
+
+            def changes() -> list[dict[str, Any]]:
+                found = []
+                for row in current():
+                    wanted = set(row["flags"])
+                    for column, flag in (
+                        ("seen", "\\Seen"),
+                        ("flagged", "\\Flagged"),
+                        ("deleted", "\\Deleted"),
+                        ("draft", "\\Draft"),
+                    ):
+                        if column in flags:
+                            (wanted.add if flags[column] else wanted.discard)(flag)
+                    if wanted != set(row["flags"]):
+                        found.append(
+                            {"uid": row["uid"], "message": row["id"], "flags": sorted(wanted), "previous": row["flags"]}
+                        )
+                return found
+
+            self.mail.flag_messages(user_id, mailbox_id, changes)
         meta_changes = []
         if meta_data is not None or expires is not None:
             for row in rows:
                 change: dict[str, Any] = {"uid": row["uid"], "message": row["id"]}
                 if meta_data is not None:
-                    change["meta_data"] = row["meta_data"] = meta_data if _has_custom_meta(meta_data) else None
+                    change["meta_data"] = meta_data if _has_custom_meta(meta_data) else None
                 if expires is not None:
-                    moment = expires.isoformat() if isinstance(expires, datetime) else None
-                    change["expires"] = moment
-                    row["expires"] = expires if isinstance(expires, datetime) else None
+                    change["expires"] = expires.isoformat() if isinstance(expires, datetime) else None
                 meta_changes.append(change)
         self.mail.change_message_meta(user_id, mailbox_id, meta_changes)
         if move_to is None:
             return {"success": True, "updated": len(rows)}
         self.mailbox(user_id, move_to)
-        moved = self.mail.move_messages(user_id, mailbox_id, move_to, [messages_model.facts_of(r) for r in rows])
+        moved = self.move_messages(user_id, mailbox_id, move_to, rows)
+        if not moved:
+            raise message_not_found()
         return {"success": True, "mailbox": move_to, "id": [list(pair) for pair in moved]}
+
+    def move_messages(
+        self,
+        user_id: str,
+        mailbox_id: str,
+        target_id: str,
+        rows: list[dict[str, Any]],
+        *,
+        keep: Callable[[dict[str, Any]], bool] = lambda row: True,
+        reflag: Callable[[list[str]], list[str]] | None = None,
+        companions: Callable[[], Sequence[Any]] | None = None,
+        within: Callable[[Connection], None] | None = None,
+    ) -> list[tuple[int, int]]:
+        """Move `rows` (those still in the folder, as they are then, and that it should `keep`) to `target_id`;
+        (old UID, new UID) pairs. `reflag`, `companions` and `within` as `Mail.move_messages` takes them."""
+        current = self.current(mailbox_id, rows)
+        return self.mail.move_messages(
+            user_id,
+            mailbox_id,
+            target_id,
+            lambda: [messages_model.facts_of(r) for r in current() if keep(r)],
+            reflag=reflag,
+            companions=companions,
+            within=within,
+        )
 
     def delete_messages(
         self, user_id: str, mailbox_id: str, rows: list[dict[str, Any]], *, archive: bool = True
     ) -> int:
-        now = self.mail.clock()
-        removed = [
-            {
-                "uid": r["uid"],
-                "message": r["id"],
-                "size": r["size"],
-                "seen": "\\Seen" in r["flags"],
-                "archive": self.mail.ids.object_id(now),
-                "archived": now.isoformat(),
-            }
-            for r in rows
-        ]
-        self.mail.remove_messages(user_id, mailbox_id, removed, "deleted" if archive else "purged")
-        return len(removed)
+        """Delete `rows` (those still in the folder when the account's turn is held); how many were deleted."""
+        if not rows:
+            return 0
+        current = self.current(mailbox_id, rows)
+
+        def removed() -> list[dict[str, Any]]:
+            now = self.mail.clock()
+            return [
+                {
+                    "uid": r["uid"],
+                    "message": r["id"],
+                    "size": r["size"],
+                    "seen": "\\Seen" in r["flags"],
+                    "archive": self.mail.ids.object_id(now),
+                    "archived": now.isoformat(),
+                }
+                for r in current()
+            ]
+
+        return len(self.mail.remove_messages(user_id, mailbox_id, removed, "deleted" if archive else "purged"))
+
+    def current(self, mailbox_id: str, rows: list[dict[str, Any]]) -> Callable[[], list[dict[str, Any]]]:
+        """A read of `rows` as they are in folder `mailbox_id` when it is called (those no longer there left
+        out), for a command to call once it holds the account's turn (`store.postgres_events.turn_reads`)."""
+        uids = [r["uid"] for r in rows]
+
+        def read() -> list[dict[str, Any]]:
+            with turn_reads(self.engine) as conn:
+                return [
+                    row
+                    for start in range(0, len(uids), CURRENT_CHUNK)
+                    for row in messages_model.messages_by_uids(conn, mailbox_id, uids[start : start + CURRENT_CHUNK])
+                ]
+
+        return read
 
     def restore(self, user_id: str, archived: dict[str, Any], mailbox_id: str | None) -> Stored:
         """Put an archived message back: into `mailbox_id`, else its old folder, else INBOX."""

@@ -25,6 +25,7 @@ from chainmail.projections import mailboxes as mailboxes_model
 from chainmail.projections import outbound as outbound_model
 from chainmail.projections import settings as settings_model
 from chainmail.projections import users as users_model
+from chainmail.store.blobs import put_blob
 from chainmail.store.prepared import read_together
 from chainmail.system import System
 
@@ -321,10 +322,18 @@ class Submission:
             row = self.store.message(user_id, reference["mailbox"], int(reference["id"]))
         except NotFound:
             return
-        flags = sorted(set(row["flags"]) | set(wanted))
-        if flags != sorted(row["flags"]):
-            change = {"uid": row["uid"], "message": row["id"], "flags": flags, "previous": list(row["flags"])}
-            self.system.mail.flag_messages(user_id, reference["mailbox"], [change])
+        if set(wanted) <= set(row["flags"]):
+            return
+        current = self.store.current(reference["mailbox"], [row])
+
+        def changes() -> list[dict[str, Any]]:
+            return [
+                {"uid": r["uid"], "message": r["id"], "flags": sorted({*r["flags"], *wanted}), "previous": r["flags"]}
+                for r in current()
+                if not set(wanted) <= set(r["flags"])
+            ]
+
+        self.system.mail.flag_messages(user_id, reference["mailbox"], changes)
 
     # -- POST .../messages/:message/submit -------------------------------------------------
 
@@ -353,19 +362,39 @@ class Submission:
         self._limits(sender_account, len(deliveries))
         raw = with_date(self.store.blob(row["blob"]), send_time)
         from_ = (summary.get("from") or {}).get("address") or stored_envelope.get("from")
-        queue_id = self.queue.queue(
-            raw,
-            user_id=user_id,
-            parent_id=row["id"],
-            reason="submit",
-            envelope_from=self.allowed_from(user, from_),
-            deliveries=deliveries,
-            send_time=send_time,
-        )
+        envelope_from = self.allowed_from(user, from_)
+        queue_id = self.queue.new_id()
         target = sender_account.folder or mailbox_id
-        moved = self.store.update_messages(
-            user_id, mailbox_id, [row], flags={"seen": True, "draft": False}, move_to=target
+
+        def queue_entry() -> list[QueuedMessage]:
+            entry = self.queue.entry(
+                queue_id,
+                raw,
+                user_id=user_id,
+                parent_id=row["id"],
+                reason="submit",
+                envelope_from=envelope_from,
+                deliveries=deliveries,
+                send_time=send_time,
+            )
+            return [entry]
+
+        # the draft turns into a sent message (seen, no longer a draft), moves to Sent and is queued in one
+        # save, if it is still a draft then: a second request for the same draft (a double click, a retry)
+        # finds it sent and is refused, instead of queueing it again
+        moved = self.store.move_messages(
+            user_id,
+            mailbox_id,
+            target,
+            [row],
+            keep=lambda current: "\\Draft" in current["flags"],
+            reflag=lambda flags: sorted((set(flags) - {"\\Draft"}) | {"\\Seen"}),
+            companions=queue_entry,
+            within=lambda tx: put_blob(tx, raw),
         )
+        if not moved:  # sent, moved or deleted by another request meanwhile
+            self.store.message(user_id, mailbox_id, uid)  # gone: not found
+            raise Invalid("MessageNotDraft", "This message is not a draft")
         reference = stored_envelope.get("reference")
         if isinstance(reference, dict) and reference.get("mailbox") and reference.get("id"):
             self._flag_reference(user_id, reference)
@@ -374,7 +403,7 @@ class Submission:
         return {
             "success": True,
             "queueId": queue_id,
-            "message": {"id": moved["id"][0][1], "mailbox": target, "size": int(row["size"])},
+            "message": {"id": moved[0][1], "mailbox": target, "size": int(row["size"])},
         }
 
     # -- POST .../messages/:message/forward ------------------------------------------------

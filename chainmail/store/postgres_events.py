@@ -10,7 +10,8 @@ byte (a page of chain logs is megabytes of it).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 from uuid import UUID
@@ -20,7 +21,7 @@ import psycopg
 from eventsourcing.persistence import IntegrityError, StoredEvent
 from psycopg.rows import dict_row
 from psycopg.sql import SQL, Composable, Composed, Identifier
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine
 
 # The appending transaction's id as a bigint (xid8 with its epoch: it never wraps around).
 TX_DEFAULT = "pg_current_xact_id()::text::bigint"
@@ -53,6 +54,21 @@ def take_turn(raw: psycopg.Connection[Any], then: Callable[[], Any] | None = Non
         raw.execute(TURN_LOCK, (key,))
         if then is not None:
             then()
+
+
+@contextmanager
+def turn_reads(engine: Engine) -> Iterator[Connection]:
+    """The connection for a command's reads of read models: while the command holds a turn, the turn's own
+    (its lock taken first), so that the reads see what every earlier holder of the lock committed; else a
+    connection of its own (SQLite, one writer at a time: a save made stale by a writer in between fails
+    on its aggregate's version, and the command reruns and reads again)."""
+    conn = turn.get()
+    if conn is None:
+        with engine.connect() as own:
+            yield own
+        return
+    take_turn(conn.connection.driver_connection)  # type: ignore[arg-type]
+    yield conn
 
 
 def _binary_placeholders(query: Composable) -> Composable:

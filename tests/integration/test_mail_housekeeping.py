@@ -15,6 +15,7 @@ from sqlalchemy import Engine, Table, func, select, update
 from chainmail.config import Settings
 from chainmail.http.app import create_app
 from chainmail.indexer.lock import ChainLock
+from chainmail.mail import housekeeping as housekeeping_module
 from chainmail.mail.housekeeping import SWEEPER_LOCK_KEY, Housekeeping
 from chainmail.projections.account_archive import account_archive
 from chainmail.projections.mailboxes import mailboxes
@@ -239,3 +240,39 @@ def test_one_sweeper_at_a_time(settings: Settings, timed_system: System) -> None
         assert first.run_exclusively() is not None
     finally:
         other.close()
+
+
+def test_the_sweep_leaves_alone_what_a_client_changed_after_it_found_the_expired_messages(
+    api: falcon.testing.TestClient, timed_system: System, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sweep finds expired messages, then removes them in the account's turn: a message the client
+    deleted in between is not removed (nor archived) a second time, one it kept longer stays."""
+    user = create_user(api, "busy-retained")
+    short = api.simulate_post(
+        f"/api/users/{user}/mailboxes", json={"path": "Short", "retention": int(DAY.total_seconds() * 1000)}
+    ).json["id"]
+    deleted = upload(api, user, short, subject="deleted meanwhile")["id"]
+    kept = upload(api, user, short, subject="kept longer")["id"]
+    clock.advance(DAY + timedelta(hours=1))
+    found_by_the_sweep = housekeeping_module.messages_model.expired_messages
+
+    def and_then_the_client_acts(*args: Any) -> list[dict[str, Any]]:
+        found = found_by_the_sweep(*args)
+        assert api.simulate_delete(f"/api/users/{user}/mailboxes/{short}/messages/{deleted}").status_code == 200
+        later = (clock.now + 10 * DAY).isoformat()
+        answer = api.simulate_put(f"/api/users/{user}/mailboxes/{short}/messages/{kept}", json={"expires": later})
+        assert answer.status_code == 200, answer.text
+        return found
+
+    monkeypatch.setattr(housekeeping_module.messages_model, "expired_messages", and_then_the_client_acts)
+    swept = Housekeeping(timed_system).run_until_done()
+
+    assert swept.messages_expired == 0
+    box = api.simulate_get(f"/api/users/{user}/mailboxes/{short}").json
+    assert (box["total"], box["unseen"]) == (1, 1)
+    listed = api.simulate_get(f"/api/users/{user}/mailboxes/{short}/messages").json
+    assert [m["subject"] for m in listed["results"]] == ["kept longer"]
+    archived = api.simulate_get(f"/api/users/{user}/archived/messages").json
+    assert [m["subject"] for m in archived["results"]] == ["deleted meanwhile"]
+    used = api.simulate_get(f"/api/users/{user}").json["limits"]["quota"]["used"]
+    assert api.simulate_post(f"/api/users/{user}/quota/reset").json["previousStorageUsed"] == used

@@ -104,13 +104,10 @@ class HousekeepingCommands(_Base):
 
         return bool(self.retrying(command))
 
-    def expire_messages(self, user_id: str, mailbox_id: str, expired: list[dict[str, Any]]) -> int:
-        """Messages past their expiry (`{uid, message, size, seen}`) leave the folder into the archive,
-        as WildDuck's garbage collector deletes them."""
-        if not expired:
-            return 0
-        now = self.clock()
-        removed = [{**m, "archive": self.ids.object_id(now), "archived": now.isoformat()} for m in expired]
+    def expire_messages(self, user_id: str, mailbox_id: str, current: Callable[[], list[dict[str, Any]]]) -> int:
+        """Messages past their expiry leave the folder into the archive, as WildDuck's garbage collector
+        deletes them: `current()` gives them (`{uid, message, size, seen}`) as they are once the account's turn
+        is held (one a client deleted, moved or kept longer meanwhile is not among them)."""
 
         def command() -> int:
             try:
@@ -119,9 +116,12 @@ class HousekeepingCommands(_Base):
                 return 0
             if mailbox.deleted or mailbox.user_id != user_id:
                 return 0
+            now = self.clock()
+            removed = [{**m, "archive": self.ids.object_id(now), "archived": now.isoformat()} for m in current()]
             for chunk in _chunks(removed):
                 mailbox.remove(user_id, chunk, "deleted")
-            self.save(mailbox)
+            if removed:
+                self.save(mailbox)
             return len(removed)
 
         return int(self._contended(command, user_id))

@@ -21,6 +21,7 @@ from chainmail.domain.mail.mailboxes import Mailbox
 from chainmail.domain.mail.userdata import Audit, Autoreply, Filter, StoredFile
 
 T = TypeVar("T")
+Current = Callable[[], list[dict[str, Any]]]  # what a command acts on, read once the account's turn is held
 MAILBOX_SNAPSHOT_INTERVAL = 25
 MAILBOX_RETRIES = 40
 
@@ -91,13 +92,15 @@ class MailStoreCommands(HousekeepingCommands):
 
         self._contended(command, user_id)
 
-    def delete_mailbox(self, user_id: str, mailbox_id: str, contents: list[dict[str, Any]]) -> None:
-        """Delete a folder; `contents` are its messages (`{uid, message, size}`), removed with it."""
+    def delete_mailbox(self, user_id: str, mailbox_id: str, current: Current) -> None:
+        """Delete a folder; `current()` gives its messages (`{uid, message, size, seen}`) as they are once the
+        account's turn is held (one stored meanwhile included), removed with it."""
 
         def command() -> None:
             mailbox = self._mailbox(user_id, mailbox_id, "Mailbox deletion failed with code NoSuchMailbox")
             if mailbox.path == "INBOX" or mailbox.special_use or mailbox.hidden:
                 raise Invalid("DisallowedMailboxMethod", "Mailbox deletion failed with code DisallowedMailboxMethod")
+            contents = current()
             if contents:
                 mailbox.remove(user_id, contents, "purged")
             mailbox.delete(user_id=user_id)
@@ -136,14 +139,20 @@ class MailStoreCommands(HousekeepingCommands):
 
         return self.append_batches.append((user_id, mailbox_id), messages, within, save, companions)
 
-    def flag_messages(self, user_id: str, mailbox_id: str, changes: list[dict[str, Any]]) -> None:
-        def command() -> None:
-            mailbox = self._mailbox(user_id, mailbox_id)
-            mailbox.flag(user_id, changes)
-            self.save(mailbox)
+    def flag_messages(self, user_id: str, mailbox_id: str, current: Current) -> list[dict[str, Any]]:
+        """Change flags: `current()` gives the changes (`{uid, message, flags, previous}`), worked out from the
+        messages as they are once the account's turn is held, so that `previous` (which the folder's unseen
+        counter follows) is what the message had, whatever another writer changed meanwhile."""
 
-        if changes:
-            self._contended(command, user_id)
+        def command() -> list[dict[str, Any]]:
+            mailbox = self._mailbox(user_id, mailbox_id)
+            changes = current()
+            if changes:
+                mailbox.flag(user_id, changes)
+                self.save(mailbox)
+            return changes
+
+        return self._contended(command, user_id)
 
     def change_message_meta(self, user_id: str, mailbox_id: str, changes: list[dict[str, Any]]) -> None:
         def command() -> None:
@@ -154,39 +163,72 @@ class MailStoreCommands(HousekeepingCommands):
         if changes:
             self._contended(command, user_id)
 
-    def remove_messages(self, user_id: str, mailbox_id: str, removed: list[dict[str, Any]], reason: str) -> None:
-        def command() -> None:
-            mailbox = self._mailbox(user_id, mailbox_id)
-            mailbox.remove(user_id, removed, reason)
-            self.save(mailbox)
+    def remove_messages(self, user_id: str, mailbox_id: str, current: Current, reason: str) -> list[dict[str, Any]]:
+        """Remove messages from a folder: `current()` gives them (`{uid, message, size, seen, ...}`) as they
+        are once the account's turn is held, so a message another writer removed meanwhile is not removed
+        twice (its counters and storage would be). Returns what was removed."""
 
-        if removed:
-            self._contended(command, user_id)
+        def command() -> list[dict[str, Any]]:
+            mailbox = self._mailbox(user_id, mailbox_id)
+            removed = current()
+            if removed:
+                mailbox.remove(user_id, removed, reason)
+                self.save(mailbox)
+            return removed
+
+        return self._contended(command, user_id)
 
     def move_messages(
-        self, user_id: str, source_id: str, target_id: str, messages: list[dict[str, Any]]
+        self,
+        user_id: str,
+        source_id: str,
+        target_id: str,
+        current: Current,
+        *,
+        reflag: Callable[[list[str]], list[str]] | None = None,
+        companions: Companions | None = None,
+        within: Within | None = None,
     ) -> list[tuple[int, int]]:
-        """Move messages (their facts, with their current `uid`); they get new UIDs in the target."""
+        """Move messages: `current()` gives their facts (with their `uid` in the source) as they are once the
+        account's turn is held (a message moved or removed meanwhile is not there to move again). They get
+        new UIDs in the target. `reflag(flags)`: the flags each message has from now on, changed in the
+        source before it moves (a draft sent). The aggregates `companions()` builds are saved with the move
+        and `within(conn)` runs in its transaction, only when something moves. Returns (old, new UID) pairs."""
 
         def command() -> list[tuple[int, int]]:
             source = self._mailbox(user_id, source_id)
-            target = self._mailbox(user_id, target_id)
-            if source_id == target_id:
-                return [(m["uid"], m["uid"]) for m in messages]
-            source.remove(
-                user_id,
-                [
-                    {"uid": m["uid"], "message": m["message"], "size": m["size"], "seen": "\\Seen" in m["flags"]}
+            target = source if source_id == target_id else self._mailbox(user_id, target_id)
+            messages = current()
+            if not messages:
+                return []
+            if reflag is not None:
+                changes = [
+                    {"uid": m["uid"], "message": m["message"], "flags": reflag(m["flags"]), "previous": m["flags"]}
                     for m in messages
-                ],
-                "moved",
-            )
-            new_uids = target.append(user_id, [{k: v for k, v in m.items() if k != "uid"} for m in messages])
-            self.save(source, target)
-            return [(m["uid"], uid) for m, uid in zip(messages, new_uids, strict=True)]
+                ]
+                messages = [{**m, "flags": change["flags"]} for m, change in zip(messages, changes, strict=True)]
+                changed = [c for c in changes if sorted(c["flags"]) != sorted(c["previous"])]
+                if changed:
+                    source.flag(user_id, changed)
+            if source_id == target_id:
+                moved = [(m["uid"], m["uid"]) for m in messages]
+            else:
+                source.remove(
+                    user_id,
+                    [
+                        {"uid": m["uid"], "message": m["message"], "size": m["size"], "seen": "\\Seen" in m["flags"]}
+                        for m in messages
+                    ],
+                    "moved",
+                )
+                new_uids = target.append(user_id, [{k: v for k, v in m.items() if k != "uid"} for m in messages])
+                moved = [(m["uid"], uid) for m, uid in zip(messages, new_uids, strict=True)]
+            pending = [source] if target is source else [source, target]
+            pending += companions() if companions is not None else ()
+            if any(aggregate.pending_events for aggregate in pending):  # not so: a move to the same folder
+                self.save(*pending, within=within)
+            return moved
 
-        if not messages:
-            return []
         return self._contended(command, user_id)
 
     # -- helpers ----------------------------------------------------------------------------

@@ -31,7 +31,7 @@ from chainmail.http.validation import (
 from chainmail.http.wildduck.fields import MetaData, metadata_object
 from chainmail.http.wire import js_iso
 from chainmail.mail.mime import Composition, NewAttachment, build_message, parse_message, text_to_html
-from chainmail.mail.store import MailStore
+from chainmail.mail.store import MailStore, message_not_found
 from chainmail.projections import messages as messages_model
 from chainmail.projections.messages import LAST_UID, utc
 from chainmail.projections.outbound import forward_targets_of, outbound_of_message
@@ -550,7 +550,8 @@ class MessageResource:
         require(req.context.principal, "delete", "messages", params.user)
         self.store.mailbox(params.user, params.mailbox)
         row = self.store.message(params.user, params.mailbox, params.message)
-        self.store.delete_messages(params.user, params.mailbox, [row])
+        if not self.store.delete_messages(params.user, params.mailbox, [row]):
+            raise message_not_found()  # deleted or moved by another request meanwhile
         resp.media = {"success": True}
 
 

@@ -1,0 +1,149 @@
+"""Two clients change the same message at the same moment, each through its own worker (its own System: engine,
+event store connections, caches), on both stores. Each request reads the message before the account's turn;
+what it then records must follow the message as it is inside the turn: one of two deletions wins and the
+other is not found, folder counters and storage stay exact, an archived copy is kept once, and a draft sent
+twice is queued once."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import falcon.testing
+import pytest
+from sqlalchemy import func, select
+
+from chainmail.config import Settings
+from chainmail.http.app import create_app
+from chainmail.projections.outbound import outbound_queue
+from chainmail.system import System
+from tests.integration.conftest import ROOT_TOKEN
+from tests.integration.mail_support import create_user, mailbox_ids, upload
+
+TRIALS = 8
+
+Client = falcon.testing.TestClient
+
+
+@pytest.fixture
+def workers(database_url: str) -> Iterator[list[System]]:
+    settings = Settings(database_url=database_url, api_access_token=ROOT_TOKEN, email_domain="example.com")
+    running = [System(settings) for _ in range(2)]
+    yield running
+    for system in running:
+        system.close()
+
+
+@pytest.fixture
+def clients(workers: list[System]) -> list[Client]:
+    return [falcon.testing.TestClient(create_app(w), headers={"X-Access-Token": ROOT_TOKEN}) for w in workers]
+
+
+def at_once(requests: list[Callable[[], falcon.testing.Result]]) -> list[int]:
+    """Every request sent at the same moment, each from a thread of its own; the statuses, sorted."""
+    start = threading.Barrier(len(requests))
+    statuses: list[int] = []
+
+    def send(request: Callable[[], falcon.testing.Result]) -> None:
+        start.wait()
+        statuses.append(request().status_code)
+
+    threads = [threading.Thread(target=send, args=(r,)) for r in requests]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return sorted(statuses)
+
+
+def each(clients: list[Client], request: Callable[[Client], falcon.testing.Result]) -> list[Callable[[], Any]]:
+    """The same request from every client."""
+    return [lambda c=c: request(c) for c in clients]
+
+
+def folder(client: Client, user: str, mailbox: str) -> dict[str, int]:
+    shown = client.simulate_get(f"/api/users/{user}/mailboxes/{mailbox}").json
+    listed = client.simulate_get(f"/api/users/{user}/mailboxes/{mailbox}/messages", params={"limit": 250}).json
+    unseen = sum(1 for m in listed["results"] if not m["seen"])
+    return {"total": shown["total"], "unseen": shown["unseen"], "listed": listed["total"], "listed_unseen": unseen}
+
+
+def storage(client: Client, user: str) -> int:
+    return client.simulate_get(f"/api/users/{user}").json["limits"]["quota"]["used"]
+
+
+def test_one_message_deleted_by_two_clients_at_once_is_deleted_once(clients: list[Client]) -> None:
+    user = create_user(clients[0], "deleters")
+    inbox = mailbox_ids(clients[0], user)["INBOX"]
+    kept = upload(clients[0], user, inbox, subject="stays")["id"]
+    for trial in range(TRIALS):
+        uid = upload(clients[0], user, inbox, subject=f"twice {trial}")["id"]
+        path = f"/api/users/{user}/mailboxes/{inbox}/messages/{uid}"
+        assert at_once(each(clients, lambda c, path=path: c.simulate_delete(path))) == [200, 404]
+
+    assert folder(clients[1], user, inbox) == {"total": 1, "unseen": 1, "listed": 1, "listed_unseen": 1}
+    only = clients[1].simulate_get(f"/api/users/{user}/mailboxes/{inbox}/messages/{kept}").json
+    assert storage(clients[0], user) == only["size"]
+    archived = clients[0].simulate_get(f"/api/users/{user}/archived/messages", params={"limit": 250}).json
+    assert sorted(m["subject"] for m in archived["results"]) == sorted(f"twice {t}" for t in range(TRIALS))
+
+
+def test_one_message_moved_by_two_clients_at_once_moves_once_and_the_other_is_not_found(
+    clients: list[Client],
+) -> None:
+    user = create_user(clients[0], "movers")
+    folders = mailbox_ids(clients[0], user)
+    for trial in range(TRIALS):
+        uid = upload(clients[0], user, folders["INBOX"], subject=f"move {trial}", seen=trial % 2 == 0)["id"]
+        path = f"/api/users/{user}/mailboxes/{folders['INBOX']}/messages/{uid}"
+        moved = at_once(each(clients, lambda c, path=path: c.simulate_put(path, json={"moveTo": folders["Trash"]})))
+        assert moved == [200, 404]
+
+    assert folder(clients[1], user, folders["INBOX"]) == {"total": 0, "unseen": 0, "listed": 0, "listed_unseen": 0}
+    half = TRIALS // 2
+    assert folder(clients[0], user, folders["Trash"]) == {
+        "total": TRIALS,
+        "unseen": half,
+        "listed": TRIALS,
+        "listed_unseen": half,
+    }
+
+
+def test_a_message_deleted_while_another_client_flags_it_leaves_the_counters_exact(clients: list[Client]) -> None:
+    user = create_user(clients[0], "flaggers")
+    inbox = mailbox_ids(clients[0], user)["INBOX"]
+    for trial in range(TRIALS):
+        uid = upload(clients[0], user, inbox, subject=f"flag {trial}")["id"]
+        path = f"/api/users/{user}/mailboxes/{inbox}/messages/{uid}"
+        answers = at_once(
+            [
+                lambda path=path: clients[0].simulate_delete(path),
+                lambda path=path: clients[1].simulate_put(path, json={"seen": True}),
+            ]
+        )
+        assert set(answers) <= {200, 404} and 200 in answers
+
+    assert folder(clients[1], user, inbox) == {"total": 0, "unseen": 0, "listed": 0, "listed_unseen": 0}
+    assert storage(clients[0], user) == 0
+
+
+def test_a_draft_sent_by_two_requests_at_once_is_queued_once(clients: list[Client], workers: list[System]) -> None:
+    user = create_user(clients[0], "double-clicker")
+    sent_folder = mailbox_ids(clients[0], user)["Sent Mail"]
+    for trial in range(TRIALS):
+        draft = (
+            clients[0]
+            .simulate_post(
+                f"/api/users/{user}/submit",
+                json={"isDraft": True, "to": [{"address": f"friend{trial}@remote.test"}], "subject": f"d{trial}"},
+            )
+            .json["message"]
+        )
+        path = f"/api/users/{user}/mailboxes/{draft['mailbox']}/messages/{draft['id']}/submit"
+        assert at_once(each(clients, lambda c, path=path: c.simulate_post(path, json={}))) == [200, 404]
+
+    with workers[0].engine.connect() as conn:
+        queued = conn.execute(select(func.count()).select_from(outbound_queue)).scalar_one()
+    assert queued == TRIALS
+    assert folder(clients[1], user, sent_folder)["total"] == TRIALS
