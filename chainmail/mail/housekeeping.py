@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 import structlog
@@ -24,7 +24,7 @@ from chainmail.projections import messages as messages_model
 from chainmail.projections import settings as settings_model
 from chainmail.projections import userdata as userdata_model
 from chainmail.projections import users as users_model
-from chainmail.store.postgres_events import turn_reads
+from chainmail.store.postgres_events import TurnRead
 from chainmail.system import System
 
 ARCHIVE_TIME_MS = next(k.default for k in SETTING_KEYS if k.key == "const:archive:time")
@@ -160,25 +160,12 @@ class Housekeeping:
         by_folder: dict[tuple[str, str], list[int]] = defaultdict(list)
         for ref in expired:
             by_folder[(ref["user"], ref["mailbox"])].append(ref["uid"])
-        return sum(
-            self.mail.expire_messages(user, folder, self._still_expired(folder, uids, now))
-            for (user, folder), uids in by_folder.items()
-        )
-
-    def _still_expired(self, mailbox_id: str, uids: list[int], now: datetime) -> Callable[[], list[dict[str, Any]]]:
-        """Those of the messages `uids` of a folder that are still there and past their expiry when called (in
-        the account's turn)."""
-
-        def read() -> list[dict[str, Any]]:
-            with turn_reads(self.engine) as conn:
-                rows = messages_model.messages_by_uids(conn, mailbox_id, uids)
-            return [
-                {"uid": r["uid"], "message": r["id"], "size": r["size"], "seen": "\\Seen" in r["flags"]}
-                for r in rows
-                if (expires := messages_model.utc(r["expires"])) is not None and expires <= now
-            ]
-
-        return read
+        dialect, expired_total = self.engine.dialect.name, 0
+        for (user, folder), uids in by_folder.items():
+            current = TurnRead(self.engine, [messages_model.states_read(dialect, folder, uids)])
+            with current.first():
+                expired_total += self.mail.expire_messages(user, folder, partial(still_expired, current, now))
+        return expired_total
 
     def purge_archive(self) -> int:
         now = self.mail.clock()
@@ -190,3 +177,13 @@ class Housekeeping:
         for entry in entries:
             by_folder[(entry["user"], entry["mailbox"])].append(entry["id"])
         return sum(self.mail.purge_archived(user, folder, ids) for (user, folder), ids in by_folder.items())
+
+
+def still_expired(current: TurnRead, now: datetime) -> list[dict[str, Any]]:
+    """The messages `current()` reads (those still in their folder once the account's turn is held) that are
+    still past their expiry at `now`, as the expiry removes them."""
+    return [
+        {"uid": r["uid"], "message": r["id"], "size": r["size"], "seen": "\\Seen" in r["flags"]}
+        for r in current()
+        if (expires := messages_model.utc(r["expires"])) is not None and expires <= now
+    ]

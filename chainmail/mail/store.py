@@ -25,7 +25,7 @@ from chainmail.projections import userdata as userdata_model
 from chainmail.projections import users as users_model
 from chainmail.projections.paging import Page
 from chainmail.store.blobs import blob_ref, get_blob, put_blob
-from chainmail.store.postgres_events import turn_reads
+from chainmail.store.postgres_events import TurnRead
 from chainmail.store.prepared import read_together
 from chainmail.system import System
 
@@ -174,14 +174,18 @@ class MailStore:
     def delete_mailbox(self, user_id: str, mailbox_id: str) -> None:
         self.mailbox(user_id, mailbox_id, "Mailbox deletion failed with code NoSuchMailbox")
 
+        current = TurnRead(
+            self.engine, [messages_model.messages_read(self.engine.dialect.name, mailbox_id, None, 0, None)]
+        )
+
         def contents() -> list[dict[str, Any]]:
-            with turn_reads(self.engine) as conn:
-                rows = messages_model.messages_by_uids(conn, mailbox_id, None)
             return [
-                {"uid": r["uid"], "message": r["id"], "size": r["size"], "seen": "\\Seen" in r["flags"]} for r in rows
+                {"uid": r["uid"], "message": r["id"], "size": r["size"], "seen": "\\Seen" in r["flags"]}
+                for r in current()
             ]
 
-        self.mail.delete_mailbox(user_id, mailbox_id, contents)
+        with current.first():
+            self.mail.delete_mailbox(user_id, mailbox_id, contents)
 
     # -- storing ----------------------------------------------------------------------------
 
@@ -391,7 +395,8 @@ class MailStore:
                         )
                 return found
 
-            self.mail.flag_messages(user_id, mailbox_id, changes)
+            with current.first():
+                self.mail.flag_messages(user_id, mailbox_id, changes)
         meta_changes = []
         if meta_data is not None or expires is not None:
             for row in rows:
@@ -424,16 +429,17 @@ class MailStore:
     ) -> list[tuple[int, int]]:
         """Move `rows` (those still in the folder, as they are then, and that it should `keep`) to `target_id`;
         (old UID, new UID) pairs. `reflag`, `companions` and `within` as `Mail.move_messages` takes them."""
-        current = self.current(mailbox_id, rows)
-        return self.mail.move_messages(
-            user_id,
-            mailbox_id,
-            target_id,
-            lambda: [messages_model.facts_of(r) for r in current() if keep(r)],
-            reflag=reflag,
-            companions=companions,
-            within=within,
-        )
+        current = self.current(mailbox_id, rows, whole=True)
+        with current.first():
+            return self.mail.move_messages(
+                user_id,
+                mailbox_id,
+                target_id,
+                lambda: [messages_model.facts_of(r) for r in current() if keep(r)],
+                reflag=reflag,
+                companions=companions,
+                within=within,
+            )
 
     def delete_messages(
         self, user_id: str, mailbox_id: str, rows: list[dict[str, Any]], *, archive: bool = True
@@ -457,22 +463,22 @@ class MailStore:
                 for r in current()
             ]
 
-        return len(self.mail.remove_messages(user_id, mailbox_id, removed, "deleted" if archive else "purged"))
+        with current.first():
+            return len(self.mail.remove_messages(user_id, mailbox_id, removed, "deleted" if archive else "purged"))
 
-    def current(self, mailbox_id: str, rows: list[dict[str, Any]]) -> Callable[[], list[dict[str, Any]]]:
-        """A read of `rows` as they are in folder `mailbox_id` when it is called (those no longer there left
-        out), for a command to call once it holds the account's turn (`store.postgres_events.turn_reads`)."""
+    def current(self, mailbox_id: str, rows: list[dict[str, Any]], *, whole: bool = False) -> TurnRead:
+        """A read of `rows` as they are in folder `mailbox_id` (those no longer there left out), for a command
+        to call once it holds the account's turn; run the command `with` its `first()`, and the read goes out
+        with the turn's lock (`store.postgres_events.TurnRead`). Each row has `uid`, `id`, `size`, `flags`
+        and `expires`, or, `whole`, every column (a move records the message's facts again)."""
         uids = [r["uid"] for r in rows]
-
-        def read() -> list[dict[str, Any]]:
-            with turn_reads(self.engine) as conn:
-                return [
-                    row
-                    for start in range(0, len(uids), CURRENT_CHUNK)
-                    for row in messages_model.messages_by_uids(conn, mailbox_id, uids[start : start + CURRENT_CHUNK])
-                ]
-
-        return read
+        dialect = self.engine.dialect.name
+        chunks = [uids[start : start + CURRENT_CHUNK] for start in range(0, len(uids), CURRENT_CHUNK)]
+        if whole:
+            reads = [messages_model.messages_read(dialect, mailbox_id, c, 0, None) for c in chunks]
+        else:
+            reads = [messages_model.states_read(dialect, mailbox_id, c) for c in chunks]
+        return TurnRead(self.engine, reads)
 
     def restore(self, user_id: str, archived: dict[str, Any], mailbox_id: str | None) -> Stored:
         """Put an archived message back: into `mailbox_id`, else its old folder, else INBOX."""

@@ -333,7 +333,8 @@ class Submission:
                 if not set(wanted) <= set(r["flags"])
             ]
 
-        self.system.mail.flag_messages(user_id, reference["mailbox"], changes)
+        with current.first():
+            self.system.mail.flag_messages(user_id, reference["mailbox"], changes)
 
     # -- POST .../messages/:message/submit -------------------------------------------------
 

@@ -369,6 +369,20 @@ _MESSAGES_LISTED = {
     ),
 }
 LAST_UID = BIGINT_MAX  # `n:*`: a range's open end, the largest UID the column holds
+# what a command that flags, deletes or expires messages needs of each (no summary to decode)
+_STATE = (messages.c.uid, messages.c.id, messages.c.size, messages.c.flags, messages.c.expires)
+_STATES_LISTED = {
+    "postgresql": Prepared(
+        select(*_STATE)
+        .where(_IN_FOLDER, messages.c.uid == any_(bindparam("uids", type_=postgresql.ARRAY(BigInteger))))
+        .order_by(messages.c.uid)
+    ),
+    "sqlite": Prepared(
+        select(*_STATE)
+        .where(_IN_FOLDER, messages.c.uid.in_(bindparam("uids", expanding=True)))
+        .order_by(messages.c.uid)
+    ),
+}
 
 
 def messages_read(
@@ -381,6 +395,12 @@ def messages_read(
     if len(uids) == 1:
         return _MESSAGE, {"mailbox": mailbox_id, "uid": uids[0]}
     return _MESSAGES_LISTED[dialect], {"mailbox": mailbox_id, "uids": list(uids)}
+
+
+def states_read(dialect: str, mailbox_id: str, uids: Sequence[int]) -> tuple[Prepared, dict[str, Any]]:
+    """The select of a folder's messages by UID with what flagging, deleting or expiring them needs: `uid`,
+    `id`, `size`, `flags`, `expires`."""
+    return _STATES_LISTED[dialect], {"mailbox": mailbox_id, "uids": list(uids)}
 
 
 def messages_by_uids(conn: Connection, mailbox_id: str, uids: Sequence[int] | None) -> list[dict[str, Any]]:

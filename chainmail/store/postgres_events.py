@@ -49,11 +49,49 @@ def take_turn(raw: psycopg.Connection[Any], then: Callable[[], Any] | None = Non
             then()
         return
     turn_key.set(None)
+    also, conn = _turn_read.get(), turn.get()
     with raw.pipeline():
         raw.execute(BEGIN, prepare=False)
         raw.execute(TURN_LOCK, (key,))
         if then is not None:
             then()
+        if also is not None and conn is not None:
+            also.send(conn)
+
+
+class TurnRead:
+    """A read of read-model rows that a command acts on, made once the account's turn is held, so that it sees
+    what every earlier holder of the turn committed (`Prepared` selects and their parameters; the rows of all,
+    in order). Registered (`with read.first():`) before the command runs, it goes out with the turn's lock,
+    in the same round trip (`take_turn`); called without a turn (SQLite), or in a turn it did not go out
+    with (a rerun), it reads then."""
+
+    def __init__(self, engine: Engine, reads: Sequence[tuple[Any, Any]]) -> None:
+        self.engine, self.reads = engine, list(reads)
+        self._sent: tuple[Connection, list[Callable[[], list[dict[str, Any]]]]] | None = None
+
+    @contextmanager
+    def first(self) -> Iterator[None]:
+        token = _turn_read.set(self)
+        try:
+            yield
+        finally:
+            _turn_read.reset(token)
+            self._sent = None
+
+    def send(self, conn: Connection) -> None:
+        """Send the reads on the turn's connection (inside `take_turn`'s pipeline, after the lock)."""
+        self._sent = (conn, [prepared.send(conn, params) for prepared, params in self.reads])
+
+    def __call__(self) -> list[dict[str, Any]]:
+        sent, self._sent = self._sent, None
+        if sent is not None and sent[0] is turn.get():
+            return [row for read in sent[1] for row in read()]
+        with turn_reads(self.engine) as conn:
+            return [row for prepared, params in self.reads for row in prepared.rows(conn, params)]
+
+
+_turn_read: ContextVar[TurnRead | None] = ContextVar("turn_read", default=None)
 
 
 @contextmanager

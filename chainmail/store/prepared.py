@@ -64,6 +64,24 @@ class Prepared:
             cursor.execute(compiled.sql, _driver_params(compiled, params))
             return self._read(conn, compiled, cursor)
 
+    def send(self, conn: Connection, params: Params) -> Callable[[], list[dict[str, Any]]]:
+        """Execute a select now and read its rows later (the function returned, called once): in a pipeline
+        (psycopg's), the select goes out with the statements around it and is answered at the sync."""
+        compiled = self._compiled_for(conn)
+        if not compiled.direct:
+            found = self.rows(conn, params)
+            return lambda: found
+        with ExitStack() as stack:
+            cursor = stack.enter_context(_driver_cursor(conn, compiled.sql))
+            cursor.execute(compiled.sql, _driver_params(compiled, params))
+            opened = stack.pop_all()
+
+        def read() -> list[dict[str, Any]]:
+            with opened, _driver_errors(conn, compiled.sql):
+                return self._read(conn, compiled, cursor)
+
+        return read
+
     def _read(self, conn: Connection, compiled: _Compiled, cursor: Any) -> list[dict[str, Any]]:
         found = cursor.fetchall()
         reader = self._readers.get(conn.dialect.name)
