@@ -499,7 +499,9 @@ class MailStore:
         facts.pop("uid")
         facts["message"] = self.mail.ids.object_id(self.mail.clock())
         facts["restored_from"] = archived["id"]
-        (uid,) = self.mail.append_messages(user_id, target["id"], [facts])
+        entry = TurnRead(self.engine, [messages_model.archived_read(archived["id"])])
+        with entry.first():
+            uid = self.mail.restore_message(user_id, target["id"], facts, entry)
         return Stored(uid, target["id"], int(archived["size"]), facts["message"])
 
     def deliver(self, user_id: str, raw: bytes, *, envelope: dict[str, Any] | None = None) -> Delivery:

@@ -397,6 +397,14 @@ def messages_read(
     return _MESSAGES_LISTED[dialect], {"mailbox": mailbox_id, "uids": list(uids)}
 
 
+_ARCHIVED = Prepared(select(archived_messages.c.id).where(archived_messages.c.id == bindparam("id")))
+
+
+def archived_read(entry_id: str) -> tuple[Prepared, dict[str, Any]]:
+    """The select of an archive entry's id: a row while the entry is in the archive."""
+    return _ARCHIVED, {"id": entry_id}
+
+
 def states_read(dialect: str, mailbox_id: str, uids: Sequence[int]) -> tuple[Prepared, dict[str, Any]]:
     """The select of a folder's messages by UID with what flagging, deleting or expiring them needs: `uid`,
     `id`, `size`, `flags`, `expires`."""

@@ -147,3 +147,19 @@ def test_a_draft_sent_by_two_requests_at_once_is_queued_once(clients: list[Clien
         queued = conn.execute(select(func.count()).select_from(outbound_queue)).scalar_one()
     assert queued == TRIALS
     assert folder(clients[1], user, sent_folder)["total"] == TRIALS
+
+
+def test_an_archived_message_restored_by_two_clients_at_once_comes_back_once(clients: list[Client]) -> None:
+    user = create_user(clients[0], "restorers")
+    inbox = mailbox_ids(clients[0], user)["INBOX"]
+    for trial in range(TRIALS):
+        uid = upload(clients[0], user, inbox, subject=f"back {trial}")["id"]
+        assert clients[0].simulate_delete(f"/api/users/{user}/mailboxes/{inbox}/messages/{uid}").status_code == 200
+        (entry,) = clients[0].simulate_get(f"/api/users/{user}/archived/messages").json["results"]
+        path = f"/api/users/{user}/archived/messages/{entry['id']}/restore"
+        assert at_once(each(clients, lambda c, path=path: c.simulate_post(path, json={}))) == [200, 404]
+
+    listed = clients[1].simulate_get(f"/api/users/{user}/mailboxes/{inbox}/messages", params={"limit": 250}).json
+    assert sorted(m["subject"] for m in listed["results"]) == sorted(f"back {t}" for t in range(TRIALS))
+    assert folder(clients[0], user, inbox)["total"] == TRIALS
+    assert clients[0].simulate_get(f"/api/users/{user}/archived/messages").json["results"] == []

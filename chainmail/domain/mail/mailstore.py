@@ -139,6 +139,23 @@ class MailStoreCommands(HousekeepingCommands):
 
         return self.append_batches.append((user_id, mailbox_id), messages, within, save, companions)
 
+    def restore_message(
+        self, user_id: str, mailbox_id: str, facts: dict[str, Any], archived: Callable[[], list[Any]]
+    ) -> int:
+        """An archived message back into a folder (its facts name the entry, `restored_from`), if `archived()`
+        still finds the entry once the account's turn is held: two requests restoring it at once give one
+        copy, and the later is not found. Returns its UID."""
+
+        def command() -> int:
+            mailbox = self._mailbox(user_id, mailbox_id)
+            if not archived():
+                raise NotFound("MessageNotFound", "This message does not exist")
+            (uid,) = mailbox.append(user_id, [facts])
+            self.save(mailbox)
+            return uid
+
+        return self._contended(command, user_id)
+
     def flag_messages(self, user_id: str, mailbox_id: str, current: Current) -> list[dict[str, Any]]:
         """Change flags: `current()` gives the changes (`{uid, message, flags, previous}`), worked out from the
         messages as they are once the account's turn is held, so that `previous` (which the folder's unseen

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
@@ -10,6 +11,7 @@ from pydantic import BeforeValidator
 from sqlalchemy import func, select
 
 from chainmail.domain.bounds import SAFE_INTEGER_MAX
+from chainmail.domain.errors import NotFound
 from chainmail.http.auth import require
 from chainmail.http.errors import WildDuckError
 from chainmail.http.pagination import page_fields, page_request
@@ -134,7 +136,8 @@ class RestoreRangeResource:
                 .order_by(t.c.archived, t.c.id)
             ).all()
         for row in rows:
-            self.store.restore(params.user, dict(row._mapping), None)
+            with contextlib.suppress(NotFound):  # restored by another request meanwhile
+                self.store.restore(params.user, dict(row._mapping), None)
         # WildDuck answers with the id of a background task; the restore here is done when the answer comes.
         resp.media = {"success": True, "task": self.system.mail.ids.object_id(self.system.mail.clock())}
 
