@@ -3,6 +3,10 @@ WSGI `application`, which any WSGI server can also run."""
 
 from __future__ import annotations
 
+# imported at start (0.3 s), not at a worker's first wallet signature (its py_ecc raises the recursion limit,
+# put back below)
+import eth_account  # noqa: F401
+
 from chainmail.config import load_settings
 from chainmail.heap import freeze_startup_heap
 from chainmail.http.app import MAX_BODY_BYTES, create_app

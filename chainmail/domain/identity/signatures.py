@@ -11,12 +11,12 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
+from functools import cache
+from typing import Any, Literal
 
-from eth_account import Account
-from eth_account.messages import encode_defunct
 from eth_utils import to_checksum_address
 from solders.pubkey import Pubkey
 from solders.signature import Signature
@@ -70,13 +70,27 @@ def _evm_signature_bytes(signature: str) -> bytes | None:
     return raw if len(raw) == 65 else None
 
 
+@cache
+def _eth_account() -> tuple[Any, Any]:
+    """eth_account's `Account` and `encode_defunct`, imported at first use: the import builds py_ecc's curves,
+    0.3 s of the start-up of every command that never checks a signature, and raises the recursion limit
+    to 100,000, which is put back as it was (served workers import it at start: `chainmail.http.wsgi`)."""
+    limit = sys.getrecursionlimit()
+    from eth_account import Account
+    from eth_account.messages import encode_defunct
+
+    sys.setrecursionlimit(limit)
+    return Account, encode_defunct
+
+
 def recover_evm_signer(message: str, signature: str) -> str | None:
     """The lower-cased address that `personal_sign`ed `message`, or None for an unusable signature."""
     raw = _evm_signature_bytes(signature)
     if raw is None:
         return None
+    account, encode_defunct = _eth_account()
     try:
-        address = Account.recover_message(encode_defunct(text=message), signature=raw)
+        address = account.recover_message(encode_defunct(text=message), signature=raw)
     except Exception:  # eth-account raises several unrelated types for bad r/s/v; all mean "not a signature"
         return None
     return address.lower()
