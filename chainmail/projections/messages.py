@@ -405,9 +405,20 @@ def archived_read(entry_id: str) -> tuple[Prepared, dict[str, Any]]:
     return _ARCHIVED, {"id": entry_id}
 
 
-def states_read(dialect: str, mailbox_id: str, uids: Sequence[int]) -> tuple[Prepared, dict[str, Any]]:
-    """The select of a folder's messages by UID with what flagging, deleting or expiring them needs: `uid`,
-    `id`, `size`, `flags`, `expires`."""
+_STATES_BETWEEN = Prepared(
+    select(*_STATE)
+    .where(_IN_FOLDER, messages.c.uid.between(bindparam("low"), bindparam("high")))
+    .order_by(messages.c.uid)
+)
+
+
+def states_read(
+    dialect: str, mailbox_id: str, uids: Sequence[int] | None, low: int | None = None, high: int | None = None
+) -> tuple[Prepared, dict[str, Any]]:
+    """The select of a folder's messages with what flagging, deleting or expiring them needs (`uid`, `id`,
+    `size`, `flags`, `expires`), by UID list, else `low:high` (`high` None: to the last), in UID order."""
+    if uids is None:
+        return _STATES_BETWEEN, {"mailbox": mailbox_id, "low": low or 0, "high": LAST_UID if high is None else high}
     return _STATES_LISTED[dialect], {"mailbox": mailbox_id, "uids": list(uids)}
 
 

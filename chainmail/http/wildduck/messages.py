@@ -454,12 +454,17 @@ def _decode_base64(value: str, field: str) -> bytes:
 def update_messages(store: MailStore, req: falcon.Request, resp: falcon.Response) -> None:
     params = parse(UpdateFields, req.context.params)
     require(req.context.principal, "update", "messages", params.user)
+    flags = _flags(params)
+    if flags and params.moveTo is None and params.metaData is None and params.expires is None:
+        updated = store.flag_range(params.user, params.mailbox, *parse_range(params.message), flags)
+        resp.media = {"success": True, "updated": updated}
+        return
     rows = store.folder_messages(params.user, params.mailbox, *parse_range(params.message))
     resp.media = store.update_messages(
         params.user,
         params.mailbox,
         rows,
-        flags=_flags(params),
+        flags=flags,
         meta_data=params.metaData,
         expires=params.expires,
         move_to=params.moveTo,
