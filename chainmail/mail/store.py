@@ -468,8 +468,24 @@ class MailStore:
         """Delete `rows` (those still in the folder when the account's turn is held); how many were deleted."""
         if not rows:
             return 0
-        current = self.current(mailbox_id, rows)
+        return self._delete(user_id, mailbox_id, self.current(mailbox_id, rows), archive)
 
+    def delete_range(
+        self,
+        user_id: str,
+        mailbox_id: str,
+        uids: list[int] | None,
+        low: int | None,
+        high: int | None,
+        *,
+        archive: bool = True,
+    ) -> int:
+        """Delete the messages of a user's folder that a range names (as `folder_messages` takes it), read
+        once the account's turn is held, with its lock (the folder is checked there); how many."""
+        read = messages_model.states_read(self.engine.dialect.name, mailbox_id, uids, low, high)
+        return self._delete(user_id, mailbox_id, TurnRead(self.engine, [read]), archive)
+
+    def _delete(self, user_id: str, mailbox_id: str, current: TurnRead, archive: bool = True) -> int:
         def removed() -> list[dict[str, Any]]:
             now = self.mail.clock()
             return [

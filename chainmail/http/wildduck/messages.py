@@ -432,10 +432,7 @@ class MessagesResource:
     def on_delete(self, req: falcon.Request, resp: falcon.Response, user: str, mailbox: str) -> None:
         params = parse(DeleteAll, req.context.params)
         require(req.context.principal, "delete", "messages", params.user)
-        self.store.mailbox(params.user, params.mailbox)
-        with self.system.engine.connect() as conn:
-            rows = messages_model.messages_by_uids(conn, params.mailbox, None)
-        deleted = self.store.delete_messages(params.user, params.mailbox, rows, archive=not params.skipArchive)
+        deleted = self.store.delete_range(params.user, params.mailbox, None, None, None, archive=not params.skipArchive)
         resp.media = {"success": True, "deleted": deleted, "errors": 0}
 
 
@@ -553,10 +550,9 @@ class MessageResource:
     def on_delete(self, req: falcon.Request, resp: falcon.Response, **_: str) -> None:
         params = parse(MessagePath, req.context.params)
         require(req.context.principal, "delete", "messages", params.user)
-        self.store.mailbox(params.user, params.mailbox)
-        row = self.store.message(params.user, params.mailbox, params.message)
-        if not self.store.delete_messages(params.user, params.mailbox, [row]):
-            raise message_not_found()  # deleted or moved by another request meanwhile
+        # the folder checked and the message read in the account's turn: a message gone is not found
+        if not self.store.delete_range(params.user, params.mailbox, [params.message], None, None):
+            raise message_not_found()
         resp.media = {"success": True}
 
 
