@@ -8,6 +8,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Connection
@@ -52,16 +53,22 @@ Flags = dict[str, bool]  # the system flags to set (True) or clear: `seen`, `fla
 FLAG_NAMES = (("seen", "\\Seen"), ("flagged", "\\Flagged"), ("deleted", "\\Deleted"), ("draft", "\\Draft"))
 
 
+def reflagged(current: list[str], flags: Flags) -> list[str]:
+    """A message's flags (`current`) once `flags` are set on it, sorted."""
+    wanted = set(current)
+    for column, flag in FLAG_NAMES:
+        if column in flags:
+            (wanted.add if flags[column] else wanted.discard)(flag)
+    return sorted(wanted)
+
+
 def flag_changes(rows: list[dict[str, Any]], flags: Flags) -> list[dict[str, Any]]:
     """The flag changes (`{uid, message, flags, previous}`) that setting `flags` makes to `rows`."""
     found = []
     for row in rows:
-        wanted = set(row["flags"])
-        for column, flag in FLAG_NAMES:
-            if column in flags:
-                (wanted.add if flags[column] else wanted.discard)(flag)
-        if wanted != set(row["flags"]):
-            found.append({"uid": row["uid"], "message": row["id"], "flags": sorted(wanted), "previous": row["flags"]})
+        wanted = reflagged(row["flags"], flags)
+        if wanted != sorted(row["flags"]):
+            found.append({"uid": row["uid"], "message": row["id"], "flags": wanted, "previous": row["flags"]})
     return found
 
 
@@ -391,7 +398,7 @@ class MailStore:
         meanwhile is left alone (and a single message gone so is not found)."""
         if not rows:
             raise message_not_found()
-        if flags:
+        if flags and move_to is None:  # flags and a move: one save (the move sets them, `reflag`)
             current = self.current(mailbox_id, rows)
             with current.first():
                 self.mail.flag_messages(user_id, mailbox_id, lambda: flag_changes(current(), flags))
@@ -408,7 +415,8 @@ class MailStore:
         if move_to is None:
             return {"success": True, "updated": len(rows)}
         self.mailbox(user_id, move_to)
-        moved = self.move_messages(user_id, mailbox_id, move_to, rows)
+        reflag = partial(reflagged, flags=flags) if flags else None
+        moved = self.move_messages(user_id, mailbox_id, move_to, rows, reflag=reflag)
         if not moved:
             raise message_not_found()
         return {"success": True, "mailbox": move_to, "id": [list(pair) for pair in moved]}

@@ -492,3 +492,22 @@ def test_messages_in_a_folder_with_retention_expire(client: falcon.testing.TestC
     cleared = client.simulate_put(f"{messages_url(user, ids['INBOX'])}/1", json={"expires": False})
     assert cleared.status_code == 200
     assert "expires" not in client.simulate_get(f"{messages_url(user, ids['INBOX'])}/1").json
+
+
+def test_flags_set_with_a_move_land_on_the_moved_message_and_both_folders_count_them(
+    client: falcon.testing.TestClient,
+) -> None:
+    user = create_user(client, "tidy")
+    ids = mailbox_ids(client, user)
+    inbox, trash = ids["INBOX"], ids["Trash"]
+    upload(client, user, inbox, subject="read and binned")
+    upload(client, user, inbox, subject="stays unread")
+
+    moved = client.simulate_put(f"{messages_url(user, inbox)}/1", json={"seen": True, "flagged": True, "moveTo": trash})
+
+    assert moved.json == {"success": True, "mailbox": trash, "id": [[1, 1]]}
+    (binned,) = client.simulate_get(messages_url(user, trash)).json["results"]
+    assert (binned["subject"], binned["seen"], binned["flagged"]) == ("read and binned", True, True)
+    counted = {f: client.simulate_get(f"/api/users/{user}/mailboxes/{f}").json for f in (inbox, trash)}
+    assert (counted[inbox]["total"], counted[inbox]["unseen"]) == (1, 1)
+    assert (counted[trash]["total"], counted[trash]["unseen"]) == (1, 0)
