@@ -198,9 +198,7 @@ class MailStore:
     def delete_mailbox(self, user_id: str, mailbox_id: str) -> None:
         self.mailbox(user_id, mailbox_id, "Mailbox deletion failed with code NoSuchMailbox")
 
-        current = TurnRead(
-            self.engine, [messages_model.messages_read(self.engine.dialect.name, mailbox_id, None, 0, None)]
-        )
+        current = TurnRead(self.engine, [messages_model.states_read(self.engine.dialect.name, mailbox_id, None)])
 
         def contents() -> list[dict[str, Any]]:
             return [

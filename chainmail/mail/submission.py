@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.utils import format_datetime, getaddresses
+from functools import partial
 from typing import Any
 
 import structlog
@@ -19,7 +20,7 @@ from chainmail.domain.mail.names import normalize_address, uview
 from chainmail.domain.mail.outbound import QueuedMessage
 from chainmail.mail.mime import Composition, NewAttachment, build_message, html_to_text, parse_message
 from chainmail.mail.queue import OutboundQueue, forward_deliveries, plain_deliveries
-from chainmail.mail.store import MailStore, Stored, user_not_found
+from chainmail.mail.store import MailStore, Stored, reflagged, user_not_found
 from chainmail.projections import addresses as addresses_model
 from chainmail.projections import mailboxes as mailboxes_model
 from chainmail.projections import outbound as outbound_model
@@ -389,7 +390,7 @@ class Submission:
             target,
             [row],
             keep=lambda current: "\\Draft" in current["flags"],
-            reflag=lambda flags: sorted((set(flags) - {"\\Draft"}) | {"\\Seen"}),
+            reflag=partial(reflagged, flags={"seen": True, "draft": False}),
             companions=queue_entry,
             within=lambda tx: put_blob(tx, raw),
         )

@@ -242,7 +242,7 @@ class MailStoreCommands(HousekeepingCommands):
                 moved = [(m["uid"], uid) for m, uid in zip(messages, new_uids, strict=True)]
             pending = [source] if target is source else [source, target]
             pending += companions() if companions is not None else ()
-            if any(aggregate.pending_events for aggregate in pending):  # not so: a move to the same folder
+            if any(aggregate.pending_events for aggregate in pending):  # none: to its own folder, flags as they were
                 self.save(*pending, within=within)
             return moved
 
