@@ -14,7 +14,9 @@ import structlog
 
 from chainmail.domain.mail.limits import DEFAULTS
 from chainmail.domain.mail.names import normalize_address, uview
+from chainmail.domain.mail.outbound import QueuedMessage
 from chainmail.mail import webhook_calls
+from chainmail.mail.filters import Outcome
 from chainmail.mail.mime import Composition, build_message, parse_message
 from chainmail.mail.queue import OutboundQueue, forward_deliveries
 from chainmail.mail.store import MailStore, Stored, in_window
@@ -107,20 +109,46 @@ class Inbound:
                 )
             return Received(rcpt_to, None, forward_queue_id=queue_id, autoreply_queue_id=autoreply_id)
 
-        delivery = self.store.deliver(recipient.user_id, raw, envelope=envelope)
         user = self.store.user(recipient.user_id)
-        targets = list(delivery.outcome.targets) + [
-            t for t in (user["profile"] or {}).get("targets", []) if t.get("value")
-        ]
+        own_targets = [t for t in (user["profile"] or {}).get("targets", []) if t.get("value")]
         allowed = int((user["profile"] or {}).get("forwards") or 0)
-        forward_id = self.queue.queue(
-            raw,
-            user_id=recipient.user_id,
-            parent_id=delivery.stored.message if delivery.stored else None,
-            reason="forward",
-            envelope_from=envelope_from,
-            deliveries=self._within_limit(recipient.user_id, allowed, targets, rcpt_to),
-        )
+        forward_id: str | None = self.queue.new_id()
+        forwarded = False
+
+        def forward(outcome: Outcome, message_id: str) -> list[QueuedMessage]:
+            """The forward of the stored message, saved with it: kept and forwarded together or neither, so
+            that a sender that tries again gets neither twice."""
+            nonlocal forwarded
+            assert forward_id is not None
+            deliveries = self._within_limit(recipient.user_id, allowed, list(outcome.targets) + own_targets, rcpt_to)
+            forwarded = bool(deliveries)
+            if not forwarded:
+                return []
+            entry = self.queue.entry(
+                forward_id,
+                raw,
+                user_id=recipient.user_id,
+                parent_id=message_id,
+                reason="forward",
+                envelope_from=envelope_from,
+                deliveries=deliveries,
+            )
+            return [entry]
+
+        delivery = self.store.deliver(recipient.user_id, raw, envelope=envelope, companions=forward)
+        if delivery.stored is None:  # a filter deleted it: the forward goes alone
+            forward_id = self.queue.queue(
+                raw,
+                user_id=recipient.user_id,
+                parent_id=None,
+                reason="forward",
+                envelope_from=envelope_from,
+                deliveries=self._within_limit(
+                    recipient.user_id, allowed, list(delivery.outcome.targets) + own_targets, rcpt_to
+                ),
+            )
+        elif not forwarded:
+            forward_id = None
         autoreply_id = None
         if delivery.autoreply is not None:
             autoreply_id = self._autoreply(

@@ -547,9 +547,17 @@ class MailStore:
             uid = self.mail.restore_message(user_id, target["id"], facts, entry)
         return Stored(uid, target["id"], int(archived["size"]), facts["message"])
 
-    def deliver(self, user_id: str, raw: bytes, *, envelope: dict[str, Any] | None = None) -> Delivery:
+    def deliver(
+        self,
+        user_id: str,
+        raw: bytes,
+        *,
+        envelope: dict[str, Any] | None = None,
+        companions: Callable[[Outcome, str], Sequence[Any]] | None = None,
+    ) -> Delivery:
         """Incoming mail for a user (the SMTP/LMTP edge calls this): the user's filters decide the folder,
-        the flags, deletion and forward targets; then the message is stored."""
+        the flags, deletion and forward targets; then the message is stored, and the aggregates
+        `companions(outcome, message_id)` builds (its forward) are saved with it."""
         self.user(user_id)
         with self.engine.connect() as conn:
             inbox = mailboxes_model.mailbox_by_path(conn, user_id, "INBOX")
@@ -569,7 +577,15 @@ class MailStore:
                 if mailboxes_model.get_mailbox(conn, user_id, outcome.mailbox) is not None:
                     target = outcome.mailbox
         flags = (["\\Seen"] if outcome.seen else []) + (["\\Flagged"] if outcome.flagged else [])
-        stored = self.store(user_id, target, raw, flags=flags, idate=self.mail.clock(), envelope=envelope)
+        stored = self.store(
+            user_id,
+            target,
+            raw,
+            flags=flags,
+            idate=self.mail.clock(),
+            envelope=envelope,
+            companions=None if companions is None else partial(companions, outcome),
+        )
         return Delivery(stored, outcome, autoreply if not outcome.spam else None)
 
     def active_autoreply(self, user_id: str) -> dict[str, Any] | None:

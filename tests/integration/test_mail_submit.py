@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from chainmail.config import Settings
 from chainmail.http.app import create_app
 from chainmail.identity.settings import IdentitySettings
+from chainmail.mail.inbound import Inbound, resolve_recipient
 from chainmail.mail.mime import parse_message
 from chainmail.mail.queue import OutboundQueue
 from chainmail.projections import outbound as outbound_model
@@ -553,3 +554,32 @@ def test_concurrent_submissions_from_several_workers_each_keep_one_copy_and_one_
     finally:
         for w in workers:
             w.close()
+
+
+def test_a_delivered_message_is_kept_only_with_its_forward(
+    client: falcon.testing.TestClient, system: System, queue: OutboundQueue, peer: Peer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An account that forwards: the message kept in INBOX and its forward are one save. When the forward
+    cannot be recorded, nothing is kept (the receiver answers the sender with a temporary error and the
+    sender tries again), so the retry leaves one copy and one forward, not two copies."""
+    user = create_user(client, "forwarder", targets=["elsewhere@remote.test"])
+    address = client.simulate_get(f"/api/users/{user}").json["address"]
+    inbox_listing = f"/api/users/{user}/mailboxes/{mailbox_ids(client, user)['INBOX']}/messages"
+    recipient = resolve_recipient(system, address)
+    assert recipient is not None
+    raw = f"From: a@remote.test\r\nTo: {address}\r\nSubject: Once\r\nMessage-ID: <once@remote.test>\r\n\r\nhi\r\n"
+    inbound = Inbound(system, queue)
+
+    def broken(*args: object, **kwargs: object) -> object:
+        raise ConnectionError("the database went away while the forward was being recorded")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(OutboundQueue, "entry", broken)
+        with pytest.raises(ConnectionError):
+            inbound.receive("a@remote.test", recipient, address, raw.encode())
+    assert client.simulate_get(inbox_listing).json["total"] == 0
+
+    received = inbound.receive("a@remote.test", recipient, address, raw.encode())
+    assert received.forward_queue_id and client.simulate_get(inbox_listing).json["total"] == 1
+    assert queue.run_once() == 1
+    assert [r.rcpt_tos for r in peer.received] == [["elsewhere@remote.test"]]
