@@ -400,16 +400,17 @@ class MailStore:
             current = self.current(mailbox_id, rows)
             with current.first():
                 self.mail.flag_messages(user_id, mailbox_id, lambda: flag_changes(current(), flags))
-        meta_changes = []
         if meta_data is not None or expires is not None:
-            for row in rows:
-                change: dict[str, Any] = {"uid": row["uid"], "message": row["id"]}
-                if meta_data is not None:
-                    change["meta_data"] = meta_data if _has_custom_meta(meta_data) else None
-                if expires is not None:
-                    change["expires"] = expires.isoformat() if isinstance(expires, datetime) else None
-                meta_changes.append(change)
-        self.mail.change_message_meta(user_id, mailbox_id, meta_changes)
+            change: dict[str, Any] = {}
+            if meta_data is not None:
+                change["meta_data"] = meta_data if _has_custom_meta(meta_data) else None
+            if expires is not None:
+                change["expires"] = expires.isoformat() if isinstance(expires, datetime) else None
+            current = self.current(mailbox_id, rows)
+            with current.first():
+                self.mail.change_message_meta(
+                    user_id, mailbox_id, lambda: [{"uid": r["uid"], "message": r["id"], **change} for r in current()]
+                )
         if move_to is None:
             return {"success": True, "updated": len(rows)}
         self.mailbox(user_id, move_to)

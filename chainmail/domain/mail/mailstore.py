@@ -171,14 +171,18 @@ class MailStoreCommands(HousekeepingCommands):
 
         return self._contended(command, user_id)
 
-    def change_message_meta(self, user_id: str, mailbox_id: str, changes: list[dict[str, Any]]) -> None:
+    def change_message_meta(self, user_id: str, mailbox_id: str, current: Current) -> None:
+        """Change metadata or expiry: `current()` gives the changes (`{uid, message, ...}`) for the messages
+        still in the folder once the account's turn is held."""
+
         def command() -> None:
             mailbox = self._mailbox(user_id, mailbox_id)
-            mailbox.change_meta(user_id, changes)
-            self.save(mailbox)
+            changes = current()
+            if changes:
+                mailbox.change_meta(user_id, changes)
+                self.save(mailbox)
 
-        if changes:
-            self._contended(command, user_id)
+        self._contended(command, user_id)
 
     def remove_messages(self, user_id: str, mailbox_id: str, current: Current, reason: str) -> list[dict[str, Any]]:
         """Remove messages from a folder: `current()` gives them (`{uid, message, size, seen, ...}`) as they
