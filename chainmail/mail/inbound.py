@@ -112,20 +112,18 @@ class Inbound:
         user = self.store.user(recipient.user_id)
         own_targets = [t for t in (user["profile"] or {}).get("targets", []) if t.get("value")]
         allowed = int((user["profile"] or {}).get("forwards") or 0)
-        forward_id: str | None = self.queue.new_id()
-        forwarded = False
+        entry_id, forwarded = self.queue.new_id(), False
 
         def forward(outcome: Outcome, message_id: str) -> list[QueuedMessage]:
             """The forward of the stored message, saved with it: kept and forwarded together or neither, so
             that a sender that tries again gets neither twice."""
             nonlocal forwarded
-            assert forward_id is not None
             deliveries = self._within_limit(recipient.user_id, allowed, list(outcome.targets) + own_targets, rcpt_to)
             forwarded = bool(deliveries)
             if not forwarded:
                 return []
             entry = self.queue.entry(
-                forward_id,
+                entry_id,
                 raw,
                 user_id=recipient.user_id,
                 parent_id=message_id,
@@ -147,8 +145,8 @@ class Inbound:
                     recipient.user_id, allowed, list(delivery.outcome.targets) + own_targets, rcpt_to
                 ),
             )
-        elif not forwarded:
-            forward_id = None
+        else:
+            forward_id = entry_id if forwarded else None
         autoreply_id = None
         if delivery.autoreply is not None:
             autoreply_id = self._autoreply(
