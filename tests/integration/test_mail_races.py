@@ -1,8 +1,8 @@
 """Two clients change the same message at the same moment, each through its own worker (its own System: engine,
-event store connections, caches), on both stores. Each request reads the message before the account's turn;
-what it then records must follow the message as it is inside the turn: one of two deletions wins and the
-other is not found, folder counters and storage stay exact, an archived copy is kept once, and a draft sent
-twice is queued once."""
+event store connections, caches), on both stores. Whatever a request read before the account's turn, what it
+records must follow the message as it is inside the turn: one of two deletions or moves wins and the other is
+not found, folder counters and storage stay exact, a message is archived once and restored once, and a draft
+sent twice is queued once."""
 
 from __future__ import annotations
 
