@@ -17,7 +17,7 @@ import structlog
 
 from chainmail.domain.mail.settings import SETTING_KEYS
 from chainmail.indexer.lock import ChainLock
-from chainmail.mail.store import user_not_found
+from chainmail.mail.store import removal_of, user_not_found
 from chainmail.projections import account_archive
 from chainmail.projections import mailboxes as mailboxes_model
 from chainmail.projections import messages as messages_model
@@ -183,7 +183,5 @@ def still_expired(current: TurnRead, now: datetime) -> list[dict[str, Any]]:
     """The messages `current()` reads (those still in their folder once the account's turn is held) that are
     still past their expiry at `now`, as the expiry removes them."""
     return [
-        {"uid": r["uid"], "message": r["id"], "size": r["size"], "seen": "\\Seen" in r["flags"]}
-        for r in current()
-        if (expires := messages_model.utc(r["expires"])) is not None and expires <= now
+        removal_of(r) for r in current() if (expires := messages_model.utc(r["expires"])) is not None and expires <= now
     ]

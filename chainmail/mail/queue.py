@@ -74,18 +74,17 @@ class OutboundQueue:
         """Queue `raw` for `deliveries`; None when there is no one to deliver to."""
         if not deliveries:
             return None
-        blob = blob_ref(raw)
-        return self.commands.queue(
+        entry = self.entry(
+            self.new_id(),
+            raw,
             user_id=user_id,
             parent_id=parent_id,
             reason=reason,
-            sender=envelope_from,
-            blob=blob.sha256,
-            size=blob.size,
+            envelope_from=envelope_from,
             deliveries=deliveries,
             send_time=send_time,
-            within=lambda tx: put_blob(tx, raw),  # one transaction with the queue's events
         )
+        return self.commands.queue(entry, within=lambda tx: put_blob(tx, raw))  # one transaction with its blob
 
     def new_id(self) -> str:
         return self.commands.new_id()
@@ -102,8 +101,9 @@ class OutboundQueue:
         deliveries: list[dict[str, Any]],
         send_time: datetime | None = None,
     ) -> QueuedMessage:
-        """The queue entry `queue_id` for `raw`, not saved: for the save that stores `raw` itself (a
-        submission's copy in Sent), so that the copy and its delivery are recorded together or not at all."""
+        """The queue entry `queue_id` for `raw`, not saved: `queue` saves it with its blob; a save that stores
+        `raw` itself (a copy in Sent, a delivered message) takes it along, so that the message and its
+        delivery are recorded together or not at all."""
         blob = blob_ref(raw)
         return self.commands.queued(
             queue_id,

@@ -72,6 +72,11 @@ def flag_changes(rows: list[dict[str, Any]], flags: Flags) -> list[dict[str, Any
     return found
 
 
+def removal_of(row: dict[str, Any]) -> dict[str, Any]:
+    """What a folder records of a message of its that leaves it (`Mailbox.remove`)."""
+    return {"uid": row["uid"], "message": row["id"], "size": row["size"], "seen": "\\Seen" in row["flags"]}
+
+
 @dataclass(frozen=True)
 class Stored:
     uid: int
@@ -198,16 +203,9 @@ class MailStore:
     def delete_mailbox(self, user_id: str, mailbox_id: str) -> None:
         self.mailbox(user_id, mailbox_id, "Mailbox deletion failed with code NoSuchMailbox")
 
-        current = TurnRead(self.engine, [messages_model.states_read(self.engine.dialect.name, mailbox_id, None)])
-
-        def contents() -> list[dict[str, Any]]:
-            return [
-                {"uid": r["uid"], "message": r["id"], "size": r["size"], "seen": "\\Seen" in r["flags"]}
-                for r in current()
-            ]
-
+        current = self.in_turn(mailbox_id, None)
         with current.first():
-            self.mail.delete_mailbox(user_id, mailbox_id, contents)
+            self.mail.delete_mailbox(user_id, mailbox_id, lambda: [removal_of(r) for r in current()])
 
     # -- storing ----------------------------------------------------------------------------
 
@@ -426,9 +424,7 @@ class MailStore:
         """Set `flags` on the messages of a user's folder that a range names (as `folder_messages` takes it),
         read once the account's turn is held, with its lock; how many the range matched. An update of flags
         alone needs no read before (the folder is checked in the turn): one round trip less."""
-        current = TurnRead(
-            self.engine, [messages_model.states_read(self.engine.dialect.name, mailbox_id, uids, low, high)]
-        )
+        current = self.in_turn(mailbox_id, uids, low, high)
         matched = 0
 
         def changes() -> list[dict[str, Any]]:
@@ -489,21 +485,13 @@ class MailStore:
     ) -> int:
         """Delete the messages of a user's folder that a range names (as `folder_messages` takes it), read
         once the account's turn is held, with its lock (the folder is checked there); how many."""
-        read = messages_model.states_read(self.engine.dialect.name, mailbox_id, uids, low, high)
-        return self._delete(user_id, mailbox_id, TurnRead(self.engine, [read]), archive)
+        return self._delete(user_id, mailbox_id, self.in_turn(mailbox_id, uids, low, high), archive)
 
     def _delete(self, user_id: str, mailbox_id: str, current: TurnRead, archive: bool = True) -> int:
         def removed() -> list[dict[str, Any]]:
             now = self.mail.clock()
             return [
-                {
-                    "uid": r["uid"],
-                    "message": r["id"],
-                    "size": r["size"],
-                    "seen": "\\Seen" in r["flags"],
-                    "archive": self.mail.ids.object_id(now),
-                    "archived": now.isoformat(),
-                }
+                {**removal_of(r), "archive": self.mail.ids.object_id(now), "archived": now.isoformat()}
                 for r in current()
             ]
 
@@ -523,6 +511,15 @@ class MailStore:
         else:
             reads = [messages_model.states_read(dialect, mailbox_id, c) for c in chunks]
         return TurnRead(self.engine, reads)
+
+    def in_turn(
+        self, mailbox_id: str, uids: list[int] | None, low: int | None = None, high: int | None = None
+    ) -> TurnRead:
+        """A read, as `current` makes it, of the messages of folder `mailbox_id` that a range names (as
+        `folder_messages` takes it; `None` and no bounds: all of them)."""
+        return TurnRead(
+            self.engine, [messages_model.states_read(self.engine.dialect.name, mailbox_id, uids, low, high)]
+        )
 
     def restore(self, user_id: str, archived: dict[str, Any], mailbox_id: str | None) -> Stored:
         """Put an archived message back: into `mailbox_id`, else its old folder, else INBOX."""

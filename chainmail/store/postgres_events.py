@@ -87,7 +87,7 @@ class TurnRead:
         sent, self._sent = self._sent, None
         if sent is not None and sent[0] is turn.get():
             return [row for read in sent[1] for row in read()]
-        with turn_reads(self.engine) as conn:
+        with _turn_reads(self.engine) as conn:
             return [row for prepared, params in self.reads for row in prepared.rows(conn, params)]
 
 
@@ -95,7 +95,7 @@ _turn_read: ContextVar[TurnRead | None] = ContextVar("turn_read", default=None)
 
 
 @contextmanager
-def turn_reads(engine: Engine) -> Iterator[Connection]:
+def _turn_reads(engine: Engine) -> Iterator[Connection]:
     """The connection for a command's reads of read models: while the command holds a turn, the turn's own
     (its lock taken first), so that the reads see what every earlier holder of the lock committed; else a
     connection of its own (SQLite, one writer at a time: a save made stale by a writer in between fails

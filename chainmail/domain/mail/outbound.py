@@ -149,35 +149,11 @@ class OutboundCommands:
     def __init__(self, app: ContextApplication) -> None:
         self.app = app
 
-    def queue(
-        self,
-        *,
-        user_id: str | None,
-        parent_id: str | None,
-        reason: str,
-        sender: str,
-        blob: str,
-        size: int,
-        deliveries: list[dict[str, Any]],
-        send_time: datetime | None = None,
-        within: Callable[[Any], None] | None = None,
-    ) -> str:
-        """Queue a stored message (its blob) for each delivery; returns the queue id. `within(conn)` runs in
-        the save's transaction (storing the blob)."""
-        queue_id = self.new_id()
-        entry = self.queued(
-            queue_id,
-            user_id=user_id,
-            parent_id=parent_id,
-            reason=reason,
-            sender=sender,
-            blob=blob,
-            size=size,
-            deliveries=deliveries,
-            send_time=send_time,
-        )
+    def queue(self, entry: QueuedMessage, within: Callable[[Any], None] | None = None) -> str:
+        """Save a queue entry (`queued`); returns its queue id. `within(conn)` runs in the save's transaction
+        (storing the blob)."""
         self.app.save(entry, within=within)
-        return queue_id
+        return entry.queue_id
 
     def new_id(self) -> str:
         return self.app.ids.object_id(self.app.clock())
