@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from chainmail.domain.errors import AlreadyExists, DomainError, Forbidden, Invalid, NotFound
+from chainmail.domain.mail.append_batches import Staged
 from chainmail.domain.mail.limits import DEFAULTS
 from chainmail.domain.mail.names import uview
 from chainmail.domain.mail.threading import subject_key, thread_refs
@@ -232,15 +233,26 @@ class MailStore:
         """Store a message in a folder. An import (`enforce_limits=False`) moves what an account already
         had: neither its quota nor a disabled account stops it. With `encrypt`, the message is encrypted
         when the user or the folder asks for it (an upload that is not a draft). `companions(message_id)`
-        builds new aggregates that are saved in the same transaction as the message."""
+        builds new aggregates that are saved in the same transaction as the message.
+
+        The account, the folder and the thread are read once the account's turn is held (they go out with
+        the turn's lock): the quota is checked against what every earlier writer of the account stored, so
+        that two uploads at once cannot both pass a quota that has room for one."""
         if not raw.strip():
             raise Invalid("EmptyMessage", "Message is empty")
-        parsed = parse_message(raw)  # first: its thread keys go out with the lookups
+        parsed = parse_message(raw)  # first: its thread keys go out with the turn's reads
         subject, refs = thread_keys(parsed)
-        with self.engine.connect() as conn:  # the account, the folder and the thread: one round trip
-            by_thread = messages_model.thread_read(conn, user_id, subject, refs)
-            reads = [users_model.user_read(user_id), mailboxes_model.mailbox_read(user_id, mailbox_id)]
-            found = read_together(conn, reads if by_thread is None else [*reads, by_thread])
+        dialect = self.engine.dialect.name
+        by_thread = messages_model.thread_read(dialect, user_id, subject, refs)
+        reads = [users_model.user_read(user_id), mailboxes_model.mailbox_read(user_id, mailbox_id)]
+        current = TurnRead(self.engine, reads if by_thread is None else [*reads, by_thread])
+        now = self.mail.clock()
+        message_id = self.mail.ids.object_id(now)
+        size = 0
+
+        def stage(pending: int) -> Staged:
+            nonlocal size
+            found = current.each()
             user = found[0][0] if found[0] else None
             if user is None:
                 raise user_not_found()
@@ -249,54 +261,56 @@ class MailStore:
             mailbox = found[1][0] if found[1] else None
             if mailbox is None:
                 raise NotFound("NoSuchMailbox", "This mailbox does not exist")
+            content, message, keys = raw, parsed, (subject, refs)
             thread = messages_model.thread_of(found[2]) if by_thread is not None else None
             profile = user.get("profile") or {}
             if encrypt and (profile.get("encryptMessages") or mailbox["encrypt_messages"]):
                 # as WildDuck: to the user's public key when the user or the target mailbox encrypts
                 encrypted = encrypt_message(profile.get("pubKey"), raw)
                 if encrypted is not None:  # the message stored is the encrypted one
-                    raw, parsed = encrypted, parse_message(encrypted)
-                    subject, refs = thread_keys(parsed)
-                    thread = messages_model.thread_for(conn, user_id, subject, refs)
+                    content, message = encrypted, parse_message(encrypted)
+                    keys = thread_keys(message)
+                    again = messages_model.thread_read(dialect, user_id, *keys)  # read in the turn, too
+                    thread = messages_model.thread_of(TurnRead(self.engine, [again])()) if again else None
             if enforce_limits:
-                self.check_quota(user, len(raw))
-        blob = blob_ref(raw)
-        stored_attachments = {a.id: blob_ref(a.content).sha256 for a in parsed.attachments}
+                self.check_quota(user, pending + len(content))
+            blob = blob_ref(content)
 
-        def put_blobs(tx: Connection) -> None:  # in the transaction that records the message
-            put_blob(tx, raw)
-            for attachment in parsed.attachments:
-                put_blob(tx, attachment.content)
+            def put_blobs(tx: Connection) -> None:  # in the transaction that records the message
+                put_blob(tx, content)
+                for attachment in message.attachments:
+                    put_blob(tx, attachment.content)
 
-        now = self.mail.clock()
-        message_id = self.mail.ids.object_id(now)
-        facts = self.facts(
-            message_id,
-            parsed,
-            blob_sha256=blob.sha256,
-            size=blob.size,
-            flags=flags,
-            idate=idate,
-            thread=thread or self.mail.ids.object_id(now),
-            attachment_blobs=stored_attachments,
-            meta_data=meta_data,
-            envelope=envelope or {"from": (parsed.from_ or [{"address": ""}])[0]["address"], "rcpt": []},
-            special_use=mailbox["special_use"],
-        )
-        facts["thread_subject"], facts["thread_refs"] = subject, refs
-        if expires is not None:
-            facts["expires"] = expires.isoformat()
-        elif mailbox["retention"]:
-            # A folder with a retention time (ms) gives its messages an expiry, as WildDuck's `exp`/`rdate`.
-            facts["expires"] = (now + timedelta(milliseconds=int(mailbox["retention"]))).isoformat()
+            facts = self.facts(
+                message_id,
+                message,
+                blob_sha256=blob.sha256,
+                size=blob.size,
+                flags=flags,
+                idate=idate,
+                thread=thread or self.mail.ids.object_id(now),
+                attachment_blobs={a.id: blob_ref(a.content).sha256 for a in message.attachments},
+                meta_data=meta_data,
+                envelope=envelope or {"from": (message.from_ or [{"address": ""}])[0]["address"], "rcpt": []},
+                special_use=mailbox["special_use"],
+            )
+            facts["thread_subject"], facts["thread_refs"] = keys
+            if expires is not None:
+                facts["expires"] = expires.isoformat()
+            elif mailbox["retention"]:
+                # A folder with a retention time (ms) gives its messages an expiry, as WildDuck's `exp`/`rdate`.
+                facts["expires"] = (now + timedelta(milliseconds=int(mailbox["retention"]))).isoformat()
+            size = blob.size
+            return Staged([facts], put_blobs, blob.size)
+
         (uid,) = self.mail.append_messages(
             user_id,
             mailbox_id,
-            [facts],
-            within=put_blobs,
+            stage,
+            in_turn=current.first,
             companions=None if companions is None else lambda: companions(message_id),
         )
-        return Stored(uid, mailbox_id, blob.size, message_id)
+        return Stored(uid, mailbox_id, size, message_id)
 
     def facts(
         self,

@@ -516,19 +516,14 @@ def thread_counts(conn: Connection, user_id: str, threads: Sequence[str]) -> dic
     return {row.thread: int(row.n) for row in conn.execute(query)}
 
 
-def thread_for(conn: Connection, user_id: str, subject: str, refs: Sequence[str]) -> str | None:
-    """The user's thread under this subject key that knows one of these message-id keys (the oldest)."""
-    read = thread_read(conn, user_id, subject, refs)
-    return thread_of(read[0].rows(conn, read[1])) if read is not None else None
-
-
 def thread_read(
-    conn: Connection, user_id: str, subject: str, refs: Sequence[str]
+    dialect: str, user_id: str, subject: str, refs: Sequence[str]
 ) -> tuple[Prepared, dict[str, Any]] | None:
-    """`thread_for`'s select, to send with others (`store.prepared.read_together`); None without keys."""
+    """The select of the user's thread under this subject key that knows one of these message-id keys (the
+    oldest), to send with others; None without keys. `thread_of` reads its rows."""
     if not refs:
         return None
-    query = _THREAD_FOR.get(conn.dialect.name, _THREAD_FOR["sqlite"])
+    query = _THREAD_FOR.get(dialect, _THREAD_FOR["sqlite"])
     return query, {"user": user_id, "subject": subject, "refs": list(refs)}
 
 

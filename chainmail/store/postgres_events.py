@@ -49,22 +49,24 @@ def take_turn(raw: psycopg.Connection[Any], then: Callable[[], Any] | None = Non
             then()
         return
     turn_key.set(None)
-    also, conn = _turn_read.get(), turn.get()
+    also, conn = _turn_reads_registered.get(), turn.get()
     with raw.pipeline():
         raw.execute(BEGIN, prepare=False)
         raw.execute(TURN_LOCK, (key,))
         if then is not None:
             then()
-        if also is not None and conn is not None:
-            also.send(conn)
+        if conn is not None:
+            for read in also:
+                read.send(conn)
 
 
 class TurnRead:
     """A read of read-model rows that a command acts on, made once the account's turn is held, so that it sees
     what every earlier holder of the turn committed (`Prepared` selects and their parameters; the rows of all,
-    in order). Registered (`with read.first():`) before the command runs, it goes out with the turn's lock,
-    in the same round trip (`take_turn`); called without a turn (SQLite), or in a turn it did not go out
-    with (a rerun), it reads then."""
+    in order, or each select's apart: `each`). Registered (`with read.first():`, several at once for a batch of
+    commands) before the command runs, it goes out with the turn's lock, in the same round trip (`take_turn`);
+    called without a turn (SQLite), or in a turn it did not go out with, it reads then. A command that reruns
+    in a turn of its own while it is still registered gets it sent again with that turn's lock."""
 
     def __init__(self, engine: Engine, reads: Sequence[tuple[Any, Any]]) -> None:
         self.engine, self.reads = engine, list(reads)
@@ -72,11 +74,11 @@ class TurnRead:
 
     @contextmanager
     def first(self) -> Iterator[None]:
-        token = _turn_read.set(self)
+        token = _turn_reads_registered.set((*_turn_reads_registered.get(), self))
         try:
             yield
         finally:
-            _turn_read.reset(token)
+            _turn_reads_registered.reset(token)
             self._sent = None
 
     def send(self, conn: Connection) -> None:
@@ -84,14 +86,18 @@ class TurnRead:
         self._sent = (conn, [prepared.send(conn, params) for prepared, params in self.reads])
 
     def __call__(self) -> list[dict[str, Any]]:
+        return [row for rows in self.each() for row in rows]
+
+    def each(self) -> list[list[dict[str, Any]]]:
+        """The rows of each select, in the order given."""
         sent, self._sent = self._sent, None
         if sent is not None and sent[0] is turn.get():
-            return [row for read in sent[1] for row in read()]
+            return [read() for read in sent[1]]
         with _turn_reads(self.engine) as conn:
-            return [row for prepared, params in self.reads for row in prepared.rows(conn, params)]
+            return [prepared.rows(conn, params) for prepared, params in self.reads]
 
 
-_turn_read: ContextVar[TurnRead | None] = ContextVar("turn_read", default=None)
+_turn_reads_registered: ContextVar[tuple[TurnRead, ...]] = ContextVar("turn_reads", default=())
 
 
 @contextmanager

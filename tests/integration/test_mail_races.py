@@ -163,3 +163,19 @@ def test_an_archived_message_restored_by_two_clients_at_once_comes_back_once(cli
     assert sorted(m["subject"] for m in listed["results"]) == sorted(f"back {t}" for t in range(TRIALS))
     assert folder(clients[0], user, inbox)["total"] == TRIALS
     assert clients[0].simulate_get(f"/api/users/{user}/archived/messages").json["results"] == []
+
+
+def test_uploads_at_once_store_only_what_the_quota_has_room_for(clients: list[Client]) -> None:
+    message = b"From: a@example.org\r\nTo: b@example.com\r\nSubject: room\r\n\r\n" + b"x" * 1000 + b"\r\n"
+    room = 3
+    user = create_user(clients[0], "quota-racers", quota=room * len(message) + len(message) // 2)
+    inbox = mailbox_ids(clients[0], user)["INBOX"]
+    path = f"/api/users/{user}/mailboxes/{inbox}/messages"
+    rfc822 = {"Content-Type": "message/rfc822"}
+    requests = [lambda c=c: c.simulate_post(path, body=message, headers=rfc822) for c in clients for _ in range(4)]
+
+    assert at_once(requests) == [200] * room + [400] * (len(requests) - room)
+    assert storage(clients[1], user) == room * len(message)
+    assert folder(clients[0], user, inbox)["total"] == room
+    over = clients[1].simulate_post(path, body=message, headers=rfc822)
+    assert over.json == {"error": "User is over quota", "code": "OverQuotaError"}

@@ -2,14 +2,17 @@
 version of the Mailbox, one transaction, instead of each racing the others for the next version.
 
 The first caller for a mailbox leads: it takes everything queued for that mailbox and saves it in one go,
-then hands the lead to the next waiting caller (so no request serves the others for ever). Writers in
-other processes still meet in the Mailbox's version and rerun, so UIDs stay unique and sequential.
+then hands the lead to the next waiting caller (so no request serves the others for ever). Each append is
+worked out (`Stage`) in the account's turn, from reads sent with the turn's lock; one that is refused (over
+quota) leaves the others of its batch to be saved. Writers in other processes still meet in the Mailbox's
+version and rerun, so UIDs stay unique and sequential.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,10 +20,27 @@ Within = Callable[[Any], None]
 Companions = Callable[[], Sequence[Any]]  # new aggregates saved with the append, built again if it reruns
 
 
-@dataclass
-class Append:
+@dataclass(frozen=True)
+class Staged:
+    """What an append stores, worked out once the account's turn is held: its messages' facts, what runs in
+    the save's transaction (`within(conn)`: the blobs the facts name) and the bytes it adds to the account."""
+
     messages: list[dict[str, Any]]
     within: Within | None
+    size: int
+
+
+# Works out an append in the account's turn, given the bytes that the appends before it in the batch add
+# (the quota counts them); a DomainError it raises refuses that append alone.
+Stage = Callable[[int], Staged]
+# Registers the reads a stage makes, for the turn's lock to send them in its own round trip.
+InTurn = Callable[[], AbstractContextManager[None]]
+
+
+@dataclass
+class Append:
+    stage: Stage
+    in_turn: InTurn | None = None
     companions: Companions | None = None
     ready: threading.Event = field(default_factory=threading.Event)
     leads: bool = False
@@ -34,7 +54,8 @@ class _Queue:
     busy: bool = False
 
 
-SaveBatch = Callable[[Sequence[Append]], list[list[int]]]
+# Stores a batch; answers each append's UIDs, or the error that refused it alone.
+SaveBatch = Callable[[Sequence[Append]], list[list[int] | BaseException]]
 
 
 class AppendBatches:
@@ -45,13 +66,15 @@ class AppendBatches:
     def append(
         self,
         key: tuple[str, str],
-        messages: list[dict[str, Any]],
-        within: Within | None,
+        stage: Stage,
         save: SaveBatch,
+        *,
+        in_turn: InTurn | None = None,
         companions: Companions | None = None,
     ) -> list[int]:
-        """Queue `messages` for the mailbox `key`; `save(batch)` stores a batch and answers each one's UIDs."""
-        mine = Append(messages, within, companions)
+        """Queue an append (`stage` works out its messages) for the mailbox `key`; `save(batch)` stores a batch
+        and answers each one's UIDs or error."""
+        mine = Append(stage, in_turn, companions)
         with self._lock:
             queue = self._queues.setdefault(key, _Queue())
             queue.waiting.append(mine)
@@ -63,8 +86,11 @@ class AppendBatches:
             with self._lock:
                 batch, queue.waiting = queue.waiting, []
             try:
-                for append, uids in zip(batch, save(batch), strict=True):
-                    append.uids = uids
+                for append, outcome in zip(batch, save(batch), strict=True):
+                    if isinstance(outcome, BaseException):
+                        append.error = outcome
+                    else:
+                        append.uids = outcome
             except BaseException as error:
                 for append in batch:
                     append.error = error
@@ -84,9 +110,9 @@ class AppendBatches:
         return mine.uids
 
 
-def within_all(batch: Sequence[Append]) -> Within | None:
+def within_all(staged: Sequence[Staged]) -> Within | None:
     """One `within` that runs each append's own, in order."""
-    steps = [a.within for a in batch if a.within is not None]
+    steps = [s.within for s in staged if s.within is not None]
     if not steps:
         return None
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from datetime import datetime
 from typing import Any, ClassVar, TypeVar
 
@@ -13,9 +14,19 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
 from chainmail.domain.claims import Claim
-from chainmail.domain.errors import AlreadyExists, Invalid, NotFound
+from chainmail.domain.errors import AlreadyExists, DomainError, Invalid, NotFound
 from chainmail.domain.ids import ObjectId
-from chainmail.domain.mail.append_batches import Append, AppendBatches, Companions, Within, companions_of, within_all
+from chainmail.domain.mail.append_batches import (
+    Append,
+    AppendBatches,
+    Companions,
+    InTurn,
+    Stage,
+    Staged,
+    Within,
+    companions_of,
+    within_all,
+)
 from chainmail.domain.mail.housekeeping import HousekeepingCommands
 from chainmail.domain.mail.mailboxes import Mailbox
 from chainmail.domain.mail.userdata import Audit, Autoreply, Filter, StoredFile
@@ -114,30 +125,54 @@ class MailStoreCommands(HousekeepingCommands):
         self,
         user_id: str,
         mailbox_id: str,
-        messages: list[dict[str, Any]],
+        stage: Stage,
         *,
-        within: Within | None = None,
+        in_turn: InTurn | None = None,
         companions: Companions | None = None,
     ) -> list[int]:
-        """Store messages (their facts) in a folder; returns their UIDs. `within(conn)` runs in the save's
-        transaction (the blobs the facts name), and the new aggregates `companions()` builds are saved in it
-        (a submission's queue entry). Concurrent calls for one folder share one save."""
+        """Store messages in a folder; returns their UIDs. `stage(pending)` works them out once the account's
+        turn is held (`pending`: the bytes the appends before it in the same save add), from reads that
+        `in_turn()` registers to go out with the turn's lock; a DomainError it raises refuses this append
+        alone. The new aggregates `companions()` builds are saved in the same transaction (a submission's
+        queue entry). Concurrent calls for one folder share one save."""
 
-        def save(batch: Sequence[Append]) -> list[list[int]]:
-            def command() -> list[int]:
-                mailbox = self._mailbox(user_id, mailbox_id)
-                uids = mailbox.append(user_id, [m for append in batch for m in append.messages])
-                self.save(mailbox, *companions_of(batch), within=within_all(batch))
-                return uids
+        def save(batch: Sequence[Append]) -> list[list[int] | BaseException]:
+            def command() -> list[list[int] | BaseException]:
+                try:
+                    mailbox: Mailbox | None = self._mailbox(user_id, mailbox_id)
+                except NotFound:
+                    mailbox = None  # each append says why first (its account may not exist)
+                outcomes: list[Staged | BaseException] = []
+                pending = 0
+                for append in batch:
+                    try:
+                        staged = append.stage(pending)
+                    except DomainError as refused:
+                        outcomes.append(refused)
+                        continue
+                    if mailbox is None:
+                        outcomes.append(no_such_mailbox())
+                        continue
+                    outcomes.append(staged)
+                    pending += staged.size
+                kept = [(a, o) for a, o in zip(batch, outcomes, strict=True) if isinstance(o, Staged)]
+                if mailbox is None or not kept:
+                    return [o for o in outcomes if isinstance(o, BaseException)]
+                uids = iter(mailbox.append(user_id, [m for _, staged in kept for m in staged.messages]))
+                self.save(
+                    mailbox,
+                    *companions_of([a for a, _ in kept]),
+                    within=within_all([staged for _, staged in kept]),
+                )
+                return [o if isinstance(o, BaseException) else [next(uids) for _ in o.messages] for o in outcomes]
 
-            uids = self._contended(command, user_id)
-            answers, start = [], 0
-            for append in batch:
-                answers.append(uids[start : start + len(append.messages)])
-                start += len(append.messages)
-            return answers
+            with ExitStack() as registered:
+                for append in batch:
+                    if append.in_turn is not None:
+                        registered.enter_context(append.in_turn())
+                return self._contended(command, user_id)
 
-        return self.append_batches.append((user_id, mailbox_id), messages, within, save, companions)
+        return self.append_batches.append((user_id, mailbox_id), stage, save, in_turn=in_turn, companions=companions)
 
     def restore_message(
         self, user_id: str, mailbox_id: str, facts: dict[str, Any], archived: Callable[[], list[Any]]
