@@ -51,8 +51,9 @@ def take_turn(raw: psycopg.Connection[Any], then: Callable[[], Any] | None = Non
     turn_key.set(None)
     also, conn = _turn_reads_registered.get(), turn.get()
     with raw.pipeline():
-        raw.execute(BEGIN, prepare=False)
-        raw.execute(TURN_LOCK, (key,))
+        cursor = raw.cursor()  # one for both: nobody reads their rows
+        cursor.execute(BEGIN, prepare=False)
+        cursor.execute(TURN_LOCK, (key,))
         if then is not None:
             then()
         if conn is not None:
@@ -199,7 +200,7 @@ class ParallelAppendRecorder(es_postgres.PostgresApplicationRecorder):
         read models' statements; the notification ids are read (by the function returned) after the sync,
         which raises a version conflict as the driver's UniqueViolation."""
         params = _columns(stored_events)
-        cursor = writes.send(self.append_statement, params, prepare=True)
+        cursor = writes.send(self.append_statement, params, prepare=True, rows=True)
         return lambda: [int(row[0]) for row in cursor.fetchall()]
 
 
