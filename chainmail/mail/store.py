@@ -5,8 +5,8 @@ messages, the thread), keeps bytes in the blob table, and records the facts thro
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
@@ -28,7 +28,7 @@ from chainmail.projections import users as users_model
 from chainmail.projections.paging import Page
 from chainmail.store.blobs import blob_ref, get_blob, put_blob
 from chainmail.store.postgres_events import TurnRead
-from chainmail.store.prepared import read_together
+from chainmail.store.prepared import Prepared, read_together
 from chainmail.system import System
 
 MAX_MAILBOXES = 1500
@@ -76,6 +76,18 @@ def flag_changes(rows: list[dict[str, Any]], flags: Flags) -> list[dict[str, Any
 def removal_of(row: dict[str, Any]) -> dict[str, Any]:
     """What a folder records of a message of its that leaves it (`Mailbox.remove`)."""
     return {"uid": row["uid"], "message": row["id"], "size": row["size"], "seen": "\\Seen" in row["flags"]}
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A rule a message must still meet once the account's turn is held, where every earlier writer of the
+    account has committed (a daily sending limit): `reads` go out with the turn's lock, and `holds(rows,
+    pending)`, given each read's rows and what messages stored before it in the same save add to the account's
+    counts, raises the DomainError that refuses the message. `adds`: what this message adds to them."""
+
+    reads: Sequence[tuple[Prepared, Mapping[str, Any]]]
+    holds: Callable[[list[list[dict[str, Any]]], Mapping[str, int]], None]
+    adds: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -229,6 +241,7 @@ class MailStore:
         enforce_limits: bool = True,
         encrypt: bool = False,
         companions: Callable[[str], Sequence[Any]] | None = None,
+        condition: Condition | None = None,
     ) -> Stored:
         """Store a message in a folder. An import (`enforce_limits=False`) moves what an account already
         had: neither its quota nor a disabled account stops it. With `encrypt`, the message is encrypted
@@ -237,7 +250,7 @@ class MailStore:
 
         The account, the folder and the thread are read once the account's turn is held (they go out with
         the turn's lock): the quota is checked against what every earlier writer of the account stored, so
-        that two uploads at once cannot both pass a quota that has room for one."""
+        that two uploads at once cannot both pass a quota that has room for one; so is `condition`."""
         if not raw.strip():
             raise Invalid("EmptyMessage", "Message is empty")
         parsed = parse_message(raw)  # first: its thread keys go out with the turn's reads
@@ -245,12 +258,13 @@ class MailStore:
         dialect = self.engine.dialect.name
         by_thread = messages_model.thread_read(dialect, user_id, subject, refs)
         reads = [users_model.user_read(user_id), mailboxes_model.mailbox_read(user_id, mailbox_id)]
-        current = TurnRead(self.engine, reads if by_thread is None else [*reads, by_thread])
+        reads += [] if by_thread is None else [by_thread]
+        current = TurnRead(self.engine, [*reads, *(condition.reads if condition is not None else ())])
         now = self.mail.clock()
         message_id = self.mail.ids.object_id(now)
         size = 0
 
-        def stage(pending: int) -> Staged:
+        def stage(pending: Mapping[str, int]) -> Staged:
             nonlocal size
             found = current.each()
             user = found[0][0] if found[0] else None
@@ -261,6 +275,8 @@ class MailStore:
             mailbox = found[1][0] if found[1] else None
             if mailbox is None:
                 raise NotFound("NoSuchMailbox", "This mailbox does not exist")
+            if condition is not None:
+                condition.holds(found[len(reads) :], pending)
             content, message, keys = raw, parsed, (subject, refs)
             thread = messages_model.thread_of(found[2]) if by_thread is not None else None
             profile = user.get("profile") or {}
@@ -273,7 +289,7 @@ class MailStore:
                     again = messages_model.thread_read(dialect, user_id, *keys)  # read in the turn, too
                     thread = messages_model.thread_of(TurnRead(self.engine, [again])()) if again else None
             if enforce_limits:
-                self.check_quota(user, pending + len(content))
+                self.check_quota(user, pending.get("storage", 0) + len(content))
             blob = blob_ref(content)
 
             def put_blobs(tx: Connection) -> None:  # in the transaction that records the message
@@ -301,7 +317,8 @@ class MailStore:
                 # A folder with a retention time (ms) gives its messages an expiry, as WildDuck's `exp`/`rdate`.
                 facts["expires"] = (now + timedelta(milliseconds=int(mailbox["retention"]))).isoformat()
             size = blob.size
-            return Staged([facts], put_blobs, blob.size)
+            adds = {**(condition.adds if condition is not None else {}), "storage": blob.size}
+            return Staged([facts], put_blobs, adds)
 
         (uid,) = self.mail.append_messages(
             user_id,
@@ -464,19 +481,22 @@ class MailStore:
         reflag: Callable[[list[str]], list[str]] | None = None,
         companions: Callable[[], Sequence[Any]] | None = None,
         within: Callable[[Connection], None] | None = None,
+        condition: Condition | None = None,
     ) -> list[tuple[int, int]]:
         """Move `rows` (those still in the folder, as they are then, and that it should `keep`) to `target_id`;
-        (old UID, new UID) pairs. `reflag`, `companions` and `within` as `Mail.move_messages` takes them."""
+        (old UID, new UID) pairs. `reflag`, `companions` and `within` as `Mail.move_messages` takes them; the
+        move is refused unless `condition` holds in the account's turn."""
         current = self.current(mailbox_id, rows, whole=True)
-        with current.first():
+        limit = TurnRead(self.engine, condition.reads if condition is not None else ())
+
+        def moving() -> list[dict[str, Any]]:
+            if condition is not None:
+                condition.holds(limit.each(), {})
+            return [messages_model.facts_of(r) for r in current() if keep(r)]
+
+        with current.first(), limit.first():
             return self.mail.move_messages(
-                user_id,
-                mailbox_id,
-                target_id,
-                lambda: [messages_model.facts_of(r) for r in current() if keep(r)],
-                reflag=reflag,
-                companions=companions,
-                within=within,
+                user_id, mailbox_id, target_id, moving, reflag=reflag, companions=companions, within=within
             )
 
     def delete_messages(

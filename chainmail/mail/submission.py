@@ -5,8 +5,8 @@ the outbound queue, flag the message replied to or forwarded, and award the send
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from email.utils import format_datetime, getaddresses
 from functools import partial
@@ -20,7 +20,7 @@ from chainmail.domain.mail.names import normalize_address, uview
 from chainmail.domain.mail.outbound import QueuedMessage
 from chainmail.mail.mime import Composition, NewAttachment, build_message, html_to_text, parse_message
 from chainmail.mail.queue import OutboundQueue, forward_deliveries, plain_deliveries
-from chainmail.mail.store import MailStore, Stored, reflagged, user_not_found
+from chainmail.mail.store import Condition, MailStore, Stored, reflagged, user_not_found
 from chainmail.projections import addresses as addresses_model
 from chainmail.projections import mailboxes as mailboxes_model
 from chainmail.projections import outbound as outbound_model
@@ -132,6 +132,19 @@ class Submission:
         if sender.sent_today + count > daily:
             raise Forbidden("RateLimitedError", "You reached a daily sending limit for your account")
 
+    def _limit_in_turn(self, sender: SendingAccount, count: int) -> Condition:
+        """The daily recipient limit, checked again once the account's turn is held, against the recipients of
+        every submission committed before it: submissions at once cannot together pass a limit that has room
+        for one of them (the queue entry is saved in the same turn as the copy in Sent)."""
+        since = self.system.mail.clock() - timedelta(days=1)
+
+        def holds(rows: list[list[dict[str, Any]]], pending: Mapping[str, int]) -> None:
+            sent_today = int(rows[0][0]["count"]) + pending.get("recipients", 0)  # and those sent with it
+            self._limits(replace(sender, sent_today=sent_today), count)
+
+        read = outbound_model.recipients_since_read(sender.user["id"], since)
+        return Condition([read], holds, {"recipients": count})
+
     def allowed_from(self, user: dict[str, Any], address: str | None) -> str:
         """WildDuck's `validateFromAddress`: the user's own addresses and its `fromWhitelist`, else the
         account's main address."""
@@ -202,8 +215,10 @@ class Submission:
         )
 
         sending = bool(deliveries) and not out.upload_only and not out.is_draft
+        limit = None
         if sending:
-            self._limits(sender_account, len(deliveries))
+            self._limits(sender_account, len(deliveries))  # refused early, before anything is recorded
+            limit = self._limit_in_turn(sender_account, len(deliveries))
         if reference and out.reference:
             self._flag_reference(user_id, out.reference)
 
@@ -224,7 +239,9 @@ class Submission:
             def queue_entry(message_id: str) -> list[QueuedMessage]:
                 return [] if queue_id is None else [self.queue.entry(queue_id, raw, parent_id=message_id, **entry)]
 
-            stored = self._keep_copy(user, out, raw, envelope_from, deliveries, sender_account.folder, queue_entry)
+            stored = self._keep_copy(
+                user, out, raw, envelope_from, deliveries, sender_account.folder, queue_entry, limit
+            )
         if sending:
             action = POINTS_ACTION.get((out.reference or {}).get("action", ""), "send")
             award_sending_points(self.system, user["username"], action)
@@ -247,8 +264,10 @@ class Submission:
         deliveries: list[dict[str, Any]],
         special_folder: str | None,
         companions: Callable[[str], Sequence[Any]],
+        limit: Condition | None,
     ) -> Stored:
-        """Keep the message in `out.mailbox`, else in the account's Sent or Drafts (`special_folder`)."""
+        """Keep the message in `out.mailbox`, else in the account's Sent or Drafts (`special_folder`), if
+        `limit` still holds in the account's turn."""
         if out.mailbox:
             mailbox_id = out.mailbox
         else:
@@ -270,6 +289,7 @@ class Submission:
             idate=self.system.mail.clock(),
             envelope=envelope,
             companions=companions,
+            condition=limit,
         )
 
     def _drop_draft(self, user_id: str, draft: dict[str, Any]) -> None:
@@ -361,7 +381,7 @@ class Submission:
         deliveries = plain_deliveries(recipients)
         if not deliveries:
             return {"success": True}
-        self._limits(sender_account, len(deliveries))
+        self._limits(sender_account, len(deliveries))  # refused early, before anything is recorded
         raw = with_date(self.store.blob(row["blob"]), send_time)
         from_ = (summary.get("from") or {}).get("address") or stored_envelope.get("from")
         envelope_from = self.allowed_from(user, from_)
@@ -393,6 +413,7 @@ class Submission:
             reflag=partial(reflagged, flags={"seen": True, "draft": False}),
             companions=queue_entry,
             within=lambda tx: put_blob(tx, raw),
+            condition=self._limit_in_turn(sender_account, len(deliveries)),
         )
         if not moved:  # sent, moved or deleted by another request meanwhile
             self.store.message(user_id, mailbox_id, uid)  # gone: not found

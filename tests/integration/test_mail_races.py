@@ -1,8 +1,8 @@
 """Two clients change the same message at the same moment, each through its own worker (its own System: engine,
 event store connections, caches), on both stores. Whatever a request read before the account's turn, what it
 records must follow the message as it is inside the turn: one of two deletions or moves wins and the other is
-not found, folder counters and storage stay exact, a message is archived once and restored once, and a draft
-sent twice is queued once."""
+not found, folder counters and storage stay exact, a message is archived once and restored once, a draft
+sent twice is queued once, and requests at once stay within the quota and the daily sending limit."""
 
 from __future__ import annotations
 
@@ -179,3 +179,44 @@ def test_uploads_at_once_store_only_what_the_quota_has_room_for(clients: list[Cl
     assert folder(clients[0], user, inbox)["total"] == room
     over = clients[1].simulate_post(path, body=message, headers=rfc822)
     assert over.json == {"error": "User is over quota", "code": "OverQuotaError"}
+
+
+def test_submissions_at_once_send_only_what_the_daily_limit_has_room_for(
+    clients: list[Client], workers: list[System]
+) -> None:
+    room = 3
+    user = create_user(clients[0], "burst-sender", recipients=room)
+    path = f"/api/users/{user}/submit"
+    requests = [
+        lambda c=c, n=n: c.simulate_post(path, json={"to": [{"address": f"r{n}@remote.test"}], "text": "hi"})
+        for c in clients
+        for n in range(4)
+    ]
+
+    assert at_once(requests) == [200] * room + [403] * (len(requests) - room)
+    with workers[0].engine.connect() as conn:
+        queued = conn.execute(select(func.count()).select_from(outbound_queue)).scalar_one()
+    assert queued == room
+    sent_folder = mailbox_ids(clients[1], user)["Sent Mail"]
+    assert folder(clients[1], user, sent_folder)["total"] == room
+
+
+def test_drafts_sent_at_once_send_only_what_the_daily_limit_has_room_for(
+    clients: list[Client], workers: list[System]
+) -> None:
+    room = 2
+    user = create_user(clients[0], "burst-drafter", recipients=room)
+    paths = []
+    for n in range(6):
+        draft = clients[0].simulate_post(
+            f"/api/users/{user}/submit", json={"isDraft": True, "to": [{"address": f"d{n}@remote.test"}]}
+        )
+        paths.append(
+            f"/api/users/{user}/mailboxes/{draft.json['message']['mailbox']}/messages/{draft.json['message']['id']}/submit"
+        )
+    requests = [lambda c=clients[n % 2], p=p: c.simulate_post(p, json={}) for n, p in enumerate(paths)]
+
+    assert at_once(requests) == [200] * room + [403] * (len(paths) - room)
+    with workers[0].engine.connect() as conn:
+        queued = conn.execute(select(func.count()).select_from(outbound_queue)).scalar_one()
+    assert queued == room

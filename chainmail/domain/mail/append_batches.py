@@ -3,15 +3,15 @@ version of the Mailbox, one transaction, instead of each racing the others for t
 
 The first caller for a mailbox leads: it takes everything queued for that mailbox and saves it in one go,
 then hands the lead to the next waiting caller (so no request serves the others for ever). Each append is
-worked out (`Stage`) in the account's turn, from reads sent with the turn's lock; one that is refused (over
-quota) leaves the others of its batch to be saved. Writers in other processes still meet in the Mailbox's
-version and rerun, so UIDs stay unique and sequential.
+worked out (`Stage`) in the account's turn, from reads sent with the turn's lock and what the appends before
+it add; one that is refused (over quota) leaves the others of its batch to be saved. Writers in other
+processes still meet in the Mailbox's version and rerun, so UIDs stay unique and sequential.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,16 +23,18 @@ Companions = Callable[[], Sequence[Any]]  # new aggregates saved with the append
 @dataclass(frozen=True)
 class Staged:
     """What an append stores, worked out once the account's turn is held: its messages' facts, what runs in
-    the save's transaction (`within(conn)`: the blobs the facts name) and the bytes it adds to the account."""
+    the save's transaction (`within(conn)`: the blobs the facts name) and what it adds to the account's
+    limited counts (`{"storage": bytes}`, a submission's `{"recipients": n}`)."""
 
     messages: list[dict[str, Any]]
     within: Within | None
-    size: int
+    adds: Mapping[str, int]
 
 
-# Works out an append in the account's turn, given the bytes that the appends before it in the batch add
-# (the quota counts them); a DomainError it raises refuses that append alone.
-Stage = Callable[[int], Staged]
+# Works out an append in the account's turn, given what the appends before it in the batch add to the account's
+# limited counts (the quota and the sending limit count them too); a DomainError it raises refuses that append
+# alone.
+Stage = Callable[[Mapping[str, int]], Staged]
 # Registers the reads a stage makes, for the turn's lock to send them in its own round trip.
 InTurn = Callable[[], AbstractContextManager[None]]
 

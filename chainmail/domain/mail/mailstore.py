@@ -5,6 +5,7 @@ mailbox conflict on its version and the loser reruns (`retrying`), so no UID is 
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from datetime import datetime
@@ -131,7 +132,8 @@ class MailStoreCommands(HousekeepingCommands):
         companions: Companions | None = None,
     ) -> list[int]:
         """Store messages in a folder; returns their UIDs. `stage(pending)` works them out once the account's
-        turn is held (`pending`: the bytes the appends before it in the same save add), from reads that
+        turn is held (`pending`: what the appends before it in the same save add to the account's counts), from
+        reads that
         `in_turn()` registers to go out with the turn's lock; a DomainError it raises refuses this append
         alone. The new aggregates `companions()` builds are saved in the same transaction (a submission's
         queue entry). Concurrent calls for one folder share one save."""
@@ -143,7 +145,7 @@ class MailStoreCommands(HousekeepingCommands):
                 except NotFound:
                     mailbox = None  # each append says why first (its account may not exist)
                 outcomes: list[Staged | BaseException] = []
-                pending = 0
+                pending: Counter[str] = Counter()
                 for append in batch:
                     try:
                         staged = append.stage(pending)
@@ -154,7 +156,7 @@ class MailStoreCommands(HousekeepingCommands):
                         outcomes.append(no_such_mailbox())
                         continue
                     outcomes.append(staged)
-                    pending += staged.size
+                    pending.update(staged.adds)
                 kept = [(a, o) for a, o in zip(batch, outcomes, strict=True) if isinstance(o, Staged)]
                 if mailbox is None or not kept:
                     return [o for o in outcomes if isinstance(o, BaseException)]
