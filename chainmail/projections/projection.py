@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager, suppress
+from functools import lru_cache
 from types import SimpleNamespace
 from typing import Any, ClassVar, TypeVar
 
 from eventsourcing.utils import get_topic
-from sqlalchemy import Connection, Table
+from sqlalchemy import Connection, Table, insert
 from sqlalchemy.sql.expression import Executable
 
 from chainmail.domain.application import ContextApplication
-from chainmail.projections.bulk import insert_rows
+from chainmail.projections.bulk import COPY_FROM_ROWS, insert_rows
 from chainmail.store.prepared import Prepared
 
 Handler = Callable[[Any, Connection, Any], None]
@@ -86,14 +87,19 @@ class BatchedWrites:
                 pipeline.__exit__(type(error), error, error.__traceback__)
 
     def flush(self) -> None:
-        """Write the rows `insert` collected (they go through SQLAlchemy: what was sent is synced first). With
-        none, statements sent stay in flight: `sync` answers them."""
+        """Write the rows `insert` collected. On a pipelined connection a few rows go out in the pipeline with
+        the other statements (`Prepared` inserts); many, or elsewhere, through `bulk.insert_rows` (COPY, or
+        SQLAlchemy's insert), what was sent being synced first. With none, statements sent stay in flight:
+        `sync` answers them."""
         if not self._pending:
             return
-        self.sync()
         pending, self._pending = self._pending, {}
-        for (table, _), rows in pending.items():
-            insert_rows(self._conn, table, rows)
+        for (table, keys), rows in pending.items():
+            if self.pipelined and len(rows) < COPY_FROM_ROWS:
+                _inserting(table, keys).run(self, rows)  # type: ignore[arg-type]  # its `send`, or `execute`
+            else:
+                self.sync()
+                insert_rows(self._conn, table, rows)
 
     def execute(self, *args: Any, **kwargs: Any) -> Any:
         self._settle()
@@ -107,6 +113,13 @@ class BatchedWrites:
         """Everything collected written and everything sent answered: the connection is the caller's."""
         self.flush()
         self.sync()
+
+
+@lru_cache(maxsize=256)
+def _inserting(table: Table, keys: tuple[str, ...]) -> Prepared:
+    """The insert of rows with these keys into `table`, compiled once (replays' copies of tables come and go:
+    the cache is bounded)."""
+    return Prepared(insert(table), column_keys=keys)
 
 
 def handles(*event_classes: type) -> Callable[[F], F]:
