@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.utils import format_datetime, getaddresses
 from functools import partial
@@ -64,13 +64,12 @@ class Outgoing:
 
 @dataclass(frozen=True)
 class SendingAccount:
-    """An account about to send, read once: its row, the administrator's settings ({key: value}), the
-    recipients its own submissions were queued for in the last day and its first folder of the special use
-    asked for (Sent or Drafts; None when it has none)."""
+    """An account about to send, read once: its row, the administrator's settings ({key: value}) and its first
+    folder of the special use asked for (Sent or Drafts; None when it has none). What it sent today is read
+    where the daily limit is checked (`_daily_limit`)."""
 
     user: dict[str, Any]
     settings: dict[str, Any]
-    sent_today: int
     folder: str | None
 
 
@@ -103,14 +102,12 @@ class Submission:
     # -- limits -----------------------------------------------------------------------------
 
     def _sender(self, user_id: str, special_use: str) -> SendingAccount:
-        """The account that sends, with what its limits need and its folder of `special_use`: one round trip."""
-        since = self.system.mail.clock() - timedelta(days=1)
+        """The account that sends, with its settings and its folder of `special_use`: one round trip."""
         with self.engine.connect() as conn:
-            account, sent, folder = read_together(
+            account, folder = read_together(
                 conn,
                 [
                     users_model.user_and_settings_read(conn, user_id),
-                    outbound_model.recipients_since_read(user_id, since),
                     mailboxes_model.special_mailbox_read(user_id, special_use),
                 ],
             )
@@ -119,28 +116,30 @@ class Submission:
             raise user_not_found()
         if user.get("disabled") or user.get("suspended"):
             raise Forbidden("UserDisabled", "User account is disabled")
-        return SendingAccount(user, settings, int(sent[0]["count"]), folder[0]["id"] if folder else None)
+        return SendingAccount(user, settings, folder[0]["id"] if folder else None)
 
-    def _limits(self, sender: SendingAccount, count: int) -> None:
-        """`TooMany` over `const:max:rcpt_to`; `RateLimitedError` past the daily recipient limit."""
+    def _too_many(self, sender: SendingAccount, count: int) -> None:
+        """`TooMany` over `const:max:rcpt_to` recipients in one message."""
         max_rcpt = int(sender.settings.get("const:max:rcpt_to") or MAX_RCPT_TO)
+        if count > max_rcpt:
+            raise Forbidden("TooMany", "Your email has too many recipients", allowed=max_rcpt)
+
+    def _within_daily_limit(self, sender: SendingAccount, sent_today: int, count: int) -> None:
+        """`RateLimitedError` when `count` more recipients pass the account's daily recipient limit."""
         daily = int(sender.user["profile"].get("recipients") or 0) or int(
             settings_model.defaults_over(sender.settings, DEFAULTS)["const:max:recipients"]
         )
-        if count > max_rcpt:
-            raise Forbidden("TooMany", "Your email has too many recipients", allowed=max_rcpt)
-        if sender.sent_today + count > daily:
+        if sent_today + count > daily:
             raise Forbidden("RateLimitedError", "You reached a daily sending limit for your account")
 
-    def _limit_in_turn(self, sender: SendingAccount, count: int) -> Condition:
-        """The daily recipient limit, checked again once the account's turn is held, against the recipients of
-        every submission committed before it: submissions at once cannot together pass a limit that has room
-        for one of them (the queue entry is saved in the same turn as the copy in Sent)."""
+    def _daily_limit(self, sender: SendingAccount, count: int) -> Condition:
+        """The daily recipient limit, checked once the account's turn is held, against the recipients of every
+        submission committed before it and of those saved with it: submissions at once cannot together pass
+        a limit that has room for one of them (the queue entry is saved in the same turn as the copy in Sent)."""
         since = self.system.mail.clock() - timedelta(days=1)
 
         def holds(rows: list[list[dict[str, Any]]], pending: Mapping[str, int]) -> None:
-            sent_today = int(rows[0][0]["count"]) + pending.get("recipients", 0)  # and those sent with it
-            self._limits(replace(sender, sent_today=sent_today), count)
+            self._within_daily_limit(sender, int(rows[0][0]["count"]) + pending.get("recipients", 0), count)
 
         read = outbound_model.recipients_since_read(sender.user["id"], since)
         return Condition([read], holds, {"recipients": count})
@@ -215,12 +214,8 @@ class Submission:
         )
 
         sending = bool(deliveries) and not out.upload_only and not out.is_draft
-        limit = None
         if sending:
-            self._limits(sender_account, len(deliveries))  # refused early, before anything is recorded
-            limit = self._limit_in_turn(sender_account, len(deliveries))
-        if reference and out.reference:
-            self._flag_reference(user_id, out.reference)
+            self._too_many(sender_account, len(deliveries))
 
         entry: dict[str, Any] = {
             "user_id": user_id,
@@ -232,6 +227,10 @@ class Submission:
         stored, queue_id = None, None
         if over_quota:  # no copy is kept: the queue entry is saved alone
             if sending:
+                with self.engine.connect() as conn:
+                    since = self.system.mail.clock() - timedelta(days=1)
+                    sent_today = outbound_model.recipients_since(conn, user_id, since)
+                self._within_daily_limit(sender_account, sent_today, len(deliveries))
                 queue_id = self.queue.queue(raw, parent_id=None, **entry)
         else:  # the copy and its queue entry in one save: neither is recorded without the other
             queue_id = self.queue.new_id() if sending else None
@@ -239,9 +238,12 @@ class Submission:
             def queue_entry(message_id: str) -> list[QueuedMessage]:
                 return [] if queue_id is None else [self.queue.entry(queue_id, raw, parent_id=message_id, **entry)]
 
+            limit = self._daily_limit(sender_account, len(deliveries)) if sending else None
             stored = self._keep_copy(
                 user, out, raw, envelope_from, deliveries, sender_account.folder, queue_entry, limit
             )
+        if reference and out.reference:  # the message it answers, once the answer is recorded
+            self._flag_reference(user_id, out.reference)
         if sending:
             action = POINTS_ACTION.get((out.reference or {}).get("action", ""), "send")
             award_sending_points(self.system, user["username"], action)
@@ -381,7 +383,7 @@ class Submission:
         deliveries = plain_deliveries(recipients)
         if not deliveries:
             return {"success": True}
-        self._limits(sender_account, len(deliveries))  # refused early, before anything is recorded
+        self._too_many(sender_account, len(deliveries))
         raw = with_date(self.store.blob(row["blob"]), send_time)
         from_ = (summary.get("from") or {}).get("address") or stored_envelope.get("from")
         envelope_from = self.allowed_from(user, from_)
@@ -413,7 +415,7 @@ class Submission:
             reflag=partial(reflagged, flags={"seen": True, "draft": False}),
             companions=queue_entry,
             within=lambda tx: put_blob(tx, raw),
-            condition=self._limit_in_turn(sender_account, len(deliveries)),
+            condition=self._daily_limit(sender_account, len(deliveries)),
         )
         if not moved:  # sent, moved or deleted by another request meanwhile
             self.store.message(user_id, mailbox_id, uid)  # gone: not found

@@ -225,6 +225,13 @@ def test_recipient_limits_and_bad_input_are_refused_without_a_500(
     assert submit(client, user, to=[{"address": "a@remote.test"}, {"address": "b@remote.test"}]).status_code == 200
     daily = submit(client, user, to=[{"address": "c@remote.test"}, {"address": "d@remote.test"}])
     assert daily.status_code == 403 and daily.json["code"] == "RateLimitedError"
+    client.simulate_put(f"/api/users/{user}", json={"quota": 1})  # no copy kept: the queue entry saved alone
+    still = submit(client, user, to=[{"address": "c@remote.test"}, {"address": "d@remote.test"}])
+    assert still.status_code == 403 and still.json["code"] == "RateLimitedError"
+    assert submit(client, user, to=[{"address": "c@remote.test"}]).status_code == 200
+    with system.engine.connect() as conn:
+        assert outbound_model.recipients_since(conn, user, datetime(2000, 1, 1, tzinfo=UTC)) == 3
+    client.simulate_put(f"/api/users/{user}", json={"quota": 0})
 
     for body in (
         {"to": [{"address": "not an address"}]},
