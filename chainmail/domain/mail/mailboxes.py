@@ -29,7 +29,7 @@ class Mailbox(Aggregate):
         """The copy of a cached mailbox that the repository gives each command: its state is strings, numbers,
         flags and datetimes, shared as they are, and anything else copied deeply (the pending events' list).
         The generic deep copy, which walks every value, was a thirtieth of an upload's time."""
-        copied = object.__new__(type(self))
+        copied = memo[id(self)] = object.__new__(type(self))
         copied.__dict__.update(
             {k: v if isinstance(v, _IMMUTABLE) else deepcopy(v, memo) for k, v in self.__dict__.items()}
         )

@@ -133,10 +133,9 @@ class MailStoreCommands(HousekeepingCommands):
     ) -> list[int]:
         """Store messages in a folder; returns their UIDs. `stage(pending)` works them out once the account's
         turn is held (`pending`: what the appends before it in the same save add to the account's counts), from
-        reads that
-        `in_turn()` registers to go out with the turn's lock; a DomainError it raises refuses this append
-        alone. The new aggregates `companions()` builds are saved in the same transaction (a submission's
-        queue entry). Concurrent calls for one folder share one save."""
+        reads that `in_turn()` registers to go out with the turn's lock; a DomainError it raises refuses this
+        append alone. The new aggregates `companions()` builds are saved in the same transaction (a
+        submission's queue entry). Concurrent calls for one folder share one save."""
 
         def save(batch: Sequence[Append]) -> list[list[int] | BaseException]:
             def command() -> list[list[int] | BaseException]:
