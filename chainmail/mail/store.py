@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -487,14 +488,14 @@ class MailStore:
         (old UID, new UID) pairs. `reflag`, `companions` and `within` as `Mail.move_messages` takes them; the
         move is refused unless `condition` holds in the account's turn."""
         current = self.current(mailbox_id, rows, whole=True)
-        limit = TurnRead(self.engine, condition.reads if condition is not None else ())
+        limit = TurnRead(self.engine, condition.reads) if condition is not None else None
 
         def moving() -> list[dict[str, Any]]:
-            if condition is not None:
+            if condition is not None and limit is not None:
                 condition.holds(limit.each(), {})
             return [messages_model.facts_of(r) for r in current() if keep(r)]
 
-        with current.first(), limit.first():
+        with current.first(), limit.first() if limit is not None else nullcontext():
             return self.mail.move_messages(
                 user_id, mailbox_id, target_id, moving, reflag=reflag, companions=companions, within=within
             )

@@ -135,7 +135,8 @@ class Submission:
     def _daily_limit(self, sender: SendingAccount, count: int) -> Condition:
         """The daily recipient limit, checked once the account's turn is held, against the recipients of every
         submission committed before it and of those saved with it: submissions at once cannot together pass
-        a limit that has room for one of them (the queue entry is saved in the same turn as the copy in Sent)."""
+        a limit that has room for one of them (the queue entry is saved in the same turn as the copy in Sent).
+        An over-quota account's queue entry, saved alone, is checked against it just before its save."""
         since = self.system.mail.clock() - timedelta(days=1)
 
         def holds(rows: list[list[dict[str, Any]]], pending: Mapping[str, int]) -> None:
@@ -225,12 +226,11 @@ class Submission:
             "send_time": send_time,
         }
         stored, queue_id = None, None
-        if over_quota:  # no copy is kept: the queue entry is saved alone
-            if sending:
+        limit = self._daily_limit(sender_account, len(deliveries)) if sending else None
+        if over_quota:  # no copy is kept: the queue entry is saved alone, the limit checked just before
+            if limit is not None:
                 with self.engine.connect() as conn:
-                    since = self.system.mail.clock() - timedelta(days=1)
-                    sent_today = outbound_model.recipients_since(conn, user_id, since)
-                self._within_daily_limit(sender_account, sent_today, len(deliveries))
+                    limit.holds([prepared.rows(conn, params) for prepared, params in limit.reads], {})
                 queue_id = self.queue.queue(raw, parent_id=None, **entry)
         else:  # the copy and its queue entry in one save: neither is recorded without the other
             queue_id = self.queue.new_id() if sending else None
@@ -238,7 +238,6 @@ class Submission:
             def queue_entry(message_id: str) -> list[QueuedMessage]:
                 return [] if queue_id is None else [self.queue.entry(queue_id, raw, parent_id=message_id, **entry)]
 
-            limit = self._daily_limit(sender_account, len(deliveries)) if sending else None
             stored = self._keep_copy(
                 user, out, raw, envelope_from, deliveries, sender_account.folder, queue_entry, limit
             )
