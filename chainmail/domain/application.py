@@ -71,8 +71,9 @@ class Committer(Protocol):
         within: Callable[[Any], None] | None,
     ) -> list[Recording[UUID]]: ...
 
-    def serialised(self, key: str) -> AbstractContextManager[None]:
-        """Hold `key` against every process's writers of the same key until the block ends."""
+    def serialised(self, key: str, *, lost: bool = False) -> AbstractContextManager[None]:
+        """Hold `key` against every process's writers of the same key until the block ends (`lost`: the
+        block reruns a command that lost a race, and must not lose again)."""
         ...
 
 
@@ -136,9 +137,9 @@ class ContextApplication(Application[UUID]):
             else:
                 self.take_snapshot(event.originator_id, version=event.originator_version)
 
-    def serialised(self, key: str) -> AbstractContextManager[None]:
+    def serialised(self, key: str, *, lost: bool = False) -> AbstractContextManager[None]:
         """Writers of `key` in turn, across processes (the committer's lock); alone, nothing to wait for."""
-        return self.committer.serialised(key) if self.committer is not None else nullcontext()
+        return self.committer.serialised(key, lost=lost) if self.committer is not None else nullcontext()
 
     def retrying(self, command: Callable[[], T]) -> T:
         """Run a command again when it lost a race; the rerun sees the winner's events."""

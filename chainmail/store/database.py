@@ -10,7 +10,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 from chainmail.store.json_values import json_text, load_json_column
-from chainmail.store.sqlite_writer import TurnConnection, writer_turn
+from chainmail.store.sqlite_writer import TurnConnection, WriterTurn, writer_turn
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -68,6 +68,7 @@ def make_engine(database_url: str, **kwargs: Any) -> Engine:
         **kwargs,
     )
     turn = writer_turn(path, SQLITE_BUSY_TIMEOUT_MS / 1000)
+    _sqlite_turns[engine] = turn
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -118,3 +119,11 @@ def writer(engine: Engine) -> Engine:
 
 
 _writers: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary()
+
+
+def sqlite_turn(engine: Engine) -> WriterTurn | None:
+    """The writer's turn of an SQLite engine's file (None on PostgreSQL)."""
+    return _sqlite_turns.get(engine)
+
+
+_sqlite_turns: weakref.WeakKeyDictionary[Engine, WriterTurn] = weakref.WeakKeyDictionary()

@@ -16,6 +16,8 @@ import os
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 try:
@@ -35,10 +37,18 @@ class WriterTurn:
         self._threads = threading.Lock()
         self._fd: int | None = None
         self._pid = 0
+        self._holder: int | None = None  # the thread holding the turn, and how many times it took it
+        self._depth = 0
 
     def acquire(self) -> None:
         """Wait for the turn (as long as SQLite's busy timeout); `sqlite3.OperationalError` as SQLite's
-        own "database is locked" when it does not come."""
+        own "database is locked" when it does not come. A thread that holds the turn already (a command
+        holding it for its reads and its save, `hold`) takes it again at once, and keeps it until it has
+        given it back as many times."""
+        me = threading.get_ident()
+        if self._holder == me:
+            self._depth += 1
+            return
         deadline = time.monotonic() + self.timeout
         if not self._threads.acquire(timeout=self.timeout):
             raise sqlite3.OperationalError("database is locked (waiting for the writer's turn)")
@@ -55,13 +65,28 @@ class WriterTurn:
         except BaseException:
             self._threads.release()
             raise
+        self._holder, self._depth = me, 1
 
     def release(self) -> None:
+        self._depth -= 1
+        if self._depth:
+            return
+        self._holder = None
         try:
             if self._fd is not None and self._pid == os.getpid():
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
         finally:
             self._threads.release()
+
+    @contextmanager
+    def hold(self) -> Iterator[None]:
+        """The turn for a whole block: its reads see the last commit, and no other writer commits before the
+        block's saves (which take the turn again, at once)."""
+        self.acquire()
+        try:
+            yield
+        finally:
+            self.release()
 
     def _file(self) -> int | None:
         """The lock file, opened once per process: a descriptor inherited across a fork would share its lock

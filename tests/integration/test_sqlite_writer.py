@@ -75,6 +75,38 @@ def test_threads_write_in_turn_and_lose_nothing(tmp_path: Path) -> None:
     engine.dispose()
 
 
+def test_a_block_that_holds_the_turn_keeps_it_across_its_saves(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite"
+    engine = _engine(path)
+    turn = writer_turn(path, 30.0)
+    order: list[str] = []
+    waiting = threading.Event()
+
+    def other_writer() -> None:
+        waiting.set()
+        with writer(engine).begin() as conn:
+            conn.execute(insert(counter).values(id=3, n=3))
+        order.append("other")
+
+    with turn.hold():
+        with engine.connect() as conn:  # the block's read ...
+            assert conn.execute(select(func.count()).select_from(counter)).scalar_one() == 0
+        other = threading.Thread(target=other_writer)
+        other.start()
+        waiting.wait()
+        for n in (1, 2):  # ... and its saves: taken again at once, and kept when they commit
+            with writer(engine).begin() as conn:
+                conn.execute(insert(counter).values(id=n, n=n))
+            assert not _turn_is_free(path)
+            order.append(f"save {n}")
+        other.join(0.3)
+        assert other.is_alive()  # the other writer waits for the block, not just for a save
+    other.join(30)
+    assert order == ["save 1", "save 2", "other"]
+    assert _turn_is_free(path)
+    engine.dispose()
+
+
 def _add_in_process(path: str, times: int) -> None:
     engine = make_engine(f"sqlite:///{path}")
     for _ in range(times):

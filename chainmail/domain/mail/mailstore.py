@@ -297,16 +297,18 @@ class MailStoreCommands(HousekeepingCommands):
         errors after 40 lost races, even when the losers went on in turn: the others' first tries overtook
         them). Commands of one process on one folder are batched before they get here. A writer outside the
         turn (a tool, an older node) can still win a race: the command then reruns, in a turn of its own.
+        On SQLite a command's first try runs without a turn, and only its reruns hold the file's writer from
+        their first read (`serialised(lost=True)`), so a command loses one race at most.
         """
         for attempt in range(MAILBOX_RETRIES):
-            with self.serialised(f"mail-account:{user_id}"):
+            with self.serialised(f"mail-account:{user_id}", lost=attempt > 0):
                 try:
                     return command()
                 except IntegrityError:
                     pass
             jitter = self.ids.randbytes(1)[0] / 255
             time.sleep(min(0.001 * (2 ** min(attempt, 4)), 0.02) * (0.5 + jitter))
-        with self.serialised(f"mail-account:{user_id}"):
+        with self.serialised(f"mail-account:{user_id}", lost=MAILBOX_RETRIES > 0):
             return command()
 
     def _mailbox(self, user_id: str, mailbox_id: str, missing: str = "This mailbox does not exist") -> Mailbox:
