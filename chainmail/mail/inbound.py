@@ -5,6 +5,7 @@ autoreply."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.utils import make_msgid
@@ -19,7 +20,7 @@ from chainmail.mail import webhook_calls
 from chainmail.mail.filters import Outcome
 from chainmail.mail.mime import Composition, build_message, parse_message
 from chainmail.mail.queue import OutboundQueue, forward_deliveries
-from chainmail.mail.store import MailStore, Stored, in_window
+from chainmail.mail.store import Condition, MailStore, Stored, in_window
 from chainmail.projections import addresses as addresses_model
 from chainmail.projections import domains as domains_model
 from chainmail.projections import outbound as outbound_model
@@ -110,30 +111,45 @@ class Inbound:
             return Received(rcpt_to, None, forward_queue_id=queue_id, autoreply_queue_id=autoreply_id)
 
         user = self.store.user(recipient.user_id)
+        owner = recipient.user_id
         own_targets = [t for t in (user["profile"] or {}).get("targets", []) if t.get("value")]
         allowed = int((user["profile"] or {}).get("forwards") or 0)
-        entry_id, forwarded = self.queue.new_id(), False
+        entry_id = self.queue.new_id()
+        decided: list[dict[str, Any]] = []  # the forward deliveries the account's turn let through
+
+        def limit(outcome: Outcome) -> Condition | None:
+            """The daily forward limit, decided in the account's turn against every forward committed before
+            and those saved with it: deliveries at once cannot together pass a limit with room for one."""
+            deliveries = forward_deliveries(list(outcome.targets) + own_targets, rcpt_to)
+            if not deliveries:
+                return None
+            most = self._allowed_forwards(allowed)
+
+            def holds(rows: list[list[dict[str, Any]]], pending: Mapping[str, int]) -> Mapping[str, int]:
+                used = int(rows[0][0]["count"]) + pending.get("forwards", 0)
+                decided[:] = self._within(owner, most, used, deliveries)
+                return {"forwards": len(decided)}
+
+            since = self.system.mail.clock() - timedelta(days=1)
+            return Condition([outbound_model.forwards_since_read(owner, since)], holds)
 
         def forward(outcome: Outcome, message_id: str) -> list[QueuedMessage]:
             """The forward of the stored message, saved with it: kept and forwarded together or neither, so
             that a sender that tries again gets neither twice."""
-            nonlocal forwarded
-            deliveries = self._within_limit(recipient.user_id, allowed, list(outcome.targets) + own_targets, rcpt_to)
-            forwarded = bool(deliveries)
-            if not forwarded:
+            if not decided:
                 return []
             entry = self.queue.entry(
                 entry_id,
                 raw,
-                user_id=recipient.user_id,
+                user_id=owner,
                 parent_id=message_id,
                 reason="forward",
                 envelope_from=envelope_from,
-                deliveries=deliveries,
+                deliveries=list(decided),
             )
             return [entry]
 
-        delivery = self.store.deliver(recipient.user_id, raw, envelope=envelope, companions=forward)
+        delivery = self.store.deliver(owner, raw, envelope=envelope, companions=forward, condition=limit)
         if delivery.stored is None:  # a filter deleted it: the forward goes alone
             forward_id = self.queue.queue(
                 raw,
@@ -146,7 +162,7 @@ class Inbound:
                 ),
             )
         else:
-            forward_id = entry_id if forwarded else None
+            forward_id = entry_id if decided else None
         autoreply_id = None
         if delivery.autoreply is not None:
             autoreply_id = self._autoreply(
@@ -167,14 +183,27 @@ class Inbound:
     def _within_limit(
         self, owner: str, allowed: int, targets: list[dict[str, Any]], rcpt_to: str
     ) -> list[dict[str, Any]]:
-        """The forward deliveries, or none once the owner's daily `forwards` (else `const:max:forwards`) is used."""
+        """The forward deliveries, or none once the owner's daily `forwards` (else `const:max:forwards`) is used.
+        For a forward saved alone (a forwarded address's, or one whose message a filter deleted): read before
+        its save, outside any turn."""
         deliveries = forward_deliveries(targets, rcpt_to)
         if not deliveries:
             return []
-        now = self.system.mail.clock()
+        most = self._allowed_forwards(allowed)
         with self.system.engine.connect() as conn:
-            allowed = allowed or int(settings_model.limit_defaults(conn, DEFAULTS)["const:max:forwards"])
-            used = outbound_model.forwards_since(conn, owner, now - timedelta(days=1))
+            used = outbound_model.forwards_since(conn, owner, self.system.mail.clock() - timedelta(days=1))
+        return self._within(owner, most, used, deliveries)
+
+    def _allowed_forwards(self, allowed: int) -> int:
+        """The owner's own daily `forwards`, else `const:max:forwards`."""
+        if allowed:
+            return allowed
+        with self.system.engine.connect() as conn:
+            return int(settings_model.limit_defaults(conn, DEFAULTS)["const:max:forwards"])
+
+    @staticmethod
+    def _within(owner: str, allowed: int, used: int, deliveries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """`deliveries`, or none when they would pass `allowed` forwards a day with `used` already."""
         if used + len(deliveries) > allowed:
             log.info("forward limit reached", owner=owner, allowed=allowed, used=used)
             return []

@@ -82,12 +82,13 @@ def removal_of(row: dict[str, Any]) -> dict[str, Any]:
 @dataclass(frozen=True)
 class Condition:
     """A rule a message must still meet once the account's turn is held, where every earlier writer of the
-    account has committed (a daily sending limit): `reads` go out with the turn's lock, and `holds(rows,
-    pending)`, given each read's rows and what messages stored before it in the same save add to the account's
-    counts, raises the DomainError that refuses the message. `adds`: what this message adds to them."""
+    account has committed (a daily sending limit, the daily forward limit): `reads` go out with the turn's
+    lock, and `holds(rows, pending)`, given each read's rows and what messages stored before it in the same
+    save add to the account's counts, raises the DomainError that refuses the message, or answers what the
+    message adds to them when the rule decides that (a forward within the limit, or none); None: `adds`."""
 
     reads: Sequence[tuple[Prepared, Mapping[str, Any]]]
-    holds: Callable[[list[list[dict[str, Any]]], Mapping[str, int]], None]
+    holds: Callable[[list[list[dict[str, Any]]], Mapping[str, int]], Mapping[str, int] | None]
     adds: Mapping[str, int] = field(default_factory=dict)
 
 
@@ -276,8 +277,7 @@ class MailStore:
             mailbox = found[1][0] if found[1] else None
             if mailbox is None:
                 raise NotFound("NoSuchMailbox", "This mailbox does not exist")
-            if condition is not None:
-                condition.holds(found[len(reads) :], pending)
+            decided = condition.holds(found[len(reads) :], pending) if condition is not None else None
             content, message, keys = raw, parsed, (subject, refs)
             thread = messages_model.thread_of(found[2]) if by_thread is not None else None
             profile = user.get("profile") or {}
@@ -318,7 +318,8 @@ class MailStore:
                 # A folder with a retention time (ms) gives its messages an expiry, as WildDuck's `exp`/`rdate`.
                 facts["expires"] = (now + timedelta(milliseconds=int(mailbox["retention"]))).isoformat()
             size = blob.size
-            adds = {**(condition.adds if condition is not None else {}), "storage": blob.size}
+            adds = dict(decided if decided is not None else condition.adds if condition is not None else {})
+            adds["storage"] = blob.size
             return Staged([facts], put_blobs, adds)
 
         (uid,) = self.mail.append_messages(
@@ -587,10 +588,12 @@ class MailStore:
         *,
         envelope: dict[str, Any] | None = None,
         companions: Callable[[Outcome, str], Sequence[Any]] | None = None,
+        condition: Callable[[Outcome], Condition | None] | None = None,
     ) -> Delivery:
         """Incoming mail for a user (the SMTP/LMTP edge calls this): the user's filters decide the folder,
         the flags, deletion and forward targets; then the message is stored, and the aggregates
-        `companions(outcome, message_id)` builds (its forward) are saved with it."""
+        `companions(outcome, message_id)` builds (its forward) are saved with it. `condition(outcome)`: a
+        rule decided in the account's turn (the forward limit), before the companions are built."""
         self.user(user_id)
         with self.engine.connect() as conn:
             inbox = mailboxes_model.mailbox_by_path(conn, user_id, "INBOX")
@@ -618,6 +621,7 @@ class MailStore:
             idate=self.mail.clock(),
             envelope=envelope,
             companions=None if companions is None else partial(companions, outcome),
+            condition=None if condition is None else condition(outcome),
         )
         return Delivery(stored, outcome, autoreply if not outcome.spam else None)
 

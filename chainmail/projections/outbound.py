@@ -178,13 +178,28 @@ def recipients_since(conn: Connection, user_id: str, since: datetime) -> int:
     return int(query.rows(conn, params)[0]["count"])
 
 
+_FORWARDS_SINCE = Prepared(
+    select(func.count().label("count")).where(
+        outbound_queue.c.reason == "forward",
+        or_(
+            outbound_queue.c.user_id == bindparam("owner"),
+            and_(outbound_queue.c.user_id.is_(None), outbound_queue.c.parent_id == bindparam("owner")),
+        ),
+        outbound_queue.c.queued >= bindparam("since", type_=DateTime(timezone=True)),
+    )
+)
+
+
+def forwards_since_read(owner: str, since: datetime) -> tuple[Prepared, dict[str, Any]]:
+    """The count of `forwards_since`, to send with the account's turn; one row, `count`."""
+    return _FORWARDS_SINCE, {"owner": owner, "since": since}
+
+
 def forwards_since(conn: Connection, owner: str, since: datetime) -> int:
     """Forward deliveries queued for `owner` (a user, or a forwarded address) since `since`: the daily
     `forwards` limit."""
-    t = outbound_queue
-    mine = or_(t.c.user_id == owner, and_(t.c.user_id.is_(None), t.c.parent_id == owner))
-    query = select(func.count()).where(t.c.reason == "forward", mine, t.c.queued >= since)
-    return int(conn.execute(query).scalar_one())
+    query, params = forwards_since_read(owner, since)
+    return int(query.rows(conn, params)[0]["count"])
 
 
 def autoreplied_since(conn: Connection, owner: str, recipient: str, since: datetime) -> bool:

@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 
 from chainmail.config import Settings
 from chainmail.http.app import create_app
+from chainmail.mail.inbound import Inbound, Received, resolve_recipient
 from chainmail.projections.outbound import outbound_queue
 from chainmail.system import System
 from tests.integration.conftest import ROOT_TOKEN
@@ -244,3 +245,35 @@ def test_uploads_at_once_into_one_folder_from_two_workers_lose_one_race_at_most(
     listed = clients[1].simulate_get(path, params={"limit": 250}).json["results"]
     assert sorted(m["id"] for m in listed) == list(range(1, 3 * len(requests) + 1))
     assert folder(clients[0], user, inbox)["total"] == 3 * len(requests)
+
+
+def test_mail_delivered_at_once_forwards_only_what_the_daily_forward_limit_has_room_for(
+    clients: list[Client], workers: list[System]
+) -> None:
+    room = 3
+    user = create_user(clients[0], "busy-forwarder", targets=["elsewhere@remote.test"], forwards=room)
+    address = clients[0].simulate_get(f"/api/users/{user}").json["address"]
+    recipient = resolve_recipient(workers[0], address)
+    assert recipient is not None
+    inbound = [Inbound(w) for w in workers]
+    received: list[Received] = []
+
+    def deliver(n: int) -> Callable[[], Any]:
+        raw = f"From: a@remote.test\r\nTo: {address}\r\nSubject: at once {n}\r\n\r\nhi\r\n".encode()
+        return lambda: received.append(inbound[n % 2].receive("a@remote.test", recipient, address, raw))
+
+    start = threading.Barrier(8)
+    threads = [threading.Thread(target=lambda d=deliver(n): (start.wait(), d())) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert len(received) == 8 and all(r.uid is not None for r in received)  # every message is kept
+    assert sum(r.forward_queue_id is not None for r in received) == room  # and only `room` are forwarded
+    with workers[1].engine.connect() as conn:
+        forwards = conn.execute(
+            select(func.count()).select_from(outbound_queue).where(outbound_queue.c.reason == "forward")
+        ).scalar_one()
+    assert forwards == room
+    assert folder(clients[1], user, mailbox_ids(clients[1], user)["INBOX"])["total"] == 8
