@@ -163,30 +163,32 @@ def settled_horizon(conn: Connection) -> int:
     """A transaction id below which every transaction that could append to this database has ended.
 
     Three statements, in this order: the server's snapshot (its running transactions, `xip`), then the
-    transaction locks of backends on other databases (which cannot append here), then the caller reads
-    events below the horizon with a snapshot of its own, taken later. A transaction running at the first
-    statement and still running at the read is in `xip`, and is not shown by the second as another
-    database's (a backend never changes database), so the horizon stays below it. Long transactions on
-    other databases of the server therefore hold nobody back (a plain `pg_snapshot_xmin` would).
+    transactions of backends on this database that are still running, then the caller reads events below
+    the horizon with a snapshot of its own, taken later. A transaction of this database running at the first
+    statement and still running at the read was running at the second, and is shown by it (a transaction
+    holds the lock of its own id until it ends, and a backend never changes database), so the horizon stays
+    below it. One that the second does not show has ended before the read's snapshot, which sees its events.
+    Transactions on other databases of the server, long or short, therefore hold nobody back (a plain
+    `pg_snapshot_xmin` would; so did asking for those of other databases instead, when one of them ended
+    between the first two statements: a catch-up then read nothing past it, for one pass).
     """
     snapshot = str(conn.execute(text("SELECT pg_current_snapshot()::text")).scalar_one())
     _xmin, xmax, xip = snapshot.split(":")
     running = [int(x) for x in xip.split(",") if x]
     if not running:
         return int(xmax)
-    elsewhere = {
+    here = {
         int(x)
         for x in conn.execute(
             text(
                 "SELECT l.transactionid::text::bigint FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
                 "WHERE l.locktype = 'transactionid' AND l.mode = 'ExclusiveLock' "
-                "AND a.datid IS DISTINCT FROM (SELECT oid FROM pg_database WHERE datname = current_database())"
+                "AND a.datid = (SELECT oid FROM pg_database WHERE datname = current_database())"
             )
         ).scalars()
     }
     # pg_locks shows 32-bit transaction ids; two running transactions never share one
-    here = [x for x in running if x % 2**32 not in elsewhere]
-    return min(here, default=int(xmax))
+    return min((x for x in running if x % 2**32 in here), default=int(xmax))
 
 
 def unsafe_notifications(conn: Connection, application: str, after: Position) -> bool:

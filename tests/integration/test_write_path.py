@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 from eventsourcing.persistence import IntegrityError
-from sqlalchemy import Column, Connection, MetaData, String, Table, func, select
+from sqlalchemy import Column, Connection, MetaData, String, Table, create_engine, func, select, text
+from sqlalchemy.engine import make_url
 
 from chainmail.config import Settings
 from chainmail.domain.mail.application import Mail, NewUser
@@ -19,6 +20,7 @@ from chainmail.projections.projection import Projection, handles
 from chainmail.projections.runner import ProjectionRunner
 from chainmail.projections.users import users
 from chainmail.store.database import writer
+from chainmail.store.events import settled_horizon
 from chainmail.system import System
 
 seen_table = Table("test_seen_users", MetaData(), Column("username", String(100), primary_key=True))
@@ -184,3 +186,40 @@ def _rows(system: System, table: str) -> list[dict[str, Any]]:
     with writer(system.engine).connect() as conn:
         key = list(t.primary_key.columns)
         return [dict(r._mapping) for r in conn.execute(select(t).order_by(*key))]
+
+
+def test_transactions_of_other_databases_hold_no_reader_back(system: System, database_url: str) -> None:
+    """Other databases on the server run transactions of their own, long ones and ones that end while the
+    reader works out how far it may read: neither keeps it from what this database committed."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite: one file, one writer at a time, no horizon")
+    runner = ProjectionRunner(system.engine, system.apps, [SeenUsers])
+    projection = runner.projections["test_seen_users"]
+    other = create_engine(make_url(database_url).set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with other.connect() as long_one, other.connect() as short_one:
+        long_one.exec_driver_sql("BEGIN")
+        long_one.exec_driver_sql("SELECT pg_current_xact_id()")  # an id, held until the end: a running writer
+        short_one.exec_driver_sql("BEGIN")
+        short_one.exec_driver_sql("SELECT pg_current_xact_id()")
+        system.mail.create_user(NewUser(username="after-both", password=""))
+
+        with system.engine.connect() as conn:
+            calls = [0]
+            execute = conn.execute
+
+            def short_one_ends_after_the_snapshot(statement: Any, *args: Any, **kwargs: Any) -> Any:
+                found = execute(statement, *args, **kwargs)
+                calls[0] += 1
+                if calls[0] == 1:
+                    short_one.exec_driver_sql("COMMIT")
+                return found
+
+            conn.execute = short_one_ends_after_the_snapshot  # type: ignore[method-assign]
+            horizon = settled_horizon(conn)
+            conn.execute = execute  # type: ignore[method-assign]
+            newest = conn.execute(text('SELECT max(tx) FROM "mail_events"')).scalar_one()
+        assert horizon > newest
+        assert runner.catch_up(projection, system.mail) > 0
+        assert seen(system) == ["after-both"]
+        long_one.exec_driver_sql("ROLLBACK")
+    other.dispose()
