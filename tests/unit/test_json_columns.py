@@ -44,3 +44,15 @@ def test_integers_beyond_64_bits_keep_every_digit_wherever_they_are() -> None:
     assert load_json_column(f'{{"k": [1.5, {2**64 + 1}]}}'.encode()) == {"k": [1.5, 2**64 + 1]}
     arabic = "\u0663" * 40  # digits, but not JSON's
     assert load_json_column(f'["{arabic}", {2**63 - 1}, {2**64 - 1}]') == [arabic, 2**63 - 1, 2**64 - 1]
+
+
+def test_a_big_integer_is_found_after_anything_that_may_precede_a_number_and_digits_in_strings_are_text() -> None:
+    big = 2**64 + 7
+    for text in (f"{big}", f"-{big}", f"[1,{big}]", f'{{"k":\n\t {big}}}', f'{{"k": [ -{big} ]}}'):
+        assert load_json_column(text) == json.loads(text), text
+    msgid = '{"messageId": "<179661657556.18923.11248083461101247387@example.com>", "n": 18446744073709551615}'
+    assert load_json_column(msgid) == json.loads(msgid)
+    assert load_json_column('["a:123456789012345678901234", "x-123456789012345678901234"]') == [
+        "a:123456789012345678901234",
+        "x-123456789012345678901234",
+    ]
