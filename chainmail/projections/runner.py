@@ -307,7 +307,7 @@ class ProjectionRunner:
         )
 
     @contextmanager
-    def serialised(self, key: str, *, lost: bool = False) -> Iterator[None]:
+    def serialised(self, key: str | None, *, lost: bool = False) -> Iterator[None]:
         """A turn for the writers of `key` across every process on the database, until the block's first
         save commits.
 
@@ -329,6 +329,9 @@ class ProjectionRunner:
             file_turn = sqlite_turn(self.engine) if lost else None
             with file_turn.hold() if file_turn is not None else nullcontext():
                 yield
+            return
+        if key is None:  # a command with no key of its own: PostgreSQL saves run side by side
+            yield
             return
         with self.engine.connect() as conn:  # in autocommit: `take_turn` sends the BEGIN with the lock
             raw = conn.connection.driver_connection

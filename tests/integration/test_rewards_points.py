@@ -199,6 +199,39 @@ def test_concurrent_awards_never_pass_the_daily_cap(system: System) -> None:
     assert [(r["balance_before"], r["balance_after"]) for r in ledger] == [(5 * n, 5 * n + 5) for n in range(CAP)]
 
 
+def test_awards_at_once_to_one_wallet_from_two_workers_all_land_with_one_rerun_at_most(
+    system: System, settings: Settings, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A hot wallet: sixteen threads of two workers award it at once. One rerun allowed: on PostgreSQL the
+    # wallet's awards run in its turn, on SQLite a rerun holds the file's writer, so none is lost for good.
+    monkeypatch.setattr(Rewards, "conflict_retries", 2)
+    other = System(settings, clock=clock)
+    wallet = "0x" + "ef" * 20
+    failures: list[str] = []
+    start = threading.Barrier(16)
+
+    def award(worker: System) -> None:
+        start.wait()
+        for _ in range(5):
+            try:
+                worker.context(Rewards).award(wallet, "evm", "bonus")
+            except Exception as error:  # what would be a 500
+                failures.append(type(error).__name__)
+
+    threads = [threading.Thread(target=award, args=((system, other)[n % 2],)) for n in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    other.close()
+
+    assert failures == []
+    with system.engine.connect() as conn:
+        assert points_model.balance_of(conn, wallet)["points_earned"] == 80 * 7
+        ledger = points_model.ledger_of(conn, wallet)
+    assert [(r["balance_before"], r["balance_after"]) for r in ledger] == [(7 * n, 7 * n + 7) for n in range(80)]
+
+
 @pytest.mark.parametrize(
     ("body", "status", "code"),
     [

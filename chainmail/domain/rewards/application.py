@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, ClassVar
 
 from eventsourcing.application import AggregateNotFoundError
@@ -45,7 +46,8 @@ class Rewards(ContextApplication):
         when the wallet's mail actions for today are used up.
         """
         amount = self.table.amount(activity)
-        return self.retrying(lambda: self._award(wallet, chain_type, activity, amount, once, reason))
+        command = partial(self._award, wallet, chain_type, activity, amount, once, reason)
+        return self.retrying(command, key=f"points:{wallet}")  # a wallet's awards in turn: one may be hot
 
     def _award(
         self, wallet: str, chain_type: str, activity: str, amount: int, once: str | None, reason: str | None
