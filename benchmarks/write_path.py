@@ -614,6 +614,10 @@ def targets(written: dict[str, list[Result]], read: dict[str, Result]) -> None:
     )
     growth = largest.rate / single.rate
     print(f"    uploads at {largest.clients} clients >= 3x at {single.clients}: {growth:.2f}x, {verdict(growth >= 3)}")
+    bare_single = next(r.rate for r in written[BARE_INSERT] if r.clients == single.clients)
+    print(f"      (the bare insert itself grows {bare / bare_single:.2f}x from {single.clients} to {largest.clients})")
+    json_p99 = read[BARE_JSON].p99
+    print(f"      (the bare JSON GET itself has a p99 of {json_p99:.0f} ms under the same read load)")
     print(f"    hot INBOX >= 152/s (twice 76/s): {hot.rate:.1f}/s, {verdict(hot.rate >= 152)}")
     for name in CHAINMAIL_READS:
         ratio = read[name].rate / read[BARE_JSON].rate
