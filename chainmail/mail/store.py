@@ -24,6 +24,7 @@ from chainmail.mail.mime import ParsedMessage, parse_message
 from chainmail.mail.pgp import encrypt_message
 from chainmail.projections import mailboxes as mailboxes_model
 from chainmail.projections import messages as messages_model
+from chainmail.projections import settings as settings_model
 from chainmail.projections import userdata as userdata_model
 from chainmail.projections import users as users_model
 from chainmail.projections.paging import Page
@@ -198,7 +199,10 @@ class MailStore:
         with self.engine.connect() as conn:
             if mailboxes_model.mailbox_by_path(conn, user_id, path) is not None:
                 raise AlreadyExists("MailboxExistsError", "Mailbox creation failed with code MailboxAlreadyExists")
-            if mailboxes_model.count_mailboxes(conn, user_id) > MAX_MAILBOXES:
+            most = settings_model.setting(conn, "const:max:mailboxes", MAX_MAILBOXES)
+            most = most if isinstance(most, int | float) and most > 0 else MAX_MAILBOXES
+            # as WildDuck: refused once the account has more folders than `const:max:mailboxes`
+            if mailboxes_model.count_mailboxes(conn, user_id) > most:
                 raise Invalid(
                     "DisallowedMailboxMethod",
                     "Mailbox creation failed with code ReachedMailboxCountLimit. Max mailboxes count reached.",

@@ -193,3 +193,21 @@ def test_a_user_token_reaches_only_its_own_mail(system: System) -> None:
     assert own.status_code == 200 and me.json == own.json
     assert other.status_code == 403 and other.json["code"] == "MissingPrivileges"
     assert upload_other.status_code == 403
+
+
+def test_the_mailbox_count_limit_is_the_administrators_setting(client: falcon.testing.TestClient) -> None:
+    user = create_user(client, "folder-hoarder")
+    assert len(mailbox_ids(client, user)) == 5
+    assert client.simulate_post("/api/settings/const:max:mailboxes", json={"value": 7}).status_code == 200
+
+    for n in range(3):  # as WildDuck: refused once the account has more folders than the limit
+        created = client.simulate_post(f"/api/users/{user}/mailboxes", json={"path": f"Folder {n}"})
+        assert created.status_code == 200, created.text
+    refused = client.simulate_post(f"/api/users/{user}/mailboxes", json={"path": "One too many"})
+
+    assert refused.status_code == 400
+    assert refused.json == {
+        "error": "Mailbox creation failed with code ReachedMailboxCountLimit. Max mailboxes count reached.",
+        "code": "DisallowedMailboxMethod",
+    }
+    assert len(mailbox_ids(client, user)) == 8
