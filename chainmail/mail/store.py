@@ -228,9 +228,9 @@ class MailStore:
 
     # -- storing ----------------------------------------------------------------------------
 
-    def check_quota(self, user: dict[str, Any], size: int) -> None:
-        quota = int(user["profile"].get("quota") or DEFAULTS["const:max:storage"])
-        if int(user["storage_used"] or 0) + size > quota:
+    def check_quota(self, user: dict[str, Any], size: int, settings: Mapping[str, Any]) -> None:
+        """`OverQuotaError` when `size` more bytes pass the account's quota (`storage_quota`)."""
+        if int(user["storage_used"] or 0) + size > storage_quota(user, settings):
             raise OverQuota("OverQuotaError", "User is over quota")
 
     def store(
@@ -263,7 +263,8 @@ class MailStore:
         subject, refs = thread_keys(parsed)
         dialect = self.engine.dialect.name
         by_thread = messages_model.thread_read(dialect, user_id, subject, refs)
-        reads = [users_model.user_read(user_id), mailboxes_model.mailbox_read(user_id, mailbox_id)]
+        reads = [users_model.user_and_settings_read(self.engine, user_id)]
+        reads += [mailboxes_model.mailbox_read(user_id, mailbox_id)]
         reads += [] if by_thread is None else [by_thread]
         current = TurnRead(self.engine, [*reads, *(condition.reads if condition is not None else ())])
         now = self.mail.clock()
@@ -273,7 +274,7 @@ class MailStore:
         def stage(pending: Mapping[str, int]) -> Staged:
             nonlocal size
             found = current.each()
-            user = found[0][0] if found[0] else None
+            user, settings = users_model.user_and_settings_of(found[0])
             if user is None:
                 raise user_not_found()
             if enforce_limits and (user.get("disabled") or user.get("suspended")):
@@ -294,7 +295,7 @@ class MailStore:
                     again = messages_model.thread_read(dialect, user_id, *keys)  # read in the turn, too
                     thread = messages_model.thread_of(TurnRead(self.engine, [again])()) if again else None
             if enforce_limits:
-                self.check_quota(user, pending.get("storage", 0) + len(content))
+                self.check_quota(user, pending.get("storage", 0) + len(content), settings)
             blob = blob_ref(content)
 
             def put_blobs(tx: Connection) -> None:  # in the transaction that records the message
@@ -574,8 +575,11 @@ class MailStore:
                 target = mailboxes_model.mailbox_by_path(conn, user_id, "INBOX")
         if target is None:
             raise NotFound("NoSuchMailbox", "This mailbox does not exist")
-        user = self.user(user_id)
-        self.check_quota(user, int(archived["size"]))
+        with self.engine.connect() as conn:
+            user, settings = users_model.get_user_and_settings(conn, user_id)
+        if user is None:
+            raise user_not_found()
+        self.check_quota(user, int(archived["size"]), settings)
         facts = messages_model.facts_of(archived)
         facts.pop("uid")
         facts["message"] = self.mail.ids.object_id(self.mail.clock())
@@ -636,6 +640,13 @@ class MailStore:
         if row is None or not in_window(row["settings"], self.mail.clock()):
             return None
         return {k: row["settings"].get(k, "") for k in ("name", "subject", "text", "html")}
+
+
+def storage_quota(user: dict[str, Any], settings: Mapping[str, Any]) -> int:
+    """The account's quota in bytes: its own, else the administrator's `const:max:storage` (`settings`, as
+    `GET /users/:id` shows it), else the built-in default."""
+    own = int(user["profile"].get("quota") or 0)
+    return own or int(settings_model.defaults_over(dict(settings), DEFAULTS)["const:max:storage"])
 
 
 def meta_json(value: Any) -> str | None:

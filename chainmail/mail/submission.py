@@ -20,7 +20,7 @@ from chainmail.domain.mail.names import normalize_address, uview
 from chainmail.domain.mail.outbound import QueuedMessage
 from chainmail.mail.mime import Composition, NewAttachment, build_message, html_to_text, parse_message
 from chainmail.mail.queue import OutboundQueue, forward_deliveries, plain_deliveries
-from chainmail.mail.store import Condition, MailStore, Stored, reflagged, user_not_found
+from chainmail.mail.store import Condition, MailStore, Stored, reflagged, storage_quota, user_not_found
 from chainmail.projections import addresses as addresses_model
 from chainmail.projections import mailboxes as mailboxes_model
 from chainmail.projections import outbound as outbound_model
@@ -169,8 +169,7 @@ class Submission:
     def submit(self, user_id: str, out: Outgoing) -> Submitted:
         sender_account = self._sender(user_id, "\\Drafts" if out.is_draft else "\\Sent")
         user = sender_account.user
-        quota = int(user["profile"].get("quota") or DEFAULTS["const:max:storage"])
-        over_quota = quota - int(user["storage_used"] or 0) <= 0
+        over_quota = storage_quota(user, sender_account.settings) - int(user["storage_used"] or 0) <= 0
         reference = self._reference(user, out.reference) if out.reference else None
 
         sender = out.envelope_from or out.from_ or {"name": user.get("name") or "", "address": user["address"]}

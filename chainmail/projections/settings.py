@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import JSON, Column, Connection, DateTime, String, Table, func, insert, select, update
+from sqlalchemy import JSON, Column, Connection, DateTime, Engine, String, Table, func, insert, select, update
 
 from chainmail.domain.mail.application import Mail
 from chainmail.domain.mail.settings import Setting
@@ -50,7 +50,7 @@ def limit_defaults(conn: Connection, defaults: dict[str, Any]) -> dict[str, Any]
     return defaults_over(custom_settings(conn), defaults)
 
 
-def all_settings_column(conn: Connection) -> Any:
+def all_settings_column(conn: Connection | Engine) -> Any:
     """Every setting as one JSON object {key: value}, a scalar subquery to read beside another row."""
     if conn.dialect.name == "postgresql":
         aggregate = func.json_object_agg(settings.c.key, settings.c.value)

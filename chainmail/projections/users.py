@@ -12,6 +12,7 @@ from sqlalchemy import (
     Column,
     Connection,
     DateTime,
+    Engine,
     Index,
     String,
     Table,
@@ -248,7 +249,7 @@ def get_user(conn: Connection, user_id: str) -> dict[str, Any] | None:
 _USER_AND_SETTINGS: dict[str, Prepared] = {}
 
 
-def user_and_settings_read(conn: Connection, user_id: str) -> tuple[Prepared, dict[str, Any]]:
+def user_and_settings_read(conn: Connection | Engine, user_id: str) -> tuple[Prepared, dict[str, Any]]:
     """The select of a user's row with every administrator setting (`user_and_settings_of` reads its rows),
     to send with others (`store.prepared.read_together`)."""
     from chainmail.projections.settings import all_settings_column

@@ -441,6 +441,24 @@ def test_an_upload_over_quota_is_refused(client: falcon.testing.TestClient) -> N
     assert over.status_code == 400 and over.json == {"error": "User is over quota", "code": "OverQuotaError"}
 
 
+def test_an_account_without_a_quota_of_its_own_has_the_administrators_and_is_held_to_it(
+    client: falcon.testing.TestClient,
+) -> None:
+    user = create_user(client, "default-quota")
+    inbox = mailbox_ids(client, user)["INBOX"]
+    assert client.simulate_post("/api/settings/const:max:storage", json={"value": 1500}).status_code == 200
+    assert client.simulate_get(f"/api/users/{user}").json["limits"]["quota"]["allowed"] == 1500
+    upload(client, user, inbox, text="x" * 500)
+
+    over = client.simulate_post(messages_url(user, inbox), json={"text": "y" * 2000})
+    assert over.status_code == 400 and over.json == {"error": "User is over quota", "code": "OverQuotaError"}
+
+    own = create_user(client, "own-quota", quota=10_000)  # an account's own quota comes first
+    assert client.simulate_post(messages_url(own, mailbox_ids(client, own)["INBOX"]), json={"text": "y" * 2000}).json[
+        "success"
+    ]
+
+
 def test_a_25_mb_message_round_trips_byte_identical(client: falcon.testing.TestClient) -> None:
     user = create_user(client, "bigmail")
     inbox = mailbox_ids(client, user)["INBOX"]
