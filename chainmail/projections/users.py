@@ -237,11 +237,6 @@ class UsersProjection(Projection):
 _USER_BY_ID = Prepared(select(users).where(users.c.id == bindparam("user")))  # every request of an account
 
 
-def user_read(user_id: str) -> tuple[Prepared, dict[str, Any]]:
-    """The select of a user's row, to send with others (`store.prepared.read_together`)."""
-    return _USER_BY_ID, {"user": user_id}
-
-
 def get_user(conn: Connection, user_id: str) -> dict[str, Any] | None:
     return _USER_BY_ID.first(conn, {"user": user_id})
 
