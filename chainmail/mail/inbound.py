@@ -121,17 +121,7 @@ class Inbound:
             """The daily forward limit, decided in the account's turn against every forward committed before
             and those saved with it: deliveries at once cannot together pass a limit with room for one."""
             deliveries = forward_deliveries(list(outcome.targets) + own_targets, rcpt_to)
-            if not deliveries:
-                return None
-            most = self._allowed_forwards(allowed)
-
-            def holds(rows: list[list[dict[str, Any]]], pending: Mapping[str, int]) -> Mapping[str, int]:
-                used = int(rows[0][0]["count"]) + pending.get("forwards", 0)
-                decided[:] = self._within(owner, most, used, deliveries)
-                return {"forwards": len(decided)}
-
-            since = self.system.mail.clock() - timedelta(days=1)
-            return Condition([outbound_model.forwards_since_read(owner, since)], holds)
+            return self._forward_limit(owner, allowed, deliveries, decided) if deliveries else None
 
         def forward(outcome: Outcome, message_id: str) -> list[QueuedMessage]:
             """The forward of the stored message, saved with it: kept and forwarded together or neither, so
@@ -183,31 +173,33 @@ class Inbound:
     def _within_limit(
         self, owner: str, allowed: int, targets: list[dict[str, Any]], rcpt_to: str
     ) -> list[dict[str, Any]]:
-        """The forward deliveries, or none once the owner's daily `forwards` (else `const:max:forwards`) is used.
-        For a forward saved alone (a forwarded address's, or one whose message a filter deleted): read before
-        its save, outside any turn."""
+        """The forward deliveries of a forward saved alone (a forwarded address's, or one whose message a
+        filter deleted), or none once the owner's daily limit is used: checked just before its save."""
         deliveries = forward_deliveries(targets, rcpt_to)
-        if not deliveries:
-            return []
-        most = self._allowed_forwards(allowed)
-        with self.system.engine.connect() as conn:
-            used = outbound_model.forwards_since(conn, owner, self.system.mail.clock() - timedelta(days=1))
-        return self._within(owner, most, used, deliveries)
+        decided: list[dict[str, Any]] = []
+        if deliveries:
+            self._forward_limit(owner, allowed, deliveries, decided).alone(self.system.engine)
+        return decided
 
-    def _allowed_forwards(self, allowed: int) -> int:
-        """The owner's own daily `forwards`, else `const:max:forwards`."""
-        if allowed:
-            return allowed
-        with self.system.engine.connect() as conn:
-            return int(settings_model.limit_defaults(conn, DEFAULTS)["const:max:forwards"])
+    def _forward_limit(
+        self, owner: str, allowed: int, deliveries: list[dict[str, Any]], decided: list[dict[str, Any]]
+    ) -> Condition:
+        """The owner's daily `forwards` (its own `allowed`, else `const:max:forwards`): the check puts in
+        `decided` the `deliveries`, or none when they would pass it, and adds them to the forwards counted."""
+        if not allowed:
+            with self.system.engine.connect() as conn:
+                allowed = int(settings_model.limit_defaults(conn, DEFAULTS)["const:max:forwards"])
 
-    @staticmethod
-    def _within(owner: str, allowed: int, used: int, deliveries: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """`deliveries`, or none when they would pass `allowed` forwards a day with `used` already."""
-        if used + len(deliveries) > allowed:
-            log.info("forward limit reached", owner=owner, allowed=allowed, used=used)
-            return []
-        return deliveries
+        def holds(rows: list[list[dict[str, Any]]], pending: Mapping[str, int]) -> Mapping[str, int]:
+            used = int(rows[0][0]["count"]) + pending.get("forwards", 0)
+            within = used + len(deliveries) <= allowed
+            if not within:
+                log.info("forward limit reached", owner=owner, allowed=allowed, used=used)
+            decided[:] = deliveries if within else []
+            return {"forwards": len(decided)}
+
+        since = self.system.mail.clock() - timedelta(days=1)
+        return Condition([outbound_model.forwards_since_read(owner, since)], holds)
 
     def _message_new(self, user_id: str, stored: Stored, raw: bytes, envelope_from: str) -> None:
         with self.system.engine.connect() as conn:

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine
 
 from chainmail.domain.errors import AlreadyExists, DomainError, Forbidden, Invalid, NotFound
 from chainmail.domain.mail.append_batches import Staged
@@ -33,7 +33,6 @@ from chainmail.store.postgres_events import TurnRead
 from chainmail.store.prepared import Prepared, read_together
 from chainmail.system import System
 
-MAX_MAILBOXES = 1500
 MAX_SEARCH_TEXT = 64 * 1024
 MAX_HEADERS_KEPT = 64
 CURRENT_CHUNK = 1000  # UIDs per read of a command's messages (SQLite caps the parameters of a statement)
@@ -91,6 +90,10 @@ class Condition:
     reads: Sequence[tuple[Prepared, Mapping[str, Any]]]
     holds: Callable[[list[list[dict[str, Any]]], Mapping[str, int]], Mapping[str, int] | None]
     adds: Mapping[str, int] = field(default_factory=dict)
+
+    def alone(self, engine: Engine) -> None:
+        """The rule checked just before a write saved outside the account's turn (a queue entry alone)."""
+        self.holds(TurnRead(engine, self.reads).each(), {})
 
 
 @dataclass(frozen=True)
@@ -199,8 +202,7 @@ class MailStore:
         with self.engine.connect() as conn:
             if mailboxes_model.mailbox_by_path(conn, user_id, path) is not None:
                 raise AlreadyExists("MailboxExistsError", "Mailbox creation failed with code MailboxAlreadyExists")
-            most = settings_model.setting(conn, "const:max:mailboxes", MAX_MAILBOXES)
-            most = most if isinstance(most, int | float) and most > 0 else MAX_MAILBOXES
+            most = settings_model.limit_defaults(conn, DEFAULTS)["const:max:mailboxes"]
             # as WildDuck: refused once the account has more folders than `const:max:mailboxes`
             if mailboxes_model.count_mailboxes(conn, user_id) > most:
                 raise Invalid(
@@ -229,8 +231,9 @@ class MailStore:
     # -- storing ----------------------------------------------------------------------------
 
     def check_quota(self, user: dict[str, Any], size: int, settings: Mapping[str, Any]) -> None:
-        """`OverQuotaError` when `size` more bytes pass the account's quota (`storage_quota`)."""
-        if int(user["storage_used"] or 0) + size > storage_quota(user, settings):
+        """`OverQuotaError` when `size` more bytes pass the account's quota (its own, else `const:max:storage`)."""
+        quota = settings_model.account_limit(user["profile"], "quota", settings, "const:max:storage")
+        if int(user["storage_used"] or 0) + size > quota:
             raise OverQuota("OverQuotaError", "User is over quota")
 
     def store(
@@ -640,13 +643,6 @@ class MailStore:
         if row is None or not in_window(row["settings"], self.mail.clock()):
             return None
         return {k: row["settings"].get(k, "") for k in ("name", "subject", "text", "html")}
-
-
-def storage_quota(user: dict[str, Any], settings: Mapping[str, Any]) -> int:
-    """The account's quota in bytes: its own, else the administrator's `const:max:storage` (`settings`, as
-    `GET /users/:id` shows it), else the built-in default."""
-    own = int(user["profile"].get("quota") or 0)
-    return own or int(settings_model.defaults_over(dict(settings), DEFAULTS)["const:max:storage"])
 
 
 def meta_json(value: Any) -> str | None:

@@ -15,12 +15,11 @@ from typing import Any
 import structlog
 
 from chainmail.domain.errors import Forbidden, Invalid, NotFound
-from chainmail.domain.mail.limits import DEFAULTS
 from chainmail.domain.mail.names import normalize_address, uview
 from chainmail.domain.mail.outbound import QueuedMessage
 from chainmail.mail.mime import Composition, NewAttachment, build_message, html_to_text, parse_message
 from chainmail.mail.queue import OutboundQueue, forward_deliveries, plain_deliveries
-from chainmail.mail.store import Condition, MailStore, Stored, reflagged, storage_quota, user_not_found
+from chainmail.mail.store import Condition, MailStore, Stored, reflagged, user_not_found
 from chainmail.projections import addresses as addresses_model
 from chainmail.projections import mailboxes as mailboxes_model
 from chainmail.projections import outbound as outbound_model
@@ -126,8 +125,8 @@ class Submission:
 
     def _within_daily_limit(self, sender: SendingAccount, sent_today: int, count: int) -> None:
         """`RateLimitedError` when `count` more recipients pass the account's daily recipient limit."""
-        daily = int(sender.user["profile"].get("recipients") or 0) or int(
-            settings_model.defaults_over(sender.settings, DEFAULTS)["const:max:recipients"]
+        daily = settings_model.account_limit(
+            sender.user["profile"], "recipients", sender.settings, "const:max:recipients"
         )
         if sent_today + count > daily:
             raise Forbidden("RateLimitedError", "You reached a daily sending limit for your account")
@@ -169,7 +168,8 @@ class Submission:
     def submit(self, user_id: str, out: Outgoing) -> Submitted:
         sender_account = self._sender(user_id, "\\Drafts" if out.is_draft else "\\Sent")
         user = sender_account.user
-        over_quota = storage_quota(user, sender_account.settings) - int(user["storage_used"] or 0) <= 0
+        quota = settings_model.account_limit(user["profile"], "quota", sender_account.settings, "const:max:storage")
+        over_quota = quota - int(user["storage_used"] or 0) <= 0
         reference = self._reference(user, out.reference) if out.reference else None
 
         sender = out.envelope_from or out.from_ or {"name": user.get("name") or "", "address": user["address"]}
@@ -228,8 +228,7 @@ class Submission:
         limit = self._daily_limit(sender_account, len(deliveries)) if sending else None
         if over_quota:  # no copy is kept: the queue entry is saved alone, the limit checked just before
             if limit is not None:
-                with self.engine.connect() as conn:
-                    limit.holds([prepared.rows(conn, params) for prepared, params in limit.reads], {})
+                limit.alone(self.engine)
                 queue_id = self.queue.queue(raw, parent_id=None, **entry)
         else:  # the copy and its queue entry in one save: neither is recorded without the other
             queue_id = self.queue.new_id() if sending else None

@@ -191,15 +191,9 @@ _FORWARDS_SINCE = Prepared(
 
 
 def forwards_since_read(owner: str, since: datetime) -> tuple[Prepared, dict[str, Any]]:
-    """The count of `forwards_since`, to send with the account's turn; one row, `count`."""
+    """The count of forward deliveries queued for `owner` (a user, or a forwarded address) since `since` (the
+    daily `forwards` limit), to send with the account's turn; one row, `count`."""
     return _FORWARDS_SINCE, {"owner": owner, "since": since}
-
-
-def forwards_since(conn: Connection, owner: str, since: datetime) -> int:
-    """Forward deliveries queued for `owner` (a user, or a forwarded address) since `since`: the daily
-    `forwards` limit."""
-    query, params = forwards_since_read(owner, since)
-    return int(query.rows(conn, params)[0]["count"])
 
 
 def autoreplied_since(conn: Connection, owner: str, recipient: str, since: datetime) -> bool:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import JSON, Column, Connection, DateTime, Engine, String, Table, func, insert, select, update
 
 from chainmail.domain.mail.application import Mail
+from chainmail.domain.mail.limits import DEFAULTS
 from chainmail.domain.mail.settings import Setting
 from chainmail.projections.projection import Projection, handles
 from chainmail.store.schema import metadata
@@ -63,6 +65,12 @@ def from_all_settings(value: Any) -> dict[str, Any]:
     """What `all_settings_column` read, as `custom_settings` answers it."""
     found = json.loads(value) if isinstance(value, str | bytes) else value
     return {key: (stored or {}).get("v") for key, stored in (found or {}).items()}
+
+
+def account_limit(profile: Mapping[str, Any], own: str, custom: Mapping[str, Any], key: str) -> int:
+    """An account's limit: its own (`profile[own]`, 0 for none), else the administrator's `key` (`custom`, the
+    settings as `custom_settings` answers them), else the built-in default, as `GET /users/:id` shows it."""
+    return int(profile.get(own) or 0) or int(defaults_over(dict(custom), DEFAULTS)[key])
 
 
 def defaults_over(custom: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:

@@ -34,24 +34,22 @@ class WriterTurn:
     def __init__(self, path: Path, timeout: float) -> None:
         self.lock_path = path.with_name(path.name + ".writer")
         self.timeout = timeout
-        self._threads = threading.Lock()
+        self._threads = threading.RLock()  # the holder may take it again (`hold`, then its saves)
         self._fd: int | None = None
         self._pid = 0
-        self._holder: int | None = None  # the thread holding the turn, and how many times it took it
-        self._depth = 0
+        self._depth = 0  # how many times the holding thread has taken the turn
 
     def acquire(self) -> None:
         """Wait for the turn (as long as SQLite's busy timeout); `sqlite3.OperationalError` as SQLite's
         own "database is locked" when it does not come. A thread that holds the turn already (a command
         holding it for its reads and its save, `hold`) takes it again at once, and keeps it until it has
         given it back as many times."""
-        me = threading.get_ident()
-        if self._holder == me:
-            self._depth += 1
-            return
         deadline = time.monotonic() + self.timeout
         if not self._threads.acquire(timeout=self.timeout):
             raise sqlite3.OperationalError("database is locked (waiting for the writer's turn)")
+        self._depth += 1
+        if self._depth > 1:  # the file is this thread's already
+            return
         try:
             fd = self._file()
             while fd is not None:
@@ -63,17 +61,14 @@ class WriterTurn:
                         raise sqlite3.OperationalError("database is locked (waiting for the writer's turn)") from None
                     time.sleep(POLL_SECONDS)
         except BaseException:
+            self._depth -= 1
             self._threads.release()
             raise
-        self._holder, self._depth = me, 1
 
     def release(self) -> None:
         self._depth -= 1
-        if self._depth:
-            return
-        self._holder = None
         try:
-            if self._fd is not None and self._pid == os.getpid():
+            if not self._depth and self._fd is not None and self._pid == os.getpid():
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
         finally:
             self._threads.release()

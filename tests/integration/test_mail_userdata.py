@@ -108,6 +108,23 @@ def test_the_account_shows_whether_its_autoreply_is_switched_on(client: falcon.t
     assert shown() == (False, False)
 
 
+def test_an_account_without_a_filter_limit_of_its_own_has_the_administrators(
+    client: falcon.testing.TestClient,
+) -> None:
+    user = create_user(client, "default-filters")
+    url = f"/api/users/{user}/filters"
+    assert client.simulate_post("/api/settings/const:max:filters", json={"value": 1}).status_code == 200
+    assert client.simulate_get(f"/api/users/{user}").json["limits"]["filters"]["allowed"] == 1
+
+    first = client.simulate_post(url, json={"query": {"subject": "x"}, "action": {"flag": True}})
+    second = client.simulate_post(url, json={"query": {"subject": "y"}, "action": {"flag": True}})
+
+    assert first.status_code == 200
+    assert second.status_code == 403 and second.json["code"] == "TooMany" and second.json["allowed"] == 1
+    assert client.simulate_get(url).json["limits"] == {"allowed": 1, "used": 1}
+    assert client.simulate_get("/api/users/" + "0" * 24 + "/filters").status_code == 404
+
+
 def test_filters_crud_with_descriptions_and_limits(client: falcon.testing.TestClient) -> None:
     user = create_user(client, "filterowner", filters=2)
     ids = mailbox_ids(client, user)

@@ -27,11 +27,19 @@ def _engine(path: Path):
 
 
 def _turn_is_free(path: Path) -> bool:
+    """Whether another thread could take the turn now (its holder could always take it again)."""
     turn = writer_turn(path, 30.0)
-    free = turn._threads.acquire(blocking=False)
-    if free:
-        turn._threads.release()
-    return free
+    free: list[bool] = []
+
+    def probe() -> None:
+        free.append(turn._threads.acquire(blocking=False))
+        if free[0]:
+            turn._threads.release()
+
+    prober = threading.Thread(target=probe)
+    prober.start()
+    prober.join()
+    return free[0]
 
 
 def test_the_turn_is_given_back_on_commit_on_rollback_and_on_a_failed_statement(tmp_path: Path) -> None:

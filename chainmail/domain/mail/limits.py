@@ -9,6 +9,7 @@ DEFAULTS = {
     "const:max:recipients": 2000,
     "const:max:forwards": 2000,
     "const:max:filters": 400,
+    "const:max:mailboxes": 1500,
     "const:max:imap:upload": 10 * GiB,
     "const:max:imap:download": 10 * GiB,
     "const:max:pop3:download": 10 * GiB,

@@ -7,9 +7,8 @@ from urllib.parse import urlparse
 
 import falcon
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, select
 
-from chainmail.domain.mail.limits import DEFAULTS
 from chainmail.http.auth import listing_scope, require
 from chainmail.http.errors import WildDuckError
 from chainmail.http.pagination import page_fields, page_request
@@ -18,8 +17,10 @@ from chainmail.http.validation import JoiBool, Number, ObjectIdParam, WildDuckIn
 from chainmail.http.validation import text as max_text
 from chainmail.http.wildduck.fields import MetaData, Target, metadata_object
 from chainmail.http.wire import js_iso
-from chainmail.mail.store import MailStore
+from chainmail.mail.store import user_not_found
 from chainmail.projections import mailboxes as mailboxes_model
+from chainmail.projections import settings as settings_model
+from chainmail.projections import users as users_model
 from chainmail.projections.paging import keyset_page
 from chainmail.projections.userdata import filters, user_filters
 from chainmail.system import System
@@ -138,13 +139,13 @@ def check_mailbox(system: System, user_id: str, action: dict[str, Any]) -> None:
 
 class UserFiltersResource:
     def __init__(self, system: System) -> None:
-        self.system, self.store = system, MailStore(system)
+        self.system = system
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, user: str) -> None:
         params = parse(ListUserFilters, req.context.params)
         grant = require(req.context.principal, "read", "filters", params.user)
-        account = self.store.user(params.user)
         with self.system.engine.connect() as conn:
+            allowed = _allowed_filters(conn, params.user)
             rows = user_filters(conn, params.user)
             paths = {m["id"]: m["path"] for m in mailboxes_model.user_mailboxes(conn, params.user)}
         results = []
@@ -161,15 +162,13 @@ class UserFiltersResource:
             if params.metaData and row["meta_data"]:
                 item["metaData"] = metadata_object(row["meta_data"])
             results.append(grant.filter(item))
-        allowed = int(account["profile"].get("filters") or DEFAULTS["const:max:filters"])
         resp.media = {"success": True, "limits": {"allowed": allowed, "used": len(rows)}, "results": results}
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, user: str) -> None:
         params = parse(CreateFilter, req.context.params)
         require(req.context.principal, "create", "filters", params.user)
-        account = self.store.user(params.user)
-        allowed = int(account["profile"].get("filters") or DEFAULTS["const:max:filters"])
         with self.system.engine.connect() as conn:
+            allowed = _allowed_filters(conn, params.user)
             if len(user_filters(conn, params.user)) >= allowed:
                 raise WildDuckError(403, "TooMany", "Maximum filters limit reached", allowed=allowed)
         action = params.action.model_dump(exclude_none=True)
@@ -184,7 +183,7 @@ class UserFiltersResource:
 
 class UserFilterResource:
     def __init__(self, system: System) -> None:
-        self.system, self.store = system, MailStore(system)
+        self.system = system
 
     def _row(self, user_id: str, filter_id: str) -> dict[str, Any]:
         with self.system.engine.connect() as conn:
@@ -286,3 +285,11 @@ def add_routes(api: Router, system: System) -> None:
     api.add("/filters", AllFiltersResource(system))
     api.add("/users/{user}/filters", UserFiltersResource(system))
     api.add("/users/{user}/filters/{filter}", UserFilterResource(system))
+
+
+def _allowed_filters(conn: Connection, user_id: str) -> int:
+    """The account's filter limit (its own `filters`, else `const:max:filters`); NoSuchUser without one."""
+    account, custom = users_model.get_user_and_settings(conn, user_id)
+    if account is None:
+        raise user_not_found()
+    return settings_model.account_limit(account["profile"], "filters", custom, "const:max:filters")
