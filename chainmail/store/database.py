@@ -68,7 +68,6 @@ def make_engine(database_url: str, **kwargs: Any) -> Engine:
         **kwargs,
     )
     turn = writer_turn(path, SQLITE_BUSY_TIMEOUT_MS / 1000)
-    _sqlite_turns[engine] = turn
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -122,8 +121,6 @@ _writers: weakref.WeakKeyDictionary[Engine, Engine] = weakref.WeakKeyDictionary(
 
 
 def sqlite_turn(engine: Engine) -> WriterTurn | None:
-    """The writer's turn of an SQLite engine's file (None on PostgreSQL)."""
-    return _sqlite_turns.get(engine)
-
-
-_sqlite_turns: weakref.WeakKeyDictionary[Engine, WriterTurn] = weakref.WeakKeyDictionary()
+    """The writer's turn of an SQLite engine's file, the one its connections queue for (None on PostgreSQL)."""
+    path = sqlite_path(engine.url.render_as_string(hide_password=False))
+    return writer_turn(path, SQLITE_BUSY_TIMEOUT_MS / 1000) if path is not None else None
