@@ -49,6 +49,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gunicorn.util import load_class
+from gunicorn.workers.gasgi import ASGIWorker
+
 import chainmail
 from benchmarks import bare_falcon
 from benchmarks._stores import database
@@ -481,6 +484,12 @@ class Target:
         return Req(method, path, body, {"X-Access-Token": TOKEN, **kind})
 
 
+def is_asgi(worker_class: str) -> bool:
+    """Whether gunicorn's `worker_class` serves ASGI apps (gunicorn's own, or chainmail's built on it)."""
+    found = load_class(worker_class, default="gunicorn.workers.sync.SyncWorker", section="gunicorn.workers")
+    return issubclass(found, ASGIWorker)
+
+
 @contextmanager
 def servers(store: str, workers: int, threads: int) -> Iterator[Target]:
     """Throwaway databases; `chainmail migrate` and `chainmail serve`; the bare app beside it, same settings
@@ -497,7 +506,7 @@ def servers(store: str, workers: int, threads: int) -> Iterator[Target]:
         chainmail_port, bare_port = free_port(), free_port()
         serve = [sys.executable, "-m", "chainmail.cli", "serve"]
         bare = [sys.executable, "-m", "gunicorn", "-c", str(GUNICORN_CONF), "--pythonpath", str(HERE)]
-        asgi = runpy.run_path(str(GUNICORN_CONF))["worker_class"] == "asgi"  # chainmail's BufferedWsgi
+        asgi = is_asgi(runpy.run_path(str(GUNICORN_CONF))["worker_class"])  # chainmail's BufferedWsgi
         bare.append("bare_falcon:served" if asgi else "bare_falcon:application")
         bare_env = {**env, "CHAINMAIL_PORT": str(bare_port), "BARE_DATABASE_URL": bare_url}
         bare_env.update(BARE_POOL_SIZE=str(threads), BARE_ASGI="1" if asgi else "")

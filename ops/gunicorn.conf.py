@@ -11,8 +11,11 @@ _settings = load_settings()
 bind = f"{_settings.host}:{_settings.port}"
 workers = _settings.workers
 # An asyncio worker holds thousands of idle or slow connections for the price of a socket each: it reads
-# every request whole, then runs the WSGI app on a thread pool (chainmail.http.buffered, APP_THREADS).
-worker_class = "asgi"
+# every request whole, then runs the WSGI app on a thread pool (chainmail.http.buffered, APP_THREADS). It is
+# gunicorn's, on asyncio's own loop, accepting one connection at a time so that workers share a burst of them
+# (chainmail.http.worker).
+worker_class = "chainmail.http.worker.Worker"
+asgi_loop = "asyncio"
 threads = APP_THREADS  # not gunicorn's (it warns that the asyncio worker ignores it): the app's pool, for reference
 worker_connections = 4096  # per worker; the process allows 20,000 open files
 timeout = 60  # also bounds how long a body may take between two chunks
