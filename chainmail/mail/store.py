@@ -202,16 +202,28 @@ class MailStore:
         with self.engine.connect() as conn:
             if mailboxes_model.mailbox_by_path(conn, user_id, path) is not None:
                 raise AlreadyExists("MailboxExistsError", "Mailbox creation failed with code MailboxAlreadyExists")
-            most = settings_model.limit_defaults(conn, DEFAULTS)["const:max:mailboxes"]
-            # as WildDuck: refused once the account has more folders than `const:max:mailboxes`
-            if mailboxes_model.count_mailboxes(conn, user_id) > most:
+        counted = TurnRead(self.engine, [mailboxes_model.count_and_settings_read(self.engine, user_id)])
+
+        def within_limit() -> None:
+            """As WildDuck: refused once the account has more folders than `const:max:mailboxes`, counted in
+            the account's turn (two creations at once at the limit otherwise both passed it)."""
+            found = counted()[0]
+            most = settings_model.defaults_over(settings_model.from_all_settings(found["_settings"]), DEFAULTS)
+            if int(found["count"]) > int(most["const:max:mailboxes"]):
                 raise Invalid(
                     "DisallowedMailboxMethod",
                     "Mailbox creation failed with code ReachedMailboxCountLimit. Max mailboxes count reached.",
                 )
-        return self.mail.create_mailbox(
-            user_id, path, hidden=hidden, retention=retention, encrypt_messages=encrypt_messages
-        )
+
+        with counted.first():
+            return self.mail.create_mailbox(
+                user_id,
+                path,
+                hidden=hidden,
+                retention=retention,
+                encrypt_messages=encrypt_messages,
+                within_limit=within_limit,
+            )
 
     def update_mailbox(self, user_id: str, mailbox_id: str, path: str | None, changes: dict[str, Any]) -> None:
         current = self.mailbox(user_id, mailbox_id, "Mailbox update failed with code NoSuchMailbox")

@@ -10,6 +10,7 @@ from sqlalchemy import (
     Column,
     Connection,
     DateTime,
+    Engine,
     Index,
     String,
     Table,
@@ -181,7 +182,19 @@ def special_mailbox(conn: Connection, user_id: str, special_use: str) -> dict[st
     return _SPECIAL_MAILBOX.first(conn, {"user": user_id, "special_use": special_use})
 
 
-def count_mailboxes(conn: Connection, user_id: str) -> int:
+_COUNT_AND_SETTINGS: dict[str, Prepared] = {}
+
+
+def count_and_settings_read(conn: Connection | Engine, user_id: str) -> tuple[Prepared, dict[str, Any]]:
+    """The select of how many folders a user has (`count`) beside every administrator setting (`_settings`,
+    as `settings.from_all_settings` takes it): what the folder limit is decided on, to send with the turn."""
     from sqlalchemy import func
 
-    return int(conn.execute(select(func.count()).where(mailboxes.c.user_id == user_id)).scalar_one())
+    from chainmail.projections.settings import all_settings_column
+
+    query = _COUNT_AND_SETTINGS.get(conn.dialect.name)
+    if query is None:
+        counted = select(func.count()).where(mailboxes.c.user_id == bindparam("user")).scalar_subquery()
+        query = Prepared(select(counted.label("count"), all_settings_column(conn).label("_settings")))
+        _COUNT_AND_SETTINGS[conn.dialect.name] = query
+    return query, {"user": user_id}

@@ -277,3 +277,22 @@ def test_mail_delivered_at_once_forwards_only_what_the_daily_forward_limit_has_r
         ).scalar_one()
     assert forwards == room
     assert folder(clients[1], user, mailbox_ids(clients[1], user)["INBOX"])["total"] == 8
+
+
+def test_folders_created_at_once_pass_the_mailbox_limit_by_one_folder_as_one_at_a_time_would(
+    clients: list[Client],
+) -> None:
+    # As WildDuck, a creation is refused once the account has more folders than `const:max:mailboxes`: one
+    # at a time, the account ends with the limit and one more. Eight at once from two workers must end the same.
+    user = create_user(clients[0], "folder-racers")
+    most = len(mailbox_ids(clients[0], user))
+    assert clients[0].simulate_post("/api/settings/const:max:mailboxes", json={"value": most}).status_code == 200
+    path = f"/api/users/{user}/mailboxes"
+    requests = [
+        lambda c=c, w=w, n=n: c.simulate_post(path, json={"path": f"Folder {w}.{n}"})
+        for w, c in enumerate(clients)
+        for n in range(4)
+    ]
+
+    assert at_once(requests) == [200] + [400] * 7
+    assert len(mailbox_ids(clients[1], user)) == most + 1

@@ -65,8 +65,16 @@ class MailStoreCommands(HousekeepingCommands):
         hidden: bool = False,
         retention: int = 0,
         encrypt_messages: bool = False,
+        within_limit: Callable[[], None] | None = None,
     ) -> ObjectId:
+        """A new folder. `within_limit` raises the DomainError that refuses it when the account has too many
+        already: it runs in the account's turn, which a creation holds from its first read on both stores (on
+        SQLite the file's writer: a new folder's save touches no aggregate another creation saves, so no
+        version would catch a second creation in between)."""
+
         def command() -> ObjectId:
+            if within_limit is not None:
+                within_limit()
             now = self.clock()
             mailbox_id = self.ids.object_id(now)
             claim = self._path_claim(user_id, path, mailbox_id)
@@ -84,7 +92,7 @@ class MailStoreCommands(HousekeepingCommands):
             self.save(claim, mailbox)
             return mailbox_id
 
-        return self.retrying(command)
+        return self._contended(command, user_id, hold=True)
 
     def update_mailbox(self, user_id: str, mailbox_id: str, path: str | None, changes: dict[str, Any]) -> None:
         def command() -> None:
@@ -290,7 +298,7 @@ class MailStoreCommands(HousekeepingCommands):
 
     # -- helpers ----------------------------------------------------------------------------
 
-    def _contended(self, command: Callable[[], T], user_id: str) -> T:
+    def _contended(self, command: Callable[[], T], user_id: str, *, hold: bool = False) -> T:
         """Run a command on an account's folders in turn with the account's other writers of every process
         (gunicorn workers, API nodes): each waits for one commit instead of racing for the folder's next
         version. Racing lets the same writers lose again and again (a hot INBOX under four workers answered
@@ -298,10 +306,11 @@ class MailStoreCommands(HousekeepingCommands):
         them). Commands of one process on one folder are batched before they get here. A writer outside the
         turn (a tool, an older node) can still win a race: the command then reruns, in a turn of its own.
         On SQLite a command's first try runs without a turn, and only its reruns hold the file's writer from
-        their first read (`serialised(lost=True)`), so a command loses one race at most.
+        their first read (`serialised(lost=True)`), so a command loses one race at most; with `hold`, every
+        try does (a rare command whose rule no aggregate's version guards).
         """
         for attempt in range(MAILBOX_RETRIES):
-            with self.serialised(f"mail-account:{user_id}", lost=attempt > 0):
+            with self.serialised(f"mail-account:{user_id}", lost=hold or attempt > 0):
                 try:
                     return command()
                 except IntegrityError:
