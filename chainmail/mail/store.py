@@ -225,6 +225,28 @@ class MailStore:
                 within_limit=within_limit,
             )
 
+    def create_filter(
+        self, user_id: str, name: str, query: dict[str, Any], action: dict[str, Any], disabled: bool, meta: str | None
+    ) -> str:
+        """A new filter, refused (`TooMany`) once the account has as many as its limit (its own `filters`, else
+        `const:max:filters`), counted in the account's turn: creations at once stay within it."""
+        counted = TurnRead(
+            self.engine,
+            [users_model.user_and_settings_read(self.engine, user_id), userdata_model.filter_count_read(user_id)],
+        )
+
+        def within_limit() -> None:
+            account_rows, count_rows = counted.each()
+            account, custom = users_model.user_and_settings_of(account_rows)
+            if account is None:
+                raise user_not_found()
+            allowed = settings_model.account_limit(account["profile"], "filters", custom, "const:max:filters")
+            if int(count_rows[0]["count"]) >= allowed:
+                raise Forbidden("TooMany", "Maximum filters limit reached", allowed=allowed)
+
+        with counted.first():
+            return self.mail.create_filter(user_id, name, query, action, disabled, meta, within_limit=within_limit)
+
     def update_mailbox(self, user_id: str, mailbox_id: str, path: str | None, changes: dict[str, Any]) -> None:
         current = self.mailbox(user_id, mailbox_id, "Mailbox update failed with code NoSuchMailbox")
         if path is not None and path != current["path"]:

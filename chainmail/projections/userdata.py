@@ -15,7 +15,9 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
     delete,
+    func,
     insert,
     select,
     update,
@@ -26,6 +28,7 @@ from chainmail.domain.mail.application import Mail
 from chainmail.domain.mail.mailstore import autoreply_object_id
 from chainmail.domain.mail.userdata import Audit, Autoreply, Filter, StoredFile
 from chainmail.projections.projection import Projection, handles
+from chainmail.store.prepared import Prepared
 from chainmail.store.schema import metadata
 
 stored_files = Table(
@@ -164,6 +167,14 @@ class UserDataProjection(Projection):
                 created=e.created_at,
             )
         )
+
+
+_FILTER_COUNT = Prepared(select(func.count().label("count")).where(filters.c.user_id == bindparam("user")))
+
+
+def filter_count_read(user_id: str) -> tuple[Prepared, dict[str, Any]]:
+    """The select of how many filters a user has, to send with the account's turn."""
+    return _FILTER_COUNT, {"user": user_id}
 
 
 def user_filters(conn: Connection, user_id: str) -> list[dict[str, Any]]:

@@ -296,3 +296,20 @@ def test_folders_created_at_once_pass_the_mailbox_limit_by_one_folder_as_one_at_
 
     assert at_once(requests) == [200] + [400] * 7
     assert len(mailbox_ids(clients[1], user)) == most + 1
+
+
+def test_filters_created_at_once_stay_within_the_filter_limit(clients: list[Client]) -> None:
+    user = create_user(clients[0], "filter-racers")
+    assert clients[0].simulate_post("/api/settings/const:max:filters", json={"value": 3}).status_code == 200
+    path = f"/api/users/{user}/filters"
+    requests = [
+        lambda c=c, w=w, n=n: c.simulate_post(path, json={"query": {"from": f"p{w}.{n}"}, "action": {"seen": True}})
+        for w, c in enumerate(clients)
+        for n in range(4)
+    ]
+
+    assert at_once(requests) == [200] * 3 + [403] * 5
+    listed = clients[1].simulate_get(path).json
+    assert listed["limits"] == {"allowed": 3, "used": 3}
+    refused = clients[0].simulate_post(path, json={"query": {"from": "late"}, "action": {"seen": True}})
+    assert refused.json == {"error": "Maximum filters limit reached", "code": "TooMany", "allowed": 3}

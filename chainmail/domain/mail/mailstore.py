@@ -377,22 +377,30 @@ class MailStoreCommands(HousekeepingCommands):
         action: dict[str, Any],
         disabled: bool,
         meta_data: str | None,
+        within_limit: Callable[[], None] | None = None,
     ) -> ObjectId:
-        now = self.clock()
-        filter_id = self.ids.object_id(now)
-        self.save(
-            Filter(
-                filter_id=filter_id,
-                user_id=user_id,
-                name=name,
-                query=query,
-                action=action,
-                disabled=disabled,
-                meta_data=meta_data,
-                created_at=now,
+        """A new filter; `within_limit` as `create_mailbox` takes it (the filter limit)."""
+
+        def command() -> ObjectId:
+            if within_limit is not None:
+                within_limit()
+            now = self.clock()
+            filter_id = self.ids.object_id(now)
+            self.save(
+                Filter(
+                    filter_id=filter_id,
+                    user_id=user_id,
+                    name=name,
+                    query=query,
+                    action=action,
+                    disabled=disabled,
+                    meta_data=meta_data,
+                    created_at=now,
+                )
             )
-        )
-        return filter_id
+            return filter_id
+
+        return self._contended(command, user_id, hold=within_limit is not None)
 
     def update_filter(self, user_id: str, filter_id: str, changes: dict[str, Any]) -> None:
         def command() -> None:

@@ -17,7 +17,7 @@ from chainmail.http.validation import JoiBool, Number, ObjectIdParam, WildDuckIn
 from chainmail.http.validation import text as max_text
 from chainmail.http.wildduck.fields import MetaData, Target, metadata_object
 from chainmail.http.wire import js_iso
-from chainmail.mail.store import user_not_found
+from chainmail.mail.store import MailStore, user_not_found
 from chainmail.projections import mailboxes as mailboxes_model
 from chainmail.projections import settings as settings_model
 from chainmail.projections import users as users_model
@@ -167,7 +167,7 @@ class UserFiltersResource:
     def on_post(self, req: falcon.Request, resp: falcon.Response, user: str) -> None:
         params = parse(CreateFilter, req.context.params)
         require(req.context.principal, "create", "filters", params.user)
-        with self.system.engine.connect() as conn:
+        with self.system.engine.connect() as conn:  # refused early, in WildDuck's order; the turn decides a race
             allowed = _allowed_filters(conn, params.user)
             if len(user_filters(conn, params.user)) >= allowed:
                 raise WildDuckError(403, "TooMany", "Maximum filters limit reached", allowed=allowed)
@@ -175,7 +175,7 @@ class UserFiltersResource:
         if "targets" in action:
             action["targets"] = _targets(action["targets"])
         check_mailbox(self.system, params.user, action)
-        filter_id = self.system.mail.create_filter(
+        filter_id = MailStore(self.system).create_filter(
             params.user, params.name or "", _query(params.query), action, params.disabled is True, params.metaData
         )
         resp.media = {"success": True, "id": filter_id}
