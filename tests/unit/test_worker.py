@@ -78,7 +78,7 @@ def test_a_worker_takes_one_waiting_connection_each_time_the_socket_is_ready(lis
         loop.close()
 
 
-def test_the_shared_socket_keeps_the_configured_backlog(listening: socket.socket) -> None:
+def test_the_shared_socket_keeps_the_configured_backlog_and_outlives_the_worker(listening: socket.socket) -> None:
     # asyncio passes its own backlog (100 by default) to listen(): every worker that started shrank the queue
     # of the socket the master opened with the configured one
     loop = worker_loop(backlog=1024)
@@ -89,3 +89,6 @@ def test_the_shared_socket_keeps_the_configured_backlog(listening: socket.socket
         loop.run_until_complete(server.wait_closed())
     finally:
         loop.close()
+    # the worker closed a descriptor of its own: the socket the master and the other workers share still listens
+    with socket.create_connection(listening.getsockname()):
+        assert waiting(listening) == 1
