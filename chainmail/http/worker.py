@@ -11,6 +11,9 @@ free to take it first, a busy worker (whose event loop waits for the lock) being
 asyncio also passes its backlog to `listen()`, which resized the queue of the socket every worker shares:
 each worker that started left the master's configured backlog (2048) at asyncio's 100. The socket asyncio is
 given here keeps the configured one.
+
+It hooks gunicorn 27's `ASGIWorker._setup_event_loop`, not a public interface: pyproject.toml keeps gunicorn
+below 28, and `tests/unit/test_worker.py` tells if a release moves it.
 """
 
 from __future__ import annotations
