@@ -1,5 +1,6 @@
 """The gunicorn worker of `chainmail serve` takes one waiting connection at a time off the listening socket
-that every worker shares, and leaves that socket the backlog the operator configured."""
+that every worker shares, leaves a waiting connection to a live worker that holds fewer, and leaves that
+socket the backlog the operator configured."""
 
 from __future__ import annotations
 
@@ -8,12 +9,13 @@ import logging
 import os
 import socket
 import subprocess
+import time
 from collections.abc import Iterator
 
 import pytest
 from gunicorn.config import Config
 
-from chainmail.http.worker import Worker
+from chainmail.http.worker import _SLOT, YIELD_FOR, Shares, Worker
 
 
 @pytest.fixture
@@ -26,10 +28,11 @@ def listening() -> Iterator[socket.socket]:
     sock.close()
 
 
-def worker_loop(backlog: int = 2048) -> asyncio.AbstractEventLoop:
+def worker_loop(backlog: int = 2048, shares: Shares | None = None) -> asyncio.AbstractEventLoop:
     cfg = Config()
     cfg.set("backlog", backlog)
-    worker = Worker(0, os.getpid(), [], None, 30, cfg, logging.getLogger("test"))
+    worker = Worker(0, os.getpid(), [], None, 30, cfg, logging.getLogger("test"))  # its slot: 0
+    worker.shares = shares or Shares()  # a table of its own: no other worker in it
     worker._setup_event_loop()
     assert worker.loop is not None
     return worker.loop
@@ -92,3 +95,36 @@ def test_the_shared_socket_keeps_the_configured_backlog_and_outlives_the_worker(
     # the worker closed a descriptor of its own: the socket the master and the other workers share still listens
     with socket.create_connection(listening.getsockname()):
         assert waiting(listening) == 1
+
+
+def test_a_worker_holding_more_connections_than_a_live_one_leaves_it_a_waiting_connection_for_a_moment(
+    listening: socket.socket,
+) -> None:
+    shares = Shares()
+    loop = worker_loop(shares=shares)
+    server = loop.run_until_complete(loop.create_server(asyncio.Protocol, sock=listening))
+    shares.publish(1, 0)  # another worker, alive, holding no connection
+    clients = [socket.create_connection(listening.getsockname())]
+    try:
+        for _ in range(3):  # both hold none: this one takes the first
+            one_turn(loop)
+        assert waiting(listening) == 0
+        clients.append(socket.create_connection(listening.getsockname()))
+        one_turn(loop)
+        assert waiting(listening) == 1  # it holds one, the other none: left to the other
+        moment = time.monotonic()
+        while waiting(listening) and time.monotonic() - moment < 1:
+            one_turn(loop)
+        assert waiting(listening) == 0  # the other never took it: taken after a moment all the same
+        assert time.monotonic() - moment >= YIELD_FOR
+
+        _SLOT.pack_into(shares.table, _SLOT.size, time.monotonic() - 60, 0)  # the other has not been seen for long
+        clients.append(socket.create_connection(listening.getsockname()))
+        one_turn(loop)
+        assert waiting(listening) == 0  # a worker gone is not waited for
+    finally:
+        for client in clients:
+            client.close()
+        server.close()
+        loop.run_until_complete(server.wait_closed())
+        loop.close()
