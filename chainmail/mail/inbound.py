@@ -13,7 +13,6 @@ from typing import Any
 
 import structlog
 
-from chainmail.domain.mail.limits import DEFAULTS
 from chainmail.domain.mail.names import normalize_address, uview
 from chainmail.domain.mail.outbound import QueuedMessage
 from chainmail.mail import webhook_calls
@@ -93,14 +92,13 @@ class Inbound:
         envelope = {"from": envelope_from, "rcpt": [{"value": rcpt_to, "formatted": rcpt_to}]}
         if recipient.user_id is None:
             assert recipient.address_id is not None
-            allowed = int((recipient.profile or {}).get("forwards") or 0)
             queue_id = self.queue.queue(
                 raw,
                 user_id=None,
                 parent_id=recipient.address_id,
                 reason="forward",
                 envelope_from=envelope_from,
-                deliveries=self._within_limit(recipient.address_id, allowed, recipient.targets, rcpt_to),
+                deliveries=self._within_limit(recipient.address_id, recipient.profile, recipient.targets, rcpt_to),
             )
             autoreply_id = None
             if recipient.address_id and in_window(recipient.autoreply, self.system.mail.clock()):
@@ -113,7 +111,6 @@ class Inbound:
         user = self.store.user(recipient.user_id)
         owner = recipient.user_id
         own_targets = [t for t in (user["profile"] or {}).get("targets", []) if t.get("value")]
-        allowed = int((user["profile"] or {}).get("forwards") or 0)
         entry_id = self.queue.new_id()
         decided: list[dict[str, Any]] = []  # the forward deliveries the account's turn let through
 
@@ -121,7 +118,7 @@ class Inbound:
             """The daily forward limit, decided in the account's turn against every forward committed before
             and those saved with it: deliveries at once cannot together pass a limit with room for one."""
             deliveries = forward_deliveries(list(outcome.targets) + own_targets, rcpt_to)
-            return self._forward_limit(owner, allowed, deliveries, decided) if deliveries else None
+            return self._forward_limit(owner, user["profile"], deliveries, decided) if deliveries else None
 
         def forward(outcome: Outcome, message_id: str) -> list[QueuedMessage]:
             """The forward of the stored message, saved with it: kept and forwarded together or neither, so
@@ -148,7 +145,7 @@ class Inbound:
                 reason="forward",
                 envelope_from=envelope_from,
                 deliveries=self._within_limit(
-                    recipient.user_id, allowed, list(delivery.outcome.targets) + own_targets, rcpt_to
+                    recipient.user_id, user["profile"], list(delivery.outcome.targets) + own_targets, rcpt_to
                 ),
             )
         else:
@@ -171,24 +168,28 @@ class Inbound:
         )
 
     def _within_limit(
-        self, owner: str, allowed: int, targets: list[dict[str, Any]], rcpt_to: str
+        self, owner: str, profile: Mapping[str, Any] | None, targets: list[dict[str, Any]], rcpt_to: str
     ) -> list[dict[str, Any]]:
         """The forward deliveries of a forward saved alone (a forwarded address's, or one whose message a
         filter deleted), or none once the owner's daily limit is used: checked just before its save."""
         deliveries = forward_deliveries(targets, rcpt_to)
         decided: list[dict[str, Any]] = []
         if deliveries:
-            self._forward_limit(owner, allowed, deliveries, decided).alone(self.system.engine)
+            self._forward_limit(owner, profile, deliveries, decided).alone(self.system.engine)
         return decided
 
     def _forward_limit(
-        self, owner: str, allowed: int, deliveries: list[dict[str, Any]], decided: list[dict[str, Any]]
+        self,
+        owner: str,
+        profile: Mapping[str, Any] | None,
+        deliveries: list[dict[str, Any]],
+        decided: list[dict[str, Any]],
     ) -> Condition:
-        """The owner's daily `forwards` (its own `allowed`, else `const:max:forwards`): the check puts in
+        """The owner's daily `forwards` (its `profile`'s own, else `const:max:forwards`): the check puts in
         `decided` the `deliveries`, or none when they would pass it, and adds them to the forwards counted."""
-        if not allowed:
-            with self.system.engine.connect() as conn:
-                allowed = int(settings_model.limit_defaults(conn, DEFAULTS)["const:max:forwards"])
+        with self.system.engine.connect() as conn:
+            custom = settings_model.custom_settings(conn)
+        allowed = settings_model.account_limit(profile or {}, "forwards", custom, "const:max:forwards")
 
         def holds(rows: list[list[dict[str, Any]]], pending: Mapping[str, int]) -> Mapping[str, int]:
             used = int(rows[0][0]["count"]) + pending.get("forwards", 0)

@@ -47,11 +47,6 @@ def setting(conn: Connection, key: str, default: Any) -> Any:
     return (row.value or {}).get("v", default) if row else default
 
 
-def limit_defaults(conn: Connection, defaults: dict[str, Any]) -> dict[str, Any]:
-    """The built-in limit defaults with the administrator's `const:*` settings over them."""
-    return defaults_over(custom_settings(conn), defaults)
-
-
 def all_settings_column(conn: Connection | Engine) -> Any:
     """Every setting as one JSON object {key: value}, a scalar subquery to read beside another row."""
     if conn.dialect.name == "postgresql":

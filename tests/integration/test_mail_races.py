@@ -313,3 +313,28 @@ def test_filters_created_at_once_stay_within_the_filter_limit(clients: list[Clie
     assert listed["limits"] == {"allowed": 3, "used": 3}
     refused = clients[0].simulate_post(path, json={"query": {"from": "late"}, "action": {"seen": True}})
     assert refused.json == {"error": "Maximum filters limit reached", "code": "TooMany", "allowed": 3}
+
+
+def test_forwards_without_a_limit_of_their_own_stop_at_the_administrators_daily_limit(
+    clients: list[Client], workers: list[System]
+) -> None:
+    # an account and a forwarded address that set no `forwards`: `const:max:forwards` is their daily limit
+    assert clients[0].simulate_post("/api/settings/const:max:forwards", json={"value": 2}).status_code == 200
+    user = create_user(clients[0], "plain-forwarder", targets=["elsewhere@remote.test"])
+    account = clients[0].simulate_get(f"/api/users/{user}").json["address"]
+    made = clients[0].simulate_post(
+        "/api/addresses/forwarded", json={"address": "relay@example.com", "targets": ["far@remote.test"]}
+    )
+    assert made.status_code == 200, made.text
+    shown = clients[1].simulate_get(f"/api/addresses/forwarded/{made.json['id']}").json
+    assert shown["limits"]["forwards"]["allowed"] == 2
+    for address in (account, "relay@example.com"):
+        recipient = resolve_recipient(workers[0], address)
+        assert recipient is not None
+        received = [
+            Inbound(workers[n % 2]).receive(
+                "a@remote.test", recipient, address, f"From: a@remote.test\r\nSubject: {n}\r\n\r\nhi\r\n".encode()
+            )
+            for n in range(4)
+        ]
+        assert [r.forward_queue_id is not None for r in received] == [True, True, False, False], address

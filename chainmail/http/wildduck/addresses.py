@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 import falcon
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from chainmail.domain.mail.address_book import NewAddress
-from chainmail.domain.mail.limits import DEFAULTS
 from chainmail.domain.mail.names import normalize_address, normalize_domain, uview
 from chainmail.http.auth import listing_scope, require
 from chainmail.http.bodies import loads_json
@@ -308,30 +308,27 @@ class ResolveQuery(WildDuckInput):
     allowWildcard: JoiBool = None
 
 
-def _forward_limits(row: dict[str, Any], default: int) -> dict[str, Any]:
-    allowed = int((row["profile"] or {}).get("forwards") or 0) or default
-    return {"forwards": {"allowed": allowed, "used": 0, "ttl": False}}
-
-
-def _max_forwards(system: System) -> int:
-    """`const:max:forwards`: the daily forward limit of an address that sets none."""
+def _custom_settings(system: System) -> dict[str, Any]:
+    """The administrator's settings (`const:max:forwards` is the daily forward limit of an address that sets
+    none)."""
     with system.engine.connect() as conn:
-        return int(settings_model.limit_defaults(conn, DEFAULTS)["const:max:forwards"])
+        return settings_model.custom_settings(conn)
 
 
 def _autoreply(row: dict[str, Any]) -> dict[str, Any]:
     return dict((row["profile"] or {}).get("autoreply") or {"status": False})
 
 
-def forwarded_view(row: dict[str, Any], default_forwards: int = DEFAULTS["const:max:forwards"]) -> dict[str, Any]:
+def forwarded_view(row: dict[str, Any], custom: Mapping[str, Any]) -> dict[str, Any]:
     profile = row["profile"] or {}
+    allowed = settings_model.account_limit(profile, "forwards", custom, "const:max:forwards")
     view: dict[str, Any] = {
         "success": True,
         "id": row["id"],
         "name": row["name"] or "",
         "address": row["address"],
         "targets": _targets(row),
-        "limits": _forward_limits(row, default_forwards),
+        "limits": {"forwards": {"allowed": allowed, "used": 0, "ttl": False}},
         "autoreply": _autoreply(row),
         "tags": list(row["tags"] or []),
         "created": row["created"],
@@ -388,7 +385,7 @@ class ResolveAddressResource:
                 values["internalData"] = metadata_object(profile["internalData"])
             resp.media = grant.filter(values)
             return
-        resp.media = grant.filter(forwarded_view(row, _max_forwards(self.system)))
+        resp.media = grant.filter(forwarded_view(row, _custom_settings(self.system)))
 
 
 class RenameDomainBody(WildDuckInput):
@@ -515,7 +512,7 @@ class ForwardedAddressResource:
         params = parse(ForwardedPath, req.context.params)
         grant = require(req.context.principal, "read", "addresses")
         row = self._row(params.address)
-        view = forwarded_view(row, _max_forwards(self.system))
+        view = forwarded_view(row, _custom_settings(self.system))
         view["forwardedDisabled"] = bool((row["profile"] or {}).get("forwardedDisabled"))
         resp.media = grant.filter(view)
 
