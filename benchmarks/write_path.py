@@ -2,6 +2,7 @@
 
     apt-get install -y wrk        # the load generator (C, one connection per wrk thread, driven by Lua)
     PYTHONPATH=$PWD .venv/bin/python -m benchmarks.write_path [--seconds 10] [--workers 4] [--sqlite] [--nodes]
+        [--mixed 60]
 
 It measures whatever `chainmail` is on the PYTHONPATH. On a throwaway PostgreSQL database it runs
 `chainmail migrate`, starts `chainmail serve` as an operator would, and beside it the bare Falcon app of
@@ -21,8 +22,9 @@ connection left without an answer counts as one; they must be 0), with the load 
 the run; then the targets of issue 12, each met or not (reads against the bare JSON GET). `--sqlite`
 repeats everything on the embedded SQLite default (2 workers). `--nodes` runs two `chainmail serve` on one
 PostgreSQL database: uploads (own INBOX, one hot INBOX) and flag updates on the first node alone, then with
-the clients spread over both. Exits 1 if an answer was not 2xx or the
-hot INBOX check failed (not when a target is missed: the figures are for reading).
+the clients spread over both. `--mixed 60` runs, on a fresh PostgreSQL server pair, 16 clients that each
+create a user, upload, read, flag and list in turn for 60 s (the issue's mixed load). Exits 1 if an answer
+was not 2xx or the hot INBOX check failed (not when a target is missed: the figures are for reading).
 """
 
 from __future__ import annotations
@@ -716,6 +718,26 @@ def nodes_section(workers: int, seconds: float, clients: int) -> bool:
     return failed == 0 and checked
 
 
+def mixed_section(workers: int, seconds: float, clients: int) -> bool:
+    """The issue's mixed load on PostgreSQL: each client in turn creates a user, uploads into its INBOX, reads
+    its user, flags a message, uploads again, reads its user again and lists a mailbox of 100 messages."""
+    conf = runpy.run_path(str(GUNICORN_CONF))
+    print(f"\n=== postgres, mixed load: {clients} clients, {workers} workers, {seconds:g} s ===")
+    with servers("postgres", workers, conf["threads"]) as target:
+        fixtures = prepare(target.api, clients)
+        cycles = chainmail_cycles(target, fixtures)
+        new_user = json.dumps({"username": f"m{UNIQUE}", "password": "benchmark-password"})
+        create = target.chainmail_request("/api/users", new_user)
+        mixed = [
+            [create, upload, user, flag, upload, user, cycles["listing"][0][0]]
+            for [upload], [user], [flag, _] in zip(cycles["upload"], cycles["user"], cycles["flag"], strict=True)
+        ]
+        result = drive(target.chainmail, clients, mixed, seconds, "mixed")
+    print("  (a cycle: POST /api/users, 2 uploads, 2 GET /api/users/:id, 1 flag update, 1 listing)")
+    print_table("mixed load (postgres), every request of the cycle together", [("mixed", result, [])], [])
+    return result.failed == 0
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0, help="duration of each run")
@@ -724,6 +746,7 @@ def main() -> None:
     parser.add_argument("--read-connections", type=int, default=64)
     parser.add_argument("--sqlite", action="store_true", help="also run everything on the embedded SQLite default")
     parser.add_argument("--nodes", action="store_true", help="also one node against two on one PostgreSQL database")
+    parser.add_argument("--mixed", type=float, default=0, metavar="SECONDS", help="also a mixed load this long")
     args = parser.parse_args()
     client_counts = [int(n) for n in args.clients.split(",")]
     revision = subprocess.run(
@@ -737,6 +760,8 @@ def main() -> None:
         good &= section("sqlite", 2, args.seconds, client_counts, args.read_connections)
     if args.nodes:
         good &= nodes_section(args.workers, args.seconds, max(client_counts))
+    if args.mixed:
+        good &= mixed_section(args.workers, args.mixed, max(client_counts))
     print(f"\nload average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     sys.exit(0 if good else 1)
 
