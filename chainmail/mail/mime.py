@@ -529,7 +529,7 @@ def extract_data_urls(html: str, domain: str) -> tuple[str, list[NewAttachment]]
 
 class _HeaderClasses(HeaderRegistry):
     """email's header registry, making each kind of header's class once. The standard registry makes a new
-    class (a `type(...)` call) for every header it parses or folds, seventeen for a small message: a quarter
+    class (a `type(...)` call) for every header it parses or folds, seventeen for a small message: a third
     of composing one. The class depends only on the kind (`Subject`, an address list, any other name
     alike), so there are as many as the registry has kinds, whatever names the headers have."""
 
