@@ -468,7 +468,7 @@ def _format_address(value: dict[str, str]) -> str:
     name, address = value.get("name") or "", value.get("address") or ""
     try:
         return str(Address(display_name=name, addr_spec=address))
-    except (ValueError, IndexError):
+    except (ValueError, IndexError, HeaderParseError):  # an address email cannot parse: written as given
         return f"{name} <{address}>" if name else address
 
 
@@ -549,25 +549,83 @@ class _HeaderClasses(HeaderRegistry):
 SMTP = policy.SMTP.clone(header_factory=_HeaderClasses())
 
 
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_DOT_ATOM = rf"{_ATOM}(?:\.{_ATOM})*"
+_MAILBOX = rf"(?:{_ATOM}(?: {_ATOM})* <{_DOT_ATOM}@{_DOT_ATOM}>|{_DOT_ATOM}@{_DOT_ATOM})"
+# Values that email's header classes write back exactly as given, if they fit on one line: printable ASCII
+# of a plain shape, without encoded words ("=?")
+_PLAIN_VALUES = {
+    "address": re.compile(rf"{_MAILBOX}(?:, {_MAILBOX})*"),
+    "message-id": re.compile(rf"<{_DOT_ATOM}@{_DOT_ATOM}>"),
+    "text": re.compile(r"[!-~]+(?: [!-~]+)*"),
+}
+_PLAIN_NAME = re.compile(r"[!-9;-~]+")
+_ADDRESS_HEADERS = frozenset({"from", "reply-to", "to", "cc", "bcc"})
+
+
+def _raw(message: EmailMessage, name: str, value: str) -> None:
+    """Keep a header's value as it is, to be written as it is."""
+    message.set_raw(name, value)
+
+
+def _through_classes(message: EmailMessage, name: str, value: str) -> None:
+    """`message[name] = value`: parsed by email's header classes. A value their parser breaks on (its own
+    bugs: an IndexError for the Message-ID `<@x>`, an AttributeError for the address `x:y;z`) is refused
+    as a ValueError, which the API answers 400."""
+    try:
+        message[name] = value
+    except (ValueError, TypeError):
+        raise
+    except Exception as error:  # whatever the parser raises on this one value
+        raise ValueError(f"the {name} header {value[:100]!r} cannot be parsed") from error
+
+
+def _set_header(message: EmailMessage, name: str, value: str) -> None:
+    """`message[name] = value`; but a value that email's header classes would write back unchanged is kept
+    as it is (`set_raw`): parsing it into a header object and folding that again was most of composing a
+    message. Anything else (non-ASCII, quoting, encoded words, folding, the other structured headers) goes
+    through the header classes."""
+    lowered = name.lower()
+    if lowered in _ADDRESS_HEADERS:
+        shape: str | None = "address"
+    elif lowered == "message-id":
+        shape = "message-id"
+    elif lowered == "subject" or lowered not in SMTP.header_factory.registry:  # type: ignore[attr-defined]
+        shape = "text"
+    else:
+        shape = None
+    if (
+        shape is not None
+        and len(name) + 2 + len(value) <= SMTP.max_line_length
+        and "=?" not in value
+        and _PLAIN_NAME.fullmatch(name)
+        and _PLAIN_VALUES[shape].fullmatch(value)
+    ):
+        _raw(message, name, value)
+    else:
+        _through_classes(message, name, value)
+
+
 def build_message(c: Composition, *, domain: str) -> bytes:
     """A MIME message from structured fields: multipart/mixed > related > alternative, base64 attachments."""
     message = EmailMessage(policy=SMTP)
     if c.from_:
-        message["From"] = _format_address(c.from_)
+        _set_header(message, "From", _format_address(c.from_))
     if c.reply_to:
-        message["Reply-To"] = _format_address(c.reply_to)
+        _set_header(message, "Reply-To", _format_address(c.reply_to))
     for name, values in (("To", c.to), ("Cc", c.cc), ("Bcc", c.bcc)):
         if values:
-            message[name] = ", ".join(_format_address(v) for v in values)
+            _set_header(message, name, ", ".join(_format_address(v) for v in values))
     if c.subject is not None:
-        message["Subject"] = c.subject
-    message["Message-ID"] = c.message_id or make_msgid(domain=domain)
-    message["Date"] = format_datetime((c.date or datetime.now(UTC)).astimezone(UTC))
+        _set_header(message, "Subject", c.subject)
+    _set_header(message, "Message-ID", c.message_id or make_msgid(domain=domain))
+    # as the Date header writes it back: always this shape, in UTC
+    _raw(message, "Date", format_datetime((c.date or datetime.now(UTC)).astimezone(UTC)))
     for key, value in c.headers:
         if key.lower() in ("from", "to", "cc", "bcc", "subject", "message-id", "date", "reply-to"):
             del message[key]
-        message[key] = value
-    message["MIME-Version"] = "1.0"
+        _set_header(message, key, value)
+    _raw(message, "MIME-Version", "1.0")
 
     html = c.html
     inline: list[NewAttachment] = []
@@ -609,4 +667,9 @@ def build_message(c: Composition, *, domain: str) -> bytes:
         if attachment.disposition:
             kwargs["disposition"] = attachment.disposition
         message.add_attachment(attachment.content, **kwargs)
-    return message.as_bytes(policy=SMTP)
+    try:
+        return message.as_bytes(policy=SMTP)
+    except (ValueError, TypeError):
+        raise
+    except Exception as error:  # folding a header the parser took but cannot write back
+        raise ValueError(f"the message cannot be written: {error}") from error

@@ -529,3 +529,43 @@ def test_flags_set_with_a_move_land_on_the_moved_message_and_both_folders_count_
     counted = {f: client.simulate_get(f"/api/users/{user}/mailboxes/{f}").json for f in (inbox, trash)}
     assert (counted[inbox]["total"], counted[inbox]["unseen"]) == (1, 1)
     assert (counted[trash]["total"], counted[trash]["unseen"]) == (1, 0)
+
+
+def test_structured_upload_checks_addresses_as_wildduck_does(client: falcon.testing.TestClient) -> None:
+    # Addresses email cannot parse (a trailing dot, an empty label) answered 500. As WildDuck: From, Reply-To,
+    # Cc, Bcc and the envelope must be email addresses (400); a To: address that is not becomes '' and is left
+    # out of the header (`failover('')`), and the upload is kept
+    user = create_user(client, "strict-fields")
+    inbox = mailbox_ids(client, user)["INBOX"]
+    url = messages_url(user, inbox)
+    for bad in ("a@example.org.", "a@.example.org", "a@example..org", "a.@example.org", "not an address"):
+        for fields in (
+            {"from": {"address": bad}},
+            {"replyTo": {"address": bad}},
+            {"cc": [{"address": bad}]},
+            {"bcc": [{"name": "B", "address": bad}]},
+            {"envelope": {"from": {"address": bad}}},
+        ):
+            refused = client.simulate_post(url, json={"subject": "s", "text": "t", **fields})
+            assert refused.status_code == 400, (fields, refused.text)
+            assert refused.json["code"] == "InputValidationError"
+        kept = client.simulate_post(
+            url, json={"subject": "s", "text": "t", "to": [{"name": "Bad", "address": bad}, {"address": "ok@x.org"}]}
+        )
+        assert kept.status_code == 200, kept.text
+        stored = client.simulate_get(f"{url}/{kept.json['message']['id']}").json
+        assert stored["to"] == [{"name": "", "address": "ok@x.org"}]
+
+
+def test_a_header_value_email_cannot_parse_is_refused_not_a_server_error(client: falcon.testing.TestClient) -> None:
+    # Python's header parser breaks on some values (an IndexError for a Message-ID of "<@x>", an AttributeError
+    # for "x:y;z" as an address): upload and submit answered 500
+    user = create_user(client, "odd-headers")
+    inbox = mailbox_ids(client, user)["INBOX"]
+    for key, value in (("Message-ID", "<@x>"), ("Message-ID", "<(@"), ("Sender", "x:y;z"), ("To", "x:y;z")):
+        body = {"to": [{"address": "r@x.org"}], "text": "t", "headers": [{"key": key, "value": value}]}
+        for url in (messages_url(user, inbox), f"/api/users/{user}/submit"):
+            refused = client.simulate_post(url, json=body)
+            assert refused.status_code == 400, (url, refused.text)
+            assert refused.json["code"] == "InputValidationError"
+    assert client.simulate_get(messages_url(user, inbox)).json["total"] == 0

@@ -28,7 +28,7 @@ from chainmail.http.validation import (
     parse,
     text,
 )
-from chainmail.http.wildduck.fields import MetaData, metadata_object
+from chainmail.http.wildduck.fields import Email, MetaData, is_email, metadata_object
 from chainmail.http.wire import js_iso
 from chainmail.mail.mime import Composition, NewAttachment, build_message, parse_message, text_to_html
 from chainmail.mail.store import MailStore, message_not_found
@@ -81,10 +81,22 @@ def _expires(value: Any) -> Any:
 
 
 class Address(BaseModel):
+    """WildDuck's `AddressOptionalName`: an email address, and a name if any."""
+
     model_config = ConfigDict(extra="forbid")
 
     name: Annotated[str, Field(max_length=256)] = ""
-    address: Annotated[str, Field(min_length=1, max_length=320)]
+    address: Email
+
+
+def _failover(value: Any) -> Any:
+    """WildDuck's `email().failover('')` on the To: addresses of an upload: one that is not an email address
+    becomes '' (and is left out of the header) instead of refusing the upload."""
+    return value.strip() if isinstance(value, str) and is_email(value.strip()) else ""
+
+
+class Recipient(Address):
+    address: Annotated[str, BeforeValidator(_failover)]
 
 
 class Header(BaseModel):
@@ -146,7 +158,7 @@ class UploadMessage(WildDuckInput):
     raw: Annotated[str, Field(max_length=MAX_MESSAGE_SIZE * 4 // 3 + 4)] | None = None
     from_: Address | None = Field(default=None, alias="from")
     replyTo: Address | None = None
-    to: list[Address] | None = None
+    to: list[Recipient] | None = None
     cc: list[Address] | None = None
     bcc: list[Address] | None = None
     headers: list[Header] | None = None
@@ -396,7 +408,7 @@ class MessagesResource:
         composition = Composition(
             from_=from_,
             reply_to=params.replyTo.model_dump() if params.replyTo else None,
-            to=[a.model_dump() for a in params.to or []],
+            to=[a.model_dump() for a in params.to or [] if a.address],
             cc=[a.model_dump() for a in params.cc or []],
             bcc=[a.model_dump() for a in params.bcc or []],
             subject=params.subject,
