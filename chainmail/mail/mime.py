@@ -619,8 +619,9 @@ def build_message(c: Composition, *, domain: str) -> bytes:
     if c.subject is not None:
         _set_header(message, "Subject", c.subject)
     _set_header(message, "Message-ID", c.message_id or make_msgid(domain=domain))
-    # as the Date header writes it back: always this shape, in UTC
-    _raw(message, "Date", format_datetime((c.date or datetime.now(UTC)).astimezone(UTC)))
+    date = (c.date or datetime.now(UTC)).astimezone(UTC)
+    # written back as given from year 100 on (the Date header reads a two-digit year as 19xx or 20xx)
+    (_raw if date.year >= 100 else _through_classes)(message, "Date", format_datetime(date))
     for key, value in c.headers:
         if key.lower() in ("from", "to", "cc", "bcc", "subject", "message-id", "date", "reply-to"):
             del message[key]

@@ -58,7 +58,7 @@ compositions = st.builds(
     headers=st.lists(st.tuples(header_names, words), max_size=3),
     attachments=st.lists(attachments, max_size=2),
     date=st.datetimes(
-        min_value=datetime(1900, 1, 1), max_value=datetime(9998, 12, 31), timezones=st.sampled_from([UTC, CET])
+        min_value=datetime(1, 1, 2), max_value=datetime(9998, 12, 31), timezones=st.sampled_from([UTC, CET])
     ),
     message_id=message_ids,
 )
