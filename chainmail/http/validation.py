@@ -74,9 +74,11 @@ def _joi_date(value: Any) -> Any:
             return _from_millis(float(text))
         try:
             parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        except ValueError:
+            parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+            parsed.astimezone(UTC)  # in UTC, still a date Python can hold (not before year 1 or after 9999)
+        except (ValueError, OverflowError):
             raise joi("must be a valid date") from None
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        return parsed
     raise joi("must be a valid date")
 
 

@@ -91,7 +91,10 @@ def test_bad_listing_parameters(client: falcon.testing.TestClient, params: dict,
     assert field in result.json["details"]
 
 
-@pytest.mark.parametrize("when", [6.77e19, "99999999999999999999", "-99999999999999999"])
+@pytest.mark.parametrize(
+    "when",
+    [6.77e19, "99999999999999999999", "-99999999999999999", "0001-01-01T00:00:00+01:00", "9999-12-31T23:59-01:00"],
+)
 def test_dates_beyond_the_calendar_are_400(client: falcon.testing.TestClient, when: object) -> None:
     result = client.simulate_delete("/api/users/0123456789abcdef01234567", params={"deleteAfter": str(when)})
 

@@ -569,3 +569,18 @@ def test_a_header_value_email_cannot_parse_is_refused_not_a_server_error(client:
             assert refused.status_code == 400, (url, refused.text)
             assert refused.json["code"] == "InputValidationError"
     assert client.simulate_get(messages_url(user, inbox)).json["total"] == 0
+
+
+def test_a_date_that_leaves_the_calendar_in_utc_is_refused_not_a_server_error(
+    client: falcon.testing.TestClient,
+) -> None:
+    # year 1 at +01:00 is year 0 in UTC, 9999-12-31 late at -01:00 is year 10000: upload and submit answered 500
+    user = create_user(client, "calendar-edges")
+    inbox = mailbox_ids(client, user)["INBOX"]
+    for when in ("0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"):
+        body = {"to": [{"address": "r@x.org"}], "text": "t"}
+        upload_answer = client.simulate_post(messages_url(user, inbox), json={**body, "date": when})
+        submit_answer = client.simulate_post(f"/api/users/{user}/submit", json={**body, "sendTime": when})
+        for answer, field in ((upload_answer, "date"), (submit_answer, "sendTime")):
+            assert answer.status_code == 400, answer.text
+            assert answer.json["details"] == {field: f'"{field}" must be a valid date'}
