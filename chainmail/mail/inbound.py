@@ -187,9 +187,12 @@ class Inbound:
     ) -> Condition:
         """The owner's daily `forwards` (its `profile`'s own, else `const:max:forwards`): the check puts in
         `decided` the `deliveries`, or none when they would pass it, and adds them to the forwards counted."""
-        with self.system.engine.connect() as conn:
-            custom = settings_model.custom_settings(conn)
-        allowed = settings_model.account_limit(profile or {}, "forwards", custom, "const:max:forwards")
+        own = profile or {}
+        custom: Mapping[str, Any] = {}
+        if not own.get("forwards"):  # the administrator's setting is read only when it can decide
+            with self.system.engine.connect() as conn:
+                custom = settings_model.custom_settings(conn)
+        allowed = settings_model.account_limit(own, "forwards", custom, "const:max:forwards")
 
         def holds(rows: list[list[dict[str, Any]]], pending: Mapping[str, int]) -> Mapping[str, int]:
             used = int(rows[0][0]["count"]) + pending.get("forwards", 0)
