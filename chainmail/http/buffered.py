@@ -4,7 +4,8 @@ The event loop reads each request whole - headers, then the body (chunked or not
 file past `SPOOL_BYTES` - and only then hands it to the WSGI app on a small thread pool. A connection that
 sends its headers a byte at a time, or never finishes its body, waits on the loop (gunicorn's keep-alive and
 body timeouts close it) while the threads keep answering everyone else. Responses go back as the app yields
-them: server-sent events keep streaming.
+them: server-sent events keep streaming. A stream with nothing to send yields a `Pause` (when the environ
+offers them, `PAUSE`): the loop waits, and no app thread is held while it does.
 """
 
 from __future__ import annotations
@@ -27,6 +28,22 @@ WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 APP_THREADS = 8  # per worker: requests whose bodies are already whole; slow clients wait on the loop, not here
 SPOOL_BYTES = 1 << 20  # bodies up to 1 MiB stay in memory; larger ones go to a temporary file
 _DONE = object()
+PAUSE = "chainmail.pause"  # the environ key under which the server offers `Pause`
+
+
+class Pause(bytes):
+    """An empty chunk that asks the server to wait `seconds` on its event loop, or until the client leaves,
+    before it asks the stream for more. Other WSGI servers take it for an empty chunk and ask again at once,
+    so an app yields one only where the environ offers it (`PAUSE`), and sleeps in its thread elsewhere."""
+
+    seconds: float
+
+    def __new__(cls, seconds: float) -> Pause:
+        pause = super().__new__(cls, b"")
+        pause.seconds = seconds
+        return pause
+
+
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 _MMAP_THRESHOLD = 256 * 1024
 
@@ -97,7 +114,7 @@ class BufferedWsgi:
                 await _plain(send, 413, b'{"code":"PayloadTooLarge","message":"Request body is too large"}\n')
                 return
             body.seek(0)
-            sent = await self._respond(_environ(scope, body, size), send)
+            sent = await self._respond(_environ(scope, body, size), receive, send)
         finally:
             body.close()
         if max(size or 0, sent) > SPOOL_BYTES:  # a large body left large buffers behind: hand them back
@@ -118,7 +135,7 @@ class BufferedWsgi:
             if not message.get("more_body", False):
                 return size
 
-    async def _respond(self, environ: dict[str, Any], send: Send) -> int:
+    async def _respond(self, environ: dict[str, Any], receive: Receive, send: Send) -> int:
         """Run the app and send its answer; how many body bytes went out."""
         loop = asyncio.get_running_loop()
         started: dict[str, Any] = {}
@@ -135,21 +152,36 @@ class BufferedWsgi:
                 whole = result[0] if len(result) == 1 else b"".join(result)
                 await send({"type": "http.response.body", "body": whole})
                 return len(whole)
-            chunks: Iterator[bytes] = iter(result)
-            first = await loop.run_in_executor(self.executor, next, chunks, _DONE)
-            await send({"type": "http.response.start", "status": started["status"], "headers": started["headers"]})
-            chunk, sent = first, 0
+            return await self._stream(iter(result), started, receive, send)
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                await loop.run_in_executor(self.executor, close)
+
+    async def _stream(self, chunks: Iterator[bytes], started: dict[str, Any], receive: Receive, send: Send) -> int:
+        """Send a streamed answer chunk by chunk, each asked for on a thread; a `Pause` waits on the loop.
+        The stream ends early, unfinished, if the client leaves while it pauses."""
+        loop = asyncio.get_running_loop()
+        chunk = await loop.run_in_executor(self.executor, next, chunks, _DONE)
+        await send({"type": "http.response.start", "status": started["status"], "headers": started["headers"]})
+        sent = 0
+        left: asyncio.Future[dict[str, Any]] | None = None  # the client's disconnect, watched from the first pause
+        try:
             while chunk is not _DONE:
-                if chunk:
+                if isinstance(chunk, Pause):
+                    left = left or asyncio.ensure_future(receive())
+                    await asyncio.wait({left}, timeout=chunk.seconds)
+                    if left.done():
+                        return sent  # the body was whole, so receive() had nothing left to say but goodbye
+                elif chunk:
                     sent += len(chunk)
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
                 chunk = await loop.run_in_executor(self.executor, next, chunks, _DONE)
             await send({"type": "http.response.body", "body": b""})
             return sent
         finally:
-            close = getattr(result, "close", None)
-            if close is not None:
-                await loop.run_in_executor(self.executor, close)
+            if left is not None and not left.done():
+                left.cancel()
 
 
 def _no_write(data: bytes) -> None:
@@ -185,6 +217,7 @@ def _environ(scope: Scope, body: BinaryIO, size: int) -> dict[str, Any]:
         "wsgi.multithread": True,
         "wsgi.multiprocess": True,
         "wsgi.run_once": False,
+        PAUSE: Pause,
     }
     for raw_name, raw_value in scope.get("headers", []):
         name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")

@@ -10,6 +10,7 @@ from typing import Any
 import falcon.testing
 
 from chainmail.http.app import create_app
+from chainmail.http.wildduck.updates import IDLE_EVERY, UpdatesResource
 from chainmail.system import System
 from tests.integration.conftest import ROOT_TOKEN
 from tests.integration.mail_support import create_user, mailbox_ids, upload
@@ -81,3 +82,21 @@ def test_updates_replay_after_last_event_id_and_report_counters(
 def test_updates_refuse_bad_input(client: falcon.testing.TestClient) -> None:
     assert client.simulate_get(f"/api/users/{'x' * 24}/updates").status_code == 400
     assert client.simulate_get(f"/api/users/{'0' * 24}/updates").json["code"] == "UserNotFound"
+
+
+def test_a_quiet_stream_says_it_is_idle_at_once_and_then_every_so_often(
+    client: falcon.testing.TestClient, system: System
+) -> None:
+    user = create_user(client, "quiet")
+    other = create_user(client, "busy")
+    other_inbox = mailbox_ids(client, other)["INBOX"]
+    resource = UpdatesResource(system, poll_seconds=0)
+    chunks: list[bytes] = []
+    for chunk in resource.stream(user, None, polls=IDLE_EVERY * 2 + 1):
+        chunks.append(chunk)
+        if len(chunks) == 1:
+            upload(client, other, other_inbox, subject="someone else's news")  # not this stream's
+
+    # as WildDuck: a comment at once (the client has its headers), then one after IDLE_EVERY polls that sent
+    # nothing, other users' news or not
+    assert chunks == [b": idling 1\n\n", b": idling 2\n\n", b": idling 3\n\n"]

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from chainmail.domain.ids import object_id_of
 from chainmail.domain.mail.mailboxes import Mailbox
 from chainmail.http.auth import require
+from chainmail.http.buffered import PAUSE, Pause
 from chainmail.http.router import Router
 from chainmail.http.validation import Number, ObjectIdParam, WildDuckInput, parse
 from chainmail.mail.store import MailStore
@@ -110,40 +111,57 @@ class UpdatesResource:
             start = int(header.strip())
         resp.content_type = "text/event-stream"
         resp.set_header("Cache-Control", "no-cache")
-        resp.stream = self.stream(params.user, None if start is None else int(start))
+        resp.set_header("X-Accel-Buffering", "no")  # as WildDuck: a proxy in front (nginx) passes events at once
+        resp.stream = self.stream(params.user, None if start is None else int(start), pause=req.env.get(PAUSE))
 
     def _owner(self, mailbox_id: str) -> str | None:
         with self.system.engine.connect() as conn:
             return conn.execute(select(mailboxes.c.user_id).where(mailboxes.c.id == mailbox_id)).scalar_one_or_none()
 
-    def stream(self, user_id: str, start: int | None, *, polls: int | None = None) -> Iterator[bytes]:
+    def stream(
+        self, user_id: str, start: int | None, *, polls: int | None = None, pause: type[Pause] | None = None
+    ) -> Iterator[bytes]:
+        """The user's journal from `start` (or from now), polled every `poll_seconds`. Between polls it yields a
+        `pause` where the server offers one (`chainmail serve`: the wait holds no app thread), else sleeps."""
         app = self.system.mail
         with self.system.engine.connect() as conn:
             # in commit order (appends run in parallel: ids do not commit in order); event ids stay ids
             position = present_position(conn, app.name) if start is None else position_of(conn, app.name, start)
         replaying = start is not None
-        idle = 0
-        done = 0
+        # WildDuck's ": idling N" comments: one at once when the stream has nothing to send (the client then has
+        # the answer's headers), then one after IDLE_EVERY polls in which it sent nothing (other users' news
+        # is not this stream's)
+        comments = quiet = done = 0
+        spoke = False
         while polls is None or done < polls:
             done += 1
             with self.system.engine.connect() as conn:
                 notes = select_notifications(conn, app.name, after=position, limit=200, topics=TOPICS)
+            sent = 0
             touched: set[str] = set()
             for note in notes:
                 position = note.position
                 for entry in journal(app.mapper.to_domain_event(note), user_id, self._owner):
                     touched.add(entry["mailbox"])
+                    sent += 1
                     yield sse(entry, note.id)
             if replaying and len(notes) < 200:
                 replaying = False
-                yield from self._counters(touched)
-            if notes:
-                idle = 0
-                continue
-            idle += 1
-            if idle % IDLE_EVERY == 0:
-                yield f": idling {idle}\n\n".encode()
-            time.sleep(self.poll_seconds)
+                for counters in self._counters(touched):
+                    sent += 1
+                    yield counters
+            if sent:
+                spoke, quiet = True, 0
+            if len(notes) == 200:
+                continue  # more to read at once
+            if not spoke or quiet >= IDLE_EVERY:
+                comments, quiet, spoke = comments + 1, 0, True
+                yield f": idling {comments}\n\n".encode()
+            quiet += 1
+            if pause is not None:
+                yield pause(self.poll_seconds)
+            else:
+                time.sleep(self.poll_seconds)
 
     def _counters(self, touched: set[str]) -> Iterator[bytes]:
         if not touched:
