@@ -3,7 +3,7 @@
     apt-get install -y wrk
     git worktree add /tmp/before <rev>
     PYTHONPATH=$PWD .venv/bin/python -m benchmarks.side_by_side --before /tmp/before \\
-        [--ops upload,flag,points,submit,user,listing,leaderboard] [--clients 16] [--seconds 5] [--rounds 4]
+        [--ops upload,hot,flag,points,submit,user,listing,leaderboard] [--clients 16] [--seconds 5] [--rounds 4]
         [--db-delay-ms 0.25] [--store postgres|sqlite] [--workers N]
 
 Runs on one machine drift: the same commit measured an hour apart varies by 10-25% here. So each version gets

@@ -538,10 +538,12 @@ def chainmail_cycles(target: Target, fixtures: Fixtures) -> dict[str, list[list[
     """Each client's cycle of requests for chainmail's operations, by short name (also `benchmarks.side_by_side`)."""
     at = target.chainmail_request
     listing_user, listing_inbox = fixtures.listing
+    hot_user, hot_inbox = fixtures.hot
     return {
         "upload": [
             [at(f"/api/users/{u}/mailboxes/{m}/messages", SMALL_MESSAGE, kind=RFC822)] for u, m in fixtures.inboxes
         ],
+        "hot": [[at(f"/api/users/{hot_user}/mailboxes/{hot_inbox}/messages", SMALL_MESSAGE, kind=RFC822)]],
         "flag": [
             [
                 at(f"/api/users/{u}/mailboxes/{m}/messages/{uid}", json.dumps({"seen": seen}), "PUT")
@@ -578,9 +580,7 @@ def writes(target: Target, fixtures: Fixtures, client_counts: list[int], seconds
         for name, (port, cycles) in operations.items():
             results[name].append(drive(port, clients, cycles, seconds, run=f"r{clients}"))
     largest = max(client_counts)
-    hot_user, hot_inbox = fixtures.hot
-    hot_upload = [[at(f"/api/users/{hot_user}/mailboxes/{hot_inbox}/messages", SMALL_MESSAGE, kind=RFC822)]]
-    hot = drive(target.chainmail, largest, hot_upload, seconds, "hot", capture=True)
+    hot = drive(target.chainmail, largest, cycles["hot"], seconds, "hot", capture=True)
     anchors = {r.clients: r.rate for r in results[BARE_INSERT]}
     rows = [(name, r, [anchors[r.clients]]) for name, rs in results.items() for r in rs]
     rows.append((f"upload, {largest} clients in ONE INBOX", hot, [anchors[largest]]))
