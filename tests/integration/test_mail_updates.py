@@ -10,7 +10,9 @@ from typing import Any
 import falcon.testing
 
 from chainmail.http.app import create_app
-from chainmail.http.wildduck.updates import IDLE_EVERY, UpdatesResource
+from chainmail.http.buffered import Pause
+from chainmail.http.wildduck import updates
+from chainmail.http.wildduck.updates import IDLE_EVERY, SharedFeed, UpdatesResource
 from chainmail.system import System
 from tests.integration.conftest import ROOT_TOKEN
 from tests.integration.mail_support import create_user, mailbox_ids, upload
@@ -100,3 +102,69 @@ def test_a_quiet_stream_says_it_is_idle_at_once_and_then_every_so_often(
     # as WildDuck: a comment at once (the client has its headers), then one after IDLE_EVERY polls that sent
     # nothing, other users' news or not
     assert chunks == [b": idling 1\n\n", b": idling 2\n\n", b": idling 3\n\n"]
+
+
+def _until_pause(stream: Iterator[bytes]) -> list[dict[str, Any]]:
+    """The events a stream sends before it next pauses (its comments left out)."""
+    found = []
+    for chunk in stream:
+        if isinstance(chunk, Pause):
+            return found
+        data = "\n".join(line[6:] for line in chunk.decode().split("\n") if line.startswith("data: "))
+        if data:
+            found.append(json.loads(data))
+    raise AssertionError("the stream ended")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_live_streams_of_a_process_share_one_read_of_the_store(
+    client: falcon.testing.TestClient, system: System, monkeypatch
+) -> None:
+    users = [create_user(client, f"live{n}") for n in range(6)]
+    inboxes = {user: mailbox_ids(client, user)["INBOX"] for user in users}
+    clock = Clock()
+    resource = UpdatesResource(system, poll_seconds=30, feed=SharedFeed(system, poll_seconds=30, clock=clock))
+    reads: list[object] = []
+    read = updates.select_notifications
+    monkeypatch.setattr(updates, "select_notifications", lambda *a, **k: reads.append(k["after"]) or read(*a, **k))
+    streams = {user: resource.stream(user, None, pause=Pause) for user in users}
+    assert all(_until_pause(stream) == [] for stream in streams.values())
+
+    for user in users:
+        upload(client, user, inboxes[user], subject=f"for {user}")
+    clock.now += 30
+    reads.clear()
+    news = {user: _until_pause(stream) for user, stream in streams.items()}
+
+    assert len(reads) == 1  # six streams, one read (each stream read the store itself before)
+    for user in users:
+        assert [(e["command"], e["mailbox"], e["uid"]) for e in news[user]] == [("EXISTS", inboxes[user], 1)]
+
+
+def test_a_stream_the_feed_left_behind_reads_alone_and_misses_nothing(
+    client: falcon.testing.TestClient, system: System
+) -> None:
+    slow, fast = create_user(client, "slow"), create_user(client, "fast")
+    inbox = mailbox_ids(client, slow)["INBOX"]
+    clock = Clock()
+    feed = SharedFeed(system, poll_seconds=30, keep=2, clock=clock)
+    resource = UpdatesResource(system, poll_seconds=30, feed=feed)
+    behind, ahead = resource.stream(slow, None, pause=Pause), resource.stream(fast, None, pause=Pause)
+    _until_pause(behind), _until_pause(ahead)
+    for number in range(5):  # the feed keeps two: the slow stream's position falls out of it
+        upload(client, slow, inbox, subject=f"number {number}")
+        clock.now += 30
+        assert _until_pause(ahead) == []
+
+    caught_up = _until_pause(behind)
+    assert [(e["command"], e["uid"]) for e in caught_up] == [("EXISTS", uid) for uid in range(1, 6)]
+    upload(client, slow, inbox, subject="and one more")
+    clock.now += 30
+    assert [(e["command"], e["uid"]) for e in _until_pause(behind)] == [("EXISTS", 6)]

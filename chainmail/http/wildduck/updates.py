@@ -4,8 +4,11 @@ Events, read from the Mail event store, resumable with `Last-Event-ID` (the even
 from __future__ import annotations
 
 import json
+import threading
 import time
+from bisect import bisect_right
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import falcon
@@ -21,7 +24,7 @@ from chainmail.http.validation import Number, ObjectIdParam, WildDuckInput, pars
 from chainmail.mail.store import MailStore
 from chainmail.projections import messages as messages_model
 from chainmail.projections.mailboxes import mailboxes
-from chainmail.store.events import position_of, present_position, select_notifications
+from chainmail.store.events import Position, position_of, present_position, select_notifications
 from chainmail.system import System
 
 TOPICS = [
@@ -37,6 +40,8 @@ TOPICS = [
 ]
 POLL_SECONDS = 1.0
 IDLE_EVERY = 15  # polls between keep-alive comments
+PAGE = 200  # notifications a read brings at most
+FEED_KEEP = 2000  # notifications a process keeps for its live streams; a stream left further behind reads alone
 
 
 class Updates(WildDuckInput):
@@ -94,9 +99,86 @@ def journal(event: Any, user_id: str, path_of: Callable[[str], str | None]) -> l
     return []
 
 
+@dataclass(frozen=True)
+class Note:
+    position: Position
+    id: int
+    event: Any  # decoded once, for every stream
+
+
+@dataclass(frozen=True)
+class Read:
+    notes: list[Note]
+    end: Position  # every notification (of TOPICS) after the position read from, up to here, is in `notes`
+    more: bool  # the page was full: there is more to read at once
+
+
+class SharedFeed:
+    """The Mail journal's recent notifications, read once for every live stream of this process. A stream
+    asks for what follows its position, and the store is read at most once a `poll_seconds` whatever the
+    number of streams. (Each stream used to read it every second: a thousand connected mail clients, a
+    thousand reads a second of nothing new.) The feed keeps the last `keep` notifications, decoded. A position
+    it does not cover (a replay from an old Last-Event-ID, a stream left far behind) is read alone, as before,
+    until it catches up."""
+
+    def __init__(
+        self,
+        system: System,
+        *,
+        poll_seconds: float,
+        keep: int = FEED_KEEP,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.system, self.poll_seconds, self.keep, self.clock = system, poll_seconds, keep, clock
+        self._lock = threading.Lock()
+        self._notes: list[Note] = []
+        self._positions: list[Position] = []
+        self._start: Position | None = None  # the feed holds every notification after this position...
+        self._end: Position | None = None  # ... up to this one
+        self._more = False
+        self._read_at = float("-inf")
+
+    def after(self, position: Position) -> Read:
+        """What follows `position`: from the feed, read anew if it is older than `poll_seconds`."""
+        with self._lock:
+            if self._start is None or self._end is None:  # the first stream: the feed starts from the present
+                with self.system.engine.connect() as conn:
+                    self._start = self._end = present_position(conn, self.system.mail.name)
+                self._read_at = self.clock()
+            elif position >= self._start and (self._more or self.clock() - self._read_at >= self.poll_seconds):
+                self._extend(self.read(self._end))
+            start, end = self._start, self._end
+            if start <= position <= end:
+                return Read(self._notes[bisect_right(self._positions, position) :], end, self._more)
+            if position > end:  # a stream younger than the last read: nothing yet
+                return Read([], position, False)
+        return self.read(position)
+
+    def read(self, position: Position) -> Read:
+        """The store itself, after `position`."""
+        app = self.system.mail
+        with self.system.engine.connect() as conn:
+            present = present_position(conn, app.name)  # settled before the read: it covers up to here at least
+            found = select_notifications(conn, app.name, after=position, limit=PAGE, topics=TOPICS)
+        notes = [Note(n.position, n.id, app.mapper.to_domain_event(n)) for n in found]
+        more = len(found) == PAGE
+        end = found[-1].position if found else position
+        return Read(notes, end if more else max(end, present), more)
+
+    def _extend(self, read: Read) -> None:
+        self._notes += read.notes
+        self._positions += [note.position for note in read.notes]
+        self._end, self._more, self._read_at = read.end, read.more, self.clock()
+        if len(self._notes) > self.keep:
+            dropped = len(self._notes) - self.keep
+            self._start = self._positions[dropped - 1]
+            del self._notes[:dropped], self._positions[:dropped]
+
+
 class UpdatesResource:
-    def __init__(self, system: System, *, poll_seconds: float = POLL_SECONDS) -> None:
+    def __init__(self, system: System, *, poll_seconds: float = POLL_SECONDS, feed: SharedFeed | None = None) -> None:
         self.system, self.store, self.poll_seconds = system, MailStore(system), poll_seconds
+        self.feed = feed or SharedFeed(system, poll_seconds=poll_seconds)
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, user: str) -> None:
         params_in = dict(req.context.params)
@@ -135,24 +217,23 @@ class UpdatesResource:
         spoke = False
         while polls is None or done < polls:
             done += 1
-            with self.system.engine.connect() as conn:
-                notes = select_notifications(conn, app.name, after=position, limit=200, topics=TOPICS)
+            read = self.feed.after(position)
+            position = read.end
             sent = 0
             touched: set[str] = set()
-            for note in notes:
-                position = note.position
-                for entry in journal(app.mapper.to_domain_event(note), user_id, self._owner):
+            for note in read.notes:
+                for entry in journal(note.event, user_id, self._owner):
                     touched.add(entry["mailbox"])
                     sent += 1
                     yield sse(entry, note.id)
-            if replaying and len(notes) < 200:
+            if replaying and not read.more:
                 replaying = False
                 for counters in self._counters(touched):
                     sent += 1
                     yield counters
             if sent:
                 spoke, quiet = True, 0
-            if len(notes) == 200:
+            if read.more:
                 continue  # more to read at once
             if not spoke or quiet >= IDLE_EVERY:
                 comments, quiet, spoke = comments + 1, 0, True
