@@ -168,3 +168,21 @@ def test_a_stream_the_feed_left_behind_reads_alone_and_misses_nothing(
     upload(client, slow, inbox, subject="and one more")
     clock.now += 30
     assert [(e["command"], e["uid"]) for e in _until_pause(behind)] == [("EXISTS", 6)]
+
+
+def test_a_replay_longer_than_a_page_reports_the_counters_of_every_folder_it_touched(
+    client: falcon.testing.TestClient, system: System, monkeypatch
+) -> None:
+    monkeypatch.setattr(updates, "PAGE", 2)
+    user = create_user(client, "pages")
+    inbox = mailbox_ids(client, user)["INBOX"]
+    folder = client.simulate_post(f"/api/users/{user}/mailboxes", json={"path": "Elsewhere"}).json["id"]
+    upload(client, user, inbox, subject="first")
+    upload(client, user, folder, subject="second")
+
+    replay = _until_pause(UpdatesResource(system).stream(user, 0, pause=Pause))
+
+    assert [e["command"] for e in replay[:8]] == ["CREATE"] * 6 + ["EXISTS"] * 2
+    counters = {e["mailbox"]: (e["total"], e["unseen"]) for e in replay[8:]}
+    assert len(replay) == 14 and len(counters) == 6 and {e["command"] for e in replay[8:]} == {"COUNTERS"}
+    assert counters[inbox] == (1, 1) and counters[folder] == (1, 1)

@@ -215,15 +215,16 @@ class UpdatesResource:
         # is not this stream's)
         comments = quiet = done = 0
         spoke = False
+        touched: set[str] = set()  # the folders a replay touched, on every page of it
         while polls is None or done < polls:
             done += 1
             read = self.feed.after(position)
             position = read.end
             sent = 0
-            touched: set[str] = set()
             for note in read.notes:
                 for entry in journal(note.event, user_id, self._owner):
-                    touched.add(entry["mailbox"])
+                    if replaying:
+                        touched.add(entry["mailbox"])
                     sent += 1
                     yield sse(entry, note.id)
             if replaying and not read.more:
