@@ -139,13 +139,18 @@ def test_the_live_streams_of_a_process_share_one_read_of_the_store(
 
     for user in users:
         upload(client, user, inboxes[user], subject=f"for {user}")
+    renamed = mailbox_ids(client, users[0])["Junk"]
+    client.simulate_put(f"/api/users/{users[0]}/mailboxes/{renamed}", json={"path": "Spam"})
     clock.now += 30
     reads.clear()
     news = {user: _until_pause(stream) for user, stream in streams.items()}
 
     assert len(reads) == 1  # six streams, one read (each stream read the store itself before)
     for user in users:
-        assert [(e["command"], e["mailbox"], e["uid"]) for e in news[user]] == [("EXISTS", inboxes[user], 1)]
+        assert [(e["command"], e["mailbox"], e.get("uid")) for e in news[user]] == [
+            ("EXISTS", inboxes[user], 1),
+            *([("RENAME", renamed, None)] if user == users[0] else []),  # the owner's alone
+        ]
 
 
 def test_a_stream_the_feed_left_behind_reads_alone_and_misses_nothing(

@@ -55,13 +55,13 @@ def sse(payload: dict[str, Any], event_id: int | None) -> bytes:
     return (lines + (f"id: {event_id}\n" if event_id is not None else "") + "\n").encode()
 
 
-def journal(event: Any, user_id: str, path_of: Callable[[str], str | None]) -> list[dict[str, Any]]:
+def journal(event: Any, user_id: str, owner_of: Callable[[str], str | None]) -> list[dict[str, Any]]:
     """The journal entries (WildDuck's EXISTS/EXPUNGE/FETCH/CREATE/RENAME/DELETE) of one event for one user."""
     mailbox = object_id_of(event.originator_id)
     if isinstance(event, Mailbox.Created):
         return [{"command": "CREATE", "mailbox": mailbox, "path": event.path}] if event.user_id == user_id else []
     if isinstance(event, Mailbox.Renamed):
-        return [{"command": "RENAME", "mailbox": mailbox, "path": event.path}] if path_of(mailbox) == user_id else []
+        return [{"command": "RENAME", "mailbox": mailbox, "path": event.path}] if owner_of(mailbox) == user_id else []
     if getattr(event, "user_id", None) != user_id:
         return []
     if isinstance(event, Mailbox.Deleted):
@@ -104,6 +104,10 @@ class Note:
     position: Position
     id: int
     event: Any  # decoded once, for every stream
+    owner: str | None = None  # a renamed folder's owner (its event does not name it), looked up once
+
+    def owner_of(self, _mailbox: str) -> str | None:
+        return self.owner
 
 
 @dataclass(frozen=True)
@@ -160,10 +164,21 @@ class SharedFeed:
         with self.system.engine.connect() as conn:
             present = present_position(conn, app.name)  # settled before the read: it covers up to here at least
             found = select_notifications(conn, app.name, after=position, limit=PAGE, topics=TOPICS)
-        notes = [Note(n.position, n.id, app.mapper.to_domain_event(n)) for n in found]
+        events = [app.mapper.to_domain_event(n) for n in found]
+        renamed = {object_id_of(e.originator_id) for e in events if isinstance(e, Mailbox.Renamed)}
+        owners = self._owners(renamed) if renamed else {}
+        notes = [
+            Note(n.position, n.id, e, owners.get(object_id_of(e.originator_id)) if owners else None)
+            for n, e in zip(found, events, strict=True)
+        ]
         more = len(found) == PAGE
         end = found[-1].position if found else position
         return Read(notes, end if more else max(end, present), more)
+
+    def _owners(self, mailbox_ids: set[str]) -> dict[str, str]:
+        with self.system.engine.connect() as conn:
+            query = select(mailboxes.c.id, mailboxes.c.user_id).where(mailboxes.c.id.in_(sorted(mailbox_ids)))
+            return {row.id: row.user_id for row in conn.execute(query)}
 
     def _extend(self, read: Read) -> None:
         self._notes += read.notes
@@ -196,10 +211,6 @@ class UpdatesResource:
         resp.set_header("X-Accel-Buffering", "no")  # as WildDuck: a proxy in front (nginx) passes events at once
         resp.stream = self.stream(params.user, None if start is None else int(start), pause=req.env.get(PAUSE))
 
-    def _owner(self, mailbox_id: str) -> str | None:
-        with self.system.engine.connect() as conn:
-            return conn.execute(select(mailboxes.c.user_id).where(mailboxes.c.id == mailbox_id)).scalar_one_or_none()
-
     def stream(
         self, user_id: str, start: int | None, *, polls: int | None = None, pause: type[Pause] | None = None
     ) -> Iterator[bytes]:
@@ -222,7 +233,7 @@ class UpdatesResource:
             position = read.end
             sent = 0
             for note in read.notes:
-                for entry in journal(note.event, user_id, self._owner):
+                for entry in journal(note.event, user_id, note.owner_of):
                     if replaying:
                         touched.add(entry["mailbox"])
                     sent += 1
