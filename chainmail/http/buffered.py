@@ -160,27 +160,28 @@ class BufferedWsgi:
 
     async def _stream(self, chunks: Iterator[bytes], started: dict[str, Any], receive: Receive, send: Send) -> int:
         """Send a streamed answer chunk by chunk, each asked for on a thread; a `Pause` waits on the loop.
-        The stream ends early, unfinished, if the client leaves while it pauses."""
+        The stream ends early, unfinished, once the client has left: nothing more is asked of it (an export
+        whose client hung up stops at its next chunk instead of running to its end for nobody)."""
         loop = asyncio.get_running_loop()
-        chunk = await loop.run_in_executor(self.executor, next, chunks, _DONE)
-        await send({"type": "http.response.start", "status": started["status"], "headers": started["headers"]})
-        sent = 0
-        left: asyncio.Future[dict[str, Any]] | None = None  # the client's disconnect, watched from the first pause
+        # the body was whole, so receive() has nothing left to say but goodbye
+        left: asyncio.Future[dict[str, Any]] = asyncio.ensure_future(receive())
         try:
-            while chunk is not _DONE:
+            chunk = await loop.run_in_executor(self.executor, next, chunks, _DONE)
+            await send({"type": "http.response.start", "status": started["status"], "headers": started["headers"]})
+            sent = 0
+            while chunk is not _DONE and not left.done():
                 if isinstance(chunk, Pause):
-                    left = left or asyncio.ensure_future(receive())
                     await asyncio.wait({left}, timeout=chunk.seconds)
-                    if left.done():
-                        return sent  # the body was whole, so receive() had nothing left to say but goodbye
                 elif chunk:
                     sent += len(chunk)
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
-                chunk = await loop.run_in_executor(self.executor, next, chunks, _DONE)
-            await send({"type": "http.response.body", "body": b""})
+                if not left.done():
+                    chunk = await loop.run_in_executor(self.executor, next, chunks, _DONE)
+            if not left.done():
+                await send({"type": "http.response.body", "body": b""})
             return sent
         finally:
-            if left is not None and not left.done():
+            if not left.done():
                 left.cancel()
 
 

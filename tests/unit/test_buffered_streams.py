@@ -97,3 +97,33 @@ def test_a_client_that_leaves_during_a_pause_ends_the_stream() -> None:
 def test_a_pause_is_an_empty_chunk_to_any_other_server() -> None:
     pause = Pause(1.5)
     assert pause == b"" and isinstance(pause, bytes) and pause.seconds == 1.5
+
+
+def test_a_client_that_leaves_a_long_stream_stops_it_at_the_next_chunk() -> None:
+    made = []
+    closed = threading.Event()
+
+    def app(environ: dict[str, Any], start_response: Any) -> Iterator[bytes]:
+        start_response("200 OK", [("Content-Type", "application/octet-stream")])
+        try:
+            while len(made) < 10_000:  # an export that would run for a minute
+                time.sleep(0.005)
+                made.append(1)
+                yield b"x" * 100
+        finally:
+            closed.set()
+
+    async def main() -> Client:
+        served = BufferedWsgi(app, threads=2, max_body_bytes=1024)
+        client = Client()
+        serving = asyncio.ensure_future(served(SCOPE, client.receive, client.send))
+        await asyncio.sleep(0.2)
+        client.gone.set()
+        await asyncio.wait_for(serving, timeout=2)
+        served.executor.shutdown()
+        return client
+
+    client = asyncio.run(main())
+    assert closed.wait(2)
+    assert 0 < len(made) < 200, len(made)
+    assert len(client.body()) == 100 * len(client.sent[1:]) and client.sent[-1].get("more_body") is True
