@@ -4,7 +4,9 @@ the event store, and resumes after `Last-Event-ID`."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import falcon.testing
@@ -191,3 +193,33 @@ def test_a_replay_longer_than_a_page_reports_the_counters_of_every_folder_it_tou
     counters = {e["mailbox"]: (e["total"], e["unseen"]) for e in replay[8:]}
     assert len(replay) == 14 and len(counters) == 6 and {e["command"] for e in replay[8:]} == {"COUNTERS"}
     assert counters[inbox] == (1, 1) and counters[folder] == (1, 1)
+
+
+def test_streams_read_through_the_feed_while_appends_commit_in_parallel_miss_and_repeat_nothing(
+    client: falcon.testing.TestClient, system: System
+) -> None:
+    users = [create_user(client, f"busy{n}") for n in range(4)]
+    inboxes = {user: mailbox_ids(client, user)["INBOX"] for user in users}
+    resource = UpdatesResource(system, poll_seconds=0)  # every ask reads the store: as many interleavings as can be
+    streams = {user: resource.stream(user, None, pause=Pause) for user in users}
+    for stream in streams.values():
+        _until_pause(stream)
+    each = 15
+
+    def appends(user: str) -> None:
+        for number in range(each):
+            upload(client, user, inboxes[user], subject=f"{number}")
+
+    seen: dict[str, list[int]] = {user: [] for user in users}
+    with ThreadPoolExecutor(len(users)) as pool:
+        writing = [pool.submit(appends, user) for user in users]
+        deadline = time.monotonic() + 60
+        while any(len(uids) < each for uids in seen.values()) and time.monotonic() < deadline:
+            for user, stream in streams.items():
+                seen[user] += [e["uid"] for e in _until_pause(stream) if e["command"] == "EXISTS"]
+        for done in writing:
+            done.result()
+    for user, stream in streams.items():  # and nothing more comes
+        seen[user] += [e["uid"] for e in _until_pause(stream) if e["command"] == "EXISTS"]
+
+    assert seen == {user: list(range(1, each + 1)) for user in users}
