@@ -5,7 +5,8 @@ file past `SPOOL_BYTES` - and only then hands it to the WSGI app on a small thre
 sends its headers a byte at a time, or never finishes its body, waits on the loop (gunicorn's keep-alive and
 body timeouts close it) while the threads keep answering everyone else. Responses go back as the app yields
 them: server-sent events keep streaming. A stream with nothing to send yields a `Pause` (when the environ
-offers them, `PAUSE`): the loop waits, and no app thread is held while it does.
+offers them, `PAUSE`): the loop waits, and no app thread is held while it does; `NUDGE` has paused streams
+look again at once.
 """
 
 from __future__ import annotations
@@ -29,18 +30,25 @@ APP_THREADS = 8  # per worker: requests whose bodies are already whole; slow cli
 SPOOL_BYTES = 1 << 20  # bodies up to 1 MiB stay in memory; larger ones go to a temporary file
 _DONE = object()
 PAUSE = "chainmail.pause"  # the environ key under which the server offers `Pause`
+NUDGE = "chainmail.nudge"  # and a function (any thread may call it) that has every paused stream ask its `wake`
 
 
 class Pause(bytes):
     """An empty chunk that asks the server to wait `seconds` on its event loop, or until the client leaves,
-    before it asks the stream for more. Other WSGI servers take it for an empty chunk and ask again at once,
-    so an app yields one only where the environ offers it (`PAUSE`), and sleeps in its thread elsewhere."""
+    before it asks the stream for more. With `wake`, the server asks only once `wake()` says so (called on
+    the loop after each `seconds`: it must be quick and must not block), or once `within` seconds have passed
+    in all: a stream with nothing to say costs the loop a call, not a thread. Other WSGI servers take a pause
+    for an empty chunk and ask again at once, so an app yields one only where the environ offers it
+    (`PAUSE`), and sleeps in its thread elsewhere."""
 
     seconds: float
+    wake: Callable[[], bool] | None
+    within: float
 
-    def __new__(cls, seconds: float) -> Pause:
+    def __new__(cls, seconds: float, wake: Callable[[], bool] | None = None, within: float | None = None) -> Pause:
         pause = super().__new__(cls, b"")
-        pause.seconds = seconds
+        pause.seconds, pause.wake = seconds, wake
+        pause.within = seconds if within is None else max(seconds, within)
         return pause
 
 
@@ -84,7 +92,25 @@ class BufferedWsgi:
     def __init__(self, app: WsgiApp, *, threads: int, max_body_bytes: int) -> None:
         self.app, self.max_body_bytes = app, max_body_bytes
         self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="wsgi")
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._nudged: asyncio.Future[None] | None = None  # what paused streams with a `wake` wait on, besides time
         keep_large_buffers_returnable()
+
+    def nudge(self) -> None:
+        """Have every paused stream call its `wake` now (from any thread): news has come that some may want."""
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._wake_paused)
+
+    def _wake_paused(self) -> None:
+        nudged, self._nudged = self._nudged, None
+        if nudged is not None and not nudged.done():
+            nudged.set_result(None)
+
+    def _nudge_future(self, loop: asyncio.AbstractEventLoop) -> asyncio.Future[None]:
+        if self._nudged is None:
+            self._nudged = loop.create_future()
+        return self._nudged
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -114,7 +140,9 @@ class BufferedWsgi:
                 await _plain(send, 413, b'{"code":"PayloadTooLarge","message":"Request body is too large"}\n')
                 return
             body.seek(0)
-            sent = await self._respond(_environ(scope, body, size), receive, send)
+            environ = _environ(scope, body, size)
+            environ[NUDGE] = self.nudge
+            sent = await self._respond(environ, receive, send)
         finally:
             body.close()
         if max(size or 0, sent) > SPOOL_BYTES:  # a large body left large buffers behind: hand them back
@@ -162,7 +190,7 @@ class BufferedWsgi:
         """Send a streamed answer chunk by chunk, each asked for on a thread; a `Pause` waits on the loop.
         The stream ends early, unfinished, once the client has left: nothing more is asked of it (an export
         whose client hung up stops at its next chunk instead of running to its end for nobody)."""
-        loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
         # the body was whole, so receive() has nothing left to say but goodbye
         left: asyncio.Future[dict[str, Any]] = asyncio.ensure_future(receive())
         try:
@@ -171,7 +199,12 @@ class BufferedWsgi:
             sent = 0
             while chunk is not _DONE and not left.done():
                 if isinstance(chunk, Pause):
-                    await asyncio.wait({left}, timeout=chunk.seconds)
+                    began, wake = loop.time(), chunk.wake
+                    while not left.done():
+                        waiting = {left} if wake is None else {left, self._nudge_future(loop)}
+                        await asyncio.wait(waiting, timeout=chunk.seconds, return_when=asyncio.FIRST_COMPLETED)
+                        if wake is None or loop.time() - began >= chunk.within or wake():
+                            break
                 elif chunk:
                     sent += len(chunk)
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})

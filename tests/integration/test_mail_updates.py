@@ -94,16 +94,21 @@ def test_a_quiet_stream_says_it_is_idle_at_once_and_then_every_so_often(
     user = create_user(client, "quiet")
     other = create_user(client, "busy")
     other_inbox = mailbox_ids(client, other)["INBOX"]
-    resource = UpdatesResource(system, poll_seconds=0)
-    chunks: list[bytes] = []
-    for chunk in resource.stream(user, None, polls=IDLE_EVERY * 2 + 1):
-        chunks.append(chunk)
-        if len(chunks) == 1:
+    clock = Clock()
+    resource = UpdatesResource(system, poll_seconds=1, feed=SharedFeed(system, poll_seconds=1, clock=clock))
+    said: list[tuple[float, bytes]] = []
+    for chunk in resource.stream(user, None, pause=Pause):  # asked again after each pause, as if woken each second
+        if not isinstance(chunk, Pause):
+            said.append((clock.now, chunk))
+        elif clock.now == 1:
             upload(client, other, other_inbox, subject="someone else's news")  # not this stream's
+        clock.now += 1 if isinstance(chunk, Pause) else 0
+        if clock.now > IDLE_EVERY * 2 + 1:
+            break
 
-    # as WildDuck: a comment at once (the client has its headers), then one after IDLE_EVERY polls that sent
-    # nothing, other users' news or not
-    assert chunks == [b": idling 1\n\n", b": idling 2\n\n", b": idling 3\n\n"]
+    # as WildDuck: a comment at once (the client has its headers), then one after each IDLE_EVERY seconds
+    # without this stream's news, other users' news or not
+    assert said == [(0, b": idling 1\n\n"), (IDLE_EVERY, b": idling 2\n\n"), (IDLE_EVERY * 2, b": idling 3\n\n")]
 
 
 def _until_pause(stream: Iterator[bytes]) -> list[dict[str, Any]]:
@@ -223,3 +228,51 @@ def test_streams_read_through_the_feed_while_appends_commit_in_parallel_miss_and
         seen[user] += [e["uid"] for e in _until_pause(stream) if e["command"] == "EXISTS"]
 
     assert seen == {user: list(range(1, each + 1)) for user in users}
+
+
+def test_a_paused_stream_wakes_for_its_own_news_and_one_stream_reads_for_all(
+    client: falcon.testing.TestClient, system: System
+) -> None:
+    users = [create_user(client, f"waker{n}") for n in range(3)]
+    inboxes = {user: mailbox_ids(client, user)["INBOX"] for user in users}
+    clock = Clock()
+    feed = SharedFeed(system, poll_seconds=1, clock=clock)
+    resource = UpdatesResource(system, poll_seconds=1, feed=feed)
+    streams = {user: resource.stream(user, None, pause=Pause) for user in users}
+    pauses: dict[str, Pause] = {}
+    for user, stream in streams.items():
+        for chunk in stream:
+            if isinstance(chunk, Pause):
+                pauses[user] = chunk
+                break
+    assert all(p.wake is not None and p.within == IDLE_EVERY for p in pauses.values())
+    first, second, third = users
+
+    assert [pauses[u].wake() for u in users] == [False, False, False]  # the feed was read just now
+    upload(client, first, inboxes[first], subject="news for the first")
+    clock.now += 1  # the feed is due a read: one stream, the first to be asked, says it will make it
+    assert [pauses[u].wake() for u in (second, third, first)] == [True, False, False]
+    assert [e["command"] for e in _until_pause(streams[second])] == []  # its read brings the first's news
+    assert [pauses[u].wake() for u in (first, third)] == [True, False]  # its own news wakes the first alone
+    assert [(e["command"], e["uid"]) for e in _until_pause(streams[first])] == [("EXISTS", 1)]
+
+
+def test_a_read_that_brings_news_nudges_the_server_and_one_without_does_not(
+    client: falcon.testing.TestClient, system: System
+) -> None:
+    user = create_user(client, "nudged")
+    inbox = mailbox_ids(client, user)["INBOX"]
+    clock = Clock()
+    feed = SharedFeed(system, poll_seconds=1, clock=clock)
+    nudges: list[int] = []
+    stream = UpdatesResource(system, poll_seconds=1, feed=feed).stream(
+        user, None, pause=Pause, nudge=lambda: nudges.append(1)
+    )
+    _until_pause(stream)
+    clock.now += 1
+    _until_pause(stream)
+    assert nudges == []  # a read, nothing new
+    upload(client, user, inbox, subject="news")
+    clock.now += 1
+    assert [e["command"] for e in _until_pause(stream)] == ["EXISTS"]
+    assert nudges == [1]

@@ -127,3 +127,65 @@ def test_a_client_that_leaves_a_long_stream_stops_it_at_the_next_chunk() -> None
     assert closed.wait(2)
     assert 0 < len(made) < 200, len(made)
     assert len(client.body()) == 100 * len(client.sent[1:]) and client.sent[-1].get("more_body") is True
+
+
+def test_a_pause_with_wake_asks_again_only_when_woken_or_when_it_has_waited_long_enough() -> None:
+    asked: list[float] = []
+    calls: list[float] = []
+    began = time.monotonic()
+
+    def wake() -> bool:
+        calls.append(time.monotonic() - began)
+        return len(calls) == 3  # the third call, after three waits
+
+    def app(environ: dict[str, Any], start_response: Any) -> Iterator[bytes]:
+        start_response("200 OK", [("Content-Type", "text/event-stream")])
+        pause = environ[PAUSE]
+        yield b"data: 0\n\n"
+        asked.append(time.monotonic() - began)
+        yield pause(0.02, wake, within=10)
+        asked.append(time.monotonic() - began)
+        yield pause(0.02, lambda: False, within=0.1)  # never woken: asked again after `within`
+        asked.append(time.monotonic() - began)
+
+    async def main() -> Client:
+        served = BufferedWsgi(app, threads=1, max_body_bytes=1024)
+        client = Client()
+        await asyncio.wait_for(served(SCOPE, client.receive, client.send), timeout=5)
+        served.executor.shutdown()
+        return client
+
+    client = asyncio.run(main())
+    assert client.body() == b"data: 0\n\n"
+    assert len(calls) >= 3 and 0.06 <= asked[1] - asked[0] < 0.5  # three waits of 20 ms, then asked
+    assert 0.1 <= asked[2] - asked[1] < 0.5
+
+
+def test_a_nudge_has_paused_streams_ask_their_wake_at_once() -> None:
+    news = threading.Event()
+    asked_at: list[float] = []
+
+    def app(environ: dict[str, Any], start_response: Any) -> Iterator[bytes]:
+        start_response("200 OK", [("Content-Type", "text/event-stream")])
+        yield b"data: waiting\n\n"
+        yield environ[PAUSE](30, news.is_set, within=60)  # a tick of 30 s: only a nudge wakes it in time
+        asked_at.append(time.monotonic())
+        yield b"data: news\n\n"
+
+    async def main() -> Client:
+        served = BufferedWsgi(app, threads=1, max_body_bytes=1024)
+        client = Client()
+        serving = asyncio.ensure_future(served(SCOPE, client.receive, client.send))
+        await asyncio.sleep(0.1)
+        served.nudge()  # no news yet: the stream looks, and pauses again
+        await asyncio.sleep(0.1)
+        assert not asked_at
+        news.set()
+        nudged_at = time.monotonic()
+        await asyncio.get_running_loop().run_in_executor(None, served.nudge)  # from another thread
+        await asyncio.wait_for(serving, timeout=2)
+        served.executor.shutdown()
+        assert asked_at[0] - nudged_at < 0.5
+        return client
+
+    assert asyncio.run(main()).body() == b"data: waiting\n\ndata: news\n\n"

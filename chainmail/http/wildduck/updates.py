@@ -18,7 +18,7 @@ from sqlalchemy import select
 from chainmail.domain.ids import object_id_of
 from chainmail.domain.mail.mailboxes import Mailbox
 from chainmail.http.auth import require
-from chainmail.http.buffered import PAUSE, Pause
+from chainmail.http.buffered import NUDGE, PAUSE, Pause
 from chainmail.http.router import Router
 from chainmail.http.validation import Number, ObjectIdParam, WildDuckInput, parse
 from chainmail.mail.store import MailStore
@@ -39,7 +39,7 @@ TOPICS = [
     )
 ]
 POLL_SECONDS = 1.0
-IDLE_EVERY = 15  # polls between keep-alive comments
+IDLE_EVERY = 15  # polls (of POLL_SECONDS) without news between keep-alive comments
 PAGE = 200  # notifications a read brings at most
 FEED_KEEP = 2000  # notifications a process keeps for its live streams; a stream left further behind reads alone
 
@@ -141,22 +141,56 @@ class SharedFeed:
         self._end: Position | None = None  # ... up to this one
         self._more = False
         self._read_at = float("-inf")
+        self._latest: dict[str, Position] = {}  # each user's latest notification in the feed
+        self._claim_lock = threading.Lock()  # never held across a read: `wake_for` runs on the event loop
+        self._claimed_at = float("-inf")
 
-    def after(self, position: Position) -> Read:
-        """What follows `position`: from the feed, read anew if it is older than `poll_seconds`."""
+    def after(self, position: Position, nudge: Callable[[], None] | None = None) -> Read:
+        """What follows `position`: from the feed, read anew if it is older than `poll_seconds`. A read that
+        brings news calls `nudge` (the server's: every paused stream then asks its `wake_for` at once)."""
+        read, brought = self._after(position)
+        if brought and nudge is not None:
+            nudge()
+        return read
+
+    def _after(self, position: Position) -> tuple[Read, bool]:
+        """What follows `position`, and whether a read of the store brought news."""
+        brought = False
         with self._lock:
             if self._start is None or self._end is None:  # the first stream: the feed starts from the present
                 with self.system.engine.connect() as conn:
                     self._start = self._end = present_position(conn, self.system.mail.name)
                 self._read_at = self.clock()
             elif position >= self._start and (self._more or self.clock() - self._read_at >= self.poll_seconds):
-                self._extend(self.read(self._end))
+                read = self.read(self._end)
+                self._extend(read)
+                brought = bool(read.notes)
             start, end = self._start, self._end
             if start <= position <= end:
-                return Read(self._notes[bisect_right(self._positions, position) :], end, self._more)
+                return Read(self._notes[bisect_right(self._positions, position) :], end, self._more), brought
             if position > end:  # a stream younger than the last read: nothing yet
-                return Read([], position, False)
-        return self.read(position)
+                return Read([], position, False), brought
+        return self.read(position), brought
+
+    def wake_for(self, user_id: str, position: Position) -> Callable[[], bool]:
+        """Whether a stream of `user_id` paused at `position` should ask the feed again (for `Pause`, on the
+        loop: no read, no wait): the feed holds news of that user past it, or it is due a read and no other
+        stream has said it will make it (one stream reads for all; the others wake only for their news)."""
+
+        def wake() -> bool:
+            latest = self._latest.get(user_id)
+            if latest is not None and latest > position:
+                return True
+            now = self.clock()
+            if not self._more and now - self._read_at < self.poll_seconds:
+                return False
+            with self._claim_lock:
+                if now - self._claimed_at < self.poll_seconds:
+                    return False  # another stream is reading (or will be shortly)
+                self._claimed_at = now
+                return True
+
+        return wake
 
     def read(self, position: Position) -> Read:
         """The store itself, after `position`."""
@@ -183,11 +217,16 @@ class SharedFeed:
     def _extend(self, read: Read) -> None:
         self._notes += read.notes
         self._positions += [note.position for note in read.notes]
+        for note in read.notes:
+            user = note.owner or getattr(note.event, "user_id", None)
+            if user is not None:
+                self._latest[user] = note.position
         self._end, self._more, self._read_at = read.end, read.more, self.clock()
         if len(self._notes) > self.keep:
             dropped = len(self._notes) - self.keep
             self._start = self._positions[dropped - 1]
             del self._notes[:dropped], self._positions[:dropped]
+            self._latest = {user: at for user, at in self._latest.items() if at > self._start}
 
 
 class UpdatesResource:
@@ -209,10 +248,17 @@ class UpdatesResource:
         resp.content_type = "text/event-stream"
         resp.set_header("Cache-Control", "no-cache")
         resp.set_header("X-Accel-Buffering", "no")  # as WildDuck: a proxy in front (nginx) passes events at once
-        resp.stream = self.stream(params.user, None if start is None else int(start), pause=req.env.get(PAUSE))
+        at = None if start is None else int(start)
+        resp.stream = self.stream(params.user, at, pause=req.env.get(PAUSE), nudge=req.env.get(NUDGE))
 
     def stream(
-        self, user_id: str, start: int | None, *, polls: int | None = None, pause: type[Pause] | None = None
+        self,
+        user_id: str,
+        start: int | None,
+        *,
+        polls: int | None = None,
+        pause: type[Pause] | None = None,
+        nudge: Callable[[], None] | None = None,
     ) -> Iterator[bytes]:
         """The user's journal from `start` (or from now), polled every `poll_seconds`. Between polls it yields a
         `pause` where the server offers one (`chainmail serve`: the wait holds no app thread), else sleeps."""
@@ -222,14 +268,15 @@ class UpdatesResource:
             position = present_position(conn, app.name) if start is None else position_of(conn, app.name, start)
         replaying = start is not None
         # WildDuck's ": idling N" comments: one at once when the stream has nothing to send (the client then has
-        # the answer's headers), then one after IDLE_EVERY polls in which it sent nothing (other users' news
-        # is not this stream's)
-        comments = quiet = done = 0
-        spoke = False
+        # the answer's headers), then one after `idle_after` seconds in which it sent nothing (other users'
+        # news is not this stream's)
+        clock, idle_after = self.feed.clock, IDLE_EVERY * self.poll_seconds
+        comments = done = 0
+        spoke, said_at = False, clock()
         touched: set[str] = set()  # the folders a replay touched, on every page of it
         while polls is None or done < polls:
             done += 1
-            read = self.feed.after(position)
+            read = self.feed.after(position, nudge)
             position = read.end
             sent = 0
             for note in read.notes:
@@ -244,15 +291,15 @@ class UpdatesResource:
                     sent += 1
                     yield counters
             if sent:
-                spoke, quiet = True, 0
+                spoke, said_at = True, clock()
             if read.more:
                 continue  # more to read at once
-            if not spoke or quiet >= IDLE_EVERY:
-                comments, quiet, spoke = comments + 1, 0, True
+            if not spoke or clock() - said_at >= idle_after:
+                comments, spoke, said_at = comments + 1, True, clock()
                 yield f": idling {comments}\n\n".encode()
-            quiet += 1
-            if pause is not None:
-                yield pause(self.poll_seconds)
+            if pause is not None:  # woken by its user's news, a read due, or its next comment
+                wake = self.feed.wake_for(user_id, position)
+                yield pause(self.poll_seconds, wake, within=idle_after - (clock() - said_at))
             else:
                 time.sleep(self.poll_seconds)
 
