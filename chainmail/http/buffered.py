@@ -93,7 +93,7 @@ class BufferedWsgi:
         self.app, self.max_body_bytes = app, max_body_bytes
         self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="wsgi")
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._nudged: asyncio.Future[None] | None = None  # what paused streams with a `wake` wait on, besides time
+        self._paused: set[asyncio.Future[None]] = set()  # one for each stream paused with a `wake`, set by a nudge
         keep_large_buffers_returnable()
 
     def nudge(self) -> None:
@@ -103,14 +103,28 @@ class BufferedWsgi:
             loop.call_soon_threadsafe(self._wake_paused)
 
     def _wake_paused(self) -> None:
-        nudged, self._nudged = self._nudged, None
-        if nudged is not None and not nudged.done():
-            nudged.set_result(None)
+        paused, self._paused = self._paused, set()
+        for nudged in paused:
+            if not nudged.done():
+                nudged.set_result(None)
 
-    def _nudge_future(self, loop: asyncio.AbstractEventLoop) -> asyncio.Future[None]:
-        if self._nudged is None:
-            self._nudged = loop.create_future()
-        return self._nudged
+    async def _pause(self, loop: asyncio.AbstractEventLoop, pause: Pause, left: asyncio.Future[Any]) -> None:
+        """Wait out `pause`: its `seconds` at a time (or until a nudge) until `wake()` says so, `within` has
+        passed, or the client has left. Each wait has a future of its own (one shared by thousands of paused
+        streams would cost each of them a scan of every other's callback as it stops waiting)."""
+        began, wake = loop.time(), pause.wake
+        while not left.done():
+            if wake is None:
+                await asyncio.wait({left}, timeout=pause.seconds)
+                return
+            nudged: asyncio.Future[None] = loop.create_future()
+            self._paused.add(nudged)
+            try:
+                await asyncio.wait({left, nudged}, timeout=pause.seconds, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                self._paused.discard(nudged)
+            if loop.time() - began >= pause.within or wake():
+                return
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -199,12 +213,7 @@ class BufferedWsgi:
             sent = 0
             while chunk is not _DONE and not left.done():
                 if isinstance(chunk, Pause):
-                    began, wake = loop.time(), chunk.wake
-                    while not left.done():
-                        waiting = {left} if wake is None else {left, self._nudge_future(loop)}
-                        await asyncio.wait(waiting, timeout=chunk.seconds, return_when=asyncio.FIRST_COMPLETED)
-                        if wake is None or loop.time() - began >= chunk.within or wake():
-                            break
+                    await self._pause(loop, chunk, left)
                 elif chunk:
                     sent += len(chunk)
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})

@@ -36,6 +36,23 @@ class Client:
         return b"".join(m.get("body", b"") for m in self.sent if m["type"] == "http.response.body")
 
 
+def _served_until_the_client_leaves(app: Any, *, after: float) -> Client:
+    """Serve one request; the client leaves `after` seconds in, and the answer must end within two more."""
+
+    async def main() -> Client:
+        served = BufferedWsgi(app, threads=2, max_body_bytes=1024)
+        client = Client()
+        serving = asyncio.ensure_future(served(SCOPE, client.receive, client.send))
+        await asyncio.sleep(after)
+        assert not serving.done()
+        client.gone.set()
+        await asyncio.wait_for(serving, timeout=2)
+        served.executor.shutdown()
+        return client
+
+    return asyncio.run(main())
+
+
 def test_paused_streams_hold_no_app_thread_and_still_stream() -> None:
     threads_seen: set[str] = set()
 
@@ -78,18 +95,7 @@ def test_a_client_that_leaves_during_a_pause_ends_the_stream() -> None:
         finally:
             closed.set()
 
-    async def main() -> Client:
-        served = BufferedWsgi(app, threads=2, max_body_bytes=1024)
-        client = Client()
-        serving = asyncio.ensure_future(served(SCOPE, client.receive, client.send))
-        await asyncio.sleep(0.1)
-        assert not serving.done()
-        client.gone.set()
-        await asyncio.wait_for(serving, timeout=2)
-        served.executor.shutdown()
-        return client
-
-    client = asyncio.run(main())
+    client = _served_until_the_client_leaves(app, after=0.1)
     assert client.body() == b"data: hello\n\n"
     assert closed.wait(2)
 
@@ -113,17 +119,7 @@ def test_a_client_that_leaves_a_long_stream_stops_it_at_the_next_chunk() -> None
         finally:
             closed.set()
 
-    async def main() -> Client:
-        served = BufferedWsgi(app, threads=2, max_body_bytes=1024)
-        client = Client()
-        serving = asyncio.ensure_future(served(SCOPE, client.receive, client.send))
-        await asyncio.sleep(0.2)
-        client.gone.set()
-        await asyncio.wait_for(serving, timeout=2)
-        served.executor.shutdown()
-        return client
-
-    client = asyncio.run(main())
+    client = _served_until_the_client_leaves(app, after=0.2)
     assert closed.wait(2)
     assert 0 < len(made) < 200, len(made)
     assert len(client.body()) == 100 * len(client.sent[1:]) and client.sent[-1].get("more_body") is True
