@@ -76,6 +76,7 @@ def test_updates_replay_after_last_event_id_and_report_counters(
     # after the replay, the counters of every folder it touched (the six of this user)
     assert [c for c, _m in commands[5:]] == ["COUNTERS"] * 6
     counters = {e["mailbox"]: e for e in replay[5:]}
+    assert {e["_id"] for e in replay[5:]} == {replay[4]["_id"]}  # as WildDuck: the replay's last event id
     assert counters[folder]["total"] == 1 and counters[inbox]["total"] == 0
     assert all(e.get("message") != "not mine" for e in replay)
 

@@ -274,6 +274,7 @@ class UpdatesResource:
         comments = done = 0
         spoke, said_at = False, clock()
         touched: set[str] = set()  # the folders a replay touched, on every page of it
+        replayed_to: int | None = None  # the id of the last event it sent
         while polls is None or done < polls:
             done += 1
             read = self.feed.after(position, nudge)
@@ -283,11 +284,12 @@ class UpdatesResource:
                 for entry in journal(note.event, user_id, note.owner_of):
                     if replaying:
                         touched.add(entry["mailbox"])
+                        replayed_to = note.id
                     sent += 1
                     yield sse(entry, note.id)
             if replaying and not read.more:
                 replaying = False
-                for counters in self._counters(touched):
+                for counters in self._counters(touched, replayed_to):
                     sent += 1
                     yield counters
             if sent:
@@ -303,7 +305,8 @@ class UpdatesResource:
             else:
                 time.sleep(self.poll_seconds)
 
-    def _counters(self, touched: set[str]) -> Iterator[bytes]:
+    def _counters(self, touched: set[str], last_id: int | None) -> Iterator[bytes]:
+        """After a replay, the counters of each folder it touched, with the id of its last event (WildDuck's)."""
         if not touched:
             return
         with self.system.engine.connect() as conn:
@@ -314,7 +317,7 @@ class UpdatesResource:
                 "mailbox": mailbox_id,
                 **{k: counts[mailbox_id][k] for k in ("total", "unseen")},
             }
-            yield sse(entry, None)
+            yield sse(entry, last_id)
 
 
 def add_routes(api: Router, system: System) -> None:
