@@ -21,7 +21,6 @@ import os
 import selectors
 import socket
 import statistics
-import sys
 import time
 from contextlib import ExitStack
 from pathlib import Path
@@ -118,7 +117,6 @@ def main() -> None:
     here = Path(wp.chainmail.__file__).resolve().parents[1]
     for name, tree in ([("before", args.before)] if args.before else []) + [("after", here)]:
         measure(name, tree, args.store, args.streams, args.users, args.seconds)
-    sys.exit(0)
 
 
 if __name__ == "__main__":

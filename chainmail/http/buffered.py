@@ -155,7 +155,7 @@ class BufferedWsgi:
                 return
             body.seek(0)
             environ = _environ(scope, body, size)
-            environ[NUDGE] = self.nudge
+            environ[PAUSE], environ[NUDGE] = Pause, self.nudge  # what this server offers streams
             sent = await self._respond(environ, receive, send)
         finally:
             body.close()
@@ -260,7 +260,6 @@ def _environ(scope: Scope, body: BinaryIO, size: int) -> dict[str, Any]:
         "wsgi.multithread": True,
         "wsgi.multiprocess": True,
         "wsgi.run_once": False,
-        PAUSE: Pause,
     }
     for raw_name, raw_value in scope.get("headers", []):
         name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")

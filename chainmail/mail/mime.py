@@ -13,6 +13,8 @@ import html as html_lib
 import math
 import mimetypes
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email import policy
@@ -568,16 +570,24 @@ def _raw(message: EmailMessage, name: str, value: str) -> None:
     message.set_raw(name, value)
 
 
-def _through_classes(message: EmailMessage, name: str, value: str) -> None:
-    """`message[name] = value`: parsed by email's header classes. A value their parser breaks on (its own
-    bugs: an IndexError for the Message-ID `<@x>`, an AttributeError for the address `x:y;z`) is refused
-    as a ValueError, which the API answers 400."""
+@contextmanager
+def _refused(what: str) -> Iterator[None]:
+    """email's own bugs on one value (an IndexError for the Message-ID `<@x>`, an AttributeError for the
+    address `x:y;z` as a custom header, whatever folding it again raises) as a ValueError, which the API
+    answers 400."""
     try:
-        message[name] = value
+        yield
     except (ValueError, TypeError):
         raise
     except Exception as error:  # whatever the parser raises on this one value
-        raise ValueError(f"the {name} header {value[:100]!r} cannot be parsed") from error
+        raise ValueError(f"{what}: {error!r}") from error
+
+
+def _through_classes(message: EmailMessage, name: str, value: str) -> None:
+    """`message[name] = value`: parsed by email's header classes; a value their parser breaks on is refused
+    (`_refused`)."""
+    with _refused(f"the {name} header {value[:100]!r} cannot be parsed"):
+        message[name] = value
 
 
 def _set_header(message: EmailMessage, name: str, value: str) -> None:
@@ -668,9 +678,5 @@ def build_message(c: Composition, *, domain: str) -> bytes:
         if attachment.disposition:
             kwargs["disposition"] = attachment.disposition
         message.add_attachment(attachment.content, **kwargs)
-    try:
+    with _refused("the message cannot be written"):  # a header the parser took but cannot fold back
         return message.as_bytes(policy=SMTP)
-    except (ValueError, TypeError):
-        raise
-    except Exception as error:  # folding a header the parser took but cannot write back
-        raise ValueError(f"the message cannot be written: {error}") from error
