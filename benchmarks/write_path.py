@@ -21,8 +21,9 @@ correction), the ratio to the bare app and the answers that were not 2xx (a requ
 connection left without an answer counts as one; they must be 0), with the load average at the end of
 the run; then the targets of issue 12, each met or not (reads against the bare JSON GET). `--sqlite`
 repeats everything on the embedded SQLite default (2 workers). `--nodes` runs two `chainmail serve` on one
-PostgreSQL database: uploads (own INBOX, one hot INBOX) and flag updates on the first node alone, then with
-the clients spread over both. `--mixed 60` runs, on a fresh PostgreSQL server pair, 16 clients that each
+PostgreSQL database, with `chainmail project` and `chainmail deliver` beside them: uploads (own INBOX, one hot
+INBOX) and flag updates on the first node alone, then with the clients spread over both, and the most
+connections the database had at once. `--mixed 60` runs, on a fresh PostgreSQL server pair, 16 clients that each
 create a user, upload, read, flag and list in turn for 60 s (the issue's mixed load). Exits 1 if an answer
 was not 2xx or the hot INBOX check failed (not when a target is missed: the figures are for reading).
 """
@@ -655,10 +656,17 @@ def section(store: str, workers: int, seconds: float, client_counts: list[int], 
     return failed == 0 and all(r.checked for r in every)
 
 
+@dataclass
+class Nodes:
+    ports: list[int]
+    url: str
+
+
 @contextmanager
-def chainmail_nodes(count: int, workers: int) -> Iterator[list[int]]:
+def chainmail_nodes(count: int, workers: int) -> Iterator[Nodes]:
     """`count` `chainmail serve` nodes (each with `workers` workers and a var directory of its own) on one
-    throwaway PostgreSQL database, migrated once."""
+    throwaway PostgreSQL database, migrated once, and beside them `chainmail project` and `chainmail deliver`
+    (a deployment's whole set of processes on that database)."""
     with database("postgres", migrated=False) as url, tempfile.TemporaryDirectory() as folder:
         env = dict(os.environ, CHAINMAIL_DATABASE_URL=url, CHAINMAIL_API_ACCESS_TOKEN=TOKEN)
         env.update(CHAINMAIL_WORKERS=str(workers), CHAINMAIL_EMAIL_DOMAIN="example.com")
@@ -672,7 +680,40 @@ def chainmail_nodes(count: int, workers: int) -> Iterator[list[int]]:
                 own.mkdir()
                 node_env = {**env, "CHAINMAIL_VAR_DIR": str(own), "CHAINMAIL_PORT": str(port)}
                 stack.enter_context(server(f"chainmail{i}", serve, node_env, port, "/api/health", Path(folder)))
-            yield ports
+            for command in ("project", "deliver"):
+                log = stack.enter_context(open(Path(folder) / f"{command}.log", "wb"))
+                worker = subprocess.Popen(
+                    [sys.executable, "-m", "chainmail.cli", command],
+                    env={**env, "CHAINMAIL_VAR_DIR": folder},
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+                stack.callback(worker.wait, 30)
+                stack.callback(worker.terminate)
+            yield Nodes(ports, url)
+
+
+@contextmanager
+def peak_connections(url: str) -> Iterator[list[int]]:
+    """The most connections that the database at `url` had at once while the block ran (sampled every 0.1 s;
+    the sampler's own is not counted): the list holds it once the block has ended."""
+    import psycopg
+
+    name, peak, stop = url.rsplit("/", 1)[1], [0], threading.Event()
+
+    def sample() -> None:
+        with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as admin:
+            while not stop.wait(0.1):
+                query = "SELECT count(*) FROM pg_stat_activity WHERE datname = %s"
+                peak[0] = max(peak[0], admin.execute(query, (name,)).fetchone()[0])  # type: ignore[index]
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        yield peak
+    finally:
+        stop.set()
+        sampler.join()
 
 
 def nodes_section(workers: int, seconds: float, clients: int) -> bool:
@@ -684,7 +725,8 @@ def nodes_section(workers: int, seconds: float, clients: int) -> bool:
         "  (on one machine the nodes share its cores: read these for what a second node costs in contention "
         "and that it loses nothing, not for the capacity of a second machine)"
     )
-    with chainmail_nodes(2, workers) as ports:
+    with chainmail_nodes(2, workers) as nodes, peak_connections(nodes.url) as connections:
+        ports = nodes.ports
         api = Api(ports[0])
         fixtures = prepare(api, clients)
         req = Target("postgres", ports[0], 0, api).chainmail_request
@@ -713,6 +755,10 @@ def nodes_section(workers: int, seconds: float, clients: int) -> bool:
             if capture:
                 checked &= check_hot_inbox(api, fixtures.hot, alone.ids + both.ids)
     print_table("writes across nodes; x 1 node: to the same operation on the first node alone", rows, ["x 1 node"])
+    print(
+        f"  PostgreSQL connections at most, both nodes with `chainmail project` and `chainmail deliver`: "
+        f"{connections[0]} (a stock server allows 100, 3 of them kept for superusers)"
+    )
     failed = sum(r.failed for _, r, _ in rows)
     print(f"  answers not 2xx: {failed}")
     return failed == 0 and checked

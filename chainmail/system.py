@@ -17,6 +17,7 @@ from chainmail.projections.registry import PROJECTIONS
 from chainmail.projections.runner import ProjectionRunner
 from chainmail.store.database import make_engine, make_query_engine
 from chainmail.store.events import event_store_env
+from chainmail.store.postgres_events import lender
 from chainmail.store.rate_limits import RollingWindowLimiter
 
 C = TypeVar("C", bound=ContextApplication)
@@ -46,10 +47,14 @@ class System:
         self.projections = ProjectionRunner(
             self.engine, self.apps, PROJECTIONS, batch_size=settings.projection_batch_size
         )
-        self.apps |= {
-            context.name: context.from_settings(settings, env=env, clock=clock, ids=ids, committer=self.projections)
-            for context in CONTEXTS
-        }
+        token = lender.set(self.engine)  # their recorders borrow the engine's connections (PostgreSQL)
+        try:
+            self.apps |= {
+                context.name: context.from_settings(settings, env=env, clock=clock, ids=ids, committer=self.projections)
+                for context in CONTEXTS
+            }
+        finally:
+            lender.reset(token)
         self.mail = self.context(Mail)
         self.mail.auth_limits = RollingWindowLimiter(self.engine)  # failed sign-ins, shared by every worker
 

@@ -43,9 +43,10 @@ def make_engine(database_url: str, **kwargs: Any) -> Engine:
         # invalidates the pool, and connections are renewed every half hour. The pool keeps as many connections
         # as a worker has app threads (chainmail.http.buffered.APP_THREADS): the overflow past `pool_size` is
         # closed on return, and a new PostgreSQL connection (a backend forked) per request cost the busiest
-        # reads a tenth of their time. Connections are opened only as concurrency asks for them. JSON columns
-        # are written by orjson (`json_text`, as the bulk inserts of replays already wrote them): an upload's
-        # summary cost the standard encoder a twentieth of the request's time.
+        # reads a tenth of their time. Connections are opened only as concurrency asks for them, and the event
+        # recorders of a process's contexts borrow them (`System`): no other pool but the GraphQL API's. JSON
+        # columns are written by orjson (`json_text`, as the bulk inserts of replays already wrote them): an
+        # upload's summary cost the standard encoder a twentieth of the request's time.
         return create_engine(
             sqlalchemy_url(database_url),
             json_serializer=json_text,

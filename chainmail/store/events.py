@@ -56,13 +56,10 @@ def event_store_env(database_url: str, *, create_tables: bool) -> dict[str, str]
         # with several contexts the last one created would receive every context's events. Appends go
         # through `chainmail.store.postgres_events` instead, without eventsourcing's table lock.
         "POSTGRES_ENABLE_DB_FUNCTIONS": "n",
-        # Connections per context per process: one kept open, up to five when a worker's threads all write.
+        # Only for a context built on its own (a tool, a test): one connection kept open, up to five. A `System`'s
+        # contexts borrow the connections of its engine (`postgres_events.BorrowingDatastore`) and open none.
         "POSTGRES_POOL_SIZE": "1",
         "POSTGRES_MAX_OVERFLOW": "4",
-        # The mail context loads a folder for every upload, flag change and move, from every app thread:
-        # its pool keeps that many (eventsourcing closes connections past the pool size when they return).
-        "MAIL_POSTGRES_POOL_SIZE": "8",
-        "MAIL_POSTGRES_MAX_OVERFLOW": "4",
         "POSTGRES_LOCK_TIMEOUT": "30",
     }
     return env

@@ -18,9 +18,11 @@ from uuid import UUID
 
 import eventsourcing.postgres as es_postgres
 import psycopg
+from eventsourcing import persistence as es_errors
 from eventsourcing.persistence import IntegrityError, StoredEvent
-from psycopg.rows import dict_row
+from psycopg.rows import dict_row, tuple_row
 from psycopg.sql import SQL, Composable, Composed, Identifier
+from psycopg.types.composite import register_composite
 from sqlalchemy import Connection, Engine
 
 # The appending transaction's id as a bigint (xid8 with its epoch: it never wraps around).
@@ -214,6 +216,64 @@ def _columns(stored_events: Sequence[StoredEvent]) -> tuple[list[Any], ...]:
     )
 
 
+# A process's read-model engine, while `System` builds its contexts: their recorders borrow its connections.
+lender: ContextVar[Engine | None] = ContextVar("lender", default=None)
+
+# psycopg's errors as eventsourcing's (the most specific first), as eventsourcing's own datastore raises them
+_ERRORS: tuple[tuple[type[psycopg.Error], type[es_errors.PersistenceError]], ...] = (
+    (psycopg.InterfaceError, es_errors.InterfaceError),
+    (psycopg.OperationalError, es_errors.OperationalError),
+    (psycopg.DataError, es_errors.DataError),
+    (psycopg.IntegrityError, es_errors.IntegrityError),
+    (psycopg.InternalError, es_errors.InternalError),
+    (psycopg.ProgrammingError, es_errors.ProgrammingError),
+    (psycopg.NotSupportedError, es_errors.NotSupportedError),
+    (psycopg.DatabaseError, es_errors.DatabaseError),
+    (psycopg.Error, es_errors.PersistenceError),
+)
+
+
+class BorrowingDatastore(es_postgres.PostgresDatastore):
+    """eventsourcing's datastore, whose connections are borrowed from the process's read-model engine.
+
+    eventsourcing gives every context a pool of its own (psycopg_pool, opened with its minimum at once): four
+    contexts and the engine's pool made a worker hold about 15 PostgreSQL connections idle and 23 under load,
+    so that a stock server (100) could not take a second node of four workers. Borrowed, a worker holds what
+    its threads use at once, opened only as they ask, and a recorder's read and the read models share a pool
+    whose connections have their statements prepared already. eventsourcing's own pool is never opened.
+    """
+
+    engine: Engine
+
+    @contextmanager
+    def get_connection(self) -> Iterator[psycopg.Connection[Any]]:
+        proxied = self.engine.raw_connection()
+        conn = proxied.driver_connection
+        assert isinstance(conn, psycopg.Connection)
+        conn.row_factory = dict_row  # eventsourcing reads rows by column name
+        try:
+            for info in self.psycopg_type_adapters.values():
+                if not conn.adapters.types.get(info.oid):
+                    register_composite(info, conn)
+            yield conn
+        except psycopg.Error as error:
+            raise next(ours for theirs, ours in _ERRORS if isinstance(error, theirs))(str(error)) from error
+        finally:
+            conn.row_factory = tuple_row  # as the engine's other users expect
+            if conn.broken or conn.closed:
+                proxied.invalidate()  # the server dropped it: the engine opens another
+            else:
+                proxied.close()  # back to the engine's pool (its reset rolls back anything left open)
+
+
 # eventsourcing looks for exactly one factory class in this module, so its base is not imported by name.
 class Factory(es_postgres.PostgresFactory):
     application_recorder_class = ParallelAppendRecorder
+
+    def __init__(self, env: Any) -> None:
+        super().__init__(env)
+        engine = lender.get()
+        if engine is not None:
+            # eventsourcing builds its datastore by name; this one only lends connections differently
+            self.datastore.__class__ = BorrowingDatastore
+            self.datastore.engine = engine

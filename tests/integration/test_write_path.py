@@ -8,6 +8,8 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
+import falcon.testing
+import psycopg
 import pytest
 from eventsourcing.persistence import IntegrityError
 from sqlalchemy import Column, Connection, MetaData, String, Table, create_engine, func, select, text
@@ -16,6 +18,7 @@ from sqlalchemy.engine import make_url
 from chainmail.config import Settings
 from chainmail.domain.mail.application import Mail, NewUser
 from chainmail.domain.mail.users import User
+from chainmail.http.app import create_app
 from chainmail.projections.projection import Projection, handles
 from chainmail.projections.runner import ProjectionRunner
 from chainmail.projections.users import users
@@ -223,3 +226,56 @@ def test_transactions_of_other_databases_hold_no_reader_back(system: System, dat
         assert seen(system) == ["after-both"]
         long_one.exec_driver_sql("ROLLBACK")
     other.dispose()
+
+
+def _backends(database_url: str) -> int:
+    """The server's connections to this test's database (PostgreSQL), whoever holds them."""
+    with psycopg.connect(make_url(database_url).set(database="postgres").render_as_string(False)) as admin:
+        name = make_url(database_url).database
+        query = "SELECT count(*) FROM pg_stat_activity WHERE datname = %s"
+        return admin.execute(query, (name,)).fetchone()[0]  # type: ignore[index]
+
+
+def test_a_process_holds_no_connection_beyond_its_engines_pool(database_url: str) -> None:
+    """Every bounded context's recorder borrows the process's engine connections: a process opens none until
+    its threads ask, then no more than they use at once, so that several nodes of several workers fit a stock
+    server's `max_connections`. (eventsourcing's own pools opened 11 per process at once, and up to 27.)"""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("SQLite: a file, no server connections to count")
+    assert _backends(database_url) == 0
+    system = System(Settings(database_url=database_url, email_domain="example.com", api_access_token="root"))
+    try:
+        assert _backends(database_url) <= 1  # building the contexts took one, and keeps it
+        client = falcon.testing.TestClient(create_app(system), headers={"X-Access-Token": "root"})
+        errors: list[str] = []
+
+        def work(n: int) -> None:  # writes of every context and reads of aggregates outside a write's turn
+            user = client.simulate_post("/api/users", json={"username": f"pool{n}", "password": "secretvalue"})
+            if user.status_code != 200:
+                errors.append(user.text)
+                return
+            boxes = client.simulate_get(f"/api/users/{user.json['id']}/mailboxes").json["results"]
+            inbox = next(box["id"] for box in boxes if box["path"] == "INBOX")
+            for i in range(3):
+                message = {"subject": f"m{i}", "text": "hello"}
+                sent = client.simulate_post(f"/api/users/{user.json['id']}/mailboxes/{inbox}/messages", json=message)
+                flagged = client.simulate_put(
+                    f"/api/users/{user.json['id']}/mailboxes/{inbox}/messages/{sent.json['message']['id']}",
+                    json={"seen": True},
+                )
+                points = client.simulate_post(f"/idx/wallets/0x{n:040x}/points/add", json={"action": "send"})
+                errors.extend(a.text for a in (sent, flagged, points) if a.status_code != 200)
+
+        threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+        assert errors == []
+        pool = system.engine.pool
+        assert pool.checkedout() == 0  # type: ignore[attr-defined]
+        assert _backends(database_url) == pool.checkedin() <= 8  # type: ignore[attr-defined]
+    finally:
+        system.close()
+    assert _backends(database_url) == 0
