@@ -58,6 +58,11 @@ class IdSource:
 T = TypeVar("T")
 
 
+def aggregate_turn(aggregate_id: UUID) -> str:
+    """The key of an aggregate's own turn (`ContextApplication.retrying`): the writers of that aggregate in line."""
+    return f"aggregate:{aggregate_id}"
+
+
 class Committer(Protocol):
     """Commits a save: appends its stored events and folds the read models kept inline, in one transaction.
 
@@ -75,6 +80,11 @@ class Committer(Protocol):
         """Hold `key` against every process's writers of the same key until the block ends (`lost`: the
         block reruns a command that lost a race, and must not lose again; `key` None: no key of its own,
         only what a rerun holds)."""
+        ...
+
+    def raced(self, error: IntegrityError) -> str | None:
+        """The key whose turn a rerun of a command takes, when `error` says which aggregate's next version
+        another writer took first (None: any other conflict)."""
         ...
 
 
@@ -146,12 +156,17 @@ class ContextApplication(Application[UUID]):
         """Run a command again when it lost a race; the rerun sees the winner's events. A rerun holds what the
         committer gives a command that lost (on SQLite the file's one writer, from its first read to its
         save), and with a `key` every try runs in the key's turn (on PostgreSQL its lock): sixteen threads of
-        two workers awarding one wallet its points lost 20 races in a row on both stores without them."""
+        two workers awarding one wallet its points lost 20 races in a row on both stores without them.
+
+        A command without a key of its own that loses the race for an aggregate reruns in that aggregate's
+        turn, so that its reruns and every other loser's queue instead of racing again: sixteen clients
+        changing one user at once on PostgreSQL lost five races in a row one change in five (answered 500)."""
         for attempt in range(self.conflict_retries - 1):
             try:
                 with self.serialised(key, lost=attempt > 0):
                     return command()
-            except IntegrityError:
-                continue
+            except IntegrityError as error:
+                if key is None and self.committer is not None:
+                    key = self.committer.raced(error)
         with self.serialised(key, lost=self.conflict_retries > 1):
             return command()

@@ -20,7 +20,7 @@ from sqlalchemy import Connection, Engine, Index, MetaData, Table, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import IntegrityError as SQLAlchemyIntegrityError
 
-from chainmail.domain.application import ContextApplication
+from chainmail.domain.application import ContextApplication, aggregate_turn
 from chainmail.projections.projection import BatchedWrites, Projection
 from chainmail.projections.tracking import (
     failures as tracked_failures,
@@ -44,7 +44,7 @@ from chainmail.store.events import (
     select_notifications,
     unsafe_notifications,
 )
-from chainmail.store.postgres_events import BEGIN, take_turn, turn, turn_key
+from chainmail.store.postgres_events import BEGIN, raced_aggregate, take_turn, turn, turn_key
 from chainmail.store.schema import metadata as live_metadata
 
 log = structlog.get_logger(__name__)
@@ -342,6 +342,11 @@ class ProjectionRunner:
                 turn.reset(token)
                 turn_key.reset(key_token)
                 _end_unsaved_turn(raw)
+
+    def raced(self, error: IntegrityError) -> str | None:
+        """An aggregate's own turn, for the reruns of a command without a key that lost the race for it."""
+        aggregate = raced_aggregate(error)
+        return None if aggregate is None else aggregate_turn(aggregate)
 
     def _prepare(
         self,

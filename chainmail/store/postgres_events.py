@@ -10,6 +10,7 @@ byte (a page of chain logs is megabytes of it).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -204,6 +205,22 @@ class ParallelAppendRecorder(es_postgres.PostgresApplicationRecorder):
         params = _columns(stored_events)
         cursor = writes.send(self.append_statement, params, prepare=True, rows=True)
         return lambda: [int(row[0]) for row in cursor.fetchall()]
+
+
+# PostgreSQL's detail of a duplicate primary key of an events table: the aggregate and the version raced for
+_RACED = re.compile(r"\(originator_id, originator_version\)=\(([0-9a-f-]{36}), \d+\)")
+
+
+def raced_aggregate(error: BaseException) -> UUID | None:
+    """The aggregate whose next version another writer took first, when that is what `error` (a save's
+    IntegrityError) was: None for any other conflict (a read model's unique key) and on SQLite."""
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, psycopg.errors.UniqueViolation):
+            found = _RACED.search(cause.diag.message_detail or "")
+            return UUID(found.group(1)) if found and (cause.diag.table_name or "").endswith("_events") else None
+        cause = cause.__cause__ or getattr(cause, "orig", None)
+    return None
 
 
 def _columns(stored_events: Sequence[StoredEvent]) -> tuple[list[Any], ...]:

@@ -14,6 +14,7 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 
+from chainmail.domain.application import aggregate_turn
 from chainmail.domain.claims import Claim
 from chainmail.domain.errors import AlreadyExists, Forbidden, Invalid, NotFound
 from chainmail.domain.ids import ObjectId
@@ -328,7 +329,9 @@ class AccountCommands(AddressCommands, AdminCommands, SecondFactorCommands, Weba
     def update_user(
         self, user_id: str, changes: UserChanges, *, session_token: str | None = None, meta: AuthMeta | None = None
     ) -> None:
-        self.retrying(lambda: self._update_user(user_id, changes, session_token, meta or AuthMeta()))
+        # in the user's turn from the first try: a client saving its settings while another does
+        command = lambda: self._update_user(user_id, changes, session_token, meta or AuthMeta())  # noqa: E731
+        self.retrying(command, key=_user_turn(user_id))
 
     def _update_user(self, user_id: str, changes: UserChanges, session_token: str | None, meta: AuthMeta) -> None:
         now = self.clock()
@@ -491,3 +494,11 @@ class AccountCommands(AddressCommands, AdminCommands, SecondFactorCommands, Weba
         if main is not None:
             addresses["main"] = main.address
         return {"user": user.user_id, "task": task, "addresses": addresses}
+
+
+def _user_turn(user_id: str) -> str | None:
+    """The key of a user's own turn; none for an id that names no user (the command answers it)."""
+    try:
+        return aggregate_turn(User.create_id(user_id))
+    except ValueError:
+        return None
