@@ -4,6 +4,7 @@ same transaction as the events."""
 
 from __future__ import annotations
 
+import functools
 import secrets
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -61,6 +62,20 @@ T = TypeVar("T")
 def aggregate_turn(aggregate_id: UUID) -> str:
     """The key of an aggregate's own turn (`ContextApplication.retrying`): the writers of that aggregate in line."""
     return f"aggregate:{aggregate_id}"
+
+
+def retried(key: Callable[..., str | None]) -> Callable[[Callable[..., T]], Callable[..., T]]:
+    """A command method run through `retrying`, every try in the turn that `key` (given the method's own
+    arguments) names: a command that changes an aggregate many clients change at once."""
+
+    def wrap(method: Callable[..., T]) -> Callable[..., T]:
+        @functools.wraps(method)
+        def run(self: ContextApplication, *args: Any, **kwargs: Any) -> T:
+            return self.retrying(lambda: method(self, *args, **kwargs), key=key(*args, **kwargs))
+
+        return run
+
+    return wrap
 
 
 class Committer(Protocol):

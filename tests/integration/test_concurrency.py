@@ -127,3 +127,40 @@ def test_a_command_without_a_key_that_lost_the_race_for_an_aggregate_reruns_in_i
         assert system.mail.repository.get(aggregate).version == before + 16
     finally:
         system.close()
+
+
+def test_application_passwords_made_while_the_user_changes_all_land(settings: Settings) -> None:
+    """Clients make application passwords for one user while others change the user, over two workers: every
+    password is answered 200 and listed. Each adds itself to the user, so they raced the changes for it."""
+    systems = [System(settings) for _ in range(2)]
+    try:
+        clients = [falcon.testing.TestClient(create_app(s), headers={"X-Access-Token": ROOT_TOKEN}) for s in systems]
+        user = clients[0].simulate_post("/api/users", json={"username": "keys", "password": ""}).json["id"]
+        made: list[str] = []
+        answers: list[int] = []
+
+        def work(n: int) -> None:
+            for i in range(4):
+                client = clients[n % 2]
+                if n < 8:
+                    asp = {"description": f"device {n}.{i}", "scopes": ["imap"], "generateMobileconfig": False}
+                    answer = client.simulate_post(f"/api/users/{user}/asps", json=asp)
+                    if answer.status_code == 200:
+                        made.append(answer.json["id"])
+                else:
+                    answer = client.simulate_put(f"/api/users/{user}", json={"name": f"client {n} change {i}"})
+                answers.append(answer.status_code)
+
+        threads = [threading.Thread(target=work, args=(n,)) for n in range(16)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+        assert answers == [200] * 64
+        listed = clients[1].simulate_get(f"/api/users/{user}/asps").json["results"]
+        assert sorted(a["id"] for a in listed) == sorted(made)
+        assert len(made) == 32
+    finally:
+        for system in systems:
+            system.close()

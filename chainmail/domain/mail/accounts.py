@@ -14,7 +14,7 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 
-from chainmail.domain.application import aggregate_turn
+from chainmail.domain.application import retried
 from chainmail.domain.claims import Claim
 from chainmail.domain.errors import AlreadyExists, Forbidden, Invalid, NotFound
 from chainmail.domain.ids import ObjectId
@@ -331,7 +331,7 @@ class AccountCommands(AddressCommands, AdminCommands, SecondFactorCommands, Weba
     ) -> None:
         # in the user's turn from the first try: a client saving its settings while another does
         command = lambda: self._update_user(user_id, changes, session_token, meta or AuthMeta())  # noqa: E731
-        self.retrying(command, key=_user_turn(user_id))
+        self.retrying(command, key=User.turn(user_id))
 
     def _update_user(self, user_id: str, changes: UserChanges, session_token: str | None, meta: AuthMeta) -> None:
         now = self.clock()
@@ -388,6 +388,7 @@ class AccountCommands(AddressCommands, AdminCommands, SecondFactorCommands, Weba
             return change.password
         return hash_password(change.password, self.ids.randbytes(SALT_SIZE))
 
+    @retried(User.turn)
     def reset_password(
         self, user_id: str, valid_after: datetime | None, meta: AuthMeta | None = None
     ) -> tuple[str, datetime]:
@@ -405,6 +406,7 @@ class AccountCommands(AddressCommands, AdminCommands, SecondFactorCommands, Weba
         self.save(user, self._auth_event(user.user_id, (meta or AuthMeta()).entry(action="reset"), now))
         return password, valid_after
 
+    @retried(User.turn)
     def log_out_user(self, user_id: str, reason: str) -> None:
         user = self._user(user_id)
         user.log_out(reason=reason, logged_out_at=self.clock())
@@ -494,11 +496,3 @@ class AccountCommands(AddressCommands, AdminCommands, SecondFactorCommands, Weba
         if main is not None:
             addresses["main"] = main.address
         return {"user": user.user_id, "task": task, "addresses": addresses}
-
-
-def _user_turn(user_id: str) -> str | None:
-    """The key of a user's own turn; none for an id that names no user (the command answers it)."""
-    try:
-        return aggregate_turn(User.create_id(user_id))
-    except ValueError:
-        return None

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import pyotp
 from eventsourcing.application import AggregateNotFoundError
 
+from chainmail.domain.application import retried
 from chainmail.domain.errors import Forbidden, Invalid, NotFound
 from chainmail.domain.ids import ObjectId
 from chainmail.domain.mail.asps import ApplicationPassword, asp_selector
@@ -37,6 +38,7 @@ ASP_LENGTH = 16
 class SecondFactorCommands(_Base):
     # -- TOTP -------------------------------------------------------------------------------
 
+    @retried(User.turn)
     def setup_totp(self, user_id: str, label: str | None, issuer: str) -> tuple[str, str]:
         """A new pending seed (base32) and its otpauth URL; it counts once `enable_totp` saw a code."""
         user = self._account(user_id)  # type: ignore[attr-defined]
@@ -48,6 +50,7 @@ class SecondFactorCommands(_Base):
         url = pyotp.TOTP(seed).provisioning_uri(name=label or user.username, issuer_name=issuer)
         return seed, url
 
+    @retried(User.turn)
     def enable_totp(self, user_id: str, token: str, meta: Any) -> None:
         now = self.clock()
         user = self._account(user_id)  # type: ignore[attr-defined]
@@ -85,6 +88,7 @@ class SecondFactorCommands(_Base):
             raise _code_used()  # a concurrent check used the same code first
         self._release_failures(failures)  # type: ignore[attr-defined]
 
+    @retried(User.turn)
     def disable_totp(self, user_id: str, meta: Any) -> None:
         now = self.clock()
         user = self._account(user_id)  # type: ignore[attr-defined]
@@ -94,6 +98,7 @@ class SecondFactorCommands(_Base):
         self._set_enabled2fa(user, [m for m in user.enabled2fa if m != "totp"], now)
         self.save(user, self._auth_event(user.user_id, meta.entry(action="disable 2fa totp"), now))  # type: ignore[attr-defined]
 
+    @retried(User.turn)
     def disable_2fa(self, user_id: str, meta: Any) -> None:
         now = self.clock()
         user = self._account(user_id)  # type: ignore[attr-defined]
@@ -108,6 +113,7 @@ class SecondFactorCommands(_Base):
 
     # -- custom 2FA ---------------------------------------------------------------------------
 
+    @retried(User.turn)
     def enable_custom_2fa(self, user_id: str, meta: Any) -> None:
         now = self.clock()
         user = self._account(user_id)  # type: ignore[attr-defined]
@@ -116,6 +122,7 @@ class SecondFactorCommands(_Base):
         self._set_enabled2fa(user, [*user.enabled2fa, "custom"], now)
         self.save(user, self._auth_event(user.user_id, meta.entry(action="enable 2fa custom"), now))  # type: ignore[attr-defined]
 
+    @retried(User.turn)
     def disable_custom_2fa(self, user_id: str, meta: Any) -> None:
         now = self.clock()
         user = self._account(user_id)  # type: ignore[attr-defined]
@@ -131,6 +138,7 @@ class SecondFactorCommands(_Base):
 
     # -- application-specific passwords ---------------------------------------------------------
 
+    @retried(User.turn)
     def create_asp(
         self, user_id: str, description: str, scopes: list[str], password: str | None, ttl: int | None
     ) -> tuple[ObjectId, str]:
@@ -161,6 +169,7 @@ class SecondFactorCommands(_Base):
         self.save(user, record)
         return asp_id, password
 
+    @retried(User.turn)
     def delete_asp(self, user_id: str, asp_id: str) -> None:
         user = self._account(user_id)  # type: ignore[attr-defined]
         if asp_id not in user.asps:

@@ -8,6 +8,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
+from chainmail.domain.application import aggregate_turn
 from chainmail.domain.ids import aggregate_id
 
 
@@ -15,6 +16,14 @@ class User(Aggregate):
     @staticmethod
     def create_id(user_id: str) -> UUID:
         return aggregate_id("user", user_id)
+
+    @staticmethod
+    def turn(user_id: str, *_: Any, **__: Any) -> str | None:
+        """The key of the user's own turn (`retried`); none for an id that names no user (the command says so)."""
+        try:
+            return aggregate_turn(User.create_id(user_id))
+        except ValueError:
+            return None
 
     @event("Created")
     def __init__(
