@@ -164,3 +164,37 @@ def test_application_passwords_made_while_the_user_changes_all_land(settings: Se
     finally:
         for system in systems:
             system.close()
+
+
+def test_security_key_challenges_asked_for_at_once_are_all_given(settings: Settings) -> None:
+    """Sixteen security key challenges for one user at once, over two workers (a sign-in page open on several
+    devices): every one is given. Each is recorded on the user, so they raced for it, and some answered 500
+    on both stores."""
+    systems = [System(settings) for _ in range(2)]
+    try:
+        clients = [falcon.testing.TestClient(create_app(s), headers={"X-Access-Token": ROOT_TOKEN}) for s in systems]
+        user = clients[0].simulate_post("/api/users", json={"username": "keyholder", "password": ""}).json["id"]
+        answers: list[int] = []
+        challenges: list[str] = []
+
+        def ask(n: int) -> None:
+            for _ in range(4):
+                answer = clients[n % 2].simulate_post(
+                    f"/api/users/{user}/2fa/webauthn/registration-challenge",
+                    json={"description": f"key {n}", "origin": "https://example.com", "rpId": "example.com"},
+                )
+                answers.append(answer.status_code)
+                if answer.status_code == 200:
+                    challenges.append(answer.json["registrationOptions"]["challenge"])
+
+        threads = [threading.Thread(target=ask, args=(n,)) for n in range(16)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+        assert answers == [200] * 64
+        assert len(set(challenges)) == 64
+    finally:
+        for system in systems:
+            system.close()

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import webauthn
 from webauthn.helpers import exceptions as webauthn_errors
 
+from chainmail.domain.application import retried
 from chainmail.domain.errors import Invalid, NotFound
 from chainmail.domain.mail.users import User
 
@@ -40,6 +41,7 @@ def _b64url(raw: bytes) -> str:
 
 
 class WebauthnCommands(_Base):
+    @retried(User.turn)
     def webauthn_registration_options(
         self, user_id: str, description: str, origin: str, attachment: str, rp_id: str | None
     ) -> dict[str, Any]:
@@ -122,6 +124,7 @@ class WebauthnCommands(_Base):
             "authenticatorAttachment": credential["authenticatorAttachment"],
         }
 
+    @retried(User.turn)
     def webauthn_authentication_options(
         self, user_id: str, origin: str, attachment: str, rp_id: str | None
     ) -> dict[str, Any]:
@@ -193,6 +196,7 @@ class WebauthnCommands(_Base):
         self.save(user, self._auth_event(user.user_id, entry, now))  # type: ignore[attr-defined]
         return credential_id
 
+    @retried(User.turn)
     def webauthn_remove(self, user_id: str, credential_id: str) -> bool:
         now = self.clock()
         user = self._account(user_id)  # type: ignore[attr-defined]
