@@ -64,9 +64,14 @@ def aggregate_turn(aggregate_id: UUID) -> str:
     return f"aggregate:{aggregate_id}"
 
 
-def retried(key: Callable[..., str | None]) -> Callable[[Callable[..., T]], Callable[..., T]]:
+def _no_key(*_: Any, **__: Any) -> None:
+    return None
+
+
+def retried(key: Callable[..., str | None] = _no_key) -> Callable[[Callable[..., T]], Callable[..., T]]:
     """A command method run through `retrying`, every try in the turn that `key` (given the method's own
-    arguments) names: a command that changes an aggregate many clients change at once."""
+    arguments) names: a command that changes an aggregate many clients change at once. Without a key, a
+    try that lost the race for an aggregate reruns in that aggregate's turn (and, say, finds it deleted)."""
 
     def wrap(method: Callable[..., T]) -> Callable[..., T]:
         @functools.wraps(method)

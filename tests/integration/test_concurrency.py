@@ -198,3 +198,32 @@ def test_security_key_challenges_asked_for_at_once_are_all_given(settings: Setti
     finally:
         for system in systems:
             system.close()
+
+
+def test_one_webhook_deleted_by_several_clients_at_once_is_deleted_once(settings: Settings) -> None:
+    """Eight clients over two workers delete one webhook at once: one is answered 200 and the others 404
+    (as a delete after it), never 500. The losers of the race rerun, in the webhook's turn, and find it gone."""
+    systems = [System(settings) for _ in range(2)]
+    try:
+        clients = [falcon.testing.TestClient(create_app(s), headers={"X-Access-Token": ROOT_TOKEN}) for s in systems]
+        hook = {"type": ["*"], "url": "https://hooks.example.org/all"}
+        webhook = clients[0].simulate_post("/api/webhooks", json=hook).json["id"]
+        barrier = threading.Barrier(8)
+        answers: list[tuple[int, str]] = []
+
+        def delete(n: int) -> None:
+            barrier.wait()
+            answer = clients[n % 2].simulate_delete(f"/api/webhooks/{webhook}")
+            answers.append((answer.status_code, answer.json.get("code", "")))
+
+        threads = [threading.Thread(target=delete, args=(n,)) for n in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+        assert sorted(answers) == [(200, "")] + [(404, "WebhookNotFound")] * 7
+        assert clients[1].simulate_get("/api/webhooks").json["results"] == []
+    finally:
+        for system in systems:
+            system.close()

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
 
+from chainmail.domain.application import retried
 from chainmail.domain.claims import Claim
 from chainmail.domain.errors import AlreadyExists, Invalid, NotFound
 from chainmail.domain.ids import ObjectId
@@ -185,6 +186,7 @@ class AddressCommands(_Base):
         record.update(changes=self._forwarding(changes, now), updated_at=now)
         self.save(*pending)
 
+    @retried()
     def delete_forwarded_address(self, address_id: str) -> None:
         record = self._forwarded(address_id)
         record.delete()

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
 
+from chainmail.domain.application import retried
 from chainmail.domain.claims import Claim
 from chainmail.domain.errors import AlreadyExists, NotFound
 from chainmail.domain.ids import ObjectId
@@ -58,6 +59,7 @@ class AdminCommands(_Base):
 
         return self.retrying(command)
 
+    @retried()
     def delete_domain_alias(self, alias_id: str) -> None:
         record = self._live(DomainAlias, alias_id, NotFound("AliasNotFound", "Invalid or unknown alias"))
         record.delete()
@@ -96,6 +98,7 @@ class AdminCommands(_Base):
 
         return self.retrying(command)
 
+    @retried()
     def delete_domain_access(self, entry_id: str) -> None:
         record = self._live(DomainAccess, entry_id, NotFound("DomainNotFound", "Domain was not found"))
         record.delete()
@@ -109,6 +112,7 @@ class AdminCommands(_Base):
         self.save(Webhook(webhook_id=webhook_id, types=types, user_id=user_id, url=url, created_at=now))
         return webhook_id
 
+    @retried()
     def delete_webhook(self, webhook_id: str) -> None:
         record = self._live(Webhook, webhook_id, NotFound("WebhookNotFound", "Invalid or unknown webhook identifier"))
         record.delete()
@@ -133,6 +137,7 @@ class AdminCommands(_Base):
             fields,
         )
 
+    @retried()
     def delete_dkim_key(self, dkim_id: str) -> None:
         record = self._live(DkimKey, dkim_id, NotFound("DkimNotFound", "Invalid or unknown DKIM key"))
         record.delete()
@@ -160,6 +165,7 @@ class AdminCommands(_Base):
             fields,
         )
 
+    @retried()
     def delete_cert(self, cert_id: str) -> None:
         record = self._live(TlsCert, cert_id, NotFound("CertNotFound", "Invalid or unknown cert"))
         record.delete()
