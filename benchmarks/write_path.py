@@ -52,6 +52,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from gunicorn.util import load_class
 from gunicorn.workers.gasgi import ASGIWorker
 
@@ -697,8 +698,6 @@ def chainmail_nodes(count: int, workers: int) -> Iterator[Nodes]:
 def peak_connections(url: str) -> Iterator[list[int]]:
     """The most connections that the database at `url` had at once while the block ran (sampled every 0.1 s;
     the sampler's own is not counted): the list holds it once the block has ended."""
-    import psycopg
-
     name, peak, stop = url.rsplit("/", 1)[1], [0], threading.Event()
 
     def sample() -> None:
