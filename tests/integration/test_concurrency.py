@@ -13,7 +13,9 @@ from chainmail.domain.mail.users import User
 from chainmail.http.app import create_app
 from chainmail.projections.users import users
 from chainmail.system import System
-from tests.integration.conftest import ROOT_TOKEN
+from tests.integration.conftest import ROOT_TOKEN, in_threads
+
+Client = falcon.testing.TestClient
 
 
 def test_racing_creations_of_one_username_let_exactly_one_win(settings: Settings) -> None:
@@ -65,165 +67,117 @@ def test_parallel_creations_of_different_users_all_land(settings: Settings) -> N
         system.close()
 
 
-def test_many_clients_changing_one_user_at_once_all_land(settings: Settings) -> None:
+def test_many_clients_changing_one_user_at_once_all_land(workers: list[System], clients: list[Client]) -> None:
     """Sixteen clients over two workers change one user at once (a settings page open on every device):
     each change is answered 200 and recorded. Before, on PostgreSQL a change that lost the race for the user
     five times in a row answered 500 (one in five at sixteen clients)."""
-    systems = [System(settings) for _ in range(2)]
-    try:
-        clients = [falcon.testing.TestClient(create_app(s), headers={"X-Access-Token": ROOT_TOKEN}) for s in systems]
-        user = clients[0].simulate_post("/api/users", json={"username": "shared", "password": ""}).json["id"]
-        before = systems[0].mail.repository.get(User.create_id(user)).version
-        answers: list[int] = []
+    user = clients[0].simulate_post("/api/users", json={"username": "shared", "password": ""}).json["id"]
+    before = workers[0].mail.repository.get(User.create_id(user)).version
+    answers: list[int] = []
 
-        def change(n: int) -> None:
-            for i in range(8):
-                answer = clients[n % 2].simulate_put(f"/api/users/{user}", json={"name": f"client {n} change {i}"})
-                answers.append(answer.status_code)
+    def change(n: int) -> None:
+        for i in range(8):
+            answer = clients[n % 2].simulate_put(f"/api/users/{user}", json={"name": f"client {n} change {i}"})
+            answers.append(answer.status_code)
 
-        threads = [threading.Thread(target=change, args=(n,)) for n in range(16)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+    in_threads(change, 16)
 
-        assert answers == [200] * 128
-        assert systems[1].mail.repository.get(User.create_id(user)).version == before + 128
-        name = clients[1].simulate_get(f"/api/users/{user}").json["name"]
-        assert name.startswith("client ") and name.endswith(" change 7")  # some client's last change
-    finally:
-        for system in systems:
-            system.close()
+    assert answers == [200] * 128
+    assert workers[1].mail.repository.get(User.create_id(user)).version == before + 128
+    name = clients[1].simulate_get(f"/api/users/{user}").json["name"]
+    assert name.startswith("client ") and name.endswith(" change 7")  # some client's last change
 
 
-def test_a_command_without_a_key_that_lost_the_race_for_an_aggregate_reruns_in_its_turn(settings: Settings) -> None:
+def test_a_command_without_a_key_that_lost_the_race_for_an_aggregate_reruns_in_its_turn(system: System) -> None:
     """A command with no key of its own that loses the race for an aggregate reruns in that aggregate's turn,
     so that its reruns and the other losers' queue instead of racing again: sixteen at once all land."""
-    system = System(settings)
-    try:
-        user = system.mail.create_user(NewUser(username="raced", password=""))
-        aggregate = User.create_id(str(user))
-        before = system.mail.repository.get(aggregate).version
-        failures: list[BaseException] = []
+    user = system.mail.create_user(NewUser(username="raced", password=""))
+    aggregate = User.create_id(str(user))
+    before = system.mail.repository.get(aggregate).version
+    failures: list[BaseException] = []
 
-        def rename(n: int) -> None:
-            def command() -> None:
-                record = system.mail.repository.get(aggregate)
-                record.update({"name": f"rename {n}"}, record.auth_version, system.mail.clock())
-                system.mail.save(record)
+    def rename(n: int) -> None:
+        def command() -> None:
+            record = system.mail.repository.get(aggregate)
+            record.update({"name": f"rename {n}"}, record.auth_version, system.mail.clock())
+            system.mail.save(record)
 
-            try:
-                system.mail.retrying(command)
-            except BaseException as error:  # pragma: no cover - reported below
-                failures.append(error)
+        try:
+            system.mail.retrying(command)
+        except BaseException as error:  # pragma: no cover - reported below
+            failures.append(error)
 
-        threads = [threading.Thread(target=rename, args=(n,)) for n in range(16)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+    in_threads(rename, 16)
 
-        assert failures == []
-        assert system.mail.repository.get(aggregate).version == before + 16
-    finally:
-        system.close()
+    assert failures == []
+    assert system.mail.repository.get(aggregate).version == before + 16
 
 
-def test_application_passwords_made_while_the_user_changes_all_land(settings: Settings) -> None:
+def test_application_passwords_made_while_the_user_changes_all_land(clients: list[Client]) -> None:
     """Clients make application passwords for one user while others change the user, over two workers: every
     password is answered 200 and listed. Each adds itself to the user, so they raced the changes for it."""
-    systems = [System(settings) for _ in range(2)]
-    try:
-        clients = [falcon.testing.TestClient(create_app(s), headers={"X-Access-Token": ROOT_TOKEN}) for s in systems]
-        user = clients[0].simulate_post("/api/users", json={"username": "keys", "password": ""}).json["id"]
-        made: list[str] = []
-        answers: list[int] = []
+    user = clients[0].simulate_post("/api/users", json={"username": "keys", "password": ""}).json["id"]
+    made: list[str] = []
+    answers: list[int] = []
 
-        def work(n: int) -> None:
-            for i in range(4):
-                client = clients[n % 2]
-                if n < 8:
-                    asp = {"description": f"device {n}.{i}", "scopes": ["imap"], "generateMobileconfig": False}
-                    answer = client.simulate_post(f"/api/users/{user}/asps", json=asp)
-                    if answer.status_code == 200:
-                        made.append(answer.json["id"])
-                else:
-                    answer = client.simulate_put(f"/api/users/{user}", json={"name": f"client {n} change {i}"})
-                answers.append(answer.status_code)
+    def work(n: int) -> None:
+        for i in range(4):
+            client = clients[n % 2]
+            if n < 8:
+                asp = {"description": f"device {n}.{i}", "scopes": ["imap"], "generateMobileconfig": False}
+                answer = client.simulate_post(f"/api/users/{user}/asps", json=asp)
+                if answer.status_code == 200:
+                    made.append(answer.json["id"])
+            else:
+                answer = client.simulate_put(f"/api/users/{user}", json={"name": f"client {n} change {i}"})
+            answers.append(answer.status_code)
 
-        threads = [threading.Thread(target=work, args=(n,)) for n in range(16)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+    in_threads(work, 16)
 
-        assert answers == [200] * 64
-        listed = clients[1].simulate_get(f"/api/users/{user}/asps").json["results"]
-        assert sorted(a["id"] for a in listed) == sorted(made)
-        assert len(made) == 32
-    finally:
-        for system in systems:
-            system.close()
+    assert answers == [200] * 64
+    listed = clients[1].simulate_get(f"/api/users/{user}/asps").json["results"]
+    assert sorted(a["id"] for a in listed) == sorted(made)
+    assert len(made) == 32
 
 
-def test_security_key_challenges_asked_for_at_once_are_all_given(settings: Settings) -> None:
+def test_security_key_challenges_asked_for_at_once_are_all_given(clients: list[Client]) -> None:
     """Sixteen security key challenges for one user at once, over two workers (a sign-in page open on several
     devices): every one is given. Each is recorded on the user, so they raced for it, and some answered 500
     on both stores."""
-    systems = [System(settings) for _ in range(2)]
-    try:
-        clients = [falcon.testing.TestClient(create_app(s), headers={"X-Access-Token": ROOT_TOKEN}) for s in systems]
-        user = clients[0].simulate_post("/api/users", json={"username": "keyholder", "password": ""}).json["id"]
-        answers: list[int] = []
-        challenges: list[str] = []
+    user = clients[0].simulate_post("/api/users", json={"username": "keyholder", "password": ""}).json["id"]
+    answers: list[int] = []
+    challenges: list[str] = []
 
-        def ask(n: int) -> None:
-            for _ in range(4):
-                answer = clients[n % 2].simulate_post(
-                    f"/api/users/{user}/2fa/webauthn/registration-challenge",
-                    json={"description": f"key {n}", "origin": "https://example.com", "rpId": "example.com"},
-                )
-                answers.append(answer.status_code)
-                if answer.status_code == 200:
-                    challenges.append(answer.json["registrationOptions"]["challenge"])
+    def ask(n: int) -> None:
+        for _ in range(4):
+            answer = clients[n % 2].simulate_post(
+                f"/api/users/{user}/2fa/webauthn/registration-challenge",
+                json={"description": f"key {n}", "origin": "https://example.com", "rpId": "example.com"},
+            )
+            answers.append(answer.status_code)
+            if answer.status_code == 200:
+                challenges.append(answer.json["registrationOptions"]["challenge"])
 
-        threads = [threading.Thread(target=ask, args=(n,)) for n in range(16)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+    in_threads(ask, 16)
 
-        assert answers == [200] * 64
-        assert len(set(challenges)) == 64
-    finally:
-        for system in systems:
-            system.close()
+    assert answers == [200] * 64
+    assert len(set(challenges)) == 64
 
 
-def test_one_webhook_deleted_by_several_clients_at_once_is_deleted_once(settings: Settings) -> None:
+def test_one_webhook_deleted_by_several_clients_at_once_is_deleted_once(clients: list[Client]) -> None:
     """Eight clients over two workers delete one webhook at once: one is answered 200 and the others 404
     (as a delete after it), never 500. The losers of the race rerun, in the webhook's turn, and find it gone."""
-    systems = [System(settings) for _ in range(2)]
-    try:
-        clients = [falcon.testing.TestClient(create_app(s), headers={"X-Access-Token": ROOT_TOKEN}) for s in systems]
-        hook = {"type": ["*"], "url": "https://hooks.example.org/all"}
-        webhook = clients[0].simulate_post("/api/webhooks", json=hook).json["id"]
-        barrier = threading.Barrier(8)
-        answers: list[tuple[int, str]] = []
+    hook = {"type": ["*"], "url": "https://hooks.example.org/all"}
+    webhook = clients[0].simulate_post("/api/webhooks", json=hook).json["id"]
+    barrier = threading.Barrier(8)
+    answers: list[tuple[int, str]] = []
 
-        def delete(n: int) -> None:
-            barrier.wait()
-            answer = clients[n % 2].simulate_delete(f"/api/webhooks/{webhook}")
-            answers.append((answer.status_code, answer.json.get("code", "")))
+    def delete(n: int) -> None:
+        barrier.wait()
+        answer = clients[n % 2].simulate_delete(f"/api/webhooks/{webhook}")
+        answers.append((answer.status_code, answer.json.get("code", "")))
 
-        threads = [threading.Thread(target=delete, args=(n,)) for n in range(8)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+    in_threads(delete, 8)
 
-        assert sorted(answers) == [(200, "")] + [(404, "WebhookNotFound")] * 7
-        assert clients[1].simulate_get("/api/webhooks").json["results"] == []
-    finally:
-        for system in systems:
-            system.close()
+    assert sorted(answers) == [(200, "")] + [(404, "WebhookNotFound")] * 7
+    assert clients[1].simulate_get("/api/webhooks").json["results"] == []

@@ -7,38 +7,22 @@ sent twice is queued once, and requests at once stay within the quota and the da
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import falcon.testing
 import pytest
 from sqlalchemy import func, select
 
-from chainmail.config import Settings
-from chainmail.http.app import create_app
 from chainmail.mail.inbound import Inbound, Received, resolve_recipient
 from chainmail.projections.outbound import outbound_queue
 from chainmail.system import System
-from tests.integration.conftest import ROOT_TOKEN
+from tests.integration.conftest import in_threads
 from tests.integration.mail_support import create_user, mailbox_ids, upload
 
 TRIALS = 8
 
 Client = falcon.testing.TestClient
-
-
-@pytest.fixture
-def workers(database_url: str) -> Iterator[list[System]]:
-    settings = Settings(database_url=database_url, api_access_token=ROOT_TOKEN, email_domain="example.com")
-    running = [System(settings) for _ in range(2)]
-    yield running
-    for system in running:
-        system.close()
-
-
-@pytest.fixture
-def clients(workers: list[System]) -> list[Client]:
-    return [falcon.testing.TestClient(create_app(w), headers={"X-Access-Token": ROOT_TOKEN}) for w in workers]
 
 
 def at_once(requests: list[Callable[[], falcon.testing.Result]]) -> list[int]:
@@ -50,11 +34,7 @@ def at_once(requests: list[Callable[[], falcon.testing.Result]]) -> list[int]:
         start.wait()
         statuses.append(request().status_code)
 
-    threads = [threading.Thread(target=send, args=(r,)) for r in requests]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    in_threads(lambda n: send(requests[n]), len(requests))
     return sorted(statuses)
 
 

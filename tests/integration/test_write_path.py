@@ -26,6 +26,7 @@ from chainmail.projections.users import users
 from chainmail.store.database import writer
 from chainmail.store.events import settled_horizon
 from chainmail.system import System
+from tests.integration.conftest import in_threads
 
 seen_table = Table("test_seen_users", MetaData(), Column("username", String(100), primary_key=True))
 
@@ -273,11 +274,7 @@ def test_a_process_holds_no_connection_beyond_its_engines_pool(database_url: str
                 points = client.simulate_post(f"/idx/wallets/0x{n:040x}/points/add", json={"action": "send"})
                 errors.extend(a.text for a in (sent, flagged, points) if a.status_code != 200)
 
-        threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        in_threads(work, 8)
 
         assert errors == []
         pool = system.engine.pool

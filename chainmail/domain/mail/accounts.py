@@ -326,12 +326,11 @@ class AccountCommands(AddressCommands, AdminCommands, SecondFactorCommands, Weba
 
     # -- profile and credentials --------------------------------------------------------------
 
+    @retried(User.turn)  # a client saving its settings while another does
     def update_user(
         self, user_id: str, changes: UserChanges, *, session_token: str | None = None, meta: AuthMeta | None = None
     ) -> None:
-        # in the user's turn from the first try: a client saving its settings while another does
-        command = lambda: self._update_user(user_id, changes, session_token, meta or AuthMeta())  # noqa: E731
-        self.retrying(command, key=User.turn(user_id))
+        self._update_user(user_id, changes, session_token, meta or AuthMeta())
 
     def _update_user(self, user_id: str, changes: UserChanges, session_token: str | None, meta: AuthMeta) -> None:
         now = self.clock()
