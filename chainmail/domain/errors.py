@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-Kind = Literal["invalid", "forbidden", "not_found", "exists"]
+Kind = Literal["invalid", "forbidden", "not_found", "exists", "conflict"]
 
 
 class DomainError(Exception):
@@ -31,3 +31,9 @@ class NotFound(DomainError):
 
 class AlreadyExists(DomainError):
     kind: Kind = "exists"
+
+
+class Conflict(DomainError):
+    """The aggregate's state forbids the change (a deleted template edited)."""
+
+    kind: Kind = "conflict"

@@ -28,8 +28,8 @@ BUSY_ERRORS: tuple[type[Exception], ...] = (
     sqlalchemy.exc.TimeoutError,
 )
 
-DOMAIN_STATUS = {"invalid": 400, "forbidden": 403, "not_found": 404, "exists": 400}
-INDEXER_DOMAIN_STATUS = {"invalid": 400, "forbidden": 403, "not_found": 404, "exists": 409}
+DOMAIN_STATUS = {"invalid": 400, "forbidden": 403, "not_found": 404, "exists": 400, "conflict": 409}
+INDEXER_DOMAIN_STATUS = {"invalid": 400, "forbidden": 403, "not_found": 404, "exists": 409, "conflict": 409}
 
 
 class WildDuckError(Exception):

@@ -8,12 +8,16 @@ import falcon.testing
 from sqlalchemy import func, select
 
 from chainmail.config import Settings
+from chainmail.domain.identity.application import Identity
+from chainmail.domain.identity.wallet_tools import MailTemplate
 from chainmail.domain.mail.application import NewUser
 from chainmail.domain.mail.users import User
 from chainmail.http.app import create_app
 from chainmail.projections.users import users
 from chainmail.system import System
 from tests.integration.conftest import ROOT_TOKEN, in_threads
+from tests.integration.identity_wallets import EvmWallet, sign_in_headers
+from tests.integration.test_accounts_webauthn import ORIGIN, RP_ID, SoftwareAuthenticator
 
 Client = falcon.testing.TestClient
 
@@ -164,6 +168,41 @@ def test_security_key_challenges_asked_for_at_once_are_all_given(clients: list[C
     assert len(set(challenges)) == 64
 
 
+def test_security_keys_registered_and_used_while_the_user_changes_all_land(clients: list[Client]) -> None:
+    """Eight security keys of one user are registered and then sign in, each on its own device, while eight
+    other clients change the user, over two workers: every answer is 200 and every key is listed. Each
+    ceremony spends its challenge on the user, so they raced the changes for it and answered 500."""
+    user = clients[0].simulate_post("/api/users", json={"username": "fido", "password": ""}).json["id"]
+    keys = [SoftwareAuthenticator() for _ in range(8)]
+    answers: list[tuple[str, int]] = []
+
+    def ask(client: Client, step: str, body: dict[str, str]) -> dict:
+        answer = client.simulate_post(f"/api/users/{user}/2fa/webauthn/{step}", json={**body, "rpId": RP_ID})
+        answers.append((step, answer.status_code))
+        return answer.json
+
+    def work(n: int) -> None:
+        client = clients[n % 2]
+        if n >= 8:
+            for i in range(4):
+                answer = client.simulate_put(f"/api/users/{user}", json={"name": f"client {n} change {i}"})
+                answers.append(("change", answer.status_code))
+            return
+        key = keys[n]
+        options = ask(client, "registration-challenge", {"description": f"key {n}", "origin": ORIGIN})
+        ask(client, "registration-attestation", key.register(options["registrationOptions"]["challenge"]))
+        for _ in range(3):
+            options = ask(client, "authentication-challenge", {"origin": ORIGIN})
+            ask(client, "authentication-assertion", key.assert_(options["authenticationOptions"]["challenge"]))
+
+    in_threads(work, 16)
+
+    assert [answer for answer in answers if answer[1] != 200] == []
+    assert len(answers) == 8 * 8 + 8 * 4
+    listed = clients[1].simulate_get(f"/api/users/{user}/2fa/webauthn/credentials").json["credentials"]
+    assert sorted(c["rawId"] for c in listed) == sorted(k.credential_id.hex() for k in keys)
+
+
 def test_one_webhook_deleted_by_several_clients_at_once_is_deleted_once(clients: list[Client]) -> None:
     """Eight clients over two workers delete one webhook at once: one is answered 200 and the others 404
     (as a delete after it), never 500. The losers of the race rerun, in the webhook's turn, and find it gone."""
@@ -181,3 +220,38 @@ def test_one_webhook_deleted_by_several_clients_at_once_is_deleted_once(clients:
 
     assert sorted(answers) == [(200, "")] + [(404, "WebhookNotFound")] * 7
     assert clients[1].simulate_get("/api/webhooks").json["results"] == []
+
+
+def test_one_template_changed_and_deleted_from_several_devices(workers: list[System], clients: list[Client]) -> None:
+    """A wallet's template changed from eight devices at once, over two workers: every change is answered 200
+    and lands; then eight deletes at once are each answered 200, and a change after them 409. The changes
+    were made on the template the request had loaded, so all but one of a race answered 500."""
+    wallet = EvmWallet()
+    signed = sign_in_headers(clients[0], wallet)
+    base = f"/idx/wallets/{wallet.address}/templates"
+    created = clients[0].simulate_post(base, json={"name": "T", "subject": "s", "body": "b"}, headers=signed)
+    template = created.json["data"]["template"]["id"]
+    answers: list[tuple[int, str]] = []
+
+    def change(n: int) -> None:
+        for i in range(4):
+            body = {"name": f"device {n} change {i}"} if n % 2 else {"body": f"device {n} change {i}"}
+            answer = clients[n % 2].simulate_put(f"{base}/{template}", json=body, headers=signed)
+            answers.append((answer.status_code, answer.json.get("code", "")))
+
+    def delete(n: int) -> None:
+        answer = clients[n % 2].simulate_delete(f"{base}/{template}", headers=signed)
+        answers.append((answer.status_code, answer.json.get("code", "")))
+
+    in_threads(change, 8)
+    assert answers == [(200, "")] * 32
+    assert workers[1].context(Identity).repository.get(MailTemplate.create_id(template)).version == 1 + 32
+    shown = clients[1].simulate_get(f"{base}/{template}", headers=signed).json["data"]["template"]
+    assert shown["name"].startswith("device") and shown["body"].startswith("device")
+
+    answers.clear()
+    in_threads(delete, 8)
+    assert answers == [(200, "")] * 8
+    after = clients[0].simulate_put(f"{base}/{template}", json={"name": "again"}, headers=signed)
+    assert (after.status_code, after.json["code"]) == (409, "TEMPLATE_DELETED")
+    assert workers[0].context(Identity).repository.get(MailTemplate.create_id(template)).version == 1 + 32 + 1

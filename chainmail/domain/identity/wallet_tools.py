@@ -11,6 +11,8 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate, event
 
+from chainmail.domain.application import retried
+from chainmail.domain.errors import Conflict, NotFound
 from chainmail.domain.identity.signatures import Wallet
 from chainmail.domain.ids import natural_id
 
@@ -58,12 +60,14 @@ class WalletWebhook(Aggregate):
 
 
 class WalletToolCommands:
-    """The identity context's commands on templates and webhooks (mixed into `Identity`)."""
+    """The identity context's commands on templates and webhooks (mixed into `Identity`). A change loads its
+    aggregate itself, so that one that lost the race for it (two devices editing one template) reruns."""
 
     clock: Any
     ids: Any
     repository: Any
     save: Any
+    retrying: Any
 
     def _new_id(self) -> str:
         return str(uuid.UUID(hex=self.ids.token_hex(16), version=4))
@@ -89,21 +93,38 @@ class WalletToolCommands:
             return None
         return template if template.wallet == wallet.address else None
 
-    def update_template(self, template: MailTemplate, name: str, subject: str, body: str) -> MailTemplate:
+    @retried()
+    def update_template(
+        self, wallet: Wallet, template_id: str, name: str | None, subject: str | None, body: str | None
+    ) -> MailTemplate:
+        """Change the wallet's template; a field given as None stays as it is. Loaded in the command, so that a
+        change that lost the race for the template reruns on the winner's (and a deleted one is refused)."""
+        template = self._owned_template(wallet, template_id)
+        if not template.is_active:
+            raise Conflict("TEMPLATE_DELETED", "A deleted template cannot be changed")
         template.update(
             template_id=template.template_id,
             wallet=template.wallet,
-            name=name,
-            subject=subject,
-            body=body,
+            name=name if name is not None else template.name,
+            subject=subject if subject is not None else template.subject,
+            body=body if body is not None else template.body,
             at=self.clock(),
         )
         self.save(template)
         return template
 
-    def delete_template(self, template: MailTemplate) -> MailTemplate:
-        template.delete(template_id=template.template_id, wallet=template.wallet, at=self.clock())
-        self.save(template)
+    @retried()
+    def delete_template(self, wallet: Wallet, template_id: str) -> None:
+        """Deactivate the wallet's template (already inactive: nothing to do)."""
+        template = self._owned_template(wallet, template_id)
+        if template.is_active:
+            template.delete(template_id=template.template_id, wallet=template.wallet, at=self.clock())
+            self.save(template)
+
+    def _owned_template(self, wallet: Wallet, template_id: str) -> MailTemplate:
+        template = self.template_of(wallet, template_id)
+        if template is None:
+            raise NotFound("TEMPLATE_NOT_FOUND", "Template not found")
         return template
 
     def create_webhook(self, wallet: Wallet, webhook_url: str) -> WalletWebhook:
@@ -125,7 +146,12 @@ class WalletToolCommands:
             return None
         return webhook if webhook.wallet == wallet.address else None
 
-    def delete_webhook(self, webhook: WalletWebhook) -> WalletWebhook:
-        webhook.delete(webhook_id=webhook.webhook_id, wallet=webhook.wallet, at=self.clock())
-        self.save(webhook)
-        return webhook
+    @retried()
+    def delete_webhook(self, wallet: Wallet, webhook_id: str) -> None:
+        """Deactivate the wallet's webhook (already inactive: nothing to do)."""
+        webhook = self.webhook_of(wallet, webhook_id)
+        if webhook is None:
+            raise NotFound("WEBHOOK_NOT_FOUND", "Webhook not found")
+        if webhook.is_active:
+            webhook.delete(webhook_id=webhook.webhook_id, wallet=webhook.wallet, at=self.clock())
+            self.save(webhook)

@@ -78,6 +78,7 @@ class WebauthnCommands(_Base):
             options["excludeCredentials"] = excluded
         return options
 
+    @retried(User.turn)
     def webauthn_register(
         self, user_id: str, challenge: str, raw_id: str, client_data: str, attestation: str, meta: Any
     ) -> dict[str, Any]:
@@ -149,6 +150,7 @@ class WebauthnCommands(_Base):
             "userVerification": "discouraged",
         }
 
+    @retried(User.turn)
     def webauthn_authenticate(
         self,
         user_id: str,

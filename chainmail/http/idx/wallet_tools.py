@@ -178,24 +178,17 @@ class TemplateResource:
         self._answer(resp, found.template_id)
 
     def on_put(self, req: falcon.Request, resp: falcon.Response, walletAddress: str, templateId: str) -> None:
-        identity, found = self._template(req, walletAddress, templateId)
+        identity, wallet = _owner(self.system, req, walletAddress)
+        template_id = _known_id(templateId, "template")
         changes = indexer_body(TemplateUpdate, req.context.params)
         if changes.name is None and changes.subject is None and changes.body is None:
             raise IndexerError(400, "VALIDATION_ERROR", "body: name, subject or body is required")
-        if not found.is_active:
-            raise IndexerError(409, "TEMPLATE_DELETED", "A deleted template cannot be changed")
-        identity.update_template(
-            found,
-            name=changes.name if changes.name is not None else found.name,
-            subject=changes.subject if changes.subject is not None else found.subject,
-            body=changes.body if changes.body is not None else found.body,
-        )
-        self._answer(resp, found.template_id)
+        identity.update_template(wallet, template_id, changes.name, changes.subject, changes.body)
+        self._answer(resp, template_id)
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, walletAddress: str, templateId: str) -> None:
-        identity, found = self._template(req, walletAddress, templateId)
-        if found.is_active:
-            identity.delete_template(found)
+        identity, wallet = _owner(self.system, req, walletAddress)
+        identity.delete_template(wallet, _known_id(templateId, "template"))
         resp.media = envelope({"message": "Template deleted", "verified": True})
 
 
@@ -249,9 +242,8 @@ class WebhookResource:
         resp.media = envelope({"webhook": webhook_data(row), "verified": True})
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, walletAddress: str, webhookId: str) -> None:
-        identity, found = self._webhook(req, walletAddress, webhookId)
-        if found.is_active:
-            identity.delete_webhook(found)
+        identity, wallet = _owner(self.system, req, walletAddress)
+        identity.delete_webhook(wallet, _known_id(webhookId, "webhook"))
         resp.media = envelope({"message": "Webhook deleted", "verified": True})
 
 
