@@ -579,8 +579,8 @@ def writes(target: Target, fixtures: Fixtures, client_counts: list[int], seconds
     }
     results: dict[str, list[Result]] = {name: [] for name in operations}
     for clients in client_counts:  # interleaved, so that every operation meets the machine in the same state
-        for name, (port, cycles) in operations.items():
-            results[name].append(drive(port, clients, cycles, seconds, run=f"r{clients}"))
+        for name, (port, requests) in operations.items():
+            results[name].append(drive(port, clients, requests, seconds, run=f"r{clients}"))
     largest = max(client_counts)
     hot = drive(target.chainmail, largest, cycles["hot"], seconds, "hot", capture=True)
     anchors = {r.clients: r.rate for r in results[BARE_INSERT]}
