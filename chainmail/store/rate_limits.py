@@ -90,13 +90,18 @@ class RollingWindowLimiter:
         if postgres:
             statement = statement.with_for_update()
         raw = tx.execute(statement).scalar_one_or_none()
-        if raw is None:  # a first hit: make the row, then lock it whoever made it
+        if raw is None:  # a first hit: make the row, or lock the one another writer made
             row = {"key": key, "hits": "[]", "expires": 0.0}
             if postgres:
-                tx.execute(pg_insert(rate_limits).values(**row).on_conflict_do_nothing())
+                # One statement that inserts or locks, whatever others do meanwhile: after an insert that did
+                # nothing, the row another writer made could be deleted (`release`) before a second select
+                # locked it, which found nothing (concurrent sign-ins of one user answered 500).
+                made = pg_insert(rate_limits).values(**row)
+                upsert = made.on_conflict_do_update(index_elements=[rate_limits.c.key], set_={"key": made.excluded.key})
+                raw = tx.execute(upsert.returning(rate_limits.c.hits)).scalar_one()
             else:  # the transaction began IMMEDIATE: it alone writes until it commits
                 tx.execute(insert(rate_limits).values(**row).prefix_with("OR IGNORE"))
-            raw = tx.execute(statement).scalar_one()
+                raw = tx.execute(statement).scalar_one()
         stored = json.loads(raw)
         return len(stored), [t for t in stored if t > since]
 

@@ -136,6 +136,35 @@ def test_concurrent_hits_from_two_engines_never_pass_the_limit(database_url: str
     assert after_window.allowed and after_window.hits == 1
 
 
+def test_hits_and_releases_of_one_key_at_once_never_fail(database_url: str) -> None:
+    """Sign-ins of one user at once over two engines: each counts a hit and a success releases the key (deletes
+    its row). A hit that found no row and made none (another had) then found it deleted and failed (500)."""
+    engines = [make_engine(database_url), make_engine(database_url)]
+    limiters = [RollingWindowLimiter(engine) for engine in engines]
+    failures: list[Exception] = []
+
+    def sign_in(n: int) -> None:
+        limiter = limiters[n % 2]
+        for _ in range(40):
+            try:
+                assert limiter.hit("one user", 12, 120, now=1000.0).allowed
+                limiter.release("one user")
+            except Exception as error:  # kept for the assertion, which shows it
+                failures.append(error)
+
+    threads = [threading.Thread(target=sign_in, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    left = limiters[0].peek("one user", 12, 120, now=1000.0)
+    for engine in engines:
+        engine.dispose()
+
+    assert failures == []
+    assert left.allowed and left.hits == 0
+
+
 def test_the_indexer_budgets_are_shared_by_workers(database_url: str) -> None:
     settings = Settings(
         database_url=database_url, email_domain="example.com", identity=IdentitySettings(rate_limit_per_minute=3)
