@@ -11,6 +11,7 @@ from chainmail.config import Settings
 from chainmail.domain.identity.application import Identity
 from chainmail.domain.identity.wallet_tools import MailTemplate
 from chainmail.domain.mail.application import NewUser
+from chainmail.domain.mail.asps import ApplicationPassword
 from chainmail.domain.mail.users import User
 from chainmail.http.app import create_app
 from chainmail.projections.users import users
@@ -255,3 +256,83 @@ def test_one_template_changed_and_deleted_from_several_devices(workers: list[Sys
     after = clients[0].simulate_put(f"{base}/{template}", json={"name": "again"}, headers=signed)
     assert (after.status_code, after.json["code"]) == (409, "TEMPLATE_DELETED")
     assert workers[0].context(Identity).repository.get(MailTemplate.create_id(template)).version == 1 + 32 + 1
+
+
+def test_one_application_password_signs_in_on_many_connections_at_once(
+    workers: list[System], clients: list[Client]
+) -> None:
+    """A mail client signs in on eight connections at once with one application password, over two workers:
+    every sign-in is answered 200 and recorded on it. Each use changes the password's record, so all but one
+    of a race answered 500."""
+    user = clients[0].simulate_post("/api/users", json={"username": "imapper", "password": "secretvalue"}).json["id"]
+    asp = clients[0].simulate_post(f"/api/users/{user}/asps", json={"description": "mail app", "scopes": ["imap"]})
+    answers: list[int] = []
+
+    def sign_in(n: int) -> None:
+        for _ in range(4):
+            body = {"username": "imapper", "password": asp.json["password"], "scope": "imap"}
+            answers.append(clients[n % 2].simulate_post("/api/authenticate", json=body).status_code)
+
+    in_threads(sign_in, 8)
+
+    assert answers == [200] * 32
+    record = workers[1].mail.repository.get(ApplicationPassword.create_id(asp.json["id"]))
+    assert record.version == 1 + 32
+
+
+def test_one_session_ended_or_one_file_deleted_by_several_clients_at_once(clients: list[Client]) -> None:
+    """Eight clients end one session (its token) at once and eight delete one stored file at once, over two
+    workers: none is answered 500 (a lost race did), the token stops working and the file is gone. A client
+    whose token another had ended before its request was read is answered 403 InvalidToken, as WildDuck does."""
+    user = clients[0].simulate_post("/api/users", json={"username": "sessions", "password": "secretvalue"}).json["id"]
+    login = {"username": "sessions", "password": "secretvalue", "token": True}
+    token = clients[0].simulate_post("/api/authenticate", json=login, headers={"X-Access-Token": ROOT_TOKEN})
+    mine = {"X-Access-Token": token.json["token"]}
+    stored = {"filename": "a.txt", "contentType": "text/plain", "content": "aGVsbG8="}
+    file = clients[0].simulate_post(f"/api/users/{user}/storage", json=stored).json["id"]
+    barrier = threading.Barrier(16)
+    ended: list[int] = []
+    deleted: list[tuple[int, str]] = []
+
+    def work(n: int) -> None:
+        barrier.wait()
+        if n < 8:
+            ended.append(clients[n % 2].simulate_delete("/api/authenticate", headers=mine).status_code)
+        else:
+            answer = clients[n % 2].simulate_delete(f"/api/users/{user}/storage/{file}")
+            deleted.append((answer.status_code, answer.json.get("code", "")))
+
+    in_threads(work, 16)
+
+    assert set(ended) <= {200, 403} and 200 in ended, ended  # 403 InvalidToken: ended before it was read
+    assert clients[1].simulate_get("/api/users/me", headers=mine).json["code"] == "InvalidToken"
+    assert sorted(deleted) == [(200, "")] + [(404, "FileNotFound")] * 7
+    assert clients[1].simulate_get(f"/api/users/{user}/storage").json["total"] == 0
+
+
+def test_one_domain_renamed_by_several_clients_at_once(clients: list[Client]) -> None:
+    """An operator's script renames a domain from eight clients at once (it retried), over two workers: every
+    answer is 200, the DKIM key and the alias moved once. A key or alias lost to another rename answered 500,
+    with the addresses renamed already."""
+    user = (
+        clients[0]
+        .simulate_post("/api/users", json={"username": "cleo", "password": "", "address": "cleo@old.example.org"})
+        .json["id"]
+    )
+    clients[0].simulate_post("/api/dkim", json={"domain": "old.example.org", "selector": "s"})
+    clients[0].simulate_post("/api/domainaliases", json={"alias": "alias.example.org", "domain": "old.example.org"})
+    barrier = threading.Barrier(8)
+    answers: list[dict] = []
+
+    def rename(n: int) -> None:
+        barrier.wait()
+        body = {"oldDomain": "old.example.org", "newDomain": "new.example.org"}
+        answers.append(clients[n % 2].simulate_put("/api/addresses/renameDomain", json=body).json)
+
+    in_threads(rename, 8)
+
+    assert [a.get("success") for a in answers] == [True] * 8, answers
+    assert sum(a["modifiedDkim"] for a in answers) == 1 and sum(a["modifiedAliases"] for a in answers) == 1
+    assert clients[1].simulate_get("/api/dkim/resolve/new.example.org").status_code == 200
+    assert clients[1].simulate_get("/api/domainaliases").json["results"][0]["domain"] == "new.example.org"
+    assert clients[1].simulate_get(f"/api/users/{user}").json["address"] == "cleo@new.example.org"

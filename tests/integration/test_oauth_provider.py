@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -23,7 +24,7 @@ from chainmail.http.app import create_app
 from chainmail.http.idx.signature import identity_of
 from chainmail.identity.settings import IdentitySettings
 from chainmail.system import System
-from tests.integration.conftest import ROOT_TOKEN
+from tests.integration.conftest import ROOT_TOKEN, in_threads
 from tests.integration.identity_wallets import EvmWallet, SolanaWallet
 
 REDIRECT = "https://app.example.org/callback"
@@ -334,6 +335,47 @@ def test_client_authentication_is_required_for_confidential_clients(
     oauth_error(exchange(client, Registered("webapp", None), code, verifier), 401, "invalid_client")
     oauth_error(exchange(client, Registered("ghost", None), code, verifier), 401, "invalid_client")
     oauth_error(token(client, confidential, grant_type="password"), 400, "unsupported_grant_type")
+
+
+def test_a_double_submitted_verification_or_authorization_is_refused_as_a_second_one(
+    client: falcon.testing.TestClient, confidential: Registered
+) -> None:
+    """A sign-in page submits one session's signature eight times at once, then asks for its code eight times
+    at once (double clicks, prefetching): one of each is answered 200 and the others 401, as a second one
+    after it would be, never 500 (each changes the session, and the losers of the race failed)."""
+    wallet = EvmWallet()
+    got = client.simulate_post(
+        "/idx/auth/challenge",
+        json={"wallet_identifier": wallet.address, "client_id": confidential.client_id, "redirect_uri": REDIRECT},
+    ).json["data"]
+    signed = {
+        "session_id": got["session_id"],
+        "signature": wallet.sign(got["challenge"]),
+        "chain_type": got["chain_type"],
+        "current_wallet": wallet.address,
+    }
+    verifier, challenge = pkce()
+    barrier = threading.Barrier(8)
+    verified: list[tuple[int, str]] = []
+    authorized: list[tuple[int, str]] = []
+
+    def verify(_: int) -> None:
+        barrier.wait()
+        answer = client.simulate_post("/idx/auth/verify", json=signed)
+        verified.append((answer.status_code, answer.json["error"] if answer.status_code != 200 else ""))
+
+    def ask_for_code(_: int) -> None:
+        barrier.wait()
+        answer = authorize(client, got["session_id"], confidential, challenge)
+        authorized.append((answer.status_code, answer.json["data"]["code"] if answer.status_code == 200 else ""))
+
+    in_threads(verify, 8)
+    in_threads(ask_for_code, 8)
+
+    assert sorted(verified) == [(200, "")] + [(401, "invalid_request")] * 7
+    assert sorted(status for status, _ in authorized) == [200] + [401] * 7
+    code = next(code for status, code in authorized if status == 200)
+    assert exchange(client, confidential, code, verifier).status_code == 200
 
 
 def test_authorize_refusals(client: falcon.testing.TestClient, confidential: Registered, public: Registered) -> None:

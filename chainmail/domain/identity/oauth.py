@@ -15,6 +15,7 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate, event
 
+from chainmail.domain.application import retried
 from chainmail.domain.identity.signatures import Wallet, verify_signature
 from chainmail.domain.ids import natural_id
 
@@ -339,8 +340,10 @@ class OAuthCommands:
             raise OAuthRefused("invalid_request", "Unknown or expired session", 401)
         return session
 
+    @retried()
     def verify_challenge(self, session_id: str, signer: Wallet, signature: str) -> None:
-        """The wallet (or its active delegate) signed the session's challenge."""
+        """The wallet (or its active delegate) signed the session's challenge. A second verification of the
+        session at the same moment (a double submit) reruns and is refused as one after it."""
         session = self._session(session_id)
         if session.signed_by is not None:
             raise OAuthRefused("invalid_request", "This session was already verified", 401)
@@ -353,6 +356,7 @@ class OAuthCommands:
 
     # -- authorization codes ----------------------------------------------------------------
 
+    @retried()  # two requests for one session's code at once: the rerun is refused, as one after it
     def authorize(
         self,
         session_id: str,

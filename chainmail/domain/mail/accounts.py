@@ -315,6 +315,7 @@ class AccountCommands(AddressCommands, AdminCommands, SecondFactorCommands, Weba
         with contextlib.suppress(IntegrityError):  # another request recorded this use
             self.save(token)
 
+    @retried()  # a use of the token recorded at the same moment
     def revoke_token(self, hashed: str) -> None:
         try:
             token: AccessToken = self.repository.get(AccessToken.create_id(hashed))

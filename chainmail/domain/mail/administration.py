@@ -215,26 +215,39 @@ class AdminCommands(_Base):
     # -- renaming a domain ----------------------------------------------------------------------------
 
     def rename_domain_keys(self, dkim_ids: list[str], alias_ids: list[str], old: str, new: str) -> tuple[int, int]:
-        """Move the DKIM key of `old` to `new` (unless `new` has one) and point aliases of `old` at `new`."""
-        moved_keys = 0
-        for dkim_id in dkim_ids:
-            record: DkimKey = self._live(DkimKey, dkim_id, NotFound("DkimNotFound", ""))
-            if record.domain != old:
-                continue
-            claim = self._claim("dkim", new, dkim_id)  # type: ignore[attr-defined]
-            if claim is None:
-                continue
-            record.change_domain(domain=new)
-            self.save(record, claim, *self._release("dkim", old, dkim_id))
-            moved_keys += 1
-        moved_aliases = 0
-        for alias_id in alias_ids:
-            alias: DomainAlias = self._live(DomainAlias, alias_id, NotFound("AliasNotFound", ""))
-            if alias.domain == old:
-                alias.change_target(domain=new)
-                self.save(alias)
-                moved_aliases += 1
+        """Move the DKIM key of `old` to `new` (unless `new` has one) and point aliases of `old` at `new`. Each
+        key and alias is moved by a command of its own, rerun if it lost the race for it (one changed or deleted
+        meanwhile): the addresses are renamed already, and a 500 would leave the rename half done."""
+        moved_keys = sum(self._move_dkim_key(dkim_id, old, new) for dkim_id in dkim_ids)
+        moved_aliases = sum(self._move_domain_alias(alias_id, old, new) for alias_id in alias_ids)
         return moved_keys, moved_aliases
+
+    @retried()
+    def _move_dkim_key(self, dkim_id: str, old: str, new: str) -> bool:
+        try:
+            record: DkimKey = self._live(DkimKey, dkim_id, NotFound("DkimNotFound", ""))
+        except NotFound:  # deleted meanwhile
+            return False
+        if record.domain != old:
+            return False
+        claim = self._claim("dkim", new, dkim_id)  # type: ignore[attr-defined]
+        if claim is None:
+            return False
+        record.change_domain(domain=new)
+        self.save(record, claim, *self._release("dkim", old, dkim_id))
+        return True
+
+    @retried()
+    def _move_domain_alias(self, alias_id: str, old: str, new: str) -> bool:
+        try:
+            alias: DomainAlias = self._live(DomainAlias, alias_id, NotFound("AliasNotFound", ""))
+        except NotFound:  # deleted meanwhile
+            return False
+        if alias.domain != old:
+            return False
+        alias.change_target(domain=new)
+        self.save(alias)
+        return True
 
     # -- helpers ------------------------------------------------------------------------------------
 

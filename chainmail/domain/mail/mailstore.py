@@ -14,6 +14,7 @@ from typing import Any, ClassVar, TypeVar
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
+from chainmail.domain.application import retried
 from chainmail.domain.claims import Claim
 from chainmail.domain.errors import AlreadyExists, DomainError, Invalid, NotFound
 from chainmail.domain.ids import ObjectId
@@ -364,6 +365,7 @@ class MailStoreCommands(HousekeepingCommands):
         self.save(StoredFile(file_id=file_id, user_id=user_id, created_at=now, **facts))
         return file_id
 
+    @retried()
     def delete_file(self, user_id: str, file_id: str) -> None:
         stored = self._owned(StoredFile, file_id, user_id, "FileNotFound", "This file does not exist")
         stored.delete(user_id=user_id)

@@ -7,6 +7,7 @@ models see `enabled2fa` (through `User.Updated`) and the ASP listing.
 from __future__ import annotations
 
 import base64
+import functools
 import string
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import pyotp
 from eventsourcing.application import AggregateNotFoundError
 
-from chainmail.domain.application import retried
+from chainmail.domain.application import aggregate_turn, retried
 from chainmail.domain.errors import Forbidden, Invalid, NotFound
 from chainmail.domain.ids import ObjectId
 from chainmail.domain.mail.asps import ApplicationPassword, asp_selector
@@ -198,17 +199,28 @@ class SecondFactorCommands(_Base):
                 continue
             if not verify_password(password, record.password_hash):
                 continue
-            allowed = "*" in record.scopes or scope in record.scopes
-            result = {"result": "success" if allowed else "fail", "source": "asp", "asp": asp_id}
-            event = self._auth_event(user.user_id, {**entry, **result}, now)  # type: ignore[attr-defined]
-            if not allowed:
-                self.save(event)
+            if not ("*" in record.scopes or scope in record.scopes):
+                failed = {**entry, "result": "fail", "source": "asp", "asp": asp_id}
+                self.save(self._auth_event(user.user_id, failed, now))  # type: ignore[attr-defined]
                 raise Forbidden("InvalidAuthScope", "Authentication failed. Invalid scope", id=user.user_id)
-            expires = now + timedelta(seconds=record.ttl) if record.ttl else None
-            record.use(used_at=now, auth_event=event.event_id, ip=entry.get("ip"), expires=expires)
-            self.save(event, record)
-            return asp_id
+            turn = aggregate_turn(ApplicationPassword.create_id(asp_id))
+            used = {**entry, "result": "success", "source": "asp", "asp": asp_id}
+            if self.retrying(functools.partial(self._use_asp, user.user_id, asp_id, used, now), key=turn):
+                return asp_id
         return None
+
+    def _use_asp(self, user_id: str, asp_id: str, entry: dict[str, Any], now: datetime) -> bool:
+        """Record a sign-in with the ASP (its authlog `entry`), in the ASP's turn: a mail client signs in on
+        several connections at once with one ASP, and each use changes it. False when it was deleted or
+        expired meanwhile."""
+        record: ApplicationPassword = self.repository.get(ApplicationPassword.create_id(asp_id))
+        if record.deleted or (record.expires is not None and record.expires <= now):
+            return False
+        event = self._auth_event(user_id, entry, now)  # type: ignore[attr-defined]
+        expires = now + timedelta(seconds=record.ttl) if record.ttl else None
+        record.use(used_at=now, auth_event=event.event_id, ip=entry.get("ip"), expires=expires)
+        self.save(event, record)
+        return True
 
     def _setting(self, key: str) -> Any:
         try:
