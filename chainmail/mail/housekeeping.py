@@ -29,7 +29,6 @@ from chainmail.system import System
 
 ARCHIVE_TIME_MS = next(k.default for k in SETTING_KEYS if k.key == "const:archive:time")
 BATCH = 1000  # messages or archive entries handled per sweep step
-RECOUNT_BATCH = 200  # users recorded per save by the all-users recount
 SWEEP_INTERVAL = 60.0  # seconds between sweeps in `chainmail project`
 SWEEPER_LOCK_KEY = 0x7FFFFFFF  # the indexer's one-writer lock, under a key no chain id uses
 
@@ -96,30 +95,30 @@ class Housekeeping:
 
     def recount_storage(self, user_id: str) -> tuple[int, int]:
         """Recompute one user's storage from the stored messages and record it; (new, previous)."""
-        with self.engine.connect() as conn:
-            user = users_model.get_user(conn, user_id)
-            used = messages_model.storage_used(conn, user_id)
-        if user is None:
+        figures = self.mail.recount_storage(user_id, partial(self._storage, user_id))
+        if figures is None:
             raise user_not_found()
-        previous = max(int(user["storage_used"] or 0), 0)
-        self.mail.record_storage_used({user_id: (used, previous)})
-        return used, previous
+        return figures
 
     def recount_all_storage(self) -> int:
-        """Recompute every user's storage; records a figure for each user whose shown figure was off."""
+        """Recompute every user's storage; records a figure for each user whose shown figure was off (found
+        off by a first count, then counted again in the account's turn)."""
         with self.engine.connect() as conn:
             counted = messages_model.storage_by_user(conn)
             shown = users_model.storage_shown(conn)
-        drifted = {
-            user_id: (counted.get(user_id, 0), previous)
-            for user_id, previous in shown.items()
-            if counted.get(user_id, 0) != previous
-        }
         recorded = 0
-        items = sorted(drifted.items())
-        for start in range(0, len(items), RECOUNT_BATCH):
-            recorded += len(self.mail.record_storage_used(dict(items[start : start + RECOUNT_BATCH])))
+        for user_id in sorted(u for u, previous in shown.items() if counted.get(u, 0) != previous):
+            figures = self.mail.recount_storage(user_id, partial(self._storage, user_id), only_drifted=True)
+            recorded += figures is not None and figures[0] != figures[1]
         return recorded
+
+    def _storage(self, user_id: str) -> tuple[int, int] | None:
+        """(bytes of the user's stored messages, bytes its account shows); None for no account."""
+        with self.engine.connect() as conn:
+            user = users_model.get_user(conn, user_id)
+            if user is None:
+                return None
+            return messages_model.storage_used(conn, user_id), max(int(user["storage_used"] or 0), 0)
 
     # -- purging ----------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from chainmail.domain.mail.application import NewUser
 from chainmail.domain.mail.asps import ApplicationPassword
 from chainmail.domain.mail.users import User
 from chainmail.http.app import create_app
+from chainmail.projections.messages import storage_used
 from chainmail.projections.users import users
 from chainmail.system import System
 from tests.integration.conftest import ROOT_TOKEN, in_threads
@@ -336,3 +337,37 @@ def test_one_domain_renamed_by_several_clients_at_once(clients: list[Client]) ->
     assert clients[1].simulate_get("/api/dkim/resolve/new.example.org").status_code == 200
     assert clients[1].simulate_get("/api/domainaliases").json["results"][0]["domain"] == "new.example.org"
     assert clients[1].simulate_get(f"/api/users/{user}").json["address"] == "cleo@new.example.org"
+
+
+def test_quota_resets_while_mail_is_uploaded_keep_every_byte(workers: list[System], clients: list[Client]) -> None:
+    """Four clients upload 100 messages while two reset the account's quota (recount its storage) over and
+    over, over two workers: the storage the account shows is the size of its messages, to the byte. The
+    recount read the messages before its turn, so an upload landing in between was lost from the figure."""
+    user = clients[0].simulate_post("/api/users", json={"username": "quota", "password": ""}).json["id"]
+    folders = clients[0].simulate_get(f"/api/users/{user}/mailboxes").json["results"]
+    inbox = next(m["id"] for m in folders if m["path"] == "INBOX")
+    uploading = threading.Event()
+    uploading.set()
+    answers: list[int] = []
+
+    def work(n: int) -> None:
+        client = clients[n % 2]
+        if n < 4:
+            for i in range(25):
+                message = {"from": {"address": "a@example.org"}, "subject": f"{n}.{i}", "text": "hello " * (50 + i)}
+                answers.append(
+                    client.simulate_post(f"/api/users/{user}/mailboxes/{inbox}/messages", json=message).status_code
+                )
+            uploading.clear()
+            return
+        while uploading.is_set():
+            answers.append(client.simulate_post(f"/api/users/{user}/quota/reset", json={}).status_code)
+
+    in_threads(work, 6)
+
+    assert set(answers) == {200} and answers.count(200) > 100
+    listed = clients[1].simulate_get(f"/api/users/{user}/mailboxes/{inbox}/messages", params={"limit": 250}).json
+    assert listed["total"] == 100
+    with workers[1].engine.connect() as conn:
+        stored = storage_used(conn, user)
+    assert clients[1].simulate_get(f"/api/users/{user}").json["limits"]["quota"]["used"] == stored

@@ -33,24 +33,28 @@ def _chunks(items: list[Any], size: int = REMOVAL_CHUNK) -> list[list[Any]]:
 class HousekeepingCommands(_Base):
     _contended: Callable[..., Any]
 
-    def record_storage_used(self, figures: dict[str, tuple[int, int]]) -> list[str]:
-        """`figures`: user id -> (recounted bytes, bytes shown before). Returns the users recorded."""
+    def recount_storage(
+        self, user_id: str, count: Callable[[], tuple[int, int] | None], *, only_drifted: bool = False
+    ) -> tuple[int, int] | None:
+        """Record the account's storage as `count()` finds it once the account's turn is held: (bytes of its
+        stored messages, bytes shown), None for no account. A folder's writers wait meanwhile, so no upload
+        lands between the count and its record; counted before the turn, one that did was lost from the
+        figure (and the account could pass its quota). `only_drifted`: nothing is recorded when they agree."""
 
-        def command() -> list[str]:
-            now = self.clock()
-            recounted: list[User] = []
-            for user_id, (used, previous) in figures.items():
-                try:
-                    user: User = self.repository.get(User.create_id(user_id))
-                except AggregateNotFoundError:
-                    continue
-                user.recount_storage(storage_used=used, previous=previous, counted_at=now)
-                recounted.append(user)
-            if recounted:
-                self.save(*recounted)
-            return [u.user_id for u in recounted]
+        def command() -> tuple[int, int] | None:
+            try:
+                user: User = self.repository.get(User.create_id(user_id))  # the account's turn from here
+            except AggregateNotFoundError:
+                return None
+            figures = count()
+            if figures is None or (only_drifted and figures[0] == figures[1]):
+                return figures
+            used, previous = figures
+            user.recount_storage(storage_used=used, previous=previous, counted_at=self.clock())
+            self.save(user)
+            return figures
 
-        return self.retrying(command)
+        return self._contended(command, user_id, hold=True)  # type: ignore[no-any-return]
 
     def purge_account(
         self,
