@@ -24,6 +24,7 @@ from chainmail.projections import addresses as addresses_model
 from chainmail.projections import domains as domains_model
 from chainmail.projections import outbound as outbound_model
 from chainmail.projections import settings as settings_model
+from chainmail.store.postgres_events import turn_reads
 from chainmail.system import System
 
 log = structlog.get_logger(__name__)
@@ -92,13 +93,15 @@ class Inbound:
         envelope = {"from": envelope_from, "rcpt": [{"value": rcpt_to, "formatted": rcpt_to}]}
         if recipient.user_id is None:
             assert recipient.address_id is not None
-            queue_id = self.queue.queue(
+            address_id = recipient.address_id
+            queue_id = self.queue.queue_decided(
                 raw,
+                owner=address_id,
+                decide=lambda: self._within_limit(address_id, recipient.profile, recipient.targets, rcpt_to),
                 user_id=None,
-                parent_id=recipient.address_id,
+                parent_id=address_id,
                 reason="forward",
                 envelope_from=envelope_from,
-                deliveries=self._within_limit(recipient.address_id, recipient.profile, recipient.targets, rcpt_to),
             )
             autoreply_id = None
             if recipient.address_id and in_window(recipient.autoreply, self.system.mail.clock()):
@@ -138,15 +141,15 @@ class Inbound:
 
         delivery = self.store.deliver(owner, raw, envelope=envelope, companions=forward, condition=limit)
         if delivery.stored is None:  # a filter deleted it: the forward goes alone
-            forward_id = self.queue.queue(
+            targets = list(delivery.outcome.targets) + own_targets
+            forward_id = self.queue.queue_decided(
                 raw,
-                user_id=recipient.user_id,
+                owner=owner,
+                decide=lambda: self._within_limit(owner, user["profile"], targets, rcpt_to),
+                user_id=owner,
                 parent_id=None,
                 reason="forward",
                 envelope_from=envelope_from,
-                deliveries=self._within_limit(
-                    recipient.user_id, user["profile"], list(delivery.outcome.targets) + own_targets, rcpt_to
-                ),
             )
         else:
             forward_id = entry_id if decided else None
@@ -171,7 +174,8 @@ class Inbound:
         self, owner: str, profile: Mapping[str, Any] | None, targets: list[dict[str, Any]], rcpt_to: str
     ) -> list[dict[str, Any]]:
         """The forward deliveries of a forward saved alone (a forwarded address's, or one whose message a
-        filter deleted), or none once the owner's daily limit is used: checked just before its save."""
+        filter deleted), or none once the owner's daily limit is used: checked in the owner's turn, just
+        before its save (`OutboundQueue.queue_decided`)."""
         deliveries = forward_deliveries(targets, rcpt_to)
         decided: list[dict[str, Any]] = []
         if deliveries:
@@ -250,9 +254,15 @@ class Inbound:
         now = self.system.mail.clock()
         with self.system.engine.connect() as conn:
             interval = settings_model.setting(conn, "const:autoreply:interval", AUTOREPLY_INTERVAL_MS)
-            since = now - timedelta(milliseconds=int(interval or AUTOREPLY_INTERVAL_MS))
-            if outbound_model.autoreplied_since(conn, owner, sender, since):
-                return None
+        since = now - timedelta(milliseconds=int(interval or AUTOREPLY_INTERVAL_MS))
+
+        def once_per_sender() -> list[dict[str, Any]]:
+            """In the owner's turn: messages from one sender delivered at once got an answer each."""
+            with turn_reads(self.system.engine) as conn:
+                if outbound_model.autoreplied_since(conn, owner, sender, since):
+                    return []
+            return [{"recipient": sender, "target": None}]
+
         answer = autoreply_message(
             self.system.settings.email_domain,
             {"name": settings.get("name") or user.get("name") or "", "address": own_address},
@@ -263,13 +273,14 @@ class Inbound:
             settings,
             now,
         )
-        return self.queue.queue(
+        return self.queue.queue_decided(
             answer,
+            owner=owner,
+            decide=once_per_sender,
             user_id=user_id,
             parent_id=owner if user_id is None else None,
             reason="autoreply",
             envelope_from="",
-            deliveries=[{"recipient": sender, "target": None}],
         )
 
 

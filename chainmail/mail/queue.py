@@ -86,6 +86,40 @@ class OutboundQueue:
         )
         return self.commands.queue(entry, within=lambda tx: put_blob(tx, raw))  # one transaction with its blob
 
+    def queue_decided(
+        self,
+        raw: bytes,
+        *,
+        owner: str,
+        decide: Callable[[], list[dict[str, Any]]],
+        user_id: str | None,
+        parent_id: str | None,
+        reason: str,
+        envelope_from: str,
+        send_time: datetime | None = None,
+    ) -> str | None:
+        """Queue `raw` for the deliveries `decide()` lets through, decided in the turn of `owner` (the account
+        or forwarded address whose rule counts them: a daily limit, one autoreply per sender), so that
+        entries queued at once are decided one after another; None when it lets none through."""
+        queue_id = self.new_id()
+
+        def entry() -> QueuedMessage | None:
+            deliveries = decide()
+            if not deliveries:
+                return None
+            return self.entry(
+                queue_id,
+                raw,
+                user_id=user_id,
+                parent_id=parent_id,
+                reason=reason,
+                envelope_from=envelope_from,
+                deliveries=deliveries,
+                send_time=send_time,
+            )
+
+        return self.commands.queue_decided(owner, entry, within=lambda tx: put_blob(tx, raw))
+
     def new_id(self) -> str:
         return self.commands.new_id()
 

@@ -92,7 +92,8 @@ class Condition:
     adds: Mapping[str, int] = field(default_factory=dict)
 
     def alone(self, engine: Engine) -> None:
-        """The rule checked just before a write saved outside the account's turn (a queue entry alone)."""
+        """The rule checked for a queue entry saved alone, in its owner's turn (`OutboundQueue.queue_decided`):
+        the reads take the turn's lock first."""
         self.holds(TurnRead(engine, self.reads).each(), {})
 
 

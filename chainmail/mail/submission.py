@@ -226,10 +226,24 @@ class Submission:
         }
         stored, queue_id = None, None
         limit = self._daily_limit(sender_account, len(deliveries)) if sending else None
-        if over_quota:  # no copy is kept: the queue entry is saved alone, the limit checked just before
+        if over_quota:  # no copy is kept: the queue entry is saved alone, the limit checked in the turn
             if limit is not None:
-                limit.alone(self.engine)
-                queue_id = self.queue.queue(raw, parent_id=None, **entry)
+                checked = limit
+
+                def within_limit() -> list[dict[str, Any]]:
+                    checked.alone(self.engine)
+                    return deliveries
+
+                queue_id = self.queue.queue_decided(
+                    raw,
+                    owner=user_id,
+                    decide=within_limit,
+                    user_id=user_id,
+                    parent_id=None,
+                    reason="submit",
+                    envelope_from=envelope_from,
+                    send_time=send_time,
+                )
         else:  # the copy and its queue entry in one save: neither is recorded without the other
             queue_id = self.queue.new_id() if sending else None
 

@@ -97,7 +97,7 @@ class TurnRead:
         sent, self._sent = self._sent, None
         if sent is not None and sent[0] is turn.get():
             return [read() for read in sent[1]]
-        with _turn_reads(self.engine) as conn:
+        with turn_reads(self.engine) as conn:
             return [prepared.rows(conn, params) for prepared, params in self.reads]
 
 
@@ -105,7 +105,7 @@ _turn_reads_registered: ContextVar[tuple[TurnRead, ...]] = ContextVar("turn_read
 
 
 @contextmanager
-def _turn_reads(engine: Engine) -> Iterator[Connection]:
+def turn_reads(engine: Engine) -> Iterator[Connection]:
     """The connection for a command's reads of read models: while the command holds a turn, the turn's own
     (its lock taken first), so that the reads see what every earlier holder of the lock committed; else a
     connection of its own (SQLite, one writer at a time: a save made stale by a writer in between fails

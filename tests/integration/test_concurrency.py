@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from datetime import UTC, datetime
 
 import falcon.testing
 from sqlalchemy import func, select
@@ -14,7 +15,9 @@ from chainmail.domain.mail.application import NewUser
 from chainmail.domain.mail.asps import ApplicationPassword
 from chainmail.domain.mail.users import User
 from chainmail.http.app import create_app
+from chainmail.mail.inbound import Inbound, resolve_recipient
 from chainmail.projections.messages import storage_used
+from chainmail.projections.outbound import outbound_queue, recipients_since
 from chainmail.projections.users import users
 from chainmail.system import System
 from tests.integration.conftest import ROOT_TOKEN, in_threads
@@ -371,3 +374,74 @@ def test_quota_resets_while_mail_is_uploaded_keep_every_byte(workers: list[Syste
     with workers[1].engine.connect() as conn:
         stored = storage_used(conn, user)
     assert clients[1].simulate_get(f"/api/users/{user}").json["limits"]["quota"]["used"] == stored
+
+
+def queued(system: System, reason: str, parent: str) -> int:
+    with system.engine.connect() as conn:
+        q = outbound_queue.c
+        return conn.execute(
+            select(func.count()).select_from(outbound_queue).where(q.reason == reason, q.parent_id == parent)
+        ).scalar_one()
+
+
+def test_mail_to_a_forwarded_address_at_once_keeps_its_forward_limit_and_one_autoreply(
+    workers: list[System], clients: list[Client]
+) -> None:
+    """Sixteen messages from one sender reach a forwarded address at once, over two workers: it forwards two
+    (its daily limit) and answers once (its autoreply, once per sender). Each was decided by counting the
+    entries queued before it, outside any turn: 11 to 15 were forwarded and 3 to 8 answered."""
+    address = "relay@example.com"
+    made = (
+        clients[0]
+        .simulate_post(
+            "/api/addresses/forwarded",
+            json={
+                "address": address,
+                "targets": ["far@remote.test"],
+                "forwards": 2,
+                "autoreply": {"status": True, "subject": "Away", "text": "Back soon"},
+            },
+        )
+        .json["id"]
+    )
+    recipient = resolve_recipient(workers[0], address)
+    inbound = [Inbound(worker) for worker in workers]
+    barrier = threading.Barrier(16)
+
+    def deliver(n: int) -> None:
+        raw = f"From: boss@remote.test\r\nTo: {address}\r\nSubject: {n}\r\n\r\nhi\r\n".encode()
+        barrier.wait()
+        inbound[n % 2].receive("boss@remote.test", recipient, address, raw)
+
+    in_threads(deliver, 16)
+
+    assert queued(workers[1], "forward", made) == 2
+    assert queued(workers[1], "autoreply", made) == 1
+
+
+def test_an_account_over_quota_submitting_at_once_keeps_its_daily_recipient_limit(
+    workers: list[System], clients: list[Client]
+) -> None:
+    """An account over its quota (no copy is kept in Sent) submits sixteen messages of two recipients each at
+    once, over two workers, with a daily limit of two recipients: one is queued and the others refused. The
+    limit was checked before the entry's save, outside the account's turn: 6 to 22 recipients were queued."""
+    user = clients[0].simulate_post("/api/users", json={"username": "sender", "password": ""}).json["id"]
+    folders = clients[0].simulate_get(f"/api/users/{user}/mailboxes").json["results"]
+    inbox = next(m["id"] for m in folders if m["path"] == "INBOX")
+    message = {"from": {"address": "a@example.org"}, "subject": "fill", "text": "hello"}
+    clients[0].simulate_post(f"/api/users/{user}/mailboxes/{inbox}/messages", json=message)
+    assert clients[0].simulate_put(f"/api/users/{user}", json={"recipients": 2, "quota": 1}).status_code == 200
+    barrier = threading.Barrier(16)
+    answers: list[tuple[int, str]] = []
+
+    def submit(n: int) -> None:
+        to = [{"address": f"r{n}@remote.test"}, {"address": f"s{n}@remote.test"}]
+        barrier.wait()
+        answer = clients[n % 2].simulate_post(f"/api/users/{user}/submit", json={"to": to, "subject": "x", "text": "x"})
+        answers.append((answer.status_code, answer.json.get("code", "")))
+
+    in_threads(submit, 16)
+
+    with workers[1].engine.connect() as conn:
+        assert recipients_since(conn, user, datetime(2000, 1, 1, tzinfo=UTC)) == 2
+    assert sorted(status for status, _ in answers) == [200] + [403] * 15, answers

@@ -299,6 +299,11 @@ class MailStoreCommands(HousekeepingCommands):
 
     # -- helpers ----------------------------------------------------------------------------
 
+    def in_turn_of(self, owner: str, command: Callable[[], T]) -> T:
+        """Run `command` in the turn of `owner` (an account, or a forwarded address) from its first read, on
+        both stores: for a rule no aggregate's version guards (a count of the owner's queue entries)."""
+        return self._contended(command, owner, hold=True)
+
     def _contended(self, command: Callable[[], T], user_id: str, *, hold: bool = False) -> T:
         """Run a command on an account's folders in turn with the account's other writers of every process
         (gunicorn workers, API nodes): each waits for one commit instead of racing for the folder's next
