@@ -6,7 +6,7 @@ from alembic import context
 
 from chainmail.config import load_settings
 from chainmail.projections import registry, tracking  # noqa: F401  (imports every read-model table)
-from chainmail.store import blobs, rate_limits  # noqa: F401
+from chainmail.store import blobs, rate_limits, service_keys  # noqa: F401
 from chainmail.store.database import make_engine
 from chainmail.store.migrations import is_ours
 from chainmail.store.schema import metadata

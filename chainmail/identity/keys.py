@@ -1,19 +1,25 @@
 """The OAuth provider's signing key (RS256, so third parties verify tokens from the published JWKS) and
-the JWTs it signs. The key comes from a configured PEM file, or is generated once under var/."""
+the JWTs it signs. The key comes from a configured PEM file, or is generated once and kept in the database
+(sealed with the configured secret), so that every node signs and verifies with the same one."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 from pathlib import Path
 from typing import Any
 
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import RSAKey
+from sqlalchemy import Engine
+
+from chainmail.domain.mail.sealing import Sealer
+from chainmail.store.service_keys import kept
 
 ALGORITHM = "RS256"
+KEY_NAME = "oauth-signing-key"
+LEGACY_FILE = "oauth-signing-key.pem"  # where versions before the shared key made it, per node
 
 
 class InvalidToken(Exception):
@@ -26,26 +32,26 @@ class SigningKey:
         self.kid = key.thumbprint()
 
     @classmethod
-    def load(cls, configured: Path | None, var_dir: Path) -> SigningKey:
-        path = configured or var_dir / "oauth-signing-key.pem"
-        if not path.is_file():
-            if configured is not None:
-                raise SystemExit(f"OAuth signing key not found: {configured}")
-            path.parent.mkdir(parents=True, exist_ok=True)
-            pem = RSAKey.generate_key(2048, private=True).as_pem(private=True)
-            # Written aside, then linked into place: when several workers start at once, the first
-            # complete key wins and nobody reads a half-written file.
-            draft = path.with_name(f".{path.name}.{os.getpid()}")
-            fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(pem)
-            try:
-                os.link(draft, path)
-            except FileExistsError:
-                pass
-            finally:
-                draft.unlink()
-        return cls(RSAKey.import_key(path.read_bytes()))
+    def load(cls, configured: Path) -> SigningKey:
+        """The key of a configured PEM file."""
+        if not configured.is_file():
+            raise SystemExit(f"OAuth signing key not found: {configured}")
+        return cls(RSAKey.import_key(configured.read_bytes()))
+
+    @classmethod
+    def shared(cls, engine: Engine, sealer: Sealer, var_dir: Path) -> SigningKey:
+        """The key every process on the database signs with, made by the first that asks and kept in the
+        database, sealed. Each node made its own under its var/ before: behind a balancer a token was valid
+        on half the nodes, a revocation on the other half answered success and revoked nothing, and the
+        JWKS and anonymous subjects changed with the node. A key an earlier version made there is kept."""
+
+        def make() -> str:
+            earlier = var_dir / LEGACY_FILE
+            if earlier.is_file():
+                return sealer.seal("oauth", earlier.read_text())
+            return sealer.seal("oauth", RSAKey.generate_key(2048, private=True).as_pem(private=True).decode())
+
+        return cls(RSAKey.import_key(sealer.open("oauth", kept(engine, KEY_NAME, make)).encode()))
 
     def jwks(self) -> dict[str, Any]:
         public = self.key.as_dict(private=False)

@@ -34,7 +34,7 @@ class IdentitySettings(BaseModel):
     # OAuth 2 / OpenID Connect provider.
     jwt_issuer: str = "https://auth.0xmail.box"
     public_url: str | None = None  # where clients reach the indexer, e.g. https://api.example.com/idx
-    oauth_signing_key_file: Path | None = None  # RSA private key (PEM); generated under var/ when absent
+    oauth_signing_key_file: Path | None = None  # RSA private key (PEM); generated and kept in the database when absent
     oauth_session_ttl: int = Field(default=300, ge=10)
     oauth_code_ttl: int = Field(default=600, ge=10)
     oauth_access_token_ttl: int = Field(default=3600, ge=10)

@@ -16,6 +16,8 @@ from typing import Any
 
 import falcon.testing
 import pytest
+from joserfc.jwk import RSAKey
+from sqlalchemy import select
 
 from chainmail.config import Settings
 from chainmail.domain.identity.application import Identity
@@ -23,6 +25,7 @@ from chainmail.domain.identity.oauth import NewClient
 from chainmail.http.app import create_app
 from chainmail.http.idx.signature import identity_of
 from chainmail.identity.settings import IdentitySettings
+from chainmail.store.service_keys import service_keys
 from chainmail.system import System
 from tests.integration.conftest import ROOT_TOKEN, in_threads
 from tests.integration.identity_wallets import EvmWallet, SolanaWallet
@@ -322,6 +325,66 @@ def test_revoking_an_access_token_ends_its_grant(client: falcon.testing.TestClie
     )
     assert got.status_code == 200
     oauth_error(userinfo(client, tokens["access_token"]), 401, "invalid_token")
+
+
+def test_every_node_signs_with_one_key(
+    settings: Settings, client: falcon.testing.TestClient, confidential: Registered, tmp_path: Path
+) -> None:
+    """A second node on the same database (a var/ of its own, as another machine or container has): the
+    tokens one node issues work on the other, both publish one JWKS, a revocation on either ends them, and an
+    anonymous subject is the same on both. Each node made its own key under its var/: the other answered 401
+    to every token, and a revocation there answered success and revoked nothing."""
+    other_node = System(settings.model_copy(update={"var_dir": tmp_path / "other-node"}))
+    try:
+        other = falcon.testing.TestClient(create_app(other_node))
+        code, verifier = code_for(client, EvmWallet(), confidential)
+        tokens = exchange(client, confidential, code, verifier).json
+
+        assert userinfo(other, tokens["access_token"]).status_code == 200
+        assert (
+            other.simulate_get("/idx/.well-known/jwks.json").json
+            == client.simulate_get("/idx/.well-known/jwks.json").json
+        )
+        auth = {"client_id": "webapp", "client_secret": confidential.secret, "token": tokens["access_token"]}
+        assert other.simulate_post("/idx/oauth/revoke", params=auth).status_code == 200
+        oauth_error(userinfo(client, tokens["access_token"]), 401, "invalid_token")
+        wallet, subjects = EvmWallet(), []
+        for node in (client, other):
+            code, verifier = code_for(node, wallet, confidential, privacy_level="anonymous")
+            subjects.append(
+                userinfo(node, exchange(node, confidential, code, verifier).json["access_token"]).json["sub"]
+            )
+        assert subjects[0] == subjects[1] != wallet.canonical
+    finally:
+        other_node.close()
+
+
+def test_the_kept_key_is_sealed_with_the_configured_secret(settings: Settings, confidential: Registered) -> None:
+    """With a secret configured, the database holds the signing key sealed, never its PEM."""
+    system = System(settings.model_copy(update={"secret": "a secret for sealing keys at rest"}))
+    try:
+        client = falcon.testing.TestClient(create_app(system))
+        code, verifier = code_for(client, EvmWallet(), confidential)
+        assert exchange(client, confidential, code, verifier).status_code == 200
+        with system.engine.connect() as conn:
+            stored = conn.execute(select(service_keys.c.value)).scalar_one()
+        assert stored.startswith("$aesgcm$oauth$") and "PRIVATE KEY" not in stored
+    finally:
+        system.close()
+
+
+def test_a_key_an_earlier_version_made_under_var_is_kept(settings: Settings, confidential: Registered) -> None:
+    """A node that made its key under var/ before the key was shared goes on with it: the tokens it issued
+    stay valid, and it becomes every node's key."""
+    earlier = RSAKey.generate_key(2048, private=True)
+    settings.var_dir.mkdir(parents=True, exist_ok=True)
+    (settings.var_dir / "oauth-signing-key.pem").write_bytes(earlier.as_pem(private=True))
+    system = System(settings)
+    try:
+        keys = falcon.testing.TestClient(create_app(system)).simulate_get("/idx/.well-known/jwks.json").json["keys"]
+        assert [key["kid"] for key in keys] == [earlier.thumbprint()]
+    finally:
+        system.close()
 
 
 def test_client_authentication_is_required_for_confidential_clients(

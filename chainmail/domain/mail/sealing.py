@@ -1,4 +1,5 @@
-"""Secrets at rest: TOTP seeds and DKIM/TLS private keys sealed with the configured secret (AES-256-GCM).
+"""Secrets at rest: TOTP seeds, DKIM/TLS private keys and the OAuth signing key sealed with the configured
+secret (AES-256-GCM).
 
 WildDuck encrypts these with `totp.secret`, `dkim.secret` and `certs.secret`; here one `CHAINMAIL_SECRET`
 yields a key per kind (HKDF-SHA256), so events and read models hold only `$aesgcm$<kind>$<base64>`.
@@ -18,7 +19,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-Kind = Literal["totp", "dkim", "certs"]
+Kind = Literal["totp", "dkim", "certs", "oauth"]
 PREFIX = "$aesgcm$"
 NONCE_SIZE = 12
 

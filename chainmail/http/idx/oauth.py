@@ -87,7 +87,12 @@ class Provider:
     @property
     def key(self) -> SigningKey:
         if self._key is None:
-            self._key = SigningKey.load(self.settings.oauth_signing_key_file, self.system.settings.var_dir)
+            configured = self.settings.oauth_signing_key_file
+            self._key = (
+                SigningKey.load(configured)
+                if configured is not None
+                else SigningKey.shared(self.system.engine, self.system.mail.sealer, self.system.settings.var_dir)
+            )
         return self._key
 
     @property
