@@ -27,10 +27,24 @@ def _ejson(value: Any) -> Any:
     return value
 
 
-def _unejson(value: Any) -> Any:
-    if isinstance(value, dict) and "$date" in value:
-        return datetime.fromtimestamp(int(value["$date"]) / 1000, UTC)
-    return value
+MAX_KEY = 1024  # characters of a sort value a cursor may carry (names, addresses: far below)
+
+
+def _unejson(value: Any, value_type: type) -> Any:
+    """The sort value a cursor carries, if it is one of `value_type` (a date as `{"$date": ms}`); else None."""
+    if value_type is datetime:
+        if not (isinstance(value, dict) and isinstance(value.get("$date"), int | float)):
+            return None
+        try:
+            return datetime.fromtimestamp(int(value["$date"]) / 1000, UTC)
+        except (OverflowError, OSError, ValueError):  # beyond what a date can be
+            return None
+    return value if isinstance(value, str) and _storable(value, MAX_KEY) else None
+
+
+def _storable(text: str, limit: int) -> bool:
+    """A string a query may compare with a column: no NUL (PostgreSQL text cannot hold one), not huge."""
+    return len(text) <= limit and "\x00" not in text
 
 
 def encode_cursor(boundary: Boundary, page: int, *, sorted_by_id: bool = True) -> str:
@@ -39,8 +53,11 @@ def encode_cursor(boundary: Boundary, page: int, *, sorted_by_id: bool = True) -
     return _b64encode(json.dumps([_b64encode(inner), page], separators=(",", ":")))
 
 
-def decode_cursor(cursor: str | None, *, sorted_by_id: bool = True) -> tuple[Boundary, int] | None:
-    """The boundary and page number in a cursor; None for a cursor not in the wrapped form (ignored)."""
+def decode_cursor(
+    cursor: str | None, *, sorted_by_id: bool = True, value_type: type = str
+) -> tuple[Boundary, int] | None:
+    """The boundary and page number in a cursor; None for a cursor not in the wrapped form, or whose key is not
+    one the listing's sort could hold (`value_type`, an id of a few characters): ignored, as WildDuck does."""
     if not cursor:
         return None
     try:
@@ -51,23 +68,28 @@ def decode_cursor(cursor: str | None, *, sorted_by_id: bool = True) -> tuple[Bou
         inner = loads_json(_b64decode(outer[0]))
         if sorted_by_id:
             oid = inner.get("$oid") if isinstance(inner, dict) else None
-            return (Boundary(str(oid)), max(page, 1)) if isinstance(oid, str) else None
+            return (Boundary(oid), max(page, 1)) if _an_id(oid) else None
         if not (isinstance(inner, list) and len(inner) >= 2 and isinstance(inner[1], dict)):
             return None
-        oid = inner[1].get("$oid")
-        return (Boundary(str(oid), _unejson(inner[0])), max(page, 1)) if isinstance(oid, str) else None
-    except (ValueError, UnicodeDecodeError, AttributeError, TypeError):
+        oid, value = inner[1].get("$oid"), _unejson(inner[0], value_type)
+        return (Boundary(oid, value), max(page, 1)) if _an_id(oid) and value is not None else None
+    except (ValueError, UnicodeDecodeError, AttributeError, TypeError, OverflowError):
         return None
 
 
+def _an_id(value: Any) -> bool:
+    return isinstance(value, str) and _storable(value, 64)
+
+
 def page_request(
-    next_cursor: str | None, previous_cursor: str | None, *, sorted_by_id: bool = True
+    next_cursor: str | None, previous_cursor: str | None, *, sorted_by_id: bool = True, value_type: type = str
 ) -> tuple[Boundary | None, Boundary | None, int]:
-    """(after, before, page) from the `next`/`previous` query parameters; `next` wins."""
-    after = decode_cursor(next_cursor, sorted_by_id=sorted_by_id)
+    """(after, before, page) from the `next`/`previous` query parameters; `next` wins. `value_type`: the type of
+    the listing's sort key when it is not the id (text, or `datetime` for arrival dates)."""
+    after = decode_cursor(next_cursor, sorted_by_id=sorted_by_id, value_type=value_type)
     if after is not None:
         return after[0], None, after[1]
-    before = decode_cursor(previous_cursor, sorted_by_id=sorted_by_id)
+    before = decode_cursor(previous_cursor, sorted_by_id=sorted_by_id, value_type=value_type)
     if before is not None:
         return None, before[0], before[1]
     return None, None, 1

@@ -134,6 +134,7 @@ def _cursor(value: Any) -> Any:
 
 JoiBool = Annotated[bool | None, BeforeValidator(_joi_bool)]
 JoiDate = Annotated[datetime | None, BeforeValidator(_joi_date)]
+RequiredJoiDate = Annotated[datetime, BeforeValidator(_joi_date)]  # Joi's date().required()
 Number = Annotated[int | float, BeforeValidator(_joi_number)]
 OptionalText = Annotated[str | None, BeforeValidator(empty_to_none)]
 

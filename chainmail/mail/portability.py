@@ -80,6 +80,7 @@ class MailImport:
             if not isinstance(entry, dict) or not isinstance(entry.get("path"), str) or not entry["path"]:
                 continue
             path, use = entry["path"], entry.get("specialUse")
+            use = use if isinstance(use, str) else None
             if path in paths:
                 continue
             if use and use in by_use:

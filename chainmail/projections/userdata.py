@@ -131,6 +131,8 @@ class UserDataProjection(Projection):
     @handles(Filter.Updated)
     def filter_updated(self, tx: Connection, e: Any) -> None:
         values = {k: v for k, v in e.changes.items() if k in ("name", "query", "action", "disabled", "meta_data")}
+        if not values:  # an update that changed nothing, recorded before such were refused: no statement
+            return
         if "action" in values:
             values["targets"] = _targets(values["action"])
         t = self.t.filters

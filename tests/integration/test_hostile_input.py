@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 from typing import Any
 
 import falcon.testing
@@ -208,3 +209,92 @@ def test_a_chunked_body_past_the_limit_is_refused(client: falcon.testing.TestCli
 
     assert result.status_code == 413, result.text
     assert endless.sent <= MAX_BODY_BYTES + (2 << 20)
+
+
+def _cursor(inner: Any, page: Any = 1) -> str:
+    """A WildDuck-shaped cursor around any sort key, as a client could forge one."""
+
+    def b64(text: str) -> str:
+        return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+    return b64(json.dumps([b64(json.dumps(inner)), page]))
+
+
+OID = {"$oid": "0" * 24}
+FORGED_CURSORS = {
+    "id with NUL": _cursor({"$oid": "a\u0000b"}),
+    "id a number": _cursor({"$oid": 5}),
+    "key a number": _cursor([5, OID]),
+    "key null": _cursor([None, OID]),
+    "key a list": _cursor([[1], OID]),
+    "key with NUL": _cursor(["a\u0000", OID]),
+    "key text for a date": _cursor(["abc", OID]),
+    "date past year 9999": _cursor([{"$date": 1e20}, OID]),
+    "date 1e300": _cursor([{"$date": 1e300}, OID]),
+}
+
+
+@pytest.mark.parametrize("forged", FORGED_CURSORS)
+def test_a_forged_cursor_is_ignored_on_every_listing(client: falcon.testing.TestClient, forged: str) -> None:
+    """A cursor whose key no listing's sort could hold (found by fuzzing: each listing answered 500) is
+    ignored, as one not in the wrapped form is: the first page."""
+    user = create_user(client, "lister")
+    inbox = mailbox_ids(client, user)["INBOX"]
+    listings = [
+        "/api/users",
+        "/api/addresses",
+        "/api/dkim",
+        "/api/certs",
+        "/api/domainaliases",
+        "/api/filters",
+        "/api/webhooks",
+        f"/api/users/{user}/authlog",
+        f"/api/users/{user}/storage",
+        f"/api/users/{user}/archived/messages",
+        f"/api/users/{user}/mailboxes/{inbox}/messages",
+        f"/api/users/{user}/search",
+        f"/api/users/{user}/search?order=desc",
+    ]
+    for listing in listings:
+        for name in ("next", "previous"):
+            path, _, query = listing.partition("?")
+            result = client.simulate_get(path, query_string=f"{query}&{name}={FORGED_CURSORS[forged]}".lstrip("&"))
+            assert result.status_code == 200, (listing, name, result.text)
+            assert result.json["page"] == 1, (listing, name)
+
+
+def test_an_update_that_changes_nothing_keeps_the_read_models_running(client: falcon.testing.TestClient) -> None:
+    """`PUT` of a filter with nothing to change (`{"name": null}`) recorded an event with no changes, which
+    stopped the filters' read model for every account (its update had no column to set)."""
+    user = create_user(client, "filterer")
+    made = client.simulate_post(f"/api/users/{user}/filters", json={"query": {"from": "a"}, "action": {"seen": True}})
+    filter_id = made.json["id"]
+
+    assert client.simulate_put(f"/api/users/{user}/filters/{filter_id}", json={"name": None}).json == {"success": True}
+    renamed = client.simulate_put(f"/api/users/{user}/filters/{filter_id}", json={"name": "after"})
+    assert renamed.status_code == 200, renamed.text
+    assert client.simulate_get(f"/api/users/{user}/filters/{filter_id}").json["name"] == "after"
+    assert client.simulate_get("/api/health").status_code == 200
+
+
+@pytest.mark.parametrize("value", [1e308, "1e400", "NaN", "Infinity", 2**53 + 1])
+def test_a_setting_no_number_can_hold_is_a_400(client: falcon.testing.TestClient, value: Any) -> None:
+    """Stored, such values made every sign-in (authlog time) or new application password (its limit)
+    answer 500."""
+    for key in ("const:authlog:time", "const:asp:limit"):
+        assert_api_400(client.simulate_post(f"/api/settings/{key}", json={"value": value}), "InputValidationError")
+    too_long = client.simulate_post("/api/settings/const:authlog:time", json={"value": 10**15})
+    assert_api_400(too_long, "InputValidationError")
+    create_user(client, "signer", password="secretvalue")
+    signed = client.simulate_post("/api/authenticate", json={"username": "signer", "password": "secretvalue"})
+    assert signed.status_code == 200, signed.text
+
+
+def test_wrong_types_and_sizes_found_by_fuzzing_are_400(client: falcon.testing.TestClient) -> None:
+    user = create_user(client, "restorer")
+    restore = client.simulate_post(f"/api/users/{user}/archived/restore", json={"start": None, "end": None})
+    assert_api_400(restore, "InputValidationError")
+    rename = {"oldDomain": "x" * 1_000_000, "newDomain": "new.example.org"}
+    assert_api_400(client.simulate_put("/api/addresses/renameDomain", json=rename), "InputValidationError")
+    hooks = client.simulate_get("/api/webhooks", params={"type": "a" * 100_000})
+    assert_api_400(hooks, "InputValidationError")

@@ -191,3 +191,27 @@ def test_folders_an_import_file_describes_badly_are_left_out_and_the_account_sti
     there = falcon.testing.TestClient(create_app(other_system), headers={"X-Access-Token": ROOT_TOKEN})
     paths = set(mailbox_ids(there, user))
     assert "Kept" in paths and not {"Odd", "Odder"} & paths
+
+
+def test_account_lines_with_fields_of_the_wrong_type_import_or_fail_alone(
+    client: falcon.testing.TestClient, system: System, other_system: System
+) -> None:
+    """Found by fuzzing, each of these answered 500 and ended the import: a profile's language that is not
+    text (the account imports with the default folder names), folders that are not a list (the line fails
+    alone), a folder whose special use is not text (the folder is created as a plain one)."""
+    users = [create_user(client, name) for name in ("wrongtype1", "wrongtype2", "wrongtype3")]
+    exported = exporter(system).simulate_post("/api/data/export", json={"users": users}).content
+    header, *lines = exported.splitlines()
+    language, folders, special_use = (json.loads(line) for line in lines)
+    language["entry"]["profile"] = {**(language["entry"].get("profile") or {}), "language": True}
+    folders["mailboxes"] = True
+    special_use["mailboxes"] += [{"path": "Odd", "specialUse": [None]}]
+    body = b"\n".join([header, *(json.dumps(line).encode() for line in (language, folders, special_use))]) + b"\n"
+
+    imported = exporter(other_system).simulate_post("/api/data/import", body=body)
+
+    assert imported.status_code == 200, imported.text
+    assert imported.json == {"success": True, "entries": 3, "imported": 2, "failed": 1, "existing": 0}
+    there = falcon.testing.TestClient(create_app(other_system), headers={"X-Access-Token": ROOT_TOKEN})
+    assert "Odd" in mailbox_ids(there, special_use["entry"]["id"])
+    assert "INBOX" in mailbox_ids(there, language["entry"]["id"])

@@ -412,8 +412,9 @@ class MailStoreCommands(HousekeepingCommands):
     def update_filter(self, user_id: str, filter_id: str, changes: dict[str, Any]) -> None:
         def command() -> None:
             found = self._owned(Filter, filter_id, user_id, "FilterNotFound", "Filter was not found")
-            found.update(user_id=user_id, changes=changes)
-            self.save(found)
+            if changes:  # nothing to change (`{"name": null}`): nothing to record
+                found.update(user_id=user_id, changes=changes)
+                self.save(found)
 
         self.retrying(command)
 

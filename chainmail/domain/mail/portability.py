@@ -110,7 +110,7 @@ class PortabilityCommands(_Base):
         pending.append(user)
         uid_validity = int(now.timestamp())
         language, retention = profile.get("language"), int(profile.get("retention") or 0)
-        for path, special_use in default_mailbox_paths(language, {}):
+        for path, special_use in default_mailbox_paths(language if isinstance(language, str) else None, {}):
             pending.append(
                 Mailbox(
                     mailbox_id=self.ids.object_id(now),

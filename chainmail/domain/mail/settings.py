@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,6 +15,8 @@ from chainmail.domain.errors import Invalid
 from chainmail.domain.ids import natural_id
 
 GiB = 1024 * 1024 * 1024
+MAX_SAFE_INTEGER = 2**53 - 1
+MAX_DURATION_MS = int(100 * 365.25 * 24 * 3600 * 1000)  # a hundred years
 
 
 @dataclass(frozen=True)
@@ -109,10 +112,16 @@ def checked_value(key: str, value: Any) -> Any:
             value = float(value.strip()) if value.strip() else None
         except ValueError:
             value = None
-    if not isinstance(value, int | float):
+    if not isinstance(value, int | float) or not math.isfinite(value):
         raise Invalid(
             "InputValidationError", f"{label} must be a number", details={"value": f"{label} must be a number"}
         )
+    if abs(value) > MAX_SAFE_INTEGER:  # Joi's number(): an integer JavaScript holds exactly
+        message = f"{label} must be a safe number"
+        raise Invalid("InputValidationError", message, details={"value": message})
+    if kind == "duration" and value > MAX_DURATION_MS:  # added to now, it must still be a date
+        message = f"{label} must be less than or equal to {MAX_DURATION_MS}"
+        raise Invalid("InputValidationError", message, details={"value": message})
     return int(value) if float(value).is_integer() else value
 
 

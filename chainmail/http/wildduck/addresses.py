@@ -389,8 +389,8 @@ class ResolveAddressResource:
 
 
 class RenameDomainBody(WildDuckInput):
-    oldDomain: Annotated[str, Field(min_length=1)]
-    newDomain: Annotated[str, Field(min_length=1)]
+    oldDomain: Annotated[str, Field(min_length=1, max_length=255)]
+    newDomain: Annotated[str, Field(min_length=1, max_length=255)]
 
 
 class RenameDomainResource:

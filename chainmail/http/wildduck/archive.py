@@ -16,7 +16,15 @@ from chainmail.http.auth import require
 from chainmail.http.errors import WildDuckError
 from chainmail.http.pagination import page_fields, page_request
 from chainmail.http.router import Router
-from chainmail.http.validation import JoiDate, ObjectIdParam, WildDuckInput, WildDuckListing, joi, parse, text
+from chainmail.http.validation import (
+    ObjectIdParam,
+    RequiredJoiDate,
+    WildDuckInput,
+    WildDuckListing,
+    joi,
+    parse,
+    text,
+)
 from chainmail.http.wildduck.messages import header_names, listing_item
 from chainmail.mail.store import MailStore
 from chainmail.projections.messages import archived_messages
@@ -46,8 +54,8 @@ class ListArchived(WildDuckListing):
 
 class RestoreRange(WildDuckInput):
     user: ObjectIdParam
-    start: JoiDate
-    end: JoiDate
+    start: RequiredJoiDate
+    end: RequiredJoiDate
 
 
 class RestoreOne(WildDuckInput):

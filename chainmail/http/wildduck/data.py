@@ -121,13 +121,16 @@ class ImportResource:
             return "imported" if mail.message(user, entry) else "failed"
         if item.get("collection") != "users":
             return "failed"
+        addresses, folders = item.get("addresses") or [], item.get("mailboxes") or []
+        if not isinstance(addresses, list) or not isinstance(folders, list):
+            return "failed"
         try:
-            outcome = self.system.mail.import_account(entry, list(item.get("addresses") or []))
-        except (ValueError, KeyError, TypeError):
+            outcome = self.system.mail.import_account(entry, addresses)
+        except (ValueError, KeyError, TypeError, AttributeError):  # a field of the wrong type: nothing was saved
             return "failed"
         outcomes[str(entry.get("id"))] = outcome
         if outcome == "imported":
-            mail.folders(str(entry["id"]), [f for f in item.get("mailboxes") or [] if isinstance(f, dict)])
+            mail.folders(str(entry["id"]), [f for f in folders if isinstance(f, dict)])
         return outcome
 
 

@@ -314,7 +314,7 @@ class MessagesResource:
     def on_get(self, req: falcon.Request, resp: falcon.Response, user: str, mailbox: str) -> None:
         params = parse(ListMessages, req.context.params)
         require(req.context.principal, "read", "messages", params.user)
-        after, before, number = page_request(params.next, params.previous, sorted_by_id=False)
+        after, before, number = page_request(params.next, params.previous, sorted_by_id=False, value_type=datetime)
         listing = messages_model.Listing(params.unseen, int(params.limit), after, before, params.order == "asc")
         folder, page = self.store.folder_listing(params.user, params.mailbox, listing)
         # The folder's counters answer `total` without counting a big mailbox row by row.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from datetime import datetime
 from typing import Annotated, Any
 
 import falcon
@@ -231,7 +232,9 @@ class SearchResource:
         require(req.context.principal, "read", "messages", params.user)
         self.store.user(params.user)
         by_date = params.order is not None
-        after, before, number = page_request(params.next, params.previous, sorted_by_id=not by_date)
+        after, before, number = page_request(
+            params.next, params.previous, sorted_by_id=not by_date, value_type=datetime
+        )
         with self.system.engine.connect() as conn:
             where = search_where(conn, params)
             total = int(conn.execute(select(func.count()).select_from(messages).where(*where)).scalar_one())

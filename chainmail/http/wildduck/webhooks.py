@@ -34,9 +34,11 @@ def _url(value: Any) -> Any:
 
 
 class ListWebhooks(WildDuckListing):
-    type: Annotated[str | None, BeforeValidator(lambda v: v.strip().lower() or None if isinstance(v, str) else v)] = (
-        None
-    )
+    type: Annotated[
+        str | None,
+        Field(max_length=128),
+        BeforeValidator(lambda v: v.strip().lower() or None if isinstance(v, str) else v),
+    ] = None
     user: ObjectIdParam | None = None
 
 
