@@ -122,8 +122,9 @@ def test_cursors_sorted_by_date_carry_the_date() -> None:
     when = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
     cursor = encode_cursor(Boundary("a" * 24, when), 3, sorted_by_id=False)
 
-    assert decode_cursor(cursor, sorted_by_id=False) == (Boundary("a" * 24, when), 3)
+    assert decode_cursor(cursor, sorted_by_id=False, value_type=datetime) == (Boundary("a" * 24, when), 3)
     assert decode_cursor(cursor) is None  # not an id cursor: ignored, first page
+    assert decode_cursor(cursor, sorted_by_id=False) is None  # a listing sorted by text: ignored too
 
 
 def test_settings_come_from_toml_and_environment_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
