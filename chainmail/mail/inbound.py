@@ -257,7 +257,8 @@ class Inbound:
         since = now - timedelta(milliseconds=int(interval or AUTOREPLY_INTERVAL_MS))
 
         def once_per_sender() -> list[dict[str, Any]]:
-            """In the owner's turn: messages from one sender delivered at once got an answer each."""
+            """Read in the owner's turn: read outside it, messages from one sender delivered at once were
+            each answered."""
             with turn_reads(self.system.engine) as conn:
                 if outbound_model.autoreplied_since(conn, owner, sender, since):
                     return []

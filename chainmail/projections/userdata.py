@@ -131,7 +131,7 @@ class UserDataProjection(Projection):
     @handles(Filter.Updated)
     def filter_updated(self, tx: Connection, e: Any) -> None:
         values = {k: v for k, v in e.changes.items() if k in ("name", "query", "action", "disabled", "meta_data")}
-        if not values:  # an update that changed nothing, recorded before such were refused: no statement
+        if not values:  # an update that changed nothing (such are no longer recorded): no statement to run
             return
         if "action" in values:
             values["targets"] = _targets(values["action"])
