@@ -114,12 +114,13 @@ threads = Table(
     Column("thread", String(24), nullable=False),
 )
 
+REGISTER_TEXT = 320  # characters of an address the register keeps (RFC 5321 allows 254 in a path)
 address_register = Table(
     "address_register",
     metadata,
     Column("user_id", String(24), primary_key=True),
-    Column("addrview", String(320), primary_key=True),
-    Column("address", String(320), nullable=False),
+    Column("addrview", String(REGISTER_TEXT), primary_key=True),
+    Column("address", String(REGISTER_TEXT), nullable=False),
     Column("name", Text, nullable=False),
     Column("updated", DateTime(timezone=True), nullable=False),
     Column("disabled", Boolean, nullable=False, server_default="0"),
@@ -256,6 +257,8 @@ class MessagesProjection(Projection):
                 where=upsert.excluded.name != "",
             )
 
+        if len(entry["addrview"]) > REGISTER_TEXT or len(entry["address"]) > REGISTER_TEXT:
+            return  # longer than any address can be (RFC 5321): a header no reply can go to is not remembered
         params = {"user": user_id, "addrview": entry["addrview"], "address": entry["address"]}
         params.update(name=entry.get("name") or "", updated=when)
         self.prepared(f"register {tx.dialect.name}", build).run(tx, params)

@@ -298,3 +298,24 @@ def test_wrong_types_and_sizes_found_by_fuzzing_are_400(client: falcon.testing.T
     assert_api_400(client.simulate_put("/api/addresses/renameDomain", json=rename), "InputValidationError")
     hooks = client.simulate_get("/api/webhooks", params={"type": "a" * 100_000})
     assert_api_400(hooks, "InputValidationError")
+
+
+def test_a_message_from_an_address_no_mailbox_can_have_is_stored_and_mail_goes_on(
+    client: falcon.testing.TestClient,
+) -> None:
+    """A message whose sender's address is longer than any address can be (found by fuzzing): remembering it
+    in the address register stopped the messages' read model on PostgreSQL, for every account. It is stored
+    and listed, the address is not remembered, and the next message is listed too."""
+    user = create_user(client, "longsender")
+    inbox = mailbox_ids(client, user)["INBOX"]
+    long_sender = "x" * 400 + "@example.org"
+    for sender in (long_sender, "short@example.org"):
+        raw = f"From: Someone <{sender}>\r\nTo: longsender@example.com\r\nSubject: hi\r\n\r\nhello\r\n".encode()
+        stored = client.simulate_post(
+            f"/api/users/{user}/mailboxes/{inbox}/messages", body=raw, headers={"Content-Type": "message/rfc822"}
+        )
+        assert stored.status_code == 200, stored.text
+
+    listed = client.simulate_get(f"/api/users/{user}/mailboxes/{inbox}/messages").json
+    assert listed["total"] == 2 and len(listed["results"]) == 2
+    assert client.simulate_get("/api/health").status_code == 200
