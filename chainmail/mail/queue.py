@@ -71,26 +71,23 @@ class OutboundQueue:
         deliveries: list[dict[str, Any]],
         send_time: datetime | None = None,
     ) -> str | None:
-        """Queue `raw` for `deliveries`; None when there is no one to deliver to."""
-        if not deliveries:
-            return None
-        entry = self.entry(
-            self.new_id(),
+        """Queue `raw` for `deliveries` (no rule to decide them by); None when there is no one to deliver to."""
+        return self.queue_decided(
             raw,
+            owner=None,
+            decide=lambda: deliveries,
             user_id=user_id,
             parent_id=parent_id,
             reason=reason,
             envelope_from=envelope_from,
-            deliveries=deliveries,
             send_time=send_time,
         )
-        return self.commands.queue(entry, within=lambda tx: put_blob(tx, raw))  # one transaction with its blob
 
     def queue_decided(
         self,
         raw: bytes,
         *,
-        owner: str,
+        owner: str | None,
         decide: Callable[[], list[dict[str, Any]]],
         user_id: str | None,
         parent_id: str | None,
@@ -100,7 +97,8 @@ class OutboundQueue:
     ) -> str | None:
         """Queue `raw` for the deliveries `decide()` lets through, decided in the turn of `owner` (the account
         or forwarded address whose rule counts them: a daily limit, one autoreply per sender), so that
-        entries queued at once are decided one after another; None when it lets none through."""
+        entries queued at once are decided one after another (`owner` None: no rule, saved at once); None when
+        it lets none through. Saved in one transaction with its blob."""
         queue_id = self.new_id()
 
         def entry() -> QueuedMessage | None:

@@ -149,20 +149,15 @@ class OutboundCommands:
     def __init__(self, app: ContextApplication) -> None:
         self.app = app
 
-    def queue(self, entry: QueuedMessage, within: Callable[[Any], None] | None = None) -> str:
-        """Save a queue entry (`queued`); returns its queue id. `within(conn)` runs in the save's transaction
-        (storing the blob)."""
-        self.app.save(entry, within=within)
-        return entry.queue_id
-
     def queue_decided(
-        self, owner: str, decide: Callable[[], QueuedMessage | None], within: Callable[[Any], None] | None = None
+        self, owner: str | None, decide: Callable[[], QueuedMessage | None], within: Callable[[Any], None] | None = None
     ) -> str | None:
         """Save the queue entry `decide()` makes (None: nothing to queue), deciding it in the turn of its
         `owner` (the account, or the forwarded address), held from its first read to the save: a rule that
         counts the owner's earlier entries (a daily limit, one autoreply per sender) sees every one committed
         before, and no other entry of the owner commits meanwhile. Decided outside it, entries saved at
-        once together passed a limit with room for one (16 of 2, measured)."""
+        once together passed a limit with room for one (16 of 2, measured). `owner` None: no rule counts the
+        entry, and it is saved at once. `within(conn)` runs in the save's transaction (storing the blob)."""
 
         def command() -> str | None:
             entry = decide()
@@ -171,6 +166,8 @@ class OutboundCommands:
             self.app.save(entry, within=within)
             return entry.queue_id
 
+        if owner is None:
+            return command()
         return self.app.in_turn_of(owner, command)  # type: ignore[attr-defined, no-any-return]
 
     def new_id(self) -> str:
