@@ -22,7 +22,7 @@ from chainmail.store.database import make_engine
 from chainmail.store.rate_limits import RollingWindowLimiter
 from chainmail.system import System
 
-from .conftest import ROOT_TOKEN
+from .conftest import ROOT_TOKEN, in_threads
 from .test_accounts_auth import Clock, create, login
 
 LIMITED = {"error": "Authentication was rate limited", "code": "RateLimitedError"}
@@ -152,11 +152,7 @@ def test_hits_and_releases_of_one_key_at_once_never_fail(database_url: str) -> N
             except Exception as error:  # kept for the assertion, which shows it
                 failures.append(error)
 
-    threads = [threading.Thread(target=sign_in, args=(n,)) for n in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    in_threads(sign_in, 8)
     left = limiters[0].peek("one user", 12, 120, now=1000.0)
     for engine in engines:
         engine.dispose()
